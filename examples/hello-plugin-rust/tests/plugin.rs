@@ -1,0 +1,119 @@
+//! The built `hello-rust` executable, run for real on a Unix socket with the test as its daemon.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use toru_plugin_api::testing::{TestDaemon, get};
+use toru_plugin_api::{Body, HttpRequest, PluginMetadata, ToruPlugin};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hello-rust");
+
+#[test]
+fn metadata_flag_prints_the_traits_metadata_as_valid_json() {
+    let out = Command::new(BIN).arg("--metadata").output().unwrap();
+    assert!(out.status.success(), "exit status {}", out.status);
+    let printed: PluginMetadata = serde_json::from_slice(&out.stdout).unwrap();
+    printed.validate().unwrap();
+    assert_eq!(printed, hello_plugin_rust::Hello::default().metadata());
+}
+
+#[test]
+fn no_socket_is_a_usage_error() {
+    let out = Command::new(BIN)
+        .env_remove("TORU_PLUGIN_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TORU_PLUGIN_SOCKET"));
+}
+
+/// Kills the child if a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(socket: &Path) -> Running {
+    Running(
+        Command::new(BIN)
+            .env("TORU_PLUGIN_SOCKET", socket)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn json_body(reply: &toru_plugin_api::Message) -> serde_json::Value {
+    match &reply.body {
+        Body::HttpResponse(r) => {
+            assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+            serde_json::from_slice(&r.body).unwrap()
+        }
+        other => panic!("expected http.response, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn greets_counts_in_kv_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hello.sock");
+    let mut plugin = spawn(&socket);
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(10))
+        .await
+        .unwrap();
+    d.init("hello-rust", "00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap();
+
+    let greeting = d
+        .call(HttpRequest {
+            user: Some("ada".into()),
+            ..get("/greeting")
+        })
+        .await
+        .unwrap();
+    assert_eq!(json_body(&greeting)["message"], "Hello, ada!");
+
+    let post = |path: &str| HttpRequest {
+        method: "POST".into(),
+        ..get(path)
+    };
+    for expected in 1..=3 {
+        let reply = d.call(post("/counter/increment")).await.unwrap();
+        assert_eq!(json_body(&reply)["count"], expected);
+    }
+    assert_eq!(
+        d.kv.get("counter").map(String::as_str),
+        Some("3"),
+        "stored in the daemon's KV"
+    );
+    assert_eq!(
+        json_body(&d.call(get("/counter")).await.unwrap())["count"],
+        3
+    );
+    assert_eq!(
+        json_body(&d.call(post("/counter/reset")).await.unwrap())["count"],
+        0
+    );
+    assert!(d.kv.is_empty());
+
+    let missing = d.call(get("/nope")).await.unwrap();
+    assert!(matches!(missing.body, Body::HttpResponse(ref r) if r.status == 404));
+
+    // SIGTERM: exit 0 and take the socket file away.
+    let kill = Command::new("kill")
+        .args(["-TERM", &plugin.0.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    let status = tokio::task::spawn_blocking(move || plugin.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(!socket.exists(), "socket removed on SIGTERM");
+}
