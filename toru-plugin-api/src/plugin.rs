@@ -37,6 +37,13 @@ pub trait ToruPlugin: Send + Sync + 'static {
         req: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, PluginError>> + Send;
 
+    /// The plugin's dashboard view: one ES module exporting `mount(container, api)` and
+    /// `unmount(container)`, usually embedded with `include_bytes!`. The runner serves it for
+    /// the daemon's `GET /_toru/bundle.js`; `None` means the plugin has no view.
+    fn frontend_bundle(&self) -> Option<&'static [u8]> {
+        None
+    }
+
     /// Called once before the process exits, after in-flight requests finished (or timed out).
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::codec::{DEFAULT_MAX_FRAME, FrameCodec};
 use crate::plugin::{ConnectionLink, Kv, PluginContext, ToruPlugin};
-use crate::protocol::{Body, ErrorCode, Message, PROTOCOL_VERSION, Ready};
+use crate::protocol::{Body, ErrorCode, HttpResponse, Message, PROTOCOL_VERSION, Ready};
 
 /// The environment variable the daemon passes the socket path in.
 pub const SOCKET_ENV: &str = "TORU_PLUGIN_SOCKET";
@@ -361,9 +361,13 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                 let shared = shared.clone();
                 let tx = tx.clone();
                 shared.requests.clone().spawn(async move {
-                    let response = match shared.plugin.handle_http(req).await {
-                        Ok(response) => response,
-                        Err(e) => e.to_response(),
+                    let response = if req.path.starts_with(RESERVED_PREFIX) {
+                        serve_reserved(&shared.plugin, &req)
+                    } else {
+                        match shared.plugin.handle_http(req).await {
+                            Ok(response) => response,
+                            Err(e) => e.to_response(),
+                        }
                     };
                     let _ = tx
                         .send(Message::new(request_id, Body::HttpResponse(response)))
@@ -405,6 +409,28 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
     // The writer ends once every sender is gone, i.e. once in-flight handlers have answered;
     // it is not awaited here so a slow handler cannot keep the reader's task alive.
     drop(writer);
+}
+
+/// Paths under this prefix are the daemon's, not the plugin's routes (`docs/protocol.md` §4).
+pub const RESERVED_PREFIX: &str = "/_toru/";
+
+/// Answers the daemon's reserved requests; today only the frontend bundle.
+fn serve_reserved<P: ToruPlugin>(plugin: &P, req: &crate::protocol::HttpRequest) -> HttpResponse {
+    match (
+        req.method.as_str(),
+        req.path.as_str(),
+        plugin.frontend_bundle(),
+    ) {
+        ("GET", "/_toru/bundle.js", Some(bundle)) => HttpResponse {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "text/javascript; charset=utf-8".into(),
+            )],
+            body: bundle.to_vec(),
+        },
+        _ => HttpResponse::not_found(),
+    }
 }
 
 /// Owns the write half: sends queued messages, flushing once per burst rather than per frame.

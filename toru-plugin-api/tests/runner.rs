@@ -513,3 +513,60 @@ async fn a_stale_socket_is_replaced_but_a_regular_file_never_is() {
     );
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "data");
 }
+
+/// A plugin with a frontend bundle, to check the reserved path is served by the runner.
+struct WithBundle;
+
+impl ToruPlugin for WithBundle {
+    fn metadata(&self) -> PluginMetadata {
+        Probe::default().metadata()
+    }
+    async fn handle_http(&self, _req: HttpRequest) -> Result<HttpResponse, PluginError> {
+        Ok(HttpResponse::text(200, "handler"))
+    }
+    fn frontend_bundle(&self) -> Option<&'static [u8]> {
+        Some(b"export function mount() {}")
+    }
+}
+
+#[tokio::test]
+async fn the_reserved_bundle_path_is_served_from_frontend_bundle_not_the_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("b.sock");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(WithBundle, ServeOptions::new(&socket), async {
+        let _ = rx.await;
+    }));
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    d.init("probe", "i").await.unwrap();
+    let Body::HttpResponse(bundle) = d.call(get("/_toru/bundle.js")).await.unwrap().body else {
+        panic!()
+    };
+    assert_eq!(bundle.body, b"export function mount() {}");
+    assert_eq!(bundle.headers[0].1, "text/javascript; charset=utf-8");
+    // Other reserved paths, and the bundle path with another method, are 404 — never the handler.
+    for req in [
+        get("/_toru/other"),
+        HttpRequest {
+            method: "POST".into(),
+            ..get("/_toru/bundle.js")
+        },
+    ] {
+        let Body::HttpResponse(r) = d.call(req).await.unwrap().body else {
+            panic!()
+        };
+        assert_eq!(r.status, 404);
+    }
+    // A plugin without a bundle answers 404 too (Probe has none).
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+    let h = Harness::start();
+    let mut d = h.daemon().await;
+    let Body::HttpResponse(r) = d.call(get("/_toru/bundle.js")).await.unwrap().body else {
+        panic!()
+    };
+    assert_eq!(r.status, 404);
+    h.stop().await.unwrap();
+}

@@ -1,0 +1,292 @@
+//! The daemon's configuration: command-line flags over an optional TOML file over defaults.
+//!
+//! Defaults depend on who runs the daemon. As root they are the FHS paths a Debian package
+//! uses (`/var/lib/toru`, `/run/toru`, `/var/log/toru`, `/etc/toru/toru.toml`). As anyone
+//! else they live under the user's XDG directories, so a developer can run the daemon from a
+//! checkout without privileges (and, with `auto`, with the embedded supervisor).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Which supervisor backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SupervisorChoice {
+    /// systemd when running as root and the system bus answers, else embedded.
+    Auto,
+    /// Transient systemd units; fails to start without systemd.
+    Systemd,
+    /// Child processes.
+    Embedded,
+}
+
+/// Command-line flags. Every flag also has a key of the same name (with `_`) in the TOML file.
+#[derive(Debug, Parser)]
+#[command(name = "toru-daemon", version, about = "The Toru plugin host daemon")]
+pub struct Args {
+    /// TOML configuration file [default: /etc/toru/toru.toml as root, else
+    /// ~/.config/toru/toru.toml; a missing default file is fine].
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the database lives.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where `*.binary` plugins are found [default: DATA_DIR/plugins].
+    #[arg(long, value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Sockets and pid files.
+    #[arg(long, value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Plugin log files of the embedded supervisor.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Supervisor backend.
+    #[arg(long, value_enum)]
+    pub supervisor: Option<SupervisorChoice>,
+    /// Consecutive failures after which a plugin is disabled [default: 10].
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u32>,
+    /// HTTP listen address [default: 127.0.0.1:7070].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// The TOML file; every key optional, unknown keys refused so typos are noticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
+    supervisor: Option<SupervisorChoice>,
+    max_failures: Option<u32>,
+    listen: Option<SocketAddr>,
+    plugin_memory_max: Option<u64>,
+    plugin_tasks_max: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    start_timeout_secs: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database directory.
+    pub data_dir: PathBuf,
+    /// Plugin executables.
+    pub plugins_dir: PathBuf,
+    /// Sockets and pid files.
+    pub runtime_dir: PathBuf,
+    /// Embedded-supervisor plugin logs.
+    pub log_dir: PathBuf,
+    /// Backend choice.
+    pub supervisor: SupervisorChoice,
+    /// Give-up threshold.
+    pub max_failures: u32,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// `MemoryMax=` for plugin units, bytes.
+    pub plugin_memory_max: Option<u64>,
+    /// `TasksMax=` for plugin units.
+    pub plugin_tasks_max: Option<u64>,
+    /// How long a forwarded request may take.
+    pub request_timeout: Duration,
+    /// How long a plugin has to start and answer init.
+    pub start_timeout: Duration,
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration file {path}: {reason}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Whether this process runs as root. `/proc/self` is owned by the process's effective uid,
+/// which avoids an `unsafe` libc call for the same answer.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Default directories for the current user.
+struct Defaults {
+    config: PathBuf,
+    data_dir: PathBuf,
+    runtime_dir: PathBuf,
+    log_dir: Option<PathBuf>,
+}
+
+fn defaults(root: bool) -> Defaults {
+    if root {
+        return Defaults {
+            config: "/etc/toru/toru.toml".into(),
+            data_dir: "/var/lib/toru".into(),
+            runtime_dir: "/run/toru".into(),
+            log_dir: Some("/var/log/toru".into()),
+        };
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let xdg = |var: &str, fallback: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(fallback))
+    };
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map_or_else(
+            || std::env::temp_dir().join(format!("toru-{}", current_uid())),
+            |p| p.join("toru"),
+        );
+    Defaults {
+        config: xdg("XDG_CONFIG_HOME", ".config").join("toru/toru.toml"),
+        data_dir: xdg("XDG_STATE_HOME", ".local/state").join("toru"),
+        runtime_dir: runtime,
+        log_dir: None,
+    }
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+}
+
+impl Config {
+    /// Resolves flags, the file they name (or the default file, if present) and defaults.
+    pub fn load(args: &Args) -> Result<Config, ConfigError> {
+        Self::load_with(args, running_as_root())
+    }
+
+    fn load_with(args: &Args, root: bool) -> Result<Config, ConfigError> {
+        let d = defaults(root);
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if d.config.exists() => read_file(&d.config)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or(d.data_dir);
+        let plugins_dir = args
+            .plugins_dir
+            .clone()
+            .or(file.plugins_dir)
+            .unwrap_or_else(|| data_dir.join("plugins"));
+        let log_dir = args
+            .log_dir
+            .clone()
+            .or(file.log_dir)
+            .or(d.log_dir)
+            .unwrap_or_else(|| data_dir.join("logs"));
+        Ok(Config {
+            plugins_dir,
+            log_dir,
+            runtime_dir: args
+                .runtime_dir
+                .clone()
+                .or(file.runtime_dir)
+                .unwrap_or(d.runtime_dir),
+            supervisor: args
+                .supervisor
+                .or(file.supervisor)
+                .unwrap_or(SupervisorChoice::Auto),
+            max_failures: args.max_failures.or(file.max_failures).unwrap_or(10).max(1),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070))),
+            plugin_memory_max: file.plugin_memory_max,
+            plugin_tasks_max: file.plugin_tasks_max,
+            request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
+            start_timeout: Duration::from_secs(file.start_timeout_secs.unwrap_or(10)),
+            data_dir,
+        })
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("toru.db")
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let err = |reason: String| ConfigError {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("toru-daemon").chain(list.iter().copied()))
+    }
+
+    #[test]
+    fn root_defaults_are_the_fhs_paths() {
+        // Pass an explicit empty file so a real /etc/toru/toru.toml on the machine can't interfere.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("toru.toml");
+        std::fs::write(&file, "").unwrap();
+        let c = Config::load_with(&args(&["-c", file.to_str().unwrap()]), true).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/toru"));
+        assert_eq!(c.plugins_dir, PathBuf::from("/var/lib/toru/plugins"));
+        assert_eq!(c.runtime_dir, PathBuf::from("/run/toru"));
+        assert_eq!(c.log_dir, PathBuf::from("/var/log/toru"));
+        assert_eq!(c.supervisor, SupervisorChoice::Auto);
+        assert_eq!(c.max_failures, 10);
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("toru.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/toru\"\nsupervisor = \"embedded\"\nmax_failures = 3\nplugin_memory_max = 1000000\n",
+        )
+        .unwrap();
+        let c = Config::load_with(
+            &args(&["-c", file.to_str().unwrap(), "--max-failures", "5"]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/toru"));
+        assert_eq!(c.plugins_dir, PathBuf::from("/srv/toru/plugins"));
+        assert_eq!(c.supervisor, SupervisorChoice::Embedded);
+        assert_eq!(c.max_failures, 5, "the flag wins");
+        assert_eq!(c.plugin_memory_max, Some(1_000_000));
+    }
+
+    #[test]
+    fn a_bad_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("toru.toml");
+        for (text, expect) in [
+            ("data_dirr = \"/x\"", "unknown field"),    // a typo in a key
+            ("max_failures = \"ten\"", "invalid type"), // a wrong type
+            ("[[[", ""),                                // not TOML
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = Config::load_with(&args(&["-c", file.to_str().unwrap()]), true).unwrap_err();
+            assert!(err.to_string().contains(expect), "{text}: {err}");
+        }
+        let missing = Config::load_with(&args(&["-c", "/nonexistent/toru.toml"]), true);
+        assert!(missing.is_err(), "an explicitly named file must exist");
+    }
+}

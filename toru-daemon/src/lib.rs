@@ -1,0 +1,16 @@
+//! `toru-daemon`: the Toru plugin host, as a library so that `main` stays thin and integration
+//! tests start the real daemon on a temp directory.
+//!
+//! - [`config`]: flags, TOML file, defaults;
+//! - [`store`]: the SQLite database (the only module that runs SQL);
+//! - [`plugins`]: discovery, supervision over systemd or child processes, the plugin protocol;
+//! - [`logs`]: the log entry format and the embedded backend's log files;
+//! - [`daemon`]: [`Daemon`] and [`run`], which put them together.
+
+pub mod config;
+pub mod daemon;
+pub mod logs;
+pub mod plugins;
+pub mod store;
+
+pub use daemon::{Daemon, run};

@@ -1,0 +1,144 @@
+//! How plugin processes are started and stopped: one trait, two implementations.
+//!
+//! A backend only runs processes and reports when they end. Everything that decides *whether*
+//! to run them — backoff, give-up, health — lives in the supervisor, so both backends behave the
+//! same way for the same plugin. Only [`systemd`] talks D-Bus; only [`embedded`] spawns children.
+
+pub mod embedded;
+pub mod systemd;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// Which backend runs the plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Transient systemd units over D-Bus.
+    Systemd,
+    /// Child processes of the daemon.
+    Embedded,
+}
+
+/// Everything needed to start one plugin. Built by the supervisor from validated metadata, so a
+/// backend can trust `plugin_id` to match `^[a-z0-9][a-z0-9-]{0,62}$`.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The validated plugin id.
+    pub plugin_id: String,
+    /// Absolute path of the plugin executable.
+    pub binary: PathBuf,
+    /// Where the plugin must listen; from [`SupervisorBackend::socket_path`].
+    pub socket: PathBuf,
+    /// Resource limits applied by the backend where it can.
+    pub limits: Limits,
+}
+
+/// Per-plugin resource limits from the daemon's configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Memory ceiling in bytes (systemd `MemoryMax=`).
+    pub memory_max: Option<u64>,
+    /// Maximum number of tasks (systemd `TasksMax=`).
+    pub tasks_max: Option<u64>,
+}
+
+/// How a plugin process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitInfo {
+    /// It exited with this status code.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+    /// The backend could not tell (e.g. the unit vanished); the text says what is known.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitInfo::Exited(code) => write!(f, "exited with status {code}"),
+            ExitInfo::Killed(signal) => write!(f, "killed by signal {signal}"),
+            ExitInfo::Unknown(what) => write!(f, "ended ({what})"),
+        }
+    }
+}
+
+/// A plugin process the backend started or adopted.
+#[derive(Debug)]
+pub struct RunningPlugin {
+    /// Its main PID, when known.
+    pub pid: Option<u32>,
+    /// The systemd unit name, under the systemd backend.
+    pub unit: Option<String>,
+    /// Resolves once when the process ends, for whatever reason (crash, stop, kill). Dropping
+    /// the sender without a value means the backend lost track of it, which the supervisor
+    /// treats as an unknown exit.
+    pub exited: oneshot::Receiver<ExitInfo>,
+}
+
+/// Errors from a backend, with the plugin they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend itself is not usable (no system bus, systemd not answering).
+    #[error("{backend:?} backend unavailable: {reason}")]
+    Unavailable {
+        /// Which backend.
+        backend: BackendKind,
+        /// Why.
+        reason: String,
+    },
+    /// Starting the plugin failed.
+    #[error("cannot start plugin {plugin_id}: {reason}")]
+    Start {
+        /// The plugin.
+        plugin_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Stopping the plugin failed.
+    #[error("cannot stop plugin {plugin_id}: {reason}")]
+    Stop {
+        /// The plugin.
+        plugin_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Listing or inspecting running plugins failed.
+    #[error("cannot inspect plugins: {0}")]
+    Inspect(String),
+}
+
+/// Starts and stops plugin processes and reports their end.
+#[async_trait::async_trait]
+pub trait SupervisorBackend: Send + Sync + 'static {
+    /// Which backend this is, for status output and logs.
+    fn kind(&self) -> BackendKind;
+
+    /// Where the plugin with this id listens. Stable for a given id, so the daemon can reconnect
+    /// to an adopted plugin.
+    fn socket_path(&self, plugin_id: &str) -> PathBuf;
+
+    /// Starts the plugin. Returns once the process runs (systemd: the start job finished), not
+    /// once it listens; the supervisor connects with retries.
+    async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError>;
+
+    /// Takes over a plugin process that already runs (it outlived a previous daemon), or `None`
+    /// when there is none. Adopting must not restart it.
+    async fn adopt(&self, plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError>;
+
+    /// Stops the plugin: SIGTERM, then SIGKILL after `grace`. Returns once it is gone. Stopping a
+    /// plugin that does not run is not an error.
+    async fn stop(&self, plugin_id: &str, grace: Duration) -> Result<(), BackendError>;
+
+    /// The ids of every plugin process this backend currently runs, including ones left by a
+    /// previous daemon, so the daemon can stop those no longer enabled.
+    async fn list_running(&self) -> Result<Vec<String>, BackendError>;
+}
+
+/// The systemd unit name for a plugin: `toru-plugin-<id>.service`.
+pub fn unit_name(plugin_id: &str) -> String {
+    format!("toru-plugin-{plugin_id}.service")
+}

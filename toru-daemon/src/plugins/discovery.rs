@@ -1,0 +1,174 @@
+//! Finding plugins: every `*.binary` in the plugins directory, asked for its `--metadata`.
+//!
+//! Asking runs untrusted code, so it is bounded: a time limit, an output cap, stdin closed, the
+//! process killed when either limit hits. Anything wrong with one binary — not executable,
+//! crashing, hanging, printing garbage, invalid or duplicate id — becomes a [`DiscoveryFailure`]
+//! for that binary and never stops the scan.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use toru_plugin_api::PluginMetadata;
+
+/// Limits for running `--metadata`.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscoveryLimits {
+    /// How long a binary may take to print its metadata.
+    pub timeout: Duration,
+    /// The most output accepted, in bytes.
+    pub max_output: usize,
+    /// How many binaries are asked at once.
+    pub concurrency: usize,
+}
+
+impl Default for DiscoveryLimits {
+    /// 5 s, 64 KiB, 8 at once.
+    fn default() -> Self {
+        DiscoveryLimits {
+            timeout: Duration::from_secs(5),
+            max_output: 64 * 1024,
+            concurrency: 8,
+        }
+    }
+}
+
+/// A plugin that answered `--metadata` with valid metadata.
+#[derive(Debug, Clone)]
+pub struct DiscoveredPlugin {
+    /// Its validated metadata.
+    pub meta: PluginMetadata,
+    /// Absolute path of its executable.
+    pub binary: PathBuf,
+}
+
+/// A binary that could not be loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryFailure {
+    /// The offending file.
+    pub binary: PathBuf,
+    /// What went wrong, for the admin.
+    pub reason: String,
+}
+
+/// The result of one scan.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Loadable plugins, sorted by id.
+    pub plugins: Vec<DiscoveredPlugin>,
+    /// Binaries that were skipped.
+    pub failures: Vec<DiscoveryFailure>,
+}
+
+/// Scans `dir` (created if missing) for `*.binary` files and asks each for its metadata.
+pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> {
+    tokio::fs::create_dir_all(dir).await?;
+    let dir = std::path::absolute(dir)?;
+    let mut binaries = Vec::new();
+    let mut entries = tokio::fs::read_dir(&dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "binary") {
+            binaries.push(path);
+        }
+    }
+    // Sorted, so which of two binaries claiming one id wins does not depend on directory order.
+    binaries.sort();
+
+    let answers: Vec<_> = futures::stream::iter(binaries)
+        .map(|binary| async move {
+            let result = read_metadata(&binary, limits).await;
+            (binary, result)
+        })
+        .buffered(limits.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut scan = Scan::default();
+    for (binary, result) in answers {
+        match result {
+            Ok(meta) => {
+                if let Some(first) = scan.plugins.iter().find(|p| p.meta.id == meta.id) {
+                    scan.failures.push(DiscoveryFailure {
+                        reason: format!(
+                            "duplicate plugin id {:?}: already provided by {}",
+                            meta.id,
+                            first.binary.display()
+                        ),
+                        binary,
+                    });
+                } else {
+                    scan.plugins.push(DiscoveredPlugin { meta, binary });
+                }
+            }
+            Err(reason) => scan.failures.push(DiscoveryFailure { binary, reason }),
+        }
+    }
+    scan.plugins.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+    Ok(scan)
+}
+
+/// Runs `binary --metadata` within `limits` and validates what it prints.
+pub async fn read_metadata(
+    binary: &Path,
+    limits: DiscoveryLimits,
+) -> Result<PluginMetadata, String> {
+    let file = tokio::fs::metadata(binary)
+        .await
+        .map_err(|e| format!("cannot stat: {e}"))?;
+    if !file.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut child = Command::new(binary)
+        .arg("--metadata")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot execute: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut output = Vec::new();
+    let run = async {
+        // One byte over the cap tells "too much" from "exactly the cap".
+        (&mut stdout)
+            .take(limits.max_output as u64 + 1)
+            .read_to_end(&mut output)
+            .await?;
+        if output.len() > limits.max_output {
+            return Ok(None);
+        }
+        child.wait().await.map(Some)
+    };
+    let status = match tokio::time::timeout(limits.timeout, run).await {
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(format!(
+                "--metadata did not finish within {:?}",
+                limits.timeout
+            ));
+        }
+        Ok(Err(e)) => return Err(format!("reading --metadata output failed: {e}")),
+        Ok(Ok(None)) => {
+            let _ = child.kill().await;
+            return Err(format!(
+                "--metadata printed more than {} bytes",
+                limits.max_output
+            ));
+        }
+        Ok(Ok(Some(status))) => status,
+    };
+    if !status.success() {
+        return Err(format!("--metadata failed: {status}"));
+    }
+    let meta: PluginMetadata = serde_json::from_slice(&output).map_err(|e| {
+        let shown = String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned();
+        format!("--metadata printed invalid metadata ({e}): {shown:?}")
+    })?;
+    meta.validate()
+        .map_err(|e| format!("invalid metadata: {e}"))?;
+    Ok(meta)
+}

@@ -1,0 +1,111 @@
+//! Which plugins the admin enabled, kept in `<plugins dir>/.metadata/config.json` so it survives
+//! daemon restarts. Written atomically (temporary file, fsync, rename, fsync of the directory):
+//! after a crash the file is either the old or the new version, never a torn one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The file's contents. Versioned, since it is an on-disk format admins may back up.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct File {
+    version: u32,
+    plugins: BTreeMap<String, Entry>,
+}
+
+/// What is kept per plugin.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    enabled: bool,
+}
+
+/// The persistent set of enabled plugin ids.
+#[derive(Debug)]
+pub struct EnabledState {
+    path: PathBuf,
+    file: File,
+}
+
+impl EnabledState {
+    /// Where the file lives for a plugins directory.
+    pub fn path_for(plugins_dir: &Path) -> PathBuf {
+        plugins_dir.join(".metadata").join("config.json")
+    }
+
+    /// Loads the state; a missing file means nothing is enabled. A file that cannot be parsed is
+    /// an error rather than silently "nothing enabled", so a typo does not disable everything.
+    pub fn load(plugins_dir: &Path) -> Result<Self, String> {
+        let path = Self::path_for(plugins_dir);
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not valid: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File {
+                version: 1,
+                ..File::default()
+            },
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(EnabledState { path, file })
+    }
+
+    /// Whether `plugin_id` is enabled.
+    pub fn is_enabled(&self, plugin_id: &str) -> bool {
+        self.file.plugins.get(plugin_id).is_some_and(|e| e.enabled)
+    }
+
+    /// Every enabled id.
+    pub fn enabled_ids(&self) -> Vec<String> {
+        self.file
+            .plugins
+            .iter()
+            .filter(|(_, e)| e.enabled)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Records the new state durably. The in-memory state changes only if the write succeeded.
+    pub fn set(&mut self, plugin_id: &str, enabled: bool) -> std::io::Result<()> {
+        let mut next = self.file.clone();
+        next.version = 1;
+        next.plugins.insert(plugin_id.to_owned(), Entry { enabled });
+        write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
+        self.file = next;
+        Ok(())
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .expect("the state file has a parent directory");
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reload_and_refuses_a_corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = EnabledState::load(dir.path()).unwrap();
+        assert!(state.enabled_ids().is_empty());
+        state.set("a", true).unwrap();
+        state.set("b", true).unwrap();
+        state.set("b", false).unwrap();
+        let reloaded = EnabledState::load(dir.path()).unwrap();
+        assert_eq!(reloaded.enabled_ids(), vec!["a".to_string()]);
+        assert!(reloaded.is_enabled("a") && !reloaded.is_enabled("b"));
+
+        std::fs::write(EnabledState::path_for(dir.path()), "{ torn").unwrap();
+        assert!(EnabledState::load(dir.path()).is_err());
+    }
+}

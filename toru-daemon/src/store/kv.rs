@@ -1,0 +1,140 @@
+//! Per-plugin key-value data (the `plugin_kv` table), backing the plugins' `kv.request`.
+//!
+//! Every query is scoped by `plugin_id`: one plugin can never see or touch another's keys.
+
+use rusqlite::OptionalExtension;
+
+use super::{Error, Store, now_unix_ms};
+
+impl Store {
+    /// Reads `key` from `plugin_id`'s store; `None` if it was never set or was deleted.
+    pub async fn kv_get(&self, plugin_id: &str, key: &str) -> Result<Option<String>, Error> {
+        let (plugin, key) = (plugin_id.to_owned(), key.to_owned());
+        self.call("kv_get", Some(plugin_id), move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM plugin_kv WHERE plugin_id = ?1 AND key = ?2")?
+                .query_row((&plugin, &key), |row| row.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Sets `key` in `plugin_id`'s store, replacing any previous value. Durable once it
+    /// returns (see the module docs).
+    pub async fn kv_set(&self, plugin_id: &str, key: &str, value: &str) -> Result<(), Error> {
+        let (plugin, key, value) = (plugin_id.to_owned(), key.to_owned(), value.to_owned());
+        self.call("kv_set", Some(plugin_id), move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO plugin_kv (plugin_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (plugin_id, key) \
+                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )?
+            .execute((&plugin, &key, &value, now_unix_ms()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes `key` from `plugin_id`'s store. Returns whether it existed.
+    pub async fn kv_delete(&self, plugin_id: &str, key: &str) -> Result<bool, Error> {
+        let (plugin, key) = (plugin_id.to_owned(), key.to_owned());
+        self.call("kv_delete", Some(plugin_id), move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM plugin_kv WHERE plugin_id = ?1 AND key = ?2")?
+                .execute((&plugin, &key))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// The keys in `plugin_id`'s store that start with `prefix` (all keys for `""`), sorted by
+    /// their UTF-8 bytes (= by code point). The prefix is matched literally: `%` and `_` are
+    /// ordinary characters, not `LIKE` wildcards.
+    pub async fn kv_list(&self, plugin_id: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        let plugin = plugin_id.to_owned();
+        let lower = prefix.to_owned();
+        let upper = prefix_upper_bound(prefix);
+        self.call("kv_list", Some(plugin_id), move |conn| {
+            // A range on the primary key, so SQLite walks exactly the matching keys.
+            let keys = match &upper {
+                Some(upper) => conn
+                    .prepare_cached(
+                        "SELECT key FROM plugin_kv \
+                         WHERE plugin_id = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
+                    )?
+                    .query_map((&plugin, &lower, upper), |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?,
+                None => conn
+                    .prepare_cached(
+                        "SELECT key FROM plugin_kv WHERE plugin_id = ?1 AND key >= ?2 ORDER BY key",
+                    )?
+                    .query_map((&plugin, &lower), |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?,
+            };
+            Ok(keys)
+        })
+        .await
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`, or `None` if there
+/// is none (`prefix` is empty or all U+10FFFF).
+///
+/// SQLite compares TEXT with `memcmp` on UTF-8, and UTF-8 byte order is code point order, so
+/// "starts with `prefix`" is exactly `prefix <= key < prefix_upper_bound(prefix)`: bump the
+/// last character that can be bumped and cut off everything after it. Unlike appending
+/// U+10FFFF, this does not miss keys that continue with U+10FFFF.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'), // skip the surrogate range, which is not a char
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+        // `last` was U+10FFFF: nothing follows it, so bump the character before.
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn upper_bounds() {
+        // (case, prefix, expected bound)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("empty prefix has no bound", "", None),
+            ("ascii", "abc", Some("abd")),
+            ("percent is just a byte", "a%", Some("a&")),
+            ("multi-byte last char", "aé", Some("aê")),
+            ("before surrogates", "a\u{D7FF}", Some("a\u{E000}")),
+            ("max char is dropped", "a\u{10FFFF}", Some("b")),
+            ("only max chars", "\u{10FFFF}\u{10FFFF}", None),
+        ];
+        for (case, prefix, expected) in cases {
+            assert_eq!(
+                prefix_upper_bound(prefix).as_deref(),
+                *expected,
+                "case: {case}"
+            );
+        }
+    }
+
+    #[test]
+    fn bound_is_tight_for_byte_order() {
+        // Every string with the prefix sorts below the bound; the bound itself does not have it.
+        for prefix in ["a", "é", "a\u{10FFFF}", "z\u{D7FF}"] {
+            let upper = prefix_upper_bound(prefix).unwrap();
+            for tail in ["", "\u{0}", "zzz", "\u{10FFFF}\u{10FFFF}"] {
+                let key = format!("{prefix}{tail}");
+                assert!(key.as_bytes() < upper.as_bytes(), "{key:?} < {upper:?}");
+            }
+            assert!(!upper.starts_with(prefix));
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The daemon's one SQLite database: settings, per-plugin key-value data, the plugin event log,
+//! and web users and their sessions.
+//!
+//! This module is the only place in the daemon that runs SQL; everything else goes through
+//! [`Store`].
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous=NORMAL`. What that promises:
+//!
+//! - **Process crash:** once a write method has returned `Ok`, the write survives the daemon
+//!   being killed (`kill -9`, panic, OOM killer) at any later moment. A committed transaction is
+//!   in the WAL file, i.e. in the kernel's page cache, before the call returns.
+//! - **Power loss / kernel crash:** the last few transactions acknowledged before the failure
+//!   may be lost (the WAL is only fsynced at checkpoints), but the database is never corrupted
+//!   and never holds a half-applied transaction.
+//!
+//! # Threading
+//!
+//! rusqlite is blocking, and DB work must never stall the tokio runtime, so every call runs on
+//! tokio's blocking pool ([`tokio::task::spawn_blocking`]) and takes the single [`Connection`]
+//! from behind a [`std::sync::Mutex`]. We chose this over a dedicated database thread fed by a
+//! channel because:
+//!
+//! - it is less machinery: no thread lifecycle, no shutdown protocol, no request enum — the
+//!   connection simply closes when the last [`Store`] clone is dropped;
+//! - a panic inside a query is contained by the join handle and surfaces as
+//!   [`Error::TaskPanicked`] for that one call; the connection stays usable (the poisoned
+//!   mutex is recovered and any open transaction rolled back), whereas a panicking dedicated
+//!   thread would take the whole store down;
+//! - the cost is one hand-off to an (already warm) blocking-pool thread per call. The
+//!   `kv_get_latency` test measures a whole `kv_get` round trip at p50 ≈ 15 µs in a release
+//!   build (≈ 55 µs in a debug build) on a 2-core machine, against a budget of 100 µs.
+//!
+//! One connection means calls are serialized. That is fine at a plugin host's load — SQLite
+//! allows one writer at a time anyway, and each call is microseconds. If reads ever become
+//! contended, a second read-only connection is the next step.
+//!
+//! # Time
+//!
+//! All timestamps are integers in milliseconds since the Unix epoch.
+
+mod cleanup;
+mod error;
+mod events;
+mod kv;
+mod open;
+mod schema;
+mod settings;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
+pub use error::Error;
+pub use events::{Event, EventKind, UnknownEventKind};
+pub use schema::SCHEMA_VERSION;
+pub use users::User;
+
+use error::OpError;
+
+/// A handle to the daemon's database. Cheap to clone (an `Arc`); every clone uses the same
+/// connection, which is closed when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// What all clones of a [`Store`] share.
+struct Inner {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it (and its directory) if missing, and migrates
+    /// it to [`SCHEMA_VERSION`]. Fails with [`Error::SchemaTooNew`] if the file was written by
+    /// a newer Toru.
+    pub async fn open(path: &Path) -> Result<Store, Error> {
+        let path = path.to_owned();
+        let (conn, path) = tokio::task::spawn_blocking(move || {
+            open::open_blocking(&path).map(|conn| (conn, path))
+        })
+        .await
+        .map_err(|source| Error::TaskPanicked { op: "open", source })??;
+        tracing::debug!(path = %path.display(), "opened database");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                path,
+            }),
+        })
+    }
+
+    /// The database file this store was opened from, for log messages.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool. `op` and `plugin_id` only label
+    /// errors, so every store error says what was being done, and to whose data.
+    async fn call<T, F>(&self, op: &'static str, plugin_id: Option<&str>, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || f(&mut inner.lock())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.into_error(op, plugin_id)),
+            Err(source) => Err(Error::TaskPanicked { op, source }),
+        }
+    }
+}
+
+impl Inner {
+    /// Locks the connection. If a previous call panicked while holding the lock, the
+    /// connection is still sound — rusqlite rolls back an open [`rusqlite::Transaction`] and
+    /// resets statements when they are dropped during unwinding — so we clear the poison, roll
+    /// back anything a raw `BEGIN` might have left open, and carry on.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let guard = poisoned.into_inner();
+                self.conn.clear_poison();
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "a database call panicked earlier; recovering the connection"
+                );
+                if !guard.is_autocommit()
+                    && let Err(e) = guard.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %e, "rollback after panic failed");
+                }
+                guard
+            }
+        }
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch (0 if the clock is before 1970).
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Converts a caller's row limit to SQLite's integer type (a limit beyond `i64::MAX` is "all").
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_call_is_reported_and_the_store_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.kv_set("p", "k", "v").await.unwrap();
+
+        let err = store
+            .call("explode", None, |conn| -> Result<(), OpError> {
+                conn.execute_batch("BEGIN; INSERT INTO settings VALUES ('half', 'done');")?;
+                panic!("boom");
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TaskPanicked { op: "explode", .. }),
+            "{err:?}"
+        );
+
+        // The connection is usable and the panicking call's open transaction was rolled back.
+        assert_eq!(store.kv_get("p", "k").await.unwrap().as_deref(), Some("v"));
+        let half: Option<String> = store
+            .call("check", None, |conn| {
+                use rusqlite::OptionalExtension;
+                Ok(conn
+                    .query_row("SELECT value FROM settings WHERE key = 'half'", [], |r| {
+                        r.get(0)
+                    })
+                    .optional()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(half, None);
+    }
+}

@@ -1,0 +1,188 @@
+//! The database schema and its migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`: version N means the first N entries of
+//! [`MIGRATIONS`] have been applied. Migrations are append-only — never edit or reorder a
+//! released entry, add a new one instead.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Error;
+
+/// The migrations, in order. Entry `i` takes the schema from version `i` to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: the initial schema.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE plugin_kv (
+        plugin_id  TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL, -- unix ms
+        PRIMARY KEY (plugin_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE plugin_events (
+        id        INTEGER PRIMARY KEY,
+        plugin_id TEXT NOT NULL,
+        at        INTEGER NOT NULL, -- unix ms
+        kind      TEXT NOT NULL,
+        details   TEXT NOT NULL
+    );
+    CREATE INDEX plugin_events_plugin_at ON plugin_events (plugin_id, at);
+    CREATE INDEX plugin_events_at ON plugin_events (at);
+
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at    INTEGER NOT NULL -- unix ms
+    );
+
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL, -- unix ms
+        expires_at INTEGER NOT NULL  -- unix ms
+    );
+    -- Without this, ON DELETE CASCADE and "log out everywhere" scan the whole table.
+    CREATE INDEX sessions_user_id ON sessions (user_id);
+    CREATE INDEX sessions_expires_at ON sessions (expires_at);
+    "#,
+];
+
+/// The schema version this build of Toru writes and understands: the number of migrations it
+/// knows. Opening a database with a higher `user_version` fails with
+/// [`Error::SchemaTooNew`](super::Error::SchemaTooNew).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database at `path` (already open as `conn`) up to [`SCHEMA_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
+    apply(conn, path, MIGRATIONS)
+}
+
+/// Applies the not-yet-applied entries of `migrations`, all in one `IMMEDIATE` transaction: the
+/// version is read under the write lock (so two processes opening at once cannot both
+/// migrate), and a failure leaves the database exactly as it was.
+fn apply(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), Error> {
+    let open_err = |step: &'static str| {
+        move |source| Error::Open {
+            path: path.to_owned(),
+            step,
+            source,
+        }
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_err("begin migration transaction"))?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_err("read user_version"))?;
+    let known = migrations.len();
+    // A negative user_version is never written by us; treat it like an unknown future version.
+    let Ok(current) = usize::try_from(found) else {
+        return Err(too_new(path, found, known));
+    };
+    if current > known {
+        return Err(too_new(path, found, known));
+    }
+    if current == known {
+        // Nothing to do; dropping `tx` rolls back the empty transaction.
+        return Ok(());
+    }
+    for (index, sql) in migrations.iter().enumerate().skip(current) {
+        let version = u32::try_from(index + 1).expect("fewer than 2^32 migrations");
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .map_err(|source| Error::Migration { version, source })?;
+        tracing::info!(version, path = %path.display(), "applied database migration");
+    }
+    tx.commit().map_err(|source| Error::Migration {
+        version: u32::try_from(known).expect("fewer than 2^32 migrations"),
+        source,
+    })
+}
+
+fn too_new(path: &Path, found: i64, known: usize) -> Error {
+    Error::SchemaTooNew {
+        path: path.to_owned(),
+        found,
+        supported: u32::try_from(known).expect("fewer than 2^32 migrations"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    fn table_exists(conn: &Connection, name: &str) -> bool {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    }
+
+    #[test]
+    fn a_failing_migration_rolls_back_everything_and_names_its_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        let migrations = ["CREATE TABLE a (x)", "CREATE TABLE b (x); THIS IS NOT SQL"];
+        let err = apply(&mut conn, path, &migrations).unwrap_err();
+        assert!(
+            matches!(err, Error::Migration { version: 2, .. }),
+            "{err:?}"
+        );
+        assert_eq!(user_version(&conn), 0);
+        assert!(!table_exists(&conn, "a"), "migration 1 must be rolled back");
+        assert!(!table_exists(&conn, "b"));
+    }
+
+    #[test]
+    fn migrations_apply_incrementally() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        apply(&mut conn, path, &["CREATE TABLE a (x)"]).unwrap();
+        assert_eq!(user_version(&conn), 1);
+        apply(
+            &mut conn,
+            path,
+            &["CREATE TABLE a (x)", "CREATE TABLE b (x)"],
+        )
+        .unwrap();
+        assert_eq!(user_version(&conn), 2);
+        assert!(table_exists(&conn, "a") && table_exists(&conn, "b"));
+        // Knowing fewer migrations than the file has applied is the "too new" case.
+        let err = apply(&mut conn, path, &["CREATE TABLE a (x)"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SchemaTooNew {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_real_migrations_apply_to_an_empty_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        assert_eq!(user_version(&conn), i64::from(SCHEMA_VERSION));
+    }
+}

@@ -1,0 +1,210 @@
+//! Web UI users and their login sessions (the `users` and `sessions` tables).
+//!
+//! The store only keeps what it is given: password hashing and token generation belong to the
+//! auth layer. Sessions are looked up by the *hash* of their token, so a leaked database does
+//! not hand out live sessions.
+
+use rusqlite::{OptionalExtension, Row, TransactionBehavior};
+
+use super::{Error, OpError, Store, now_unix_ms};
+
+/// A web UI account. `Debug` leaves out the password hash, and there is deliberately no
+/// `Serialize`, so the hash cannot end up in a log line or an API response by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Row id, referenced by sessions.
+    pub id: i64,
+    /// The login name; unique.
+    pub username: String,
+    /// The password hash as produced by the auth layer (e.g. a PHC string).
+    pub password_hash: String,
+    /// When the account was created, in ms since the Unix epoch.
+    pub created_at_unix_ms: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("created_at_unix_ms", &self.created_at_unix_ms)
+            .finish()
+    }
+}
+
+/// The columns [`user_from_row`] reads, in order (a macro so queries can `concat!` it).
+macro_rules! user_columns {
+    () => {
+        "users.id, users.username, users.password_hash, users.created_at"
+    };
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        created_at_unix_ms: row.get(3)?,
+    })
+}
+
+impl Store {
+    /// Creates a user. Fails with [`Error::UserExists`] if the name is taken.
+    pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, Error> {
+        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        self.call("create_user", None, move |conn| {
+            let created_at_unix_ms = now_unix_ms();
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute((&username, &password_hash, created_at_unix_ms));
+            match inserted {
+                Ok(_) => Ok(User {
+                    id: conn.last_insert_rowid(),
+                    username,
+                    password_hash,
+                    created_at_unix_ms,
+                }),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                {
+                    Err(OpError::Done(Error::UserExists { username }))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Looks a user up by login name (exact, case-sensitive).
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, Error> {
+        let username = username.to_owned();
+        self.call("user_by_name", None, move |conn| {
+            Ok(conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE username = ?1"
+                ))?
+                .query_row([&username], user_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Replaces a user's password hash and, in the same transaction, ends all of that user's
+    /// sessions (a password change must lock out whoever knew the old one). Returns whether the
+    /// user exists.
+    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, Error> {
+        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        self.call("set_password", None, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(id) = tx
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?2 WHERE username = ?1 RETURNING id",
+                )?
+                .query_row((&username, &password_hash), |row| row.get::<_, i64>(0))
+                .optional()?
+            else {
+                return Ok(false);
+            };
+            tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+                .execute([id])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// All users, sorted by username, for the account management page.
+    pub async fn list_users(&self) -> Result<Vec<User>, Error> {
+        self.call("list_users", None, |conn| {
+            Ok(conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users ORDER BY username"
+                ))?
+                .query_map([], user_from_row)?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes a user; their sessions go with them (`ON DELETE CASCADE`). Returns whether the
+    /// user existed.
+    pub async fn delete_user(&self, username: &str) -> Result<bool, Error> {
+        let username = username.to_owned();
+        self.call("delete_user", None, move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM users WHERE username = ?1")?
+                .execute([&username])?
+                > 0)
+        })
+        .await
+    }
+
+    /// Records a new login session for `user_id`, identified by the SHA-256 (or similar) hash
+    /// of its token. Fails if the user does not exist.
+    pub async fn insert_session(
+        &self,
+        token_hash: [u8; 32],
+        user_id: i64,
+        expires_at_unix_ms: i64,
+    ) -> Result<(), Error> {
+        self.call("insert_session", None, move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute((&token_hash[..], user_id, now_unix_ms(), expires_at_unix_ms))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user a session token hash belongs to, if the session exists and has not expired by
+    /// `now_unix_ms` (expiry is exclusive: a session expiring exactly now is dead).
+    pub async fn session_user(
+        &self,
+        token_hash: [u8; 32],
+        now_unix_ms: i64,
+    ) -> Result<Option<User>, Error> {
+        self.call("session_user", None, move |conn| {
+            Ok(conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM sessions JOIN users ON users.id = sessions.user_id \
+                     WHERE sessions.token_hash = ?1 AND sessions.expires_at > ?2"
+                ))?
+                .query_row((&token_hash[..], now_unix_ms), user_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Ends one session (logout). Returns whether it existed.
+    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<bool, Error> {
+        self.call("delete_session", None, move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash[..]])?
+                > 0)
+        })
+        .await
+    }
+
+    /// Deletes every session that has expired by `now_unix_ms`, returning how many; for a
+    /// periodic cleanup.
+    pub async fn delete_expired_sessions(&self, now_unix_ms: i64) -> Result<usize, Error> {
+        self.call("delete_expired_sessions", None, move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([now_unix_ms])?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,127 @@
+//! The `toru-daemon` executable itself, as an admin runs it: flags, start-up, restoring enabled
+//! plugins, and recovering from `kill -9` of the daemon (embedded backend: a child left behind
+//! by the killed daemon is stopped and started afresh, never run twice).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::fixtures::{hello_rust, install};
+use support::harness::{Dirs, alive};
+
+const DAEMON: &str = env!("CARGO_BIN_EXE_toru-daemon");
+
+/// Kills the daemon if the test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_daemon(dirs: &Dirs) -> Running {
+    let child = Command::new(DAEMON)
+        .args(["--supervisor", "embedded", "--config", "/dev/null"])
+        .arg("--data-dir")
+        .arg(dirs.root.path().join("data"))
+        .arg("--plugins-dir")
+        .arg(dirs.plugins())
+        .arg("--runtime-dir")
+        .arg(dirs.runtime())
+        .arg("--log-dir")
+        .arg(dirs.logs())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// The pid the embedded backend recorded for a plugin, once that process runs.
+fn wait_for_pid(runtime: &Path, plugin: &str, not: Option<u32>) -> u32 {
+    let pid_file = runtime.join(format!("plugins/{plugin}.pid"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|pid| Some(*pid) != not && alive(*pid))
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "{plugin} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn enable_in_state_file(plugins: &Path, id: &str) {
+    let dir = plugins.join(".metadata");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"version":1,"plugins":{{"{id}":{{"enabled":true}}}}}}"#),
+    )
+    .unwrap();
+}
+
+#[test]
+fn restores_enabled_plugins_and_cleans_up_after_kill_9() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    enable_in_state_file(&dirs.plugins(), "hello-rust");
+
+    let mut daemon = start_daemon(&dirs);
+    let first = wait_for_pid(&dirs.runtime(), "hello-rust", None);
+
+    // kill -9: the daemon gets no chance to stop its child, which lives on.
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    assert!(alive(first), "the plugin outlived the killed daemon");
+
+    // The next daemon stops the leftover and starts exactly one new process.
+    let _daemon = start_daemon(&dirs);
+    let second = wait_for_pid(&dirs.runtime(), "hello-rust", Some(first));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(first) {
+        assert!(
+            Instant::now() < deadline,
+            "the leftover plugin {first} was not stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(alive(second));
+}
+
+#[test]
+fn sigterm_stops_the_daemon_and_its_embedded_plugins() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    enable_in_state_file(&dirs.plugins(), "hello-rust");
+    let mut daemon = start_daemon(&dirs);
+    let pid = wait_for_pid(&dirs.runtime(), "hello-rust", None);
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(!alive(pid), "embedded plugins stop with the daemon");
+}
+
+#[test]
+fn a_bad_config_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("toru.toml");
+    std::fs::write(&file, "no_such_key = 1\n").unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}

@@ -1,0 +1,79 @@
+//! Plugin executables for tests: the real example plugin, and small scripts that fail in every
+//! way discovery and supervision must survive.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace's `target/<profile>` directory, found from the test binary's own path
+/// (`target/<profile>/deps/<test>`), so it works with any `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
+}
+
+/// The built `hello-rust` example plugin; builds it once if this test run did not.
+pub fn hello_rust() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let path = target_dir().join("hello-rust");
+            if !path.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["build", "-p", "hello-plugin-rust", "--bin", "hello-rust"])
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "building hello-rust failed");
+            }
+            assert!(path.exists(), "{} missing after build", path.display());
+            path
+        })
+        .clone()
+}
+
+/// The misbehaving Python plugin; its mode is the name it is installed under.
+pub fn misbehaving_plugin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/misbehaving_plugin.py")
+}
+
+/// Copies `source` into `dir` as `<name>.binary`, executable.
+pub fn install(dir: &Path, source: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let dest = dir.join(format!("{name}.binary"));
+    std::fs::copy(source, &dest).unwrap();
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dest
+}
+
+/// Writes a shell-script plugin `<name>.binary` with the given body, executable.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{name}.binary"));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Metadata JSON for a script plugin with this id.
+pub fn metadata_json(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","name":"{id}","version":"1.0.0","route":"/{id}","protocol_version":1}}"#
+    )
+}
+
+/// A plugin that reports valid metadata, then exits with `code` whenever it is started.
+pub fn crashing_plugin(dir: &Path, id: &str, code: i32) -> PathBuf {
+    let meta = metadata_json(id);
+    script(
+        dir,
+        id,
+        &format!(
+            "if [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\necho '<3>crashing on purpose' >&2\nexit {code}"
+        ),
+    )
+}

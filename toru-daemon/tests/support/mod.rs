@@ -1,0 +1,6 @@
+//! Helpers shared by the daemon's integration tests.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod fixtures;
+pub mod harness;
