@@ -53,6 +53,9 @@ pub struct Args {
     /// HTTP listen address [default: 127.0.0.1:7070].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// The dashboard's built files [default: /usr/share/toru/web, else ./frontend/dist].
+    #[arg(long, value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
 }
 
 /// The TOML file; every key optional, unknown keys refused so typos are noticed.
@@ -66,6 +69,7 @@ struct FileConfig {
     supervisor: Option<SupervisorChoice>,
     max_failures: Option<u32>,
     listen: Option<SocketAddr>,
+    web_root: Option<PathBuf>,
     plugin_memory_max: Option<u64>,
     plugin_tasks_max: Option<u64>,
     request_timeout_secs: Option<u64>,
@@ -89,6 +93,8 @@ pub struct Config {
     pub max_failures: u32,
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// The dashboard's built files, when there are any.
+    pub web_root: Option<PathBuf>,
     /// `MemoryMax=` for plugin units, bytes.
     pub plugin_memory_max: Option<u64>,
     /// `TasksMax=` for plugin units.
@@ -206,6 +212,11 @@ impl Config {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070))),
+            web_root: args
+                .web_root
+                .clone()
+                .or(file.web_root)
+                .or_else(default_web_root),
             plugin_memory_max: file.plugin_memory_max,
             plugin_tasks_max: file.plugin_tasks_max,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
@@ -214,10 +225,24 @@ impl Config {
         })
     }
 
+    /// The local API socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime_dir.join("toru.sock")
+    }
+
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("toru.db")
     }
+}
+
+/// The packaged dashboard, else a development build in the current directory.
+fn default_web_root() -> Option<PathBuf> {
+    ["/usr/share/toru/web", "frontend/dist"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.join("index.html").is_file())
+        .and_then(|dir| std::path::absolute(dir).ok())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -1,14 +1,22 @@
 //! The daemon as a library function: [`run`] is what `main` calls and what integration tests
 //! start on a temp directory.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::api::server::{self, Listener, bind_unix};
+use crate::api::{self, ApiState};
+use crate::auth::rate_limit::LoginLimiter;
 use crate::config::{Config, SupervisorChoice, running_as_root};
 use crate::logs::file_writer::Rotation;
 use crate::plugins::backend::SupervisorBackend;
+use crate::plugins::backend::embedded::plugin_log_dir;
 use crate::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use crate::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
 use crate::plugins::{PluginManager, Settings};
@@ -20,8 +28,12 @@ pub struct Daemon {
     pub plugins: PluginManager,
     /// The store.
     pub store: Store,
+    /// The TCP address the API listens on (useful with port 0).
+    pub http_addr: SocketAddr,
+    /// The local API socket.
+    pub socket_path: PathBuf,
     shutdown: CancellationToken,
-    cleanup: tokio::task::JoinHandle<()>,
+    tasks: TaskTracker,
 }
 
 impl Daemon {
@@ -40,7 +52,8 @@ impl Daemon {
                     config.database_path().display()
                 )
             })?;
-        let cleanup = spawn_event_cleanup(store.clone(), shutdown.clone());
+        let tasks = TaskTracker::new();
+        tasks.spawn(spawn_event_cleanup(store.clone(), shutdown.clone()));
         let backend = choose_backend(config).await?;
         tracing::info!(backend = ?backend.kind(), "supervisor backend chosen");
 
@@ -54,11 +67,45 @@ impl Daemon {
             PluginManager::start(settings, store.clone(), backend, shutdown.child_token())
                 .await
                 .context("cannot start plugin supervision")?;
+
+        let state = ApiState {
+            plugins: plugins.clone(),
+            store: store.clone(),
+            limiter: Arc::new(LoginLimiter::new()),
+            plugin_log_dir: plugin_log_dir(&config.log_dir),
+            web_root: config.web_root.clone(),
+        };
+        match &state.web_root {
+            Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),
+            None => tracing::warn!("no dashboard build found; serving the API only"),
+        }
+        let routes = api::routes(state);
+        let tcp = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let http_addr = tcp.local_addr()?;
+        let socket_path = config.socket_path();
+        let unix = bind_unix(&socket_path)
+            .with_context(|| format!("cannot listen on {}", socket_path.display()))?;
+        tracing::info!(%http_addr, socket = %socket_path.display(), "API listening");
+        tasks.spawn(server::serve(
+            Listener::Tcp(tcp),
+            routes.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(server::serve(
+            Listener::Unix(unix),
+            routes,
+            shutdown.clone(),
+        ));
+        tasks.close();
         Ok(Daemon {
             plugins,
             store,
+            http_addr,
+            socket_path,
             shutdown,
-            cleanup,
+            tasks,
         })
     }
 
@@ -66,8 +113,9 @@ impl Daemon {
     /// background tasks.
     pub async fn stop(self) {
         self.shutdown.cancel();
+        self.tasks.wait().await;
         self.plugins.shutdown().await;
-        let _ = self.cleanup.await;
+        let _ = std::fs::remove_file(&self.socket_path);
     }
 }
 

@@ -14,3 +14,5 @@ pub mod plugins;
 pub mod store;
 
 pub use daemon::{Daemon, run};
+pub mod api;
+pub mod auth;

@@ -1,5 +1,8 @@
-//! Plugin logs: one entry format for every source (the journal, the embedded backend's files),
-//! and the files the embedded backend writes.
+//! Plugin logs: one entry format for every source, the embedded backend's rotating files, and
+//! the readers behind the logs API (the journal under systemd, the files otherwise).
 
 pub mod entry;
 pub mod file_writer;
+pub mod files;
+pub mod journal;
+pub mod query;

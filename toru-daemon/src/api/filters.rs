@@ -1,0 +1,201 @@
+//! Reusable request filters: shared state, who is calling, cross-site protection, bounded
+//! bodies.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use http::{HeaderMap, Method, StatusCode};
+use warp::{Buf, Filter, Rejection};
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::auth::Caller;
+use crate::auth::peer::{self, PeerCred};
+use crate::auth::session::{COOKIE_NAME, hash_token};
+
+/// The TCP peer's address, attached by the server to each request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Hands the shared state to a handler.
+pub fn with_state(
+    state: ApiState,
+) -> impl Filter<Extract = (ApiState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// The authenticated caller: a Unix-socket peer with the right credentials, or a valid session
+/// cookie. Anything else is 401 (403 for a local peer that may not use the socket).
+pub fn caller(state: ApiState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
+    warp::ext::optional::<PeerCred>()
+        .and(warp::cookie::optional::<String>(COOKIE_NAME))
+        .and(with_state(state))
+        .and_then(
+            |peer: Option<PeerCred>, token: Option<String>, state: ApiState| async move {
+                authenticate(&state, peer, token)
+                    .await
+                    .map_err(warp::reject::custom)
+            },
+        )
+}
+
+/// The caller if there is one, for routes that work either way (`/api/auth/me`).
+pub async fn authenticate(
+    state: &ApiState,
+    peer: Option<PeerCred>,
+    token: Option<String>,
+) -> Result<Caller, ApiError> {
+    if let Some(peer) = peer {
+        return peer::authorize(peer).map_err(ApiError::forbidden);
+    }
+    let token = token.ok_or_else(|| ApiError::unauthorized("log in first"))?;
+    let user = state
+        .store
+        .session_user(hash_token(&token), now_millis())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("session expired or invalid; log in again"))?;
+    Ok(Caller::User {
+        id: user.id,
+        username: user.username,
+    })
+}
+
+/// Refuses state-changing requests that a browser marked as cross-site. The session cookie is
+/// `SameSite=Strict` already; this is the second lock (`Origin` and `Sec-Fetch-Site`).
+pub fn same_origin() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and_then(|method: Method, headers: HeaderMap| async move {
+            if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                return Ok(());
+            }
+            check_same_origin(&headers).map_err(warp::reject::custom)
+        })
+        .untuple_one()
+}
+
+fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(ApiError::forbidden(format!(
+            "cross-site request refused ({site})"
+        )));
+    }
+    if let Some(origin) = header("origin") {
+        let origin_host = origin.split("://").nth(1).unwrap_or("");
+        let host = header("host").unwrap_or("");
+        if origin == "null" || origin_host != host {
+            return Err(ApiError::forbidden(format!(
+                "cross-site request refused (origin {origin} is not {host})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The request body, refusing more than `limit` bytes with 413 whether or not the client sent a
+/// `Content-Length` (chunked bodies are counted as they arrive).
+pub fn body_limited(limit: usize) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length, body| collect_limited(length, body, limit))
+}
+
+async fn collect_limited<S, B>(
+    length: Option<u64>,
+    body: S,
+    limit: usize,
+) -> Result<Bytes, Rejection>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let too_large = || {
+        warp::reject::custom(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body over {limit} bytes"),
+        ))
+    };
+    if length.is_some_and(|l| l > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| {
+            warp::reject::custom(ApiError::bad_request(format!(
+                "reading the body failed: {e}"
+            )))
+        })?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Whether the client reached us over TLS (a proxy in front says so), so cookies get `Secure`.
+pub fn behind_tls() -> impl Filter<Extract = (bool,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("x-forwarded-proto")
+        .map(|proto: Option<String>| proto.is_some_and(|p| p.eq_ignore_ascii_case("https")))
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_requests_are_refused() {
+        // Allowed: no browser hints (curl, toructl), same-origin fetches, direct navigation.
+        for ok in [
+            headers(&[]),
+            headers(&[
+                ("host", "localhost:7070"),
+                ("origin", "http://localhost:7070"),
+            ]),
+            headers(&[("sec-fetch-site", "same-origin")]),
+            headers(&[("sec-fetch-site", "none")]),
+        ] {
+            assert!(check_same_origin(&ok).is_ok(), "{ok:?}");
+        }
+        // Refused: another origin, an opaque origin, a browser saying cross-site or same-site.
+        for bad in [
+            headers(&[
+                ("host", "localhost:7070"),
+                ("origin", "http://evil.example"),
+            ]),
+            headers(&[("host", "localhost:7070"), ("origin", "null")]),
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("sec-fetch-site", "same-site")]),
+        ] {
+            assert!(check_same_origin(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Login, logout, and "who am I".
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::api::filters::{ClientAddr, now_millis};
+use crate::auth::session::{SESSION_TTL, clear_cookie, hash_token, new_token, set_cookie};
+use crate::auth::{Caller, password};
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// Who is logged in.
+#[derive(Serialize)]
+pub struct Me<'a> {
+    username: &'a str,
+    /// `password` for a dashboard login, `local` for the Unix socket.
+    method: &'static str,
+}
+
+/// `POST /api/auth/login`: checks the password, starts a session, sets the cookie.
+pub async fn login(
+    state: ApiState,
+    client: Option<ClientAddr>,
+    tls: bool,
+    form: LoginRequest,
+) -> ApiResult {
+    let address = client.map(|ClientAddr(addr): ClientAddr| SocketAddr::ip(&addr));
+    if let Err(wait) = state.limiter.check(&form.username, address) {
+        tracing::warn!(username = form.username, ?address, "login rate limited");
+        let mut error = ApiError::new(
+            http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many login attempts; try again later",
+        );
+        error.retry_after = Some(wait.as_secs().max(1));
+        return Err(error);
+    }
+    let user = state.store.user_by_name(&form.username).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(&form.password, stored).await {
+        tracing::warn!(username = form.username, ?address, "failed login");
+        return Err(ApiError::new(
+            http::StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong user name or password",
+        ));
+    }
+    let user = user.expect("verify only succeeds for a stored hash");
+    let (token, hash) = new_token();
+    let expires = now_millis() + SESSION_TTL.as_millis() as i64;
+    state.store.insert_session(hash, user.id, expires).await?;
+    tracing::info!(username = user.username, ?address, "login");
+    let body = warp::reply::json(&Me {
+        username: &user.username,
+        method: "password",
+    });
+    Ok(
+        warp::reply::with_header(body, http::header::SET_COOKIE, set_cookie(&token, tls))
+            .into_response(),
+    )
+}
+
+/// `POST /api/auth/logout`: ends the session (if any) and clears the cookie.
+pub async fn logout(state: ApiState, token: Option<String>, tls: bool) -> ApiResult {
+    if let Some(token) = token {
+        state.store.delete_session(hash_token(&token)).await?;
+    }
+    let reply = warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT);
+    Ok(
+        warp::reply::with_header(reply, http::header::SET_COOKIE, clear_cookie(tls))
+            .into_response(),
+    )
+}
+
+/// `GET /api/auth/me`.
+pub async fn me(caller: Caller) -> ApiResult {
+    let method = match caller {
+        Caller::User { .. } => "password",
+        Caller::Local { .. } => "local",
+    };
+    Ok(warp::reply::json(&Me {
+        username: caller.name(),
+        method,
+    })
+    .into_response())
+}

@@ -1,0 +1,133 @@
+//! Forwarding requests for `/api/plugins/:id/route/<path>` to the plugin, and its answer back.
+//!
+//! Both directions are sanitised: hop-by-hop headers never cross, the dashboard's session
+//! cookie is not shown to plugins, a plugin cannot set cookies on the dashboard's origin, and a
+//! plugin's invalid status or headers (a lying or malicious plugin: CR/LF injection, bad
+//! names) become a 502 or are dropped instead of reaching the client.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::auth::Caller;
+use toru_plugin_api::{HttpRequest, HttpResponse};
+
+/// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
+/// under the 8 MiB frame limit.
+pub const MAX_FORWARD_BODY: usize = 4 * 1024 * 1024;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones that
+/// must not cross between the dashboard and a plugin.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    )
+}
+
+/// The request as the plugin sees it.
+pub fn to_plugin_request(
+    method: &Method,
+    tail: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Bytes,
+    caller: &Caller,
+) -> HttpRequest {
+    let headers = headers
+        .iter()
+        .filter(|(name, _)| !is_hop_by_hop(name.as_str()) && *name != http::header::COOKIE)
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    HttpRequest {
+        method: method.as_str().to_owned(),
+        path: format!("/{tail}"),
+        query: query.unwrap_or_default(),
+        headers,
+        body: body.to_vec(),
+        user: Some(caller.name().to_owned()),
+    }
+}
+
+/// The client's response, or why the plugin's answer was unusable.
+pub fn from_plugin_response(
+    plugin_id: &str,
+    response: HttpResponse,
+) -> Result<warp::reply::Response, ApiError> {
+    let status = StatusCode::from_u16(response.status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .ok_or_else(|| {
+            tracing::warn!(
+                plugin = plugin_id,
+                status = response.status,
+                "plugin sent an invalid status"
+            );
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plugin_error",
+                format!(
+                    "plugin {plugin_id} answered with invalid status {}",
+                    response.status
+                ),
+            )
+        })?;
+    let mut out = warp::reply::Response::new(response.body.into());
+    *out.status_mut() = status;
+    for (name, value) in response.headers {
+        let lower = name.to_ascii_lowercase();
+        if is_hop_by_hop(&lower) || lower == "set-cookie" {
+            continue;
+        }
+        match (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                out.headers_mut().append(name, value);
+            }
+            _ => tracing::warn!(
+                plugin = plugin_id,
+                header = name,
+                "dropped an invalid header from a plugin"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `ANY /api/plugins/:id/route/<tail>`.
+#[allow(clippy::too_many_arguments)]
+pub async fn forward(
+    state: ApiState,
+    id: String,
+    tail: warp::path::Tail,
+    method: Method,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    caller: Caller,
+) -> ApiResult {
+    // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call.
+    if tail.as_str().starts_with("_toru/") || tail.as_str() == "_toru" {
+        return Err(ApiError::not_found("no such route"));
+    }
+    let request = to_plugin_request(&method, tail.as_str(), query, &headers, body, &caller);
+    let response = state.plugins.forward(&id, request).await?;
+    Ok(from_plugin_response(&id, response)?.into_response())
+}

@@ -1,0 +1,112 @@
+//! A plugin's key-value data, for admins and tools (`toructl kv`). Works whether or not the
+//! plugin runs; always scoped to that one plugin.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
+
+/// `?prefix=` for listing.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Serialize)]
+struct Keys {
+    keys: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+/// `PUT` body.
+#[derive(Deserialize)]
+struct SetBody {
+    value: String,
+}
+
+fn known(state: &ApiState, id: &str) -> Result<(), ApiError> {
+    state
+        .plugins
+        .get(id)
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))
+}
+
+/// Keys arrive percent-encoded in the path.
+fn decode_key(raw: &str) -> Result<String, ApiError> {
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("the key is not valid UTF-8"))?
+        .into_owned();
+    if key.is_empty() || key.len() > MAX_KV_KEY {
+        return Err(ApiError::bad_request(format!(
+            "keys are 1–{MAX_KV_KEY} bytes"
+        )));
+    }
+    Ok(key)
+}
+
+/// `GET /api/plugins/:id/kv?prefix=`.
+pub async fn list(state: ApiState, id: String, query: ListQuery) -> ApiResult {
+    known(&state, &id)?;
+    let keys = state.store.kv_list(&id, &query.prefix).await?;
+    Ok(warp::reply::json(&Keys { keys }).into_response())
+}
+
+/// `GET /api/plugins/:id/kv/:key`.
+pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
+    known(&state, &id)?;
+    let key = decode_key(&raw_key)?;
+    match state.store.kv_get(&id, &key).await? {
+        Some(value) => Ok(warp::reply::json(&Entry {
+            key: &key,
+            value: &value,
+        })
+        .into_response()),
+        None => Err(ApiError::not_found(format!(
+            "plugin {id} has no key {key:?}"
+        ))),
+    }
+}
+
+/// `PUT /api/plugins/:id/kv/:key` with `{"value": "…"}`.
+pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> ApiResult {
+    known(&state, &id)?;
+    let key = decode_key(&raw_key)?;
+    let SetBody { value } = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("expected {{\"value\": \"…\"}}: {e}")))?;
+    if value.len() > MAX_KV_VALUE {
+        return Err(ApiError::bad_request(format!(
+            "values are at most {MAX_KV_VALUE} bytes"
+        )));
+    }
+    state.store.kv_set(&id, &key, &value).await?;
+    Ok(warp::reply::json(&Entry {
+        key: &key,
+        value: &value,
+    })
+    .into_response())
+}
+
+/// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
+pub async fn delete(state: ApiState, id: String, raw_key: String) -> ApiResult {
+    known(&state, &id)?;
+    let key = decode_key(&raw_key)?;
+    if state.store.kv_delete(&id, &key).await? {
+        Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())
+    } else {
+        Err(ApiError::not_found(format!(
+            "plugin {id} has no key {key:?}"
+        )))
+    }
+}

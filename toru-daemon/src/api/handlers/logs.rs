@@ -1,0 +1,105 @@
+//! A plugin's log: pages newest first, and a live follow as server-sent events. Read from the
+//! journal under the systemd backend and from the JSON-lines files under the embedded one.
+
+use std::convert::Infallible;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::logs::entry::Level;
+use crate::logs::query::{LogQuery, MAX_PAGE_SIZE};
+use crate::logs::{files, journal};
+use crate::plugins::backend::{BackendKind, unit_name};
+
+/// `?page=&page_size=&level=`.
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    page: Option<usize>,
+    page_size: Option<usize>,
+    level: Option<String>,
+}
+
+impl LogsQuery {
+    fn parse(&self) -> Result<LogQuery, ApiError> {
+        let min_level = match &self.level {
+            None => None,
+            Some(text) => Some(Level::parse(text).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown level {text:?}: use error, warn, info or debug"
+                ))
+            })?),
+        };
+        let page_size = self.page_size.unwrap_or(100);
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(ApiError::bad_request(format!(
+                "page_size must be 1–{MAX_PAGE_SIZE}"
+            )));
+        }
+        Ok(LogQuery {
+            page: self.page.unwrap_or(0),
+            page_size,
+            min_level,
+        })
+    }
+}
+
+fn known(state: &ApiState, id: &str) -> Result<(), ApiError> {
+    state
+        .plugins
+        .get(id)
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))
+}
+
+/// `GET /api/plugins/:id/logs`.
+pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
+    known(&state, &id)?;
+    let query = query.parse()?;
+    let page = match state.plugins.backend_kind() {
+        BackendKind::Systemd => journal::read_page(&id, &unit_name(&id), &query)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    http::StatusCode::BAD_GATEWAY,
+                    "journal_unavailable",
+                    e.to_string(),
+                )
+            })?,
+        BackendKind::Embedded => {
+            let dir = state.plugin_log_dir.clone();
+            tokio::task::spawn_blocking(move || files::read_page(&dir, &id, &query))
+                .await
+                .map_err(ApiError::internal)?
+        }
+    };
+    Ok(warp::reply::json(&page).into_response())
+}
+
+/// `GET /api/plugins/:id/logs/follow`: entries as they are written, as server-sent events
+/// (`data: <entry JSON>`), with keep-alive comments.
+pub async fn follow(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
+    known(&state, &id)?;
+    let query = query.parse()?;
+    let rx = match state.plugins.backend_kind() {
+        BackendKind::Systemd => journal::follow(id.clone(), unit_name(&id), query),
+        BackendKind::Embedded => files::follow(state.plugin_log_dir.clone(), id, query),
+    };
+    let events = tokio_stream_from(rx).map(|entry| {
+        let event = warp::sse::Event::default()
+            .json_data(&entry)
+            .unwrap_or_else(|_| warp::sse::Event::default().comment("unserialisable entry"));
+        Ok::<_, Infallible>(event)
+    });
+    Ok(warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response())
+}
+
+/// A receiver as a stream, ending when the sender is gone.
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

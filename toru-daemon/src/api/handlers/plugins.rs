@@ -1,0 +1,105 @@
+//! Listing, inspecting, enabling and disabling plugins, and serving their frontend bundles.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::auth::Caller;
+use crate::plugins::PluginInfo;
+use crate::plugins::backend::unit_name;
+use crate::store::Event;
+
+/// How many recent events `GET /api/plugins/:id` includes.
+const DETAIL_EVENTS: usize = 20;
+
+/// A plugin with its recent events, for the details view.
+#[derive(Serialize)]
+struct PluginDetails {
+    #[serde(flatten)]
+    info: PluginInfo,
+    /// The systemd unit it runs as (or would run as).
+    unit_name: String,
+    events: Vec<Event>,
+}
+
+/// `GET /api/plugins`.
+pub async fn list(state: ApiState) -> ApiResult {
+    Ok(warp::reply::json(&state.plugins.list()).into_response())
+}
+
+/// `GET /api/plugins/:id`.
+pub async fn get(state: ApiState, id: String) -> ApiResult {
+    let info = state
+        .plugins
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))?;
+    let events = state.store.recent_events(&id, DETAIL_EVENTS).await?;
+    Ok(warp::reply::json(&PluginDetails {
+        unit_name: unit_name(&info.meta.id),
+        info,
+        events,
+    })
+    .into_response())
+}
+
+/// `POST /api/plugins/:id/enable`.
+pub async fn enable(state: ApiState, id: String, caller: Caller) -> ApiResult {
+    tracing::info!(plugin = id, by = caller.name(), "enable requested");
+    let info = state.plugins.enable(&id).await?;
+    Ok(warp::reply::json(&info).into_response())
+}
+
+/// `POST /api/plugins/:id/disable`.
+pub async fn disable(state: ApiState, id: String, caller: Caller) -> ApiResult {
+    tracing::info!(plugin = id, by = caller.name(), "disable requested");
+    let info = state.plugins.disable(&id).await?;
+    Ok(warp::reply::json(&info).into_response())
+}
+
+/// `GET /api/plugins/:id/bundle.js`: the plugin's view, asked of the running plugin on its
+/// reserved path `/_toru/bundle.js`, with an ETag so browsers revalidate instead of refetching.
+pub async fn bundle(state: ApiState, id: String, if_none_match: Option<String>) -> ApiResult {
+    let request = toru_plugin_api::HttpRequest {
+        method: "GET".into(),
+        path: "/_toru/bundle.js".into(),
+        ..Default::default()
+    };
+    let response = state.plugins.forward(&id, request).await?;
+    if response.status == 404 {
+        return Err(ApiError::not_found(format!(
+            "plugin {id} has no frontend bundle"
+        )));
+    }
+    if response.status != 200 {
+        return Err(ApiError::new(
+            http::StatusCode::BAD_GATEWAY,
+            "plugin_error",
+            format!("plugin {id} answered {} for its bundle", response.status),
+        ));
+    }
+    let digest = Sha256::digest(&response.body);
+    let etag = format!("\"{}\"", hex(&digest[..16]));
+    let cached = if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag));
+    let builder = http::Response::builder()
+        .header(http::header::ETAG, &etag)
+        .header(http::header::CACHE_CONTROL, "no-cache");
+    let response = if cached {
+        builder
+            .status(http::StatusCode::NOT_MODIFIED)
+            .body(Vec::new())
+    } else {
+        builder
+            .header(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+            .body(response.body)
+    };
+    response
+        .map(Reply::into_response)
+        .map_err(ApiError::internal)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

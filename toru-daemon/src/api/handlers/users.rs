@@ -1,0 +1,105 @@
+//! Dashboard users. Every user is an administrator; the first one is made with
+//! `toructl user add` over the local socket.
+
+use serde::{Deserialize, Serialize};
+use warp::Reply;
+
+use super::ApiResult;
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::auth::password::{self, PasswordError};
+use crate::store::Error as StoreError;
+
+/// A user as listed.
+#[derive(Serialize)]
+struct UserInfo {
+    username: String,
+    created_at_unix_ms: i64,
+}
+
+/// `POST /api/users` body.
+#[derive(Deserialize)]
+pub struct NewUser {
+    username: String,
+    password: String,
+}
+
+/// `PUT /api/users/:name/password` body.
+#[derive(Deserialize)]
+pub struct NewPassword {
+    password: String,
+}
+
+/// User names: 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
+fn validate_username(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "user names are 1–64 characters of A-Z a-z 0-9 . _ - @, starting with a letter or digit",
+        ))
+    }
+}
+
+fn password_error(e: PasswordError) -> ApiError {
+    match e {
+        PasswordError::TooShort => ApiError::bad_request(e.to_string()),
+        PasswordError::Hash(_) => ApiError::internal(e),
+    }
+}
+
+/// `GET /api/users`.
+pub async fn list(state: ApiState) -> ApiResult {
+    let users: Vec<UserInfo> = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserInfo {
+            username: u.username,
+            created_at_unix_ms: u.created_at_unix_ms,
+        })
+        .collect();
+    Ok(warp::reply::json(&users).into_response())
+}
+
+/// `POST /api/users`: 201, or 409 when the name is taken.
+pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
+    validate_username(&form.username)?;
+    let hash = password::hash(&form.password)
+        .await
+        .map_err(password_error)?;
+    match state.store.create_user(&form.username, &hash).await {
+        Ok(user) => {
+            tracing::info!(username = user.username, "user created");
+            let body = warp::reply::json(&UserInfo {
+                username: user.username,
+                created_at_unix_ms: user.created_at_unix_ms,
+            });
+            Ok(warp::reply::with_status(body, http::StatusCode::CREATED).into_response())
+        }
+        Err(StoreError::UserExists { username }) => Err(ApiError::new(
+            http::StatusCode::CONFLICT,
+            "user_exists",
+            format!("user {username} already exists"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `PUT /api/users/:name/password`: sets a new password and ends that user's sessions.
+pub async fn set_password(state: ApiState, username: String, form: NewPassword) -> ApiResult {
+    let hash = password::hash(&form.password)
+        .await
+        .map_err(password_error)?;
+    if !state.store.set_password(&username, &hash).await? {
+        return Err(ApiError::not_found(format!("no user {username}")));
+    }
+    tracing::info!(username, "password changed");
+    Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())
+}
