@@ -1,0 +1,252 @@
+//! Runs a test's body inside a throw-away systemd (`scripts/systemd-sandbox`), so tests of the
+//! systemd backend talk to a real systemd 252 without touching the host's.
+//!
+//! A test calls [`run`] with its own name. On the host (the outer run), [`run`] boots a sandbox
+//! named `toru-test-<pid>-<n>` with the build output and a fresh temp dir bound in, re-executes
+//! the current test binary inside it with `--exact <name>` and [`INNER_ENV`] set, and checks that
+//! the inner run passed and really ran the test. Inside (the inner run), [`run`] just runs the
+//! body on a tokio runtime. The sandbox is always stopped, also when the test fails.
+//!
+//! A sandbox that cannot boot (not root, no `unshare`, script missing) fails the test with the
+//! script's own explanation: these tests never pass or skip silently.
+
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set (to `1`) in the environment of the inner run.
+pub const INNER_ENV: &str = "TORU_SANDBOX_INNER";
+/// The host temp dir bound into the sandbox at the same path; the inner run leaves its marker
+/// there.
+const SHARED_ENV: &str = "TORU_SANDBOX_SHARED";
+/// How long the inner run may take before the outer run gives up and stops the sandbox.
+const INNER_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Numbers sandboxes and plugin directories within one process.
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this process is the inner run, inside a sandbox.
+pub fn is_inner() -> bool {
+    std::env::var_os(INNER_ENV).is_some_and(|v| v == "1")
+}
+
+/// The sandbox script, from the workspace this test crate belongs to.
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/systemd-sandbox")
+}
+
+/// The workspace's `target/` directory (the parent of `target/<profile>`), found from the test
+/// binary's own path so any `CARGO_TARGET_DIR` works. Bound into the sandbox: it holds the test
+/// binary itself and the plugin binaries the tests run.
+fn target_root() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .nth(3)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
+}
+
+/// Runs `body` inside a systemd sandbox as the test `test_name` (the name libtest knows it by,
+/// e.g. `adopt_finds_the_running_unit` for a test at the root of the test file).
+pub fn run<F, Fut>(test_name: &str, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if is_inner() {
+        run_inner(test_name, body);
+    } else {
+        run_outer(test_name);
+    }
+}
+
+fn run_inner<F, Fut>(test_name: &str, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let started = Instant::now();
+    runtime.block_on(body());
+    println!("[sandbox] {test_name}: body took {:?}", started.elapsed());
+    // Proof for the outer run that the body ran to its end in here.
+    let shared = std::env::var_os(SHARED_ENV).expect("TORU_SANDBOX_SHARED set by the outer run");
+    std::fs::write(Path::new(&shared).join(marker_name(test_name)), b"ok\n")
+        .expect("write the completion marker");
+}
+
+fn marker_name(test_name: &str) -> String {
+    format!("{}.done", test_name.replace("::", "__"))
+}
+
+/// Stops the sandbox when dropped, so a failing or panicking test never leaves one behind.
+struct Sandbox {
+    name: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        match Command::new(script()).args(["stop", &self.name]).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "[sandbox] stopping {} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!(
+                "[sandbox] cannot run the stop command for {}: {e}",
+                self.name
+            ),
+        }
+    }
+}
+
+fn run_outer(test_name: &str) {
+    let script = script();
+    assert!(
+        script.is_file(),
+        "cannot run systemd tests: {} is missing",
+        script.display()
+    );
+    let shared = tempfile::tempdir().expect("temp dir for the sandbox");
+    let target = target_root();
+    let name = format!(
+        "toru-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+
+    let started = Instant::now();
+    let boot = Command::new(&script)
+        .arg("start")
+        .arg(&name)
+        .arg("--bind")
+        .arg(&target)
+        .arg("--bind")
+        .arg(shared.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    // From here on the sandbox may exist (even after a failed start, `stop` is harmless).
+    let _sandbox = Sandbox { name: name.clone() };
+    assert!(
+        boot.status.success(),
+        "cannot boot the systemd sandbox {name} (these tests need root, unshare and \
+         systemd; see scripts/systemd-sandbox):\n{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+    let booted = started.elapsed();
+
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut inner = Command::new(&script);
+    inner
+        .arg("exec")
+        .arg(&name)
+        .arg("--env")
+        .arg(format!("{INNER_ENV}=1"))
+        .arg("--env")
+        .arg(format!("{SHARED_ENV}={}", shared.path().display()))
+        .arg("--env")
+        .arg("RUST_BACKTRACE=1")
+        .arg("--")
+        .arg(&exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .stdin(Stdio::null());
+    let output = wait_with_timeout(inner, INNER_TIMEOUT, &name);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Shown by libtest when the test fails, or always with --nocapture.
+    println!(
+        "[sandbox] {name}: booted in {booted:?}, test took {:?}\n--- inner stdout ---\n{stdout}\
+         --- inner stderr ---\n{stderr}",
+        started.elapsed() - booted
+    );
+    assert!(
+        output.status.success(),
+        "the test failed inside the sandbox ({}); its output is above",
+        output.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the inner run did not run exactly one test named {test_name:?}"
+    );
+    assert!(
+        shared.path().join(marker_name(test_name)).exists(),
+        "the inner run of {test_name} did not reach the end of its body"
+    );
+}
+
+/// Runs `command` to completion, or fails the test after `limit` (the `Sandbox` guard then stops
+/// the sandbox, which ends the command with it).
+fn wait_with_timeout(mut command: Command, limit: Duration, name: &str) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the sandbox script");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(result) => result.expect("wait for the inner test run"),
+        Err(_) => panic!("the inner test run in sandbox {name} took longer than {limit:?}"),
+    }
+}
+
+/// A fresh directory for plugin files, inside the sandbox only: `/var/lib/toru-test-<pid>-<n>`,
+/// mode 0755. Not under /tmp, /root or /home: the plugin units have PrivateTmp and ProtectHome,
+/// and their dynamic users cannot enter /root. The overlay keeps it off the host.
+pub fn plugin_dir() -> PathBuf {
+    assert!(is_inner(), "plugin_dir() is only for the inner run");
+    let dir = PathBuf::from(format!(
+        "/var/lib/toru-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create the plugin dir");
+    for d in dir.ancestors().take_while(|d| *d != Path::new("/")) {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+            .expect("make the plugin dir readable");
+    }
+    dir
+}
+
+/// Installs `content` as `dir/<name>`, mode 0755.
+pub fn install_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write plugin file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("make plugin executable");
+    path
+}
+
+/// Runs a command inside the sandbox (the inner run) and returns its stdout; panics with its
+/// stderr when it fails.
+pub fn cmd(program: &str, args: &[&str]) -> String {
+    let out = cmd_output(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like [`cmd`], but returns the output whatever the exit status (e.g. `systemctl is-active`,
+/// which exits 3 for an inactive unit).
+pub fn cmd_output(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
