@@ -4,7 +4,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// The workspace's `target/<profile>` directory, found from the test binary's own path
 /// (`target/<profile>/deps/<test>`), so it works with any `CARGO_TARGET_DIR`.
@@ -16,24 +15,34 @@ pub fn target_dir() -> PathBuf {
         .to_owned()
 }
 
-/// The built `hello-rust` example plugin; builds it once if this test run did not.
+/// A binary of this workspace, built once on demand if this test run did not build it (a
+/// `cargo test -p toru-daemon` alone does not build other packages' binaries).
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let path = target_dir().join(bin);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", package, "--bin", bin])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building {bin} failed");
+    }
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
+}
+
+/// The built `hello-rust` example plugin.
 pub fn hello_rust() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let path = target_dir().join("hello-rust");
-            if !path.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-p", "hello-plugin-rust", "--bin", "hello-rust"])
-                    .status()
-                    .expect("run cargo build");
-                assert!(status.success(), "building hello-rust failed");
-            }
-            assert!(path.exists(), "{} missing after build", path.display());
-            path
-        })
-        .clone()
+    workspace_binary("hello-plugin-rust", "hello-rust")
+}
+
+/// The built `toructl`.
+pub fn toructl() -> PathBuf {
+    workspace_binary("toructl", "toructl")
 }
 
 /// The misbehaving Python plugin; its mode is the name it is installed under.

@@ -1,0 +1,701 @@
+//! The HTTP API of a real daemon (embedded backend) on loopback and on its Unix socket: auth,
+//! plugin lifecycle through HTTP, forwarding, KV, logs. Seed T12–T13, T16–T19, T22.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::api::{ApiDaemon, PASSWORD, session_token, test_config};
+use support::fixtures::{hello_rust, install, script};
+use support::harness::Dirs;
+use toructl::{Client, Endpoint};
+
+/// Every route that needs a session, with a method and a body where it takes one.
+const PROTECTED: &[(&str, &str)] = &[
+    ("GET", "/api/status"),
+    ("GET", "/api/plugins"),
+    ("GET", "/api/plugins/hello-rust"),
+    ("POST", "/api/plugins/hello-rust/enable"),
+    ("POST", "/api/plugins/hello-rust/disable"),
+    ("GET", "/api/plugins/hello-rust/bundle.js"),
+    ("GET", "/api/plugins/hello-rust/route/greeting"),
+    ("POST", "/api/plugins/hello-rust/route/counter/increment"),
+    ("GET", "/api/plugins/hello-rust/kv"),
+    ("GET", "/api/plugins/hello-rust/kv/counter"),
+    ("PUT", "/api/plugins/hello-rust/kv/counter"),
+    ("DELETE", "/api/plugins/hello-rust/kv/counter"),
+    ("GET", "/api/plugins/hello-rust/logs"),
+    ("GET", "/api/plugins/hello-rust/logs/follow"),
+    ("GET", "/api/events"),
+    ("GET", "/api/users"),
+    ("POST", "/api/users"),
+    ("PUT", "/api/users/admin/password"),
+    ("GET", "/api/auth/me"),
+];
+
+async fn started() -> (Dirs, ApiDaemon) {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    let d = ApiDaemon::start(&dirs).await;
+    d.create_admin().await;
+    (dirs, d)
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
+    v["error"]["code"].as_str().expect("error.code").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protected_route_needs_a_session() {
+    let (_dirs, d) = started().await;
+    for (method, path) in PROTECTED {
+        let method: Method = method.parse().unwrap();
+        let r = d
+            .anonymous
+            .raw(method.clone(), path, Some(b"{}".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(error_code(&r.body), "unauthorized", "{method} {path}");
+        // A made-up session is no better.
+        let forged = Client::new(
+            Endpoint::Tcp(d.daemon.http_addr.to_string()),
+            Some("x".repeat(43)),
+        );
+        let r = forged
+            .raw(method.clone(), path, Some(b"{}".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "forged session: {method} {path}"
+        );
+    }
+    // Open routes stay open.
+    let r = d
+        .anonymous
+        .raw(Method::GET, "/api/health", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    // Unknown API paths are JSON 404s, not the dashboard.
+    let r = d
+        .anonymous
+        .raw(Method::GET, "/api/nope", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r.body).as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_safe_cookie_and_logout_ends_the_session() {
+    let (_dirs, d) = started().await;
+    let login = |password: &str| json!({"username": "admin", "password": password});
+    // Wrong password, and a user that does not exist: the same answer.
+    for body in [
+        login("wrong password"),
+        json!({"username": "nobody", "password": PASSWORD}),
+    ] {
+        let r = d
+            .anonymous
+            .raw(
+                Method::POST,
+                "/api/auth/login",
+                Some(body.to_string().into_bytes()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(&r.body), "invalid_credentials");
+        assert!(r.headers.get(http::header::SET_COOKIE).is_none());
+    }
+    let r = d
+        .anonymous
+        .raw(
+            Method::POST,
+            "/api/auth/login",
+            Some(login(PASSWORD).to_string().into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    let cookie = r
+        .headers
+        .get(http::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
+    let token = session_token(&r.headers).unwrap();
+    assert_eq!(token.len(), 43, "256 random bits");
+
+    // Behind a TLS proxy the cookie is Secure.
+    let r = d
+        .anonymous
+        .request(
+            Method::POST,
+            "/api/auth/login",
+            &[("x-forwarded-proto", "https")],
+            Some(login(PASSWORD).to_string().into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        r.headers
+            .get(http::header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+
+    let session = Client::new(Endpoint::Tcp(d.daemon.http_addr.to_string()), Some(token));
+    let me: Value = session.get("/api/auth/me").await.unwrap();
+    assert_eq!(me, json!({"username": "admin", "method": "password"}));
+    let r = session
+        .raw(Method::POST, "/api/auth/logout", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = session
+        .raw(Method::GET, "/api/auth/me", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "the session is gone after logout"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_attempts_are_rate_limited() {
+    let (_dirs, d) = started().await;
+    let wrong = json!({"username": "admin", "password": "wrong password"}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = d
+            .anonymous
+            .raw(
+                Method::POST,
+                "/api/auth/login",
+                Some(wrong.clone().into_bytes()),
+            )
+            .await
+            .unwrap();
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(error_code(&r.body), "rate_limited");
+            let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=12).contains(&retry), "Retry-After {retry}");
+        }
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429],
+        "5 attempts per user, then 429"
+    );
+    // Even the right password is refused while limited: no guessing through the limit.
+    let right = json!({"username": "admin", "password": PASSWORD}).to_string();
+    let r = d
+        .anonymous
+        .raw(Method::POST, "/api/auth/login", Some(right.into_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_state_changes_are_refused() {
+    let (_dirs, d) = started().await;
+    let session = d.login().await;
+    let host = d.daemon.http_addr.to_string();
+    let same = format!("http://{host}");
+    for (headers, expected) in [
+        (
+            vec![("origin", "http://evil.example")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![("origin", same.as_str()), ("sec-fetch-site", "same-origin")],
+            StatusCode::OK,
+        ),
+    ] {
+        let r = session
+            .request(
+                Method::POST,
+                "/api/plugins/hello-rust/enable",
+                &headers,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, expected, "{headers:?}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    // T13 (before): a disabled plugin's routes do not exist.
+    let r = s
+        .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r.body).as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+
+    let p: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(p["status"]["enabled"], true);
+    d.wait_state(&s, "hello-rust", "running").await;
+
+    // T12 + T17: the route answers, with the logged-in user forwarded.
+    let greeting: Value = s
+        .get("/api/plugins/hello-rust/route/greeting")
+        .await
+        .unwrap();
+    assert_eq!(greeting["message"], "Hello, admin!");
+
+    // T18: KV through the API is the plugin's KV.
+    let _: Value = s
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/kv/counter",
+            &json!({"value": "41"}),
+        )
+        .await
+        .unwrap();
+    let count: Value = s
+        .send_json(
+            Method::POST,
+            "/api/plugins/hello-rust/route/counter/increment",
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(count["count"], 42, "the plugin read what the API wrote");
+    let entry: Value = s.get("/api/plugins/hello-rust/kv/counter").await.unwrap();
+    assert_eq!(entry, json!({"key": "counter", "value": "42"}));
+    let keys: Value = s
+        .get("/api/plugins/hello-rust/kv?prefix=count")
+        .await
+        .unwrap();
+    assert_eq!(keys, json!({"keys": ["counter"]}));
+    // Keys with characters that need encoding round-trip.
+    let _: Value = s
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/kv/a%2Fb%20c",
+            &json!({"value": "x"}),
+        )
+        .await
+        .unwrap();
+    let odd: Value = s.get("/api/plugins/hello-rust/kv/a%2Fb%20c").await.unwrap();
+    assert_eq!(odd["key"], "a/b c");
+    let r = s
+        .raw(Method::DELETE, "/api/plugins/hello-rust/kv/a%2Fb%20c", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s
+        .raw(Method::GET, "/api/plugins/hello-rust/kv/a%2Fb%20c", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Another plugin id sees nothing of it (and an unknown one is 404).
+    let r = s
+        .raw(Method::GET, "/api/plugins/other/kv/counter", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // T13: disable and the routes are gone again.
+    let p: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/disable", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(p["status"]["state"], "disabled");
+    let r = s
+        .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The reserved channel is never reachable from outside.
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hello-rust", "running").await;
+    let r = s
+        .raw(
+            Method::GET,
+            "/api/plugins/hello-rust/route/_toru/bundle.js",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hello-rust", "running").await;
+    let big = vec![b'x'; 4 * 1024 * 1024 + 1];
+    let r = s
+        .raw(
+            Method::POST,
+            "/api/plugins/hello-rust/route/greeting",
+            Some(big),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r.body).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    let hang = dirs.plugins().join("hang.binary");
+    std::os::unix::fs::symlink(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/misbehaving_plugin.py"),
+        &hang,
+    )
+    .unwrap();
+    let d = ApiDaemon::start(&dirs).await;
+    d.create_admin().await;
+    let s = d.login().await;
+
+    // Hung: it answered init, never answers a request (request timeout 1 s).
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hang/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hang", "running").await;
+    let r = s
+        .raw(Method::GET, "/api/plugins/hang/route/anything", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r.body).as_str()),
+        (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout")
+    );
+
+    // Dead: kill the process; until it is restarted its routes are unavailable.
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    let p = d.wait_state(&s, "hello-rust", "running").await;
+    let pid = p["status"]["pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let r = s
+            .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
+            .await
+            .unwrap();
+        if r.status != StatusCode::OK {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still answering after kill -9"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        (status.status, error_code(&status.body).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
+    );
+    // The daemon is fine and the supervisor brings the plugin back.
+    d.wait_state(&s, "hello-rust", "running").await;
+    let greeting: Value = s
+        .get("/api/plugins/hello-rust/route/greeting")
+        .await
+        .unwrap();
+    assert_eq!(greeting["message"], "Hello, admin!");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t22_logs_page_newest_first_and_filter_by_level() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    // A plugin that logs one line per level and exits; each (re)start adds four lines.
+    let meta = support::fixtures::metadata_json("chatty");
+    script(
+        &dirs.plugins(),
+        "chatty",
+        &format!(
+            "if [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\n\
+             echo '<3>an error'; echo '<4>a warning'; echo '<6>some info'; echo '<7>a detail'; exit 1"
+        ),
+    );
+    let d = ApiDaemon::start(&dirs).await;
+    d.create_admin().await;
+    let s = d.login().await;
+
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hello-rust", "running").await;
+    for _ in 0..25 {
+        let _: Value = s
+            .send_json(
+                Method::POST,
+                "/api/plugins/hello-rust/route/counter/increment",
+                &json!({}),
+            )
+            .await
+            .unwrap();
+    }
+    // The writer batches; wait for the last line to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let first: Value = loop {
+        let page: Value = s
+            .get("/api/plugins/hello-rust/logs?page=0&page_size=10")
+            .await
+            .unwrap();
+        if page["entries"][0]["message"] == "counter incremented to 25" {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last line never arrived: {page:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let messages = |page: &Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(first["entries"].as_array().unwrap().len(), 10);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(
+        messages(&first)[..2],
+        ["counter incremented to 25", "counter incremented to 24"]
+    );
+    let second: Value = s
+        .get("/api/plugins/hello-rust/logs?page=1&page_size=10")
+        .await
+        .unwrap();
+    assert_eq!(messages(&second)[0], "counter incremented to 15");
+    let last: Value = s
+        .get("/api/plugins/hello-rust/logs?page=2&page_size=10")
+        .await
+        .unwrap();
+    assert_eq!(
+        last["has_more"], false,
+        "25 increments + the init line = 26 entries"
+    );
+    assert_eq!(
+        messages(&last).last().unwrap(),
+        &format!(
+            "initialised for instance {}",
+            d.daemon.plugins.instance_id()
+        )
+    );
+    for entry in first["entries"].as_array().unwrap() {
+        assert_eq!(entry["plugin"], "hello-rust");
+        assert_eq!(entry["level"], "info");
+        assert!(entry["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    // Level filter: `warn` is warnings and errors, `error` only errors.
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/chatty/enable", &json!({}))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let all: Value = s
+            .get("/api/plugins/chatty/logs?page_size=100")
+            .await
+            .unwrap();
+        if all["entries"].as_array().unwrap().len() >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "chatty never logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warn: Value = s
+        .get("/api/plugins/chatty/logs?page_size=100&level=warn")
+        .await
+        .unwrap();
+    let levels: std::collections::BTreeSet<_> = warn["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["level"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(levels, ["error", "warn"].map(String::from).into());
+    let error: Value = s
+        .get("/api/plugins/chatty/logs?page_size=100&level=error")
+        .await
+        .unwrap();
+    assert!(
+        error["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["message"] == "an error")
+    );
+    // Bad parameters are 400s, not empty pages.
+    for bad in ["level=loud", "page_size=0", "page_size=100000", "page=x"] {
+        let r = s
+            .raw(
+                Method::GET,
+                &format!("/api/plugins/chatty/logs?{bad}"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unix_socket_authorises_by_peer_credentials() {
+    let (dirs, d) = started().await;
+    // This test runs as root (CI does): root is let in without a password.
+    let status: Value = d.local.get("/api/status").await.unwrap();
+    assert_eq!(status["user"], "root");
+    assert_eq!(status["backend"], "embedded");
+    let me: Value = d.local.get("/api/auth/me").await.unwrap();
+    assert_eq!(me["method"], "local");
+
+    // Another user (nobody) reaching the socket is refused by its credentials. The socket is
+    // 0660 root-owned, so open it up first: this checks the daemon's check, not the file mode.
+    use std::os::unix::fs::PermissionsExt;
+    for path in [dirs.root.path().to_owned(), dirs.runtime(), d.socket()] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(support::fixtures::toructl())
+        .arg("--socket")
+        .arg(d.socket())
+        .arg("status")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refused by the daemon: {stderr}"
+    );
+    assert!(stderr.contains("may not use the local socket"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_status_report_what_happened() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hello-rust", "running").await;
+    let events: Value = s.get("/api/events?plugin=hello-rust").await.unwrap();
+    let kinds: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["started", "enabled", "discovered"], "newest first");
+    let status: Value = s.get("/api/status").await.unwrap();
+    assert_eq!(
+        status["plugins"],
+        json!({"total": 1, "enabled": 1, "running": 1, "failed": 0})
+    );
+    assert_eq!(status["instance_id"], d.daemon.plugins.instance_id());
+    let details: Value = s.get("/api/plugins/hello-rust").await.unwrap();
+    assert_eq!(details["unit_name"], "toru-plugin-hello-rust.service");
+    assert_eq!(details["events"].as_array().unwrap().len(), 3);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
+    let dirs = Dirs::new();
+    let web = dirs.root.path().join("web");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><div id=root></div>").unwrap();
+    std::fs::write(web.join("assets/app.js"), "console.log(1)").unwrap();
+    let mut config = test_config(&dirs);
+    config.web_root = Some(web);
+    let d = ApiDaemon::start_with(config).await;
+    let asset = d
+        .anonymous
+        .raw(Method::GET, "/assets/app.js", None)
+        .await
+        .unwrap();
+    assert_eq!(asset.body, "console.log(1)");
+    // A client-side route reloads to the app, an unknown API path stays a JSON 404.
+    let spa = d
+        .anonymous
+        .raw(Method::GET, "/plugins/hello-rust", None)
+        .await
+        .unwrap();
+    assert_eq!(spa.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&spa.body).contains("id=root"));
+    let api = d
+        .anonymous
+        .raw(Method::GET, "/api/unknown", None)
+        .await
+        .unwrap();
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&api.body), "not_found");
+    d.stop().await;
+}

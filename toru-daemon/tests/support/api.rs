@@ -1,0 +1,127 @@
+//! A whole daemon — store, embedded supervisor, HTTP API on loopback and on its Unix socket —
+//! started in-process on a temp directory, with clients for both listeners.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Method;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use toru_daemon::Daemon;
+use toru_daemon::config::{Config, SupervisorChoice};
+use toructl::{Client, Endpoint};
+
+use super::harness::Dirs;
+
+/// The password every test admin gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running daemon and its clients.
+pub struct ApiDaemon {
+    pub daemon: Daemon,
+    pub config: Config,
+    shutdown: CancellationToken,
+    /// No session: requests are anonymous.
+    pub anonymous: Client,
+    /// The local socket: authorised as root by peer credentials.
+    pub local: Client,
+}
+
+/// The configuration tests run with: embedded backend, port 0, short request timeout.
+pub fn test_config(dirs: &Dirs) -> Config {
+    Config {
+        data_dir: dirs.root.path().join("data"),
+        plugins_dir: dirs.plugins(),
+        runtime_dir: dirs.runtime(),
+        log_dir: dirs.logs(),
+        supervisor: SupervisorChoice::Embedded,
+        max_failures: 3,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        web_root: None,
+        plugin_memory_max: None,
+        plugin_tasks_max: None,
+        request_timeout: Duration::from_secs(1),
+        start_timeout: Duration::from_secs(5),
+    }
+}
+
+impl ApiDaemon {
+    pub async fn start(dirs: &Dirs) -> Self {
+        Self::start_with(test_config(dirs)).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let shutdown = CancellationToken::new();
+        let daemon = Daemon::start(&config, shutdown.clone()).await.unwrap();
+        let anonymous = Client::new(Endpoint::Tcp(daemon.http_addr.to_string()), None);
+        let local = Client::new(Endpoint::Unix(daemon.socket_path.clone()), None);
+        ApiDaemon {
+            daemon,
+            config,
+            shutdown,
+            anonymous,
+            local,
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.daemon.socket_path.clone()
+    }
+
+    /// Creates `admin` over the local socket, as `toructl user add` does.
+    pub async fn create_admin(&self) {
+        let body = json!({"username": "admin", "password": PASSWORD});
+        let _: Value = self
+            .local
+            .send_json(Method::POST, "/api/users", &body)
+            .await
+            .unwrap();
+    }
+
+    /// Logs in as `admin` over TCP and returns a client carrying the session.
+    pub async fn login(&self) -> Client {
+        let body = json!({"username": "admin", "password": PASSWORD});
+        let response = self
+            .anonymous
+            .call(Method::POST, "/api/auth/login", Some(&body))
+            .await
+            .unwrap();
+        let token = session_token(&response.headers).expect("a session cookie");
+        Client::new(
+            Endpoint::Tcp(self.daemon.http_addr.to_string()),
+            Some(token),
+        )
+    }
+
+    /// Waits until the plugin reports `state`.
+    pub async fn wait_state(&self, client: &Client, id: &str, state: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let p: Value = client.get(&format!("/api/plugins/{id}")).await.unwrap();
+            if p["status"]["state"] == state {
+                return p;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never reached {state}: {p:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.daemon.stop().await;
+    }
+}
+
+/// The session token from a login response's `Set-Cookie`.
+pub fn session_token(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("toru_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+}

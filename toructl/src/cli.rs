@@ -1,0 +1,166 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Drive the Toru daemon: plugins, logs, users, KV.
+#[derive(Debug, Parser)]
+#[command(name = "toructl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The daemon's local socket [default: /run/toru/toru.sock as root, else
+    /// $XDG_RUNTIME_DIR/toru/toru.sock].
+    #[arg(
+        long,
+        global = true,
+        env = "TORU_SOCKET",
+        value_name = "PATH",
+        conflicts_with = "url"
+    )]
+    pub socket: Option<PathBuf>,
+    /// Talk to a daemon over HTTP instead (needs --session or TORU_SESSION; see `login`).
+    #[arg(long, global = true, env = "TORU_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// Session token for --url.
+    #[arg(
+        long,
+        global = true,
+        env = "TORU_SESSION",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub session: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Daemon version, instance id, supervisor backend and plugin counts.
+    Status,
+    /// Manage plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Recent plugin events (starts, crashes, restarts…), newest first.
+    Events {
+        /// Only this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read and write a plugin's key-value store.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Log in to a daemon given with --url and print the session token to export as TORU_SESSION.
+    Login {
+        /// The user name.
+        username: String,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `toructl plugin …`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// All discovered plugins.
+    List,
+    /// One plugin, with its status and recent events.
+    Show {
+        /// Plugin id.
+        id: String,
+    },
+    /// Enable a plugin and wait until it runs.
+    Enable {
+        /// Plugin id.
+        id: String,
+        /// Return at once instead of waiting for it to run.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Disable a plugin (it is stopped).
+    Disable {
+        /// Plugin id.
+        id: String,
+    },
+    /// A plugin's log, newest last.
+    Logs {
+        /// Plugin id.
+        id: String,
+        /// Keep printing new entries.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this level and more severe: error, warn, info, debug.
+        #[arg(long)]
+        level: Option<String>,
+        /// How many entries.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+}
+
+/// `toructl user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is prompted for (or read from standard input).
+    Add {
+        /// The user name.
+        username: String,
+    },
+    /// Set a user's password; their sessions end.
+    Passwd {
+        /// The user name.
+        username: String,
+    },
+    /// List users.
+    List,
+}
+
+/// `toructl kv …`
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Print one value.
+    Get {
+        /// Plugin id.
+        id: String,
+        /// The key.
+        key: String,
+    },
+    /// Store one value.
+    Set {
+        /// Plugin id.
+        id: String,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove one key.
+    Delete {
+        /// Plugin id.
+        id: String,
+        /// The key.
+        key: String,
+    },
+    /// List keys.
+    List {
+        /// Plugin id.
+        id: String,
+        /// Only keys starting with this.
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+}

@@ -1,0 +1,324 @@
+//! A small HTTP/1.1 client for the daemon's API, over its local Unix socket or TCP.
+//!
+//! One connection per request keeps it simple and is plenty for a command-line tool; the
+//! follow endpoint streams its body as server-sent events.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::{TcpStream, UnixStream};
+
+/// Where the daemon is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The local socket; the peer's credentials authorise.
+    Unix(PathBuf),
+    /// `host:port` over plain HTTP; a session token authorises.
+    Tcp(String),
+}
+
+impl Endpoint {
+    /// Parses `http://host:port[/]`. TLS is left to a proxy in front of the daemon.
+    pub fn from_url(url: &str) -> Result<Endpoint, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("{url}: only http:// URLs are supported (put TLS in a proxy)")
+        })?;
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            return Err(format!("{url}: expected http://HOST:PORT"));
+        }
+        Ok(Endpoint::Tcp(authority.to_owned()))
+    }
+}
+
+/// What went wrong talking to the daemon. The CLI maps these to exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon could not be reached at all.
+    #[error("cannot reach the daemon at {endpoint}: {reason}")]
+    Unreachable {
+        /// Where we tried.
+        endpoint: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The daemon answered with an error.
+    #[error("{message} ({status}, {code})")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The error code from the body.
+        code: String,
+        /// The error message from the body.
+        message: String,
+    },
+    /// The answer could not be understood.
+    #[error("unexpected answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+/// A raw response.
+#[derive(Debug)]
+pub struct Response {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// Talks to one daemon.
+#[derive(Debug, Clone)]
+pub struct Client {
+    endpoint: Endpoint,
+    session: Option<String>,
+    timeout: Duration,
+}
+
+/// The error body every API error has.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorInner,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorInner {
+    code: String,
+    message: String,
+}
+
+impl Client {
+    /// A client for `endpoint`, sending `session` as the session cookie when given.
+    pub fn new(endpoint: Endpoint, session: Option<String>) -> Self {
+        Client {
+            endpoint,
+            session,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(path) => path.display().to_string(),
+            Endpoint::Tcp(authority) => format!("http://{authority}"),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            endpoint: self.describe(),
+            reason,
+        };
+        let (io, host): (TokioIo<Box<dyn Io>>, String) = match &self.endpoint {
+            Endpoint::Unix(path) => {
+                let stream = UnixStream::connect(path)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                (TokioIo::new(Box::new(stream)), "localhost".into())
+            }
+            Endpoint::Tcp(authority) => {
+                let stream = TcpStream::connect(authority)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                (TokioIo::new(Box::new(stream)), authority.clone())
+            }
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, host)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = &self.session {
+            request = request.header(http::header::COOKIE, format!("toru_session={token}"));
+        }
+        if body.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| unreachable(e.to_string()))
+    }
+
+    /// Sends a request and reads the whole answer, whatever its status.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ClientError> {
+        self.request(method, path, &[], body).await
+    }
+
+    /// Like [`Client::raw`], with extra headers sent after the defaults.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ClientError> {
+        let exchange = async {
+            let response = self.send(method, path, headers, body).await?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .to_bytes();
+            Ok(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Unreachable {
+                endpoint: self.describe(),
+                reason: format!("no answer within {:?}", self.timeout),
+            })?
+    }
+
+    /// Sends a request; a non-2xx answer becomes [`ClientError::Api`].
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, ClientError> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let response = self.raw(method, path, body).await?;
+        if response.status.is_success() {
+            return Ok(response);
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&response.body) {
+            Ok(e) => ClientError::Api {
+                status: response.status,
+                code: e.error.code,
+                message: e.error.message,
+            },
+            Err(_) => ClientError::Api {
+                status: response.status,
+                code: "unknown".into(),
+                message: String::from_utf8_lossy(&response.body).into_owned(),
+            },
+        })
+    }
+
+    /// `GET` and parse JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self.call(Method::GET, path, None).await?;
+        serde_json::from_slice(&response.body).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// A request with a JSON body, parsing a JSON answer (`null` for an empty one).
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ClientError> {
+        let response = self.call(method, path, Some(body)).await?;
+        let bytes: &[u8] = if response.body.is_empty() {
+            b"null"
+        } else {
+            &response.body
+        };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Streams a server-sent-events endpoint, calling `on_event` with each event's data until
+    /// the stream ends or `on_event` returns false.
+    pub async fn follow(
+        &self,
+        path: &str,
+        mut on_event: impl FnMut(&str) -> bool,
+    ) -> Result<(), ClientError> {
+        let response = self.send(Method::GET, path, &[], None).await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => ClientError::Api {
+                    status,
+                    code: e.error.code,
+                    message: e.error.message,
+                },
+                Err(_) => ClientError::Protocol(format!("status {status}")),
+            });
+        }
+        let mut body = response.into_body();
+        let mut pending = String::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.push_str(&String::from_utf8_lossy(data));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if !data.is_empty() && !on_event(&data.join("\n")) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What hyper needs of either kind of stream.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            Endpoint::from_url("http://127.0.0.1:7070"),
+            Ok(Endpoint::Tcp("127.0.0.1:7070".into()))
+        );
+        assert_eq!(
+            Endpoint::from_url("http://host:1/"),
+            Ok(Endpoint::Tcp("host:1".into()))
+        );
+        assert!(Endpoint::from_url("https://host:1").is_err());
+        assert!(Endpoint::from_url("http://host:1/path").is_err());
+        assert!(Endpoint::from_url("host:1").is_err());
+    }
+}
