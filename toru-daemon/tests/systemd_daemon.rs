@@ -1,0 +1,442 @@
+//! The whole `toru-daemon` executable with `--supervisor systemd`, inside a real systemd 252
+//! (scripts/systemd-sandbox), driven through its API on the local socket as `toructl` does:
+//! units visible in `systemctl`, forwarding, logs from the journal, backoff and give-up on
+//! systemd's exit signals, adoption of running units after `kill -9` of the daemon, and the
+//! Python example under the plugin sandbox. Seed T12–T15, V.2, V.10, V.12 under systemd.
+
+mod support;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde_json::{Value, json};
+use support::{fixtures, sandbox};
+use toructl::{Client, Endpoint};
+
+const DAEMON: &str = env!("CARGO_BIN_EXE_toru-daemon");
+
+fn in_sandbox<F, Fut>(name: &str, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if !sandbox::is_inner() {
+        fixtures::hello_rust();
+    }
+    sandbox::run(name, body);
+}
+
+/// A daemon process inside the sandbox; killed on drop.
+struct DaemonProcess {
+    child: Child,
+    client: Client,
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The daemon's directories, under a plugin-readable root.
+struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Layout {
+            root: sandbox::plugin_dir(),
+        }
+    }
+    fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+    fn socket(&self) -> PathBuf {
+        self.root.join("run/toru.sock")
+    }
+}
+
+async fn start_daemon(layout: &Layout) -> DaemonProcess {
+    let root = &layout.root;
+    let child = Command::new(DAEMON)
+        .args([
+            "--supervisor",
+            "systemd",
+            "--config",
+            "/dev/null",
+            "--max-failures",
+            "3",
+        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--plugins-dir")
+        .arg(layout.plugins())
+        .arg("--runtime-dir")
+        .arg(root.join("run"))
+        .arg("--log-dir")
+        .arg(root.join("logs"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start toru-daemon");
+    let client = Client::new(Endpoint::Unix(layout.socket()), None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(status) = client.get::<Value>("/api/status").await {
+            assert_eq!(
+                status["backend"], "systemd",
+                "the daemon must use systemd here"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    DaemonProcess { child, client }
+}
+
+async fn wait_state(client: &Client, id: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p: Value = client.get(&format!("/api/plugins/{id}")).await.unwrap();
+        if p["status"]["state"] == state {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} never reached {state}: {p:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn enable(client: &Client, id: &str) -> Value {
+    let _: Value = client
+        .send_json(
+            Method::POST,
+            &format!("/api/plugins/{id}/enable"),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    wait_state(client, id, "running").await
+}
+
+fn is_active(unit: &str) -> String {
+    let out = sandbox::cmd_output("systemctl", &["is-active", unit]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn main_pid(unit: &str) -> u32 {
+    sandbox::cmd("systemctl", &["show", "-p", "MainPID", "--value", unit])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn install_hello(layout: &Layout) {
+    std::fs::create_dir_all(layout.plugins()).unwrap();
+    let bytes = std::fs::read(fixtures::hello_rust()).unwrap();
+    sandbox::install_file(&layout.plugins(), "hello-rust.binary", &bytes);
+}
+
+#[test]
+fn t12_t13_enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
+    in_sandbox(
+        "t12_t13_enable_runs_a_unit_that_serves_and_logs_to_the_journal",
+        || async {
+            let layout = Layout::new();
+            install_hello(&layout);
+            let d = start_daemon(&layout).await;
+            let unit = "toru-plugin-hello-rust.service";
+            let p = enable(&d.client, "hello-rust").await;
+            assert_eq!(p["status"]["unit"], unit);
+            assert_eq!(is_active(unit), "active", "T12: visible in systemctl");
+            assert_eq!(p["status"]["pid"].as_u64().unwrap() as u32, main_pid(unit));
+
+            let greeting: Value = d
+                .client
+                .get("/api/plugins/hello-rust/route/greeting")
+                .await
+                .unwrap();
+            assert_eq!(
+                greeting["message"], "Hello, root!",
+                "forwarded with the local user"
+            );
+
+            // The plugin's own line, through journalctl and through the logs API.
+            let instance = d.client.get::<Value>("/api/status").await.unwrap()["instance_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let wanted = format!("initialised for instance {instance}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let journal = sandbox::cmd("journalctl", &["-u", unit, "--no-pager", "-o", "cat"]);
+                let page: Value = d
+                    .client
+                    .get("/api/plugins/hello-rust/logs?page_size=50")
+                    .await
+                    .unwrap();
+                let via_api = page["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["message"] == wanted.as_str())
+                    .cloned();
+                if journal.contains(&wanted)
+                    && let Some(entry) = via_api
+                {
+                    assert_eq!(
+                        entry["level"], "info",
+                        "<6> prefix mapped to a priority and back"
+                    );
+                    assert_eq!(entry["plugin"], "hello-rust");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "journal: {journal}\napi: {page:#}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // Level filter on the journal: no info lines at `error`.
+            let errors: Value = d
+                .client
+                .get("/api/plugins/hello-rust/logs?level=error")
+                .await
+                .unwrap();
+            assert!(
+                errors["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|e| e["level"] == "error")
+            );
+
+            let p: Value = d
+                .client
+                .send_json(Method::POST, "/api/plugins/hello-rust/disable", &json!({}))
+                .await
+                .unwrap();
+            assert_eq!(p["status"]["state"], "disabled");
+            assert_ne!(is_active(unit), "active", "T13: the unit is stopped");
+            let r = d
+                .client
+                .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
+                .await
+                .unwrap();
+            assert_eq!(r.status, http::StatusCode::NOT_FOUND);
+        },
+    );
+}
+
+#[test]
+fn t15_a_crashing_unit_backs_off_1_2_and_is_given_up_after_3() {
+    in_sandbox(
+        "t15_a_crashing_unit_backs_off_1_2_and_is_given_up_after_3",
+        || async {
+            let layout = Layout::new();
+            std::fs::create_dir_all(layout.plugins()).unwrap();
+            let meta = fixtures::metadata_json("crasher");
+            let script = format!(
+                "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\necho '<3>crashing' >&2\nexit 1\n"
+            );
+            sandbox::install_file(&layout.plugins(), "crasher.binary", script.as_bytes());
+            let d = start_daemon(&layout).await;
+            let _: Value = d
+                .client
+                .send_json(Method::POST, "/api/plugins/crasher/enable", &json!({}))
+                .await
+                .unwrap();
+            let p = wait_state(&d.client, "crasher", "failed").await;
+            assert_eq!(p["status"]["enabled"], false);
+            let events: Value = d
+                .client
+                .get("/api/events?plugin=crasher&limit=100")
+                .await
+                .unwrap();
+            let mut events = events.as_array().unwrap().clone();
+            events.reverse();
+            let summary: Vec<String> = events
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e["kind"].as_str().unwrap(),
+                        e["details"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            let restarts: Vec<&String> = summary
+                .iter()
+                .filter(|s| s.starts_with("restarting"))
+                .collect();
+            assert_eq!(
+                restarts,
+                ["restarting: restart 1 in 1s", "restarting: restart 2 in 2s"],
+                "{summary:#?}"
+            );
+            let crashes: Vec<&Value> = events.iter().filter(|e| e["kind"] == "crashed").collect();
+            assert_eq!(crashes.len(), 3, "{summary:#?}");
+            assert!(
+                crashes
+                    .iter()
+                    .all(|e| e["details"].as_str().unwrap().contains("status 1")),
+                "exit status read from systemd's signals: {summary:#?}"
+            );
+            let at = |i: usize| crashes[i]["at_unix_ms"].as_i64().unwrap();
+            assert!(
+                at(1) - at(0) >= 1000 && at(2) - at(1) >= 2000,
+                "{summary:#?}"
+            );
+            assert!(
+                summary.last().unwrap().starts_with("gave_up"),
+                "{summary:#?}"
+            );
+            // The unit's own stderr is in the journal.
+            let journal = sandbox::cmd(
+                "journalctl",
+                &[
+                    "-u",
+                    "toru-plugin-crasher.service",
+                    "--no-pager",
+                    "-o",
+                    "cat",
+                ],
+            );
+            assert!(journal.contains("crashing"), "{journal}");
+        },
+    );
+}
+
+#[test]
+fn adoption_after_kill_9_keeps_the_unit_and_reconnects() {
+    in_sandbox(
+        "adoption_after_kill_9_keeps_the_unit_and_reconnects",
+        || async {
+            let layout = Layout::new();
+            install_hello(&layout);
+            let unit = "toru-plugin-hello-rust.service";
+            let mut d = start_daemon(&layout).await;
+            enable(&d.client, "hello-rust").await;
+            let _: Value = d
+                .client
+                .send_json(
+                    Method::POST,
+                    "/api/plugins/hello-rust/route/counter/increment",
+                    &json!({}),
+                )
+                .await
+                .unwrap();
+            let pid = main_pid(unit);
+
+            // kill -9 the daemon: the transient unit outlives it.
+            d.child.kill().unwrap();
+            d.child.wait().unwrap();
+            assert_eq!(is_active(unit), "active");
+            assert_eq!(main_pid(unit), pid);
+
+            let d = start_daemon(&layout).await;
+            let p = wait_state(&d.client, "hello-rust", "running").await;
+            assert_eq!(main_pid(unit), pid, "adopted, not restarted");
+            assert_eq!(p["status"]["pid"].as_u64().unwrap() as u32, pid);
+            let count: Value = d
+                .client
+                .get("/api/plugins/hello-rust/route/counter")
+                .await
+                .unwrap();
+            assert_eq!(count["count"], 1, "reconnected to the same process");
+            let events: Value = d.client.get("/api/events?plugin=hello-rust").await.unwrap();
+            assert_eq!(events[0]["kind"], "adopted");
+            drop(d);
+
+            // A unit whose plugin is no longer enabled is stopped by the next daemon.
+            let state = layout.plugins().join(".metadata/config.json");
+            std::fs::write(
+                &state,
+                r#"{"version":1,"plugins":{"hello-rust":{"enabled":false}}}"#,
+            )
+            .unwrap();
+            assert_eq!(is_active(unit), "active");
+            let _d = start_daemon(&layout).await;
+            assert_ne!(is_active(unit), "active", "leftover unit stopped at start");
+        },
+    );
+}
+
+#[test]
+fn v2_v10_the_python_example_runs_sandboxed_and_survives_kill_9_with_its_kv() {
+    in_sandbox(
+        "v2_v10_the_python_example_runs_sandboxed_and_survives_kill_9_with_its_kv",
+        || async {
+            let layout = Layout::new();
+            std::fs::create_dir_all(layout.plugins()).unwrap();
+            let build = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/hello-plugin-python/build.sh");
+            let out = Command::new(&build).arg(layout.plugins()).output().unwrap();
+            assert!(
+                out.status.success(),
+                "build.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let d = start_daemon(&layout).await;
+            let unit = "toru-plugin-hello-python.service";
+            enable(&d.client, "hello-python").await;
+            assert_eq!(is_active(unit), "active");
+            let show = sandbox::cmd(
+                "systemctl",
+                &["show", "-p", "DynamicUser", "-p", "ProtectSystem", unit],
+            );
+            assert!(
+                show.contains("DynamicUser=yes") && show.contains("ProtectSystem=strict"),
+                "{show}"
+            );
+            for expected in 1..=2 {
+                let c: Value = d
+                    .client
+                    .send_json(
+                        Method::POST,
+                        "/api/plugins/hello-python/route/counter/increment",
+                        &json!({}),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(c["count"], expected);
+            }
+            let bundle = d
+                .client
+                .raw(Method::GET, "/api/plugins/hello-python/bundle.js", None)
+                .await
+                .unwrap();
+            assert_eq!(bundle.status, http::StatusCode::OK);
+            assert!(String::from_utf8_lossy(&bundle.body).contains("export function mount"));
+
+            let pid = main_pid(unit);
+            sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let p: Value = d.client.get("/api/plugins/hello-python").await.unwrap();
+                if p["status"]["state"] == "running"
+                    && p["status"]["pid"].as_u64() != Some(pid as u64)
+                {
+                    assert_eq!(p["status"]["restarts"], 1);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "not restarted: {p:#}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let c: Value = d
+                .client
+                .get("/api/plugins/hello-python/route/counter")
+                .await
+                .unwrap();
+            assert_eq!(c["count"], 2, "KV kept across the plugin's restart");
+        },
+    );
+}
