@@ -1,18 +1,31 @@
 //! hello-rust: the smallest useful Toru plugin — a greeting and a counter kept in the plugin's
-//! key-value store, so it survives plugin and daemon restarts.
+//! key-value store, so it survives plugin and daemon restarts — with a React dashboard view.
+//!
+//! The view is built from `frontend/` into one ES module and embedded at compile time: `build.rs`
+//! points `HELLO_RUST_BUNDLE` at `frontend/dist/bundle.js` when it has been built, else at the
+//! committed `frontend/fallback-bundle.js` (which only says how to build the real one).
 
 use std::sync::OnceLock;
 
 use serde_json::json;
+use tokio::sync::Mutex;
 use toru_plugin_api::{
     HttpRequest, HttpResponse, PROTOCOL_VERSION, PluginContext, PluginError, PluginMetadata,
     ToruPlugin, info,
 };
 
-/// The plugin's state: only the context, which holds the KV handle.
+/// The dashboard view the daemon serves for this plugin, chosen by `build.rs`.
+pub const FRONTEND_BUNDLE: &[u8] = include_bytes!(env!("HELLO_RUST_BUNDLE"));
+
+/// The plugin's state: the context, which holds the KV handle, and the counter's lock.
 #[derive(Default)]
 pub struct Hello {
     ctx: OnceLock<PluginContext>,
+    /// Held across every read-modify-write of the counter. The runner handles requests
+    /// concurrently and the KV store has no compare-and-set, so without it two increments can
+    /// both read `n` and both store `n + 1`, losing one (and a reset can be undone by an
+    /// increment that read the old value before it).
+    counter: Mutex<()>,
 }
 
 impl Hello {
@@ -60,17 +73,23 @@ impl ToruPlugin for Hello {
                 &json!({ "count": self.count().await? }),
             )),
             ("POST", "/counter/increment") => {
+                let _guard = self.counter.lock().await;
                 let count = self.count().await? + 1;
                 self.ctx()?.kv.set("counter", &count.to_string()).await?;
                 info!("counter incremented to {count}");
                 Ok(HttpResponse::json(200, &json!({ "count": count })))
             }
             ("POST", "/counter/reset") => {
+                let _guard = self.counter.lock().await;
                 self.ctx()?.kv.delete("counter").await?;
                 info!("counter reset");
                 Ok(HttpResponse::json(200, &json!({ "count": 0 })))
             }
             _ => Ok(HttpResponse::not_found()),
         }
+    }
+
+    fn frontend_bundle(&self) -> Option<&'static [u8]> {
+        Some(FRONTEND_BUNDLE)
     }
 }

@@ -117,3 +117,96 @@ async fn greets_counts_in_kv_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status}");
     assert!(!socket.exists(), "socket removed on SIGTERM");
 }
+
+/// Spawns the plugin and connects to it as an initialised daemon.
+async fn started(socket: &Path) -> (Running, TestDaemon) {
+    let plugin = spawn(socket);
+    let mut d = TestDaemon::connect(socket, Duration::from_secs(10))
+        .await
+        .unwrap();
+    d.init("hello-rust", "00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap();
+    (plugin, d)
+}
+
+#[tokio::test]
+async fn serves_the_embedded_bundle_as_javascript() {
+    // build.rs chose this file: frontend/dist/bundle.js if built, else the fallback.
+    let chosen = Path::new(env!("HELLO_RUST_BUNDLE"));
+    let on_disk = std::fs::read(chosen).unwrap();
+    assert_eq!(
+        hello_plugin_rust::FRONTEND_BUNDLE,
+        on_disk.as_slice(),
+        "{} changed after the build embedded it",
+        chosen.display()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hello.sock");
+    let (_plugin, mut d) = started(&socket).await;
+    let reply = d.call(get("/_toru/bundle.js")).await.unwrap();
+    let Body::HttpResponse(r) = reply.body else {
+        panic!("expected http.response, got {reply:?}");
+    };
+    assert_eq!(r.status, 200);
+    let content_type = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str());
+    assert!(
+        content_type.is_some_and(|v| v.starts_with("text/javascript")),
+        "content-type {content_type:?}"
+    );
+    assert!(
+        r.body == on_disk,
+        "served {} bytes, {} has {}",
+        r.body.len(),
+        chosen.display(),
+        on_disk.len()
+    );
+    let text = String::from_utf8(r.body).expect("the bundle is UTF-8");
+    assert!(
+        text.contains("mount") && text.contains("unmount"),
+        "exports mount/unmount"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_increments_are_not_lost() {
+    const N: u64 = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hello.sock");
+    let (_plugin, mut d) = started(&socket).await;
+
+    // All requests go out before any answer comes back, so the runner handles them at once.
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..N {
+        let id = d.next_id();
+        let request = HttpRequest {
+            method: "POST".into(),
+            ..get("/counter/increment")
+        };
+        d.send(&toru_plugin_api::Message::new(
+            id.clone(),
+            Body::HttpRequest(request),
+        ))
+        .await
+        .unwrap();
+        ids.insert(id);
+    }
+    let mut counts = Vec::new();
+    for _ in 0..N {
+        let reply = d.recv_serving_kv().await.unwrap();
+        assert!(ids.remove(&reply.request_id), "unexpected reply {reply:?}");
+        counts.push(json_body(&reply)["count"].as_u64().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=N).collect::<Vec<_>>(),
+        "each increment counted once"
+    );
+    assert_eq!(d.kv.get("counter"), Some(&N.to_string()));
+}
