@@ -699,3 +699,78 @@ async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
     assert_eq!(error_code(&api.body), "not_found");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t16_requests_are_forwarded_exactly_minus_what_must_not_cross() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    let _: Value = s
+        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
+        .await
+        .unwrap();
+    d.wait_state(&s, "hello-rust", "running").await;
+    // Every byte value in the body, a query with encoded characters, custom and hop-by-hop
+    // headers, and the session cookie.
+    let body: Vec<u8> = (0..=255u8).collect();
+    let r = s
+        .request(
+            Method::PUT,
+            "/api/plugins/hello-rust/route/echo/sub%20path?a=1&b=%C3%A9&a=2",
+            &[
+                ("x-custom", "kept"),
+                ("x-custom", "twice"),
+                ("te", "trailers"),
+                ("proxy-authorization", "secret"),
+            ],
+            Some(body.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let echo: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(
+        echo["path"], "/echo/sub%20path",
+        "the path below the prefix, as sent"
+    );
+    assert_eq!(echo["query"], "a=1&b=%C3%A9&a=2", "the raw query");
+    assert_eq!(echo["user"], "admin", "the authenticated user is forwarded");
+    assert_eq!(
+        echo["body"],
+        toru_plugin_api::protocol::encode_body(&body),
+        "binary-safe body"
+    );
+    let headers: Vec<(String, String)> = serde_json::from_value(echo["headers"].clone()).unwrap();
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(
+        values("x-custom"),
+        ["kept", "twice"],
+        "repeated headers keep their order"
+    );
+    assert!(
+        values("cookie").is_empty(),
+        "the dashboard session never reaches a plugin"
+    );
+    for hop in [
+        "te",
+        "proxy-authorization",
+        "connection",
+        "host",
+        "content-length",
+    ] {
+        assert!(values(hop).is_empty(), "{hop} must not be forwarded");
+    }
+    assert_eq!(values("content-type"), ["application/json"]);
+    d.stop().await;
+}

@@ -85,6 +85,18 @@ impl ToruPlugin for Hello {
                 info!("counter reset");
                 Ok(HttpResponse::json(200, &json!({ "count": 0 })))
             }
+            // Shows exactly what the plugin received, e.g. to check what the daemon forwards.
+            (_, path) if path == "/echo" || path.starts_with("/echo/") => Ok(HttpResponse::json(
+                200,
+                &json!({
+                    "method": req.method,
+                    "path": req.path,
+                    "query": req.query,
+                    "headers": req.headers,
+                    "body": toru_plugin_api::protocol::encode_body(&req.body),
+                    "user": req.user,
+                }),
+            )),
             _ => Ok(HttpResponse::not_found()),
         }
     }

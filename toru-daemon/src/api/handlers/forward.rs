@@ -131,3 +131,71 @@ pub async fn forward(
     let response = state.plugins.forward(&id, request).await?;
     Ok(from_plugin_response(&id, response)?.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: b"body".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_lying_plugins_response_is_refused_or_cleaned() {
+        // Statuses outside 200–599 (informational, or not HTTP at all) are a 502.
+        for status in [0, 99, 101, 600, 999] {
+            let err = from_plugin_response("p", response(status, &[])).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_GATEWAY, "{status}");
+        }
+        let out = from_plugin_response(
+            "p",
+            response(
+                201,
+                &[
+                    ("X-Fine", "yes"),
+                    ("x-injected", "a\r\nset-cookie: evil=1"), // CR/LF injection: dropped
+                    ("bad name", "x"),                         // not a header name: dropped
+                    ("Set-Cookie", "toru_session=stolen"),     // cookies on our origin: dropped
+                    ("transfer-encoding", "chunked"),          // hop-by-hop: dropped
+                    ("x-fine", "again"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert_eq!(out.status(), StatusCode::CREATED);
+        let names: Vec<&str> = out.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-fine"]);
+        assert_eq!(out.headers().get_all("x-fine").iter().count(), 2);
+    }
+
+    #[test]
+    fn requests_lose_cookies_and_hop_by_hop_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", "toru_session=abc".parse().unwrap());
+        headers.insert("connection", "keep-alive".parse().unwrap());
+        headers.insert("x-kept", "1".parse().unwrap());
+        let caller = Caller::User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let req = to_plugin_request(
+            &Method::GET,
+            "a/b",
+            Some("q=1".into()),
+            &headers,
+            Bytes::new(),
+            &caller,
+        );
+        assert_eq!(req.path, "/a/b");
+        assert_eq!(req.query, "q=1");
+        assert_eq!(req.headers, vec![("x-kept".to_string(), "1".to_string())]);
+        assert_eq!(req.user.as_deref(), Some("ada"));
+    }
+}
