@@ -197,6 +197,7 @@ pub async fn serve<P: ToruPlugin>(
         plugin,
         kv: Kv::default(),
         shutdown: CancellationToken::new(),
+        closed: CancellationToken::new(),
         requests: TaskTracker::new(),
         opts,
     });
@@ -215,7 +216,10 @@ pub async fn serve<P: ToruPlugin>(
                 }
             },
             _ = shared.shutdown.cancelled() => break,
-            _ = &mut stop => break,
+            _ = &mut stop => {
+                shared.shutdown.cancel();
+                break;
+            }
         }
     }
     drop(listener);
@@ -227,7 +231,7 @@ pub async fn serve<P: ToruPlugin>(
         eprintln!("<4>shutdown: in-flight requests did not finish in time");
     }
     shared.plugin.shutdown().await;
-    shared.shutdown.cancel();
+    shared.closed.cancel();
     connections.close();
     let _ = tokio::time::timeout(Duration::from_secs(1), connections.wait()).await;
     let _ = std::fs::remove_file(&shared.opts.socket);
@@ -260,8 +264,11 @@ struct Shared<P> {
     plugin: P,
     /// The one KV handle given to every `init`; it follows the current connection.
     kv: Kv,
-    /// Cancelled by `lifecycle.shutdown`; ends the accept loop and every connection.
+    /// Cancelled by `lifecycle.shutdown` or the stop signal: no new work is taken, but
+    /// connections keep reading so in-flight handlers still get their KV answers while draining.
     shutdown: CancellationToken,
+    /// Cancelled once draining is over; ends every connection.
+    closed: CancellationToken,
     /// Every spawned request, so shutdown can wait for them.
     requests: TaskTracker,
     opts: ServeOptions,
@@ -288,7 +295,7 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
     loop {
         let frame = tokio::select! {
             frame = frames.next() => frame,
-            _ = shared.shutdown.cancelled() => break,
+            _ = shared.closed.cancelled() => break,
         };
         let message = match frame {
             None => break,
@@ -309,6 +316,15 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
         let Message {
             request_id, body, ..
         } = message;
+        if shared.shutdown.is_cancelled() && matches!(body, Body::Init(_) | Body::HttpRequest(_)) {
+            let busy = Message::error(
+                request_id,
+                ErrorCode::Unavailable,
+                "the plugin is shutting down",
+            );
+            let _ = tx.send(busy).await;
+            continue;
+        }
         match body {
             Body::Ping => {
                 let _ = tx.send(Message::new(request_id, Body::Pong)).await;
@@ -388,10 +404,7 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                     );
                 }
             }
-            Body::Shutdown => {
-                shared.shutdown.cancel();
-                break;
-            }
+            Body::Shutdown => shared.shutdown.cancel(),
             other @ (Body::Ready(_) | Body::HttpResponse(_) | Body::KvRequest(_) | Body::Pong) => {
                 let reply = Message::error(
                     request_id,

@@ -83,6 +83,11 @@ impl ToruPlugin for Probe {
                     &serde_json::json!({"value": value, "keys": keys, "existed": existed, "gone": gone}),
                 ))
             }
+            "/slow-kv" => {
+                let _permit = self.gate.acquire().await.expect("gate open");
+                let kv = &self.ctx.get().ok_or(PluginError::Disconnected)?.kv;
+                Ok(HttpResponse::json(200, &kv.get("k").await?))
+            }
             "/kv-get" => {
                 let kv = &self.ctx.get().ok_or(PluginError::Disconnected)?.kv;
                 let value = kv.get("k").await.inspect_err(|e| {
@@ -569,4 +574,43 @@ async fn the_reserved_bundle_path_is_served_from_frontend_bundle_not_the_handler
     };
     assert_eq!(r.status, 404);
     h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn while_draining_kv_still_works_and_new_work_is_refused() {
+    let h = Harness::start();
+    let mut d = h.daemon().await;
+    d.kv.insert("k".into(), "v".into());
+    d.send(&Message::new("d-slow", Body::HttpRequest(get("/slow-kv"))))
+        .await
+        .unwrap();
+    d.send(&Message::new("d-ping", Body::Ping)).await.unwrap();
+    assert_eq!(d.recv().await.unwrap().body, Body::Pong);
+    // The daemon asks the plugin to shut down while the handler is still waiting.
+    d.send(&Message::new("d-stop", Body::Shutdown))
+        .await
+        .unwrap();
+    // New work is refused at once...
+    d.send(&Message::new("d-new", Body::HttpRequest(get("/fast"))))
+        .await
+        .unwrap();
+    let refused = d.recv().await.unwrap();
+    assert_eq!(refused.request_id, "d-new");
+    assert!(
+        matches!(refused.body, Body::Error(ref e) if e.code == ErrorCode::Unavailable),
+        "{refused:?}"
+    );
+    // ...pings are still answered, and the in-flight handler's KV call gets its answer.
+    d.send(&Message::new("d-ping2", Body::Ping)).await.unwrap();
+    assert_eq!(d.recv().await.unwrap().body, Body::Pong);
+    h.gate.add_permits(1);
+    let reply = d.recv_serving_kv().await.unwrap();
+    assert_eq!(reply.request_id, "d-slow");
+    assert_eq!(body_text(&reply), "\"v\"");
+    let result = tokio::time::timeout(Duration::from_secs(10), h.task)
+        .await
+        .unwrap()
+        .unwrap();
+    result.unwrap();
+    assert!(h.shut_down.load(Ordering::SeqCst));
 }
