@@ -25,7 +25,14 @@ impl Drop for Running {
 
 fn start_daemon(dirs: &Dirs) -> Running {
     let child = Command::new(DAEMON)
-        .args(["--supervisor", "embedded", "--config", "/dev/null", "--listen", "127.0.0.1:0"])
+        .args([
+            "--supervisor",
+            "embedded",
+            "--config",
+            "/dev/null",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dirs.root.path().join("data"))
         .arg("--plugins-dir")

@@ -23,8 +23,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ()>,
 {
+    // Built on the host: the inner run only finds them in the bound target/ directory.
     if !sandbox::is_inner() {
         fixtures::hello_rust();
+        fixtures::toructl();
     }
     sandbox::run(name, body);
 }
@@ -437,6 +439,67 @@ fn v2_v10_the_python_example_runs_sandboxed_and_survives_kill_9_with_its_kv() {
                 .await
                 .unwrap();
             assert_eq!(c["count"], 2, "KV kept across the plugin's restart");
+        },
+    );
+}
+
+#[test]
+fn the_local_socket_admits_root_and_group_toru_and_refuses_others() {
+    in_sandbox(
+        "the_local_socket_admits_root_and_group_toru_and_refuses_others",
+        || async {
+            // Users and groups made inside the sandbox's overlay, never on the host.
+            sandbox::cmd("groupadd", &["--system", "toru"]);
+            sandbox::cmd(
+                "useradd",
+                &["--no-create-home", "--groups", "toru", "alice"],
+            );
+            sandbox::cmd("useradd", &["--no-create-home", "bob"]);
+            let layout = Layout::new();
+            install_hello(&layout);
+            let _d = start_daemon(&layout).await;
+            let socket = layout.socket();
+            let ls = sandbox::cmd("stat", &["-c", "%a %G", socket.to_str().unwrap()]);
+            assert_eq!(ls.trim(), "660 toru", "the socket belongs to group toru");
+
+            let toructl = fixtures::toructl();
+            let as_user = |user: &str| {
+                Command::new("setpriv")
+                    .args([
+                        &format!("--reuid={user}"),
+                        &format!("--regid={user}"),
+                        "--init-groups",
+                    ])
+                    .arg(&toructl)
+                    .arg("--socket")
+                    .arg(&socket)
+                    .arg("status")
+                    .output()
+                    .unwrap()
+            };
+            let alice = as_user("alice");
+            assert!(
+                alice.status.success(),
+                "group toru may: {}",
+                String::from_utf8_lossy(&alice.stderr)
+            );
+            assert!(String::from_utf8_lossy(&alice.stdout).contains("you         alice"));
+
+            // bob cannot even open the socket (0660, group toru)...
+            let bob = as_user("bob");
+            assert_eq!(
+                bob.status.code(),
+                Some(3),
+                "{}",
+                String::from_utf8_lossy(&bob.stderr)
+            );
+            // ...and if the file mode let him, the daemon's credential check still would not.
+            sandbox::cmd("chmod", &["666", socket.to_str().unwrap()]);
+            let bob = as_user("bob");
+            assert_eq!(bob.status.code(), Some(1));
+            assert!(
+                String::from_utf8_lossy(&bob.stderr).contains("bob may not use the local socket")
+            );
         },
     );
 }

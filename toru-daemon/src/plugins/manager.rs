@@ -443,9 +443,11 @@ impl PluginManager {
                 return Ok(slot.info());
             }
             shared.persist_enabled(plugin_id, true).await?;
+            // `starting` at once, so a client polling after this call never sees `disabled`.
             slot.update(|s| {
                 *s = PluginStatus {
                     enabled: true,
+                    state: PluginState::Starting,
                     ..PluginStatus::disabled()
                 };
             });

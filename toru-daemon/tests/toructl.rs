@@ -1,0 +1,318 @@
+//! `toructl` end to end against a real daemon: its output, its `--json`, and its exit codes
+//! (0 ok, 1 the daemon said no, 2 usage, 3 unreachable).
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use http::Method;
+use serde_json::{Value, json};
+use support::api::{ApiDaemon, PASSWORD};
+use support::fixtures::{hello_rust, install, toructl};
+use support::harness::Dirs;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+/// What one toructl run did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run_with(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(toructl())
+        .args(args)
+        .env_remove("TORU_SOCKET")
+        .env_remove("TORU_URL")
+        .env_remove("TORU_SESSION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("toructl finished")
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `toructl --socket <the daemon's socket> ARGS`.
+async fn ctl(d: &ApiDaemon, args: &[&str]) -> Run {
+    ctl_in(d, args, None).await
+}
+
+async fn ctl_in(d: &ApiDaemon, args: &[&str], stdin: Option<&str>) -> Run {
+    let socket = d.socket();
+    let mut all = vec!["--socket", socket.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_with(&all, stdin).await
+}
+
+fn ok(run: &Run, what: &str) {
+    assert_eq!(
+        run.code, 0,
+        "{what}: stdout {}\nstderr {}",
+        run.stdout, run.stderr
+    );
+}
+
+async fn started() -> (Dirs, ApiDaemon) {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    let d = ApiDaemon::start(&dirs).await;
+    (dirs, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_status_events_and_kv() {
+    let (_dirs, d) = started().await;
+
+    let status = ctl(&d, &["status"]).await;
+    ok(&status, "status");
+    assert!(
+        status.stdout.contains("supervisor  embedded"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains(d.daemon.plugins.instance_id()));
+    assert!(status.stdout.contains("1 installed, 0 enabled"));
+
+    let list = ctl(&d, &["plugin", "list"]).await;
+    ok(&list, "plugin list");
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("hello-rust"))
+        .expect("a row for hello-rust");
+    assert!(
+        row.contains("Hello (Rust)") && row.contains("disabled"),
+        "{row}"
+    );
+
+    let enable = ctl(&d, &["plugin", "enable", "hello-rust"]).await;
+    ok(&enable, "enable");
+    assert!(
+        enable.stdout.starts_with("hello-rust: running (pid "),
+        "waits until running: {}",
+        enable.stdout
+    );
+
+    let show = ctl(&d, &["--json", "plugin", "show", "hello-rust"]).await;
+    ok(&show, "show --json");
+    let shown: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(shown["status"]["state"], "running");
+    assert_eq!(shown["unit_name"], "toru-plugin-hello-rust.service");
+    let human = ctl(&d, &["plugin", "show", "hello-rust"]).await;
+    ok(&human, "show");
+    assert!(
+        human.stdout.contains("health      healthy"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("started"),
+        "recent events listed: {}",
+        human.stdout
+    );
+
+    ok(
+        &ctl(&d, &["kv", "set", "hello-rust", "greeting", "hi there"]).await,
+        "kv set",
+    );
+    let get = ctl(&d, &["kv", "get", "hello-rust", "greeting"]).await;
+    ok(&get, "kv get");
+    assert_eq!(get.stdout, "hi there\n");
+    let list = ctl(&d, &["kv", "list", "hello-rust"]).await;
+    assert_eq!(list.stdout, "greeting\n");
+    ok(
+        &ctl(&d, &["kv", "delete", "hello-rust", "greeting"]).await,
+        "kv delete",
+    );
+    let gone = ctl(&d, &["kv", "get", "hello-rust", "greeting"]).await;
+    assert_eq!(gone.code, 1, "a missing key is the daemon saying no");
+    assert!(gone.stderr.contains("has no key"), "{}", gone.stderr);
+
+    let events = ctl(&d, &["--json", "events", "--plugin", "hello-rust"]).await;
+    ok(&events, "events");
+    let events: Value = serde_json::from_str(&events.stdout).unwrap();
+    assert_eq!(events[0]["kind"], "started");
+
+    let disable = ctl(&d, &["plugin", "disable", "hello-rust"]).await;
+    ok(&disable, "disable");
+    assert_eq!(disable.stdout, "hello-rust: disabled\n");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_print_oldest_first_and_follow_streams() {
+    let (_dirs, d) = started().await;
+    ok(
+        &ctl(&d, &["plugin", "enable", "hello-rust"]).await,
+        "enable",
+    );
+    let logs = ctl(&d, &["plugin", "logs", "hello-rust", "-n", "5"]).await;
+    ok(&logs, "logs");
+    assert!(
+        logs.stdout.contains("INFO  initialised for instance"),
+        "{}",
+        logs.stdout
+    );
+
+    // --follow: start it, make the plugin log, see the line arrive.
+    let socket = d.socket();
+    let mut follow = Command::new(toructl())
+        .args([
+            "--socket",
+            socket.to_str().unwrap(),
+            "plugin",
+            "logs",
+            "hello-rust",
+            "--follow",
+            "-n",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.unwrap().contains("initialised"),
+        "the last existing entry first"
+    );
+    let session = d.local.clone();
+    let _: Value = session
+        .send_json(
+            Method::POST,
+            "/api/plugins/hello-rust/route/counter/increment",
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.unwrap().contains("counter incremented to 1"));
+    follow.kill().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_remote_login() {
+    let (_dirs, d) = started().await;
+    let add = ctl_in(
+        &d,
+        &["user", "add", "admin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    ok(&add, "user add");
+    assert_eq!(add.stdout, "user admin created\n");
+    let again = ctl_in(
+        &d,
+        &["user", "add", "admin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let short = ctl_in(&d, &["user", "add", "bob"], Some("short\n")).await;
+    assert_eq!(short.code, 1);
+    assert!(short.stderr.contains("at least 8"), "{}", short.stderr);
+    let users = ctl(&d, &["user", "list"]).await;
+    assert!(users.stdout.contains("admin") && !users.stdout.contains("bob"));
+
+    // Remote: log in over HTTP, then use the printed session.
+    let url = format!("http://{}", d.daemon.http_addr);
+    let login = run_with(
+        &["--url", &url, "login", "admin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    ok(&login, "login");
+    let token = login
+        .stdout
+        .trim()
+        .strip_prefix("export TORU_SESSION=")
+        .expect("an export line")
+        .to_owned();
+    let status = run_with(&["--url", &url, "--session", &token, "status"], None).await;
+    ok(&status, "status over --url");
+    assert!(
+        status.stdout.contains("you         admin"),
+        "{}",
+        status.stdout
+    );
+    let anonymous = run_with(&["--url", &url, "status"], None).await;
+    assert_eq!(anonymous.code, 1);
+    assert!(
+        anonymous.stderr.contains("log in first") && anonymous.stderr.contains("hint"),
+        "{}",
+        anonymous.stderr
+    );
+    let wrong = run_with(&["--url", &url, "login", "admin"], Some("wrong password\n")).await;
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong.stderr.contains("wrong user name or password"),
+        "{}",
+        wrong.stderr
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_say_what_went_wrong() {
+    let (_dirs, d) = started().await;
+    // 1: the daemon refused (unknown plugin).
+    let unknown = ctl(&d, &["plugin", "show", "nope"]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("no plugin with id"),
+        "{}",
+        unknown.stderr
+    );
+    // 2: usage errors, from clap or from us.
+    assert_eq!(run_with(&["plugin", "frobnicate"], None).await.code, 2);
+    assert_eq!(
+        run_with(&["--url", "https://x:1", "status"], None)
+            .await
+            .code,
+        2
+    );
+    assert_eq!(
+        run_with(&["login", "admin"], Some("x\n")).await.code,
+        2,
+        "login needs --url"
+    );
+    // 3: nobody listening, with a hint.
+    let away = run_with(&["--socket", "/nonexistent/toru.sock", "status"], None).await;
+    assert_eq!(away.code, 3);
+    assert!(
+        away.stderr.contains("is toru-daemon running"),
+        "{}",
+        away.stderr
+    );
+    // Completions are generated without a daemon.
+    let completions = run_with(&["completions", "bash"], None).await;
+    ok(&completions, "completions");
+    assert!(completions.stdout.contains("toructl"));
+    d.stop().await;
+}
