@@ -2,12 +2,12 @@
 //! (scripts/systemd-sandbox), driven through its API on the local socket as `toructl` does:
 //! units visible in `systemctl`, forwarding, logs from the journal, backoff and give-up on
 //! systemd's exit signals, adoption of running units after `kill -9` of the daemon, and the
-//! Python example under the plugin sandbox. Seed T12–T15, V.2, V.10, V.12 under systemd.
+//! examples under the plugin sandbox. Seed T12–T15, V.1, V.2, V.10, V.12 under systemd.
 
 mod support;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ where
     if !sandbox::is_inner() {
         fixtures::hello_rust();
         fixtures::toructl();
+        fixtures::example_plugins();
     }
     sandbox::run(name, body);
 }
@@ -373,72 +374,77 @@ fn adoption_after_kill_9_keeps_the_unit_and_reconnects() {
 }
 
 #[test]
-fn v2_v10_the_python_example_runs_sandboxed_and_survives_kill_9_with_its_kv() {
+fn v1_v2_v10_both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
     in_sandbox(
-        "v2_v10_the_python_example_runs_sandboxed_and_survives_kill_9_with_its_kv",
+        "v1_v2_v10_both_examples_run_sandboxed_and_survive_kill_9_with_their_kv",
         || async {
             let layout = Layout::new();
             std::fs::create_dir_all(layout.plugins()).unwrap();
-            let build = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../examples/hello-plugin-python/build.sh");
-            let out = Command::new(&build).arg(layout.plugins()).output().unwrap();
-            assert!(
-                out.status.success(),
-                "build.sh: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let built = fixtures::example_plugins();
+            for name in ["hello-rust.binary", "hello-python.binary"] {
+                sandbox::install_file(
+                    &layout.plugins(),
+                    name,
+                    &std::fs::read(built.join(name)).unwrap(),
+                );
+            }
             let d = start_daemon(&layout).await;
-            let unit = "toru-plugin-hello-python.service";
-            enable(&d.client, "hello-python").await;
-            assert_eq!(is_active(unit), "active");
-            let show = sandbox::cmd(
-                "systemctl",
-                &["show", "-p", "DynamicUser", "-p", "ProtectSystem", unit],
-            );
-            assert!(
-                show.contains("DynamicUser=yes") && show.contains("ProtectSystem=strict"),
-                "{show}"
-            );
-            for expected in 1..=2 {
-                let c: Value = d
+            for id in ["hello-rust", "hello-python"] {
+                let unit = format!("toru-plugin-{id}.service");
+                enable(&d.client, id).await;
+                assert_eq!(is_active(&unit), "active", "{id}");
+                let show = sandbox::cmd(
+                    "systemctl",
+                    &["show", "-p", "DynamicUser", "-p", "ProtectSystem", &unit],
+                );
+                assert!(
+                    show.contains("DynamicUser=yes") && show.contains("ProtectSystem=strict"),
+                    "{show}"
+                );
+                for expected in 1..=2 {
+                    let c: Value = d
+                        .client
+                        .send_json(
+                            Method::POST,
+                            &format!("/api/plugins/{id}/route/counter/increment"),
+                            &json!({}),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(c["count"], expected, "{id}");
+                }
+                let bundle = d
                     .client
-                    .send_json(
-                        Method::POST,
-                        "/api/plugins/hello-python/route/counter/increment",
-                        &json!({}),
-                    )
+                    .raw(Method::GET, &format!("/api/plugins/{id}/bundle.js"), None)
                     .await
                     .unwrap();
-                assert_eq!(c["count"], expected);
-            }
-            let bundle = d
-                .client
-                .raw(Method::GET, "/api/plugins/hello-python/bundle.js", None)
-                .await
-                .unwrap();
-            assert_eq!(bundle.status, http::StatusCode::OK);
-            assert!(String::from_utf8_lossy(&bundle.body).contains("export function mount"));
+                assert_eq!(bundle.status, http::StatusCode::OK, "{id}");
+                assert!(
+                    String::from_utf8_lossy(&bundle.body).contains("mount"),
+                    "{id}"
+                );
 
-            let pid = main_pid(unit);
-            sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let p: Value = d.client.get("/api/plugins/hello-python").await.unwrap();
-                if p["status"]["state"] == "running"
-                    && p["status"]["pid"].as_u64() != Some(pid as u64)
-                {
-                    assert_eq!(p["status"]["restarts"], 1);
-                    break;
+                let pid = main_pid(&unit);
+                sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let p: Value = d.client.get(&format!("/api/plugins/{id}")).await.unwrap();
+                    if p["status"]["state"] == "running"
+                        && p["status"]["pid"].as_u64() != Some(pid as u64)
+                    {
+                        assert_eq!(p["status"]["restarts"], 1, "{id}");
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{id} not restarted: {p:#}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                assert!(Instant::now() < deadline, "not restarted: {p:#}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                let c: Value = d
+                    .client
+                    .get(&format!("/api/plugins/{id}/route/counter"))
+                    .await
+                    .unwrap();
+                assert_eq!(c["count"], 2, "{id}: KV kept across the restart");
             }
-            let c: Value = d
-                .client
-                .get("/api/plugins/hello-python/route/counter")
-                .await
-                .unwrap();
-            assert_eq!(c["count"], 2, "KV kept across the plugin's restart");
         },
     );
 }

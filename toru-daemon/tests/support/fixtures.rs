@@ -47,6 +47,49 @@ pub fn toructl() -> PathBuf {
     workspace_binary("toructl", "toructl")
 }
 
+/// Both examples as their own `build.sh` scripts build them (the Rust one with its real React
+/// view embedded), in `target/example-plugins/`. `scripts/test` builds them first and passes
+/// the directory in `TORU_EXAMPLES_DIR`; otherwise they are built here, once per process. Inside
+/// a systemd sandbox the outer run has built them and `target/` is bound in.
+pub fn example_plugins() -> PathBuf {
+    static LOCK: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    if let Some(dir) = std::env::var_os("TORU_EXAMPLES_DIR") {
+        return PathBuf::from(dir);
+    }
+    let dir = target_dir()
+        .parent()
+        .expect("target/")
+        .join("example-plugins");
+    let mut built = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !*built && !super::sandbox::is_inner() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        for script in ["hello-plugin-rust/build.sh", "hello-plugin-python/build.sh"] {
+            let out = Command::new(examples.join(script))
+                .arg(&dir)
+                .output()
+                .expect("run build.sh");
+            assert!(
+                out.status.success(),
+                "{script} failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        *built = true;
+    }
+    for name in ["hello-rust.binary", "hello-python.binary"] {
+        assert!(
+            dir.join(name).exists(),
+            "{} missing",
+            dir.join(name).display()
+        );
+    }
+    dir
+}
+
 /// The misbehaving Python plugin; its mode is the name it is installed under.
 pub fn misbehaving_plugin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/misbehaving_plugin.py")
