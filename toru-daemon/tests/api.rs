@@ -347,11 +347,7 @@ async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
         .unwrap();
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // The reserved channel is never reachable from outside.
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hello-rust", "running").await;
+    d.enable(&s, "hello-rust").await;
     let r = s
         .raw(
             Method::GET,
@@ -368,11 +364,7 @@ async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
 async fn oversized_bodies_get_413() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hello-rust", "running").await;
+    d.enable(&s, "hello-rust").await;
     let big = vec![b'x'; 4 * 1024 * 1024 + 1];
     let r = s
         .raw(
@@ -405,11 +397,7 @@ async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
     let s = d.login().await;
 
     // Hung: it answered init, never answers a request (request timeout 1 s).
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hang/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hang", "running").await;
+    d.enable(&s, "hang").await;
     let r = s
         .raw(Method::GET, "/api/plugins/hang/route/anything", None)
         .await
@@ -420,11 +408,7 @@ async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
     );
 
     // Dead: kill the process; until it is restarted its routes are unavailable.
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    let p = d.wait_state(&s, "hello-rust", "running").await;
+    let p = d.enable(&s, "hello-rust").await;
     let pid = p["status"]["pid"].as_u64().unwrap();
     std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -477,11 +461,7 @@ async fn t22_logs_page_newest_first_and_filter_by_level() {
     d.create_admin().await;
     let s = d.login().await;
 
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hello-rust", "running").await;
+    d.enable(&s, "hello-rust").await;
     for _ in 0..25 {
         let _: Value = s
             .send_json(
@@ -641,11 +621,7 @@ async fn the_unix_socket_authorises_by_peer_credentials() {
 async fn events_and_status_report_what_happened() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hello-rust", "running").await;
+    d.enable(&s, "hello-rust").await;
     let events: Value = s.get("/api/events?plugin=hello-rust").await.unwrap();
     let kinds: Vec<_> = events
         .as_array()
@@ -704,11 +680,7 @@ async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
 async fn t16_requests_are_forwarded_exactly_minus_what_must_not_cross() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
-    let _: Value = s
-        .send_json(Method::POST, "/api/plugins/hello-rust/enable", &json!({}))
-        .await
-        .unwrap();
-    d.wait_state(&s, "hello-rust", "running").await;
+    d.enable(&s, "hello-rust").await;
     // Every byte value in the body, a query with encoded characters, custom and hop-by-hop
     // headers, and the session cookie.
     let body: Vec<u8> = (0..=255u8).collect();

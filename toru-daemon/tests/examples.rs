@@ -15,15 +15,7 @@ use support::harness::Dirs;
 
 async fn check_example(d: &ApiDaemon, id: &str) {
     let s = &d.local;
-    let _: Value = s
-        .send_json(
-            Method::POST,
-            &format!("/api/plugins/{id}/enable"),
-            &json!({}),
-        )
-        .await
-        .unwrap();
-    let p = d.wait_state(s, id, "running").await;
+    let p = d.enable(s, id).await;
     let pid = p["status"]["pid"].as_u64().unwrap();
 
     let greeting: Value = s

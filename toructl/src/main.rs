@@ -385,25 +385,27 @@ async fn events(client: &Client, plugin: Option<String>, limit: usize, json: boo
     Ok(())
 }
 
-/// Reads a new password: twice at a terminal, without echo; one line from standard input
-/// otherwise (for scripts: `echo "$PW" | toructl user add admin`).
-fn read_new_password() -> Result<String, Failure> {
+/// Reads a password: at a terminal without echo, else one line from standard input (for
+/// scripts: `echo "$PW" | toructl user add admin`).
+fn read_password(prompt: &str) -> Result<String, Failure> {
     if std::io::stdin().is_terminal() {
-        let first =
-            rpassword::prompt_password("New password: ").map_err(|e| usage(e.to_string()))?;
-        let second = rpassword::prompt_password("Repeat it: ").map_err(|e| usage(e.to_string()))?;
-        if first != second {
-            return Err(usage("the passwords differ"));
-        }
-        Ok(first)
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| usage(e.to_string()))?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+        return rpassword::prompt_password(prompt).map_err(|e| usage(e.to_string()));
     }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| usage(e.to_string()))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Reads a new password, asking twice at a terminal so a typo is not set.
+fn read_new_password() -> Result<String, Failure> {
+    let password = read_password("New password: ")?;
+    if std::io::stdin().is_terminal() && read_password("Repeat it: ")? != password {
+        return Err(usage("the passwords differ"));
+    }
+    Ok(password)
 }
 
 async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
@@ -515,16 +517,7 @@ async fn login(client: &Client, url: &Option<String>, username: &str) -> Outcome
             "login is for --url; on the host the local socket needs no login",
         ));
     }
-    let password = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Password: ").map_err(|e| usage(e.to_string()))?
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| usage(e.to_string()))?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    };
+    let password = read_password("Password: ")?;
     let response = client
         .call(
             Method::POST,

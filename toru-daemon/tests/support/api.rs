@@ -93,6 +93,19 @@ impl ApiDaemon {
         )
     }
 
+    /// Enables a plugin and waits until it runs.
+    pub async fn enable(&self, client: &Client, id: &str) -> Value {
+        let _: Value = client
+            .send_json(
+                Method::POST,
+                &format!("/api/plugins/{id}/enable"),
+                &json!({}),
+            )
+            .await
+            .unwrap();
+        self.wait_state(client, id, "running").await
+    }
+
     /// Waits until the plugin reports `state`.
     pub async fn wait_state(&self, client: &Client, id: &str, state: &str) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
