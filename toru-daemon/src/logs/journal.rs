@@ -33,7 +33,7 @@ fn priority_arg(min_level: Option<Level>) -> &'static str {
     }
 }
 
-fn base_command(plugin_id: &str, unit: &str, min_level: Option<Level>) -> Command {
+fn base_command(unit: &str, min_level: Option<Level>) -> Command {
     let mut cmd = Command::new("journalctl");
     cmd.args(["--quiet", "--no-pager", "--output=json", "--unit", unit])
         .args(["--priority", priority_arg(min_level)])
@@ -41,7 +41,6 @@ fn base_command(plugin_id: &str, unit: &str, min_level: Option<Level>) -> Comman
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let _ = plugin_id;
     cmd
 }
 
@@ -57,7 +56,7 @@ pub async fn read_page(
     query: &LogQuery,
 ) -> Result<LogPage, JournalError> {
     let wanted = query.skip() + query.page_size + 1;
-    let mut cmd = base_command(plugin_id, unit, query.min_level);
+    let mut cmd = base_command(unit, query.min_level);
     cmd.args(["--reverse", "--lines", &wanted.to_string()]);
     let output = tokio::time::timeout(QUERY_TIMEOUT, cmd.output())
         .await
@@ -81,7 +80,7 @@ pub async fn read_page(
 pub fn follow(plugin_id: String, unit: String, query: LogQuery) -> mpsc::Receiver<LogEntry> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
-        let mut cmd = base_command(&plugin_id, &unit, query.min_level);
+        let mut cmd = base_command(&unit, query.min_level);
         cmd.args(["--follow", "--lines", "0"])
             .stdout(Stdio::piped());
         let mut child = match cmd.spawn() {
