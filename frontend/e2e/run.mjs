@@ -1,0 +1,476 @@
+#!/usr/bin/env node
+// End-to-end test of the dashboard against a real daemon in real Chromium.
+//
+//   cargo build --workspace            # at the repository root
+//   cd frontend && npm ci && npm run build && npm run e2e
+//
+// Screenshots of every step go to target/e2e/NN-step.png (repository root). Exits 0 when every
+// step passed; the last line is always `N passed, M failed`.
+//
+// Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST (default
+// target/debug/…), E2E_KEEP=1 keeps the temporary directory, E2E_HEADED=1 shows the browser.
+
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import {
+  USER,
+  checkPrerequisites,
+  cleanDir,
+  createUser,
+  daemonLogTail,
+  paths,
+  preparePlugins,
+  repoRoot,
+  sleep,
+  startDaemon,
+  stopDaemon,
+  withTimeout,
+} from './harness.mjs';
+
+/** Hard limit for the whole run, whatever hangs. */
+const RUN_TIMEOUT_MS = 240_000;
+/** Limit for one step. */
+const STEP_TIMEOUT_MS = 45_000;
+/** Playwright's own limit for one action or expectation. */
+const ACTION_TIMEOUT_MS = 15_000;
+
+const results = [];
+let daemon = null;
+let context = null;
+let tmp = null;
+let page = null;
+/** Console errors and uncaught exceptions in the page, as text. */
+const browserProblems = [];
+/** Uncaught exceptions only: there must be none. */
+const pageErrors = [];
+
+// ---------------------------------------------------------------- tiny assertions
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Polls `probe` until it returns a truthy value. */
+async function eventually(probe, what, timeout = ACTION_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+
+const byTestId = (id) => page.getByTestId(id);
+
+/** The running step's screenshot, taken now (a step that does not call this gets one at its
+ *  end). */
+let current = null;
+async function snap() {
+  if (!current || current.shot) return;
+  current.shot = await screenshot(current.index, current.name, false);
+}
+
+async function visible(id, timeout = ACTION_TIMEOUT_MS) {
+  await byTestId(id).first().waitFor({ state: 'visible', timeout });
+}
+
+async function gone(id, timeout = ACTION_TIMEOUT_MS) {
+  await byTestId(id).first().waitFor({ state: 'detached', timeout });
+}
+
+async function attr(id, name) {
+  return byTestId(id).first().getAttribute(name);
+}
+
+/** Same-origin fetch from inside the page, so the session cookie and Origin are the page's. */
+async function pageFetch(urlPath, init = {}) {
+  return page.evaluate(
+    async ([p, i]) => {
+      const response = await fetch(p, { credentials: 'same-origin', ...i });
+      return { status: response.status, body: await response.text() };
+    },
+    [urlPath, init],
+  );
+}
+
+// ---------------------------------------------------------------- steps
+
+let counterBefore = null;
+
+/** @type {Array<[name: string, description: string, run: () => Promise<void>]>} */
+const steps = [
+  [
+    'login-page',
+    'an anonymous visit lands on the login page',
+    async () => {
+      await page.goto(`${daemon.url}/`);
+      await visible('login-username');
+      await eventually(() => new URL(page.url()).pathname === '/login', 'the address is /login');
+    },
+  ],
+  [
+    'login-wrong-password',
+    'a wrong password shows an error and keeps the user out',
+    async () => {
+      await byTestId('login-username').fill(USER.username);
+      await byTestId('login-password').fill('not the password');
+      await byTestId('login-submit').click();
+      await visible('login-error');
+      const text = await byTestId('login-error').textContent();
+      assert(/wrong user name or password/i.test(text ?? ''), `unexpected error text: ${text}`);
+      assert((await byTestId('login-password').inputValue()) === '', 'the password field is cleared');
+    },
+  ],
+  [
+    'plugins',
+    'logging in shows the plugin cards (both examples and crashy), and no enabled-plugins section yet',
+    async () => {
+      await byTestId('login-password').fill(USER.password);
+      await byTestId('login-submit').click();
+      await visible('plugin-card-hello-python');
+      await visible('plugin-card-hello-rust');
+      await visible('plugin-card-crashy');
+      assert((await byTestId('sidebar-plugins').count()) === 0, 'the sidebar has no plugins section while none is enabled');
+      assert((await attr('plugin-toggle-hello-python', 'aria-checked')) === 'false', 'hello-python starts disabled');
+      assert((await byTestId('current-user').textContent()) === USER.username, 'the sidebar shows who is logged in');
+    },
+  ],
+  [
+    'details',
+    'clicking a card opens its details panel with metadata and events',
+    async () => {
+      await byTestId('plugin-card-hello-python').locator('.plugin-card-description').click();
+      await visible('plugin-details-panel');
+      const panel = byTestId('plugin-details-panel');
+      await panel.getByText('toru-plugin-hello-python.service').waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await byTestId('details-events').locator('[data-kind="discovered"]').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await snap();
+      await page.keyboard.press('Escape');
+      await gone('plugin-details-panel');
+    },
+  ],
+  [
+    'enable-python',
+    'enabling hello-python: the switch is pending, then it runs and appears in the sidebar with a green dot',
+    async () => {
+      const toggle = byTestId('plugin-toggle-hello-python');
+      await toggle.click();
+      // The switch flips at once and stays disabled until the plugin runs.
+      assert((await toggle.getAttribute('aria-checked')) === 'true', 'the switch shows the new value at once');
+      await eventually(async () => (await attr('plugin-state-hello-python', 'data-state')) === 'running', 'hello-python runs');
+      await eventually(async () => (await toggle.getAttribute('data-pending')) === null && (await toggle.isEnabled()), 'the switch is usable again');
+      await visible('sidebar-plugin-hello-python');
+      await eventually(async () => (await attr('sidebar-health-hello-python', 'data-health')) === 'ok', 'the sidebar dot is green');
+      const colour = await byTestId('sidebar-health-hello-python').evaluate((el) => getComputedStyle(el).backgroundColor);
+      assert(colour === 'rgb(46, 164, 79)', `the dot is green, not ${colour}`);
+      await visible('toast-success');
+    },
+  ],
+  [
+    'python-view',
+    'its view loads from the sidebar and the counter increments through its own route and KV',
+    async () => {
+      await byTestId('sidebar-plugin-hello-python').click();
+      await eventually(() => new URL(page.url()).pathname === '/plugins/hello-python', 'the address is /plugins/hello-python');
+      await visible('counter-value');
+      const value = byTestId('counter-value');
+      counterBefore = Number(await eventually(async () => {
+        const text = (await value.textContent())?.trim();
+        return text && /^\d+$/.test(text) ? text : null;
+      }, 'the counter shows a number'));
+      await eventually(() => byTestId('increment').isEnabled(), 'the increment button is enabled');
+      await byTestId('increment').click();
+      await eventually(async () => Number((await value.textContent())?.trim()) === counterBefore + 1, `the counter goes from ${counterBefore} to ${counterBefore + 1}`);
+      // And the KV really holds it: ask the plugin's route directly.
+      const { status, body } = await pageFetch('/api/plugins/hello-python/route/counter');
+      assert(status === 200 && JSON.parse(body).count === counterBefore + 1, `GET …/route/counter answered ${status} ${body}`);
+      assert((await byTestId('plugin-view-error').count()) === 0, 'no error panel');
+    },
+  ],
+  [
+    'logs',
+    'its logs show the plugin’s own entries, and the level filter works',
+    async () => {
+      await byTestId('plugin-view-logs').click();
+      await visible('logs-dialog');
+      const entries = byTestId('log-entry');
+      await entries.filter({ hasText: /counter incremented|initialised/ }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await byTestId('logs-level').selectOption('error');
+      await eventually(async () => (await byTestId('log-entry').count()) === 0 || (await page.getByText('No log entries match.').count()) === 1, 'the error filter leaves no info entries');
+      await byTestId('logs-level').selectOption('');
+      await entries.first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+    },
+  ],
+  [
+    'logs-follow',
+    'following the logs shows a new entry as it is written',
+    async () => {
+      await byTestId('logs-follow').click();
+      await eventually(async () => (await byTestId('logs-connection').textContent()) === 'Live', 'the stream is live');
+      const expected = counterBefore + 2;
+      const { status } = await pageFetch('/api/plugins/hello-python/route/counter/increment', { method: 'POST' });
+      assert(status === 200, `POST …/counter/increment answered ${status}`);
+      await byTestId('log-entry').filter({ hasText: `counter incremented to ${expected}` }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await snap();
+      await byTestId('logs-follow').click();
+      await page.keyboard.press('Escape');
+      await gone('logs-dialog');
+    },
+  ],
+  [
+    'bundle-errors',
+    'a bundle that does not load, or whose mount() throws, shows an error panel; Retry recovers',
+    async () => {
+      const bundle = '**/api/plugins/hello-python/bundle.js*';
+      browserProblems.splice(0); // only this step's count below
+      // 1. The daemon has no bundle (as for a plugin without a view). A reload, because the
+      //    browser keeps the module it already imported.
+      await page.route(bundle, (route) =>
+        route.fulfill({
+          status: 404,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'not_found', message: 'plugin hello-python has no frontend bundle' } }),
+        }),
+      );
+      await page.goto(`${daemon.url}/plugins/hello-python`);
+      await visible('plugin-view-error');
+      const notFound = await byTestId('plugin-view-error-message').textContent();
+      assert(/no frontend bundle \(HTTP 404\)/.test(notFound ?? ''), `the panel gives the daemon's reason: ${notFound}`);
+      assert(await byTestId('plugin-view-container').isHidden(), 'the empty container is hidden');
+      await snap();
+      // 2. A bundle whose mount() throws.
+      await page.unroute(bundle);
+      await page.route(bundle, (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: 'text/javascript',
+          body: "export function mount() { throw new Error('mount exploded'); }\nexport function unmount() {}\n",
+        }),
+      );
+      await byTestId('plugin-view-retry').click();
+      await eventually(async () => /mount exploded/.test((await byTestId('plugin-view-error-message').textContent()) ?? ''), 'the panel shows what mount() threw');
+      assert(/failed to start/.test((await byTestId('plugin-view-error').textContent()) ?? ''), 'the panel says the view failed to start');
+      // 3. The real bundle again: Retry mounts it.
+      await page.unroute(bundle);
+      await byTestId('plugin-view-retry').click();
+      await visible('counter-value');
+      await gone('plugin-view-error');
+      const problems = browserProblems.splice(0);
+      assert(problems.every((p) => /404|mount exploded|mount\(\) failed/.test(p)), `unexpected browser errors: ${problems.join('; ')}`);
+    },
+  ],
+  [
+    'rust-view',
+    'hello-rust: its view mounts if it ships a bundle, else the error panel says why',
+    async () => {
+      await byTestId('nav-plugins').click();
+      await byTestId('plugin-toggle-hello-rust').click();
+      await eventually(async () => (await attr('plugin-state-hello-rust', 'data-state')) === 'running', 'hello-rust runs');
+      await visible('sidebar-plugin-hello-rust');
+      const bundle = await pageFetch('/api/plugins/hello-rust/bundle.js');
+      await byTestId('sidebar-plugin-hello-rust').click();
+      if (bundle.status === 404) {
+        console.log('    (hello-rust has no bundle yet: checking the error panel)');
+        await visible('plugin-view-error');
+        const message = await byTestId('plugin-view-error-message').textContent();
+        assert(/no frontend bundle/i.test(message ?? '') && /404/.test(message ?? ''), `the panel explains the 404: ${message}`);
+        assert(await byTestId('plugin-view-container').isHidden(), 'the empty container is hidden');
+        await visible('plugin-view-retry');
+      } else {
+        assert(bundle.status === 200, `bundle.js answered ${bundle.status}`);
+        console.log('    (hello-rust has a bundle: checking that it mounts)');
+        await visible('counter-value');
+        assert((await byTestId('plugin-view-error').count()) === 0, 'no error panel');
+      }
+    },
+  ],
+  [
+    'crashing-plugin',
+    'a plugin that crashes on start: an error toast, a red dot and its last error',
+    async () => {
+      await byTestId('nav-plugins').click();
+      await byTestId('plugin-toggle-crashy').click();
+      await byTestId('toast-error').filter({ hasText: 'Crashy crashed while starting' }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await eventually(async () => (await attr('plugin-health-crashy', 'data-health')) === 'bad', 'the card’s dot is red');
+      await eventually(async () => (await attr('sidebar-health-crashy', 'data-health')) === 'bad', 'the sidebar’s dot is red');
+      const card = await byTestId('plugin-card-crashy').textContent();
+      assert(/exited with status 3/.test(card ?? ''), `the card shows the last error: ${card}`);
+      await snap();
+      await byTestId('plugin-toggle-crashy').click();
+      await gone('sidebar-plugin-crashy');
+    },
+  ],
+  [
+    'disable',
+    'disabling plugins takes them out of the sidebar; the section goes with the last one',
+    async () => {
+      await byTestId('nav-plugins').click();
+      await byTestId('plugin-toggle-hello-python').click();
+      await gone('sidebar-plugin-hello-python');
+      await eventually(async () => (await attr('plugin-state-hello-python', 'data-state')) === 'disabled', 'hello-python is disabled');
+      await visible('sidebar-plugin-hello-rust');
+      await byTestId('plugin-toggle-hello-rust').click();
+      await gone('sidebar-plugins');
+      await eventually(async () => (await attr('plugin-toggle-hello-rust', 'aria-checked')) === 'false', 'hello-rust is off');
+    },
+  ],
+  [
+    'overview',
+    'the overview (loaded by address, through the SPA fallback) shows counts and events',
+    async () => {
+      await page.goto(`${daemon.url}/status`);
+      await visible('stat-total');
+      assert((await byTestId('stat-total').locator('.stat-value').textContent()) === '3', 'three plugins installed');
+      assert((await byTestId('stat-running').locator('.stat-value').textContent()) === '0', 'none running');
+      await byTestId('overview-events').locator('[data-kind="stopped"], [data-kind="disabled"]').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+    },
+  ],
+  [
+    'logout',
+    'logging out returns to the login page, and the session is gone',
+    async () => {
+      await byTestId('logout').click();
+      await visible('login-username');
+      const me = await pageFetch('/api/auth/me');
+      assert(me.status === 401, `/api/auth/me answers ${me.status} after logout`);
+      await page.goto(`${daemon.url}/plugins/hello-python`);
+      await visible('login-username');
+      const url = new URL(page.url());
+      assert(url.pathname === '/login' && url.searchParams.get('next') === '/plugins/hello-python', `redirected to ${url}`);
+      assert(pageErrors.length === 0, `uncaught exceptions in the page: ${pageErrors.join('; ')}`);
+    },
+  ],
+];
+
+// ---------------------------------------------------------------- runner
+
+async function screenshot(index, name, failed) {
+  if (!page) return null;
+  const file = path.join(paths.screenshots, `${String(index + 1).padStart(2, '0')}-${name}${failed ? '-FAILED' : ''}.png`);
+  try {
+    await withTimeout(page.screenshot({ path: file, fullPage: false, animations: 'disabled' }), 10_000, 'screenshot');
+    return file;
+  } catch (error) {
+    console.log(`    (no screenshot: ${error.message})`);
+    return null;
+  }
+}
+
+async function main() {
+  await checkPrerequisites();
+  await mkdir(paths.screenshots, { recursive: true });
+  for (const file of await readdir(paths.screenshots)) {
+    if (file.endsWith('.png')) await rm(path.join(paths.screenshots, file));
+  }
+
+  tmp = await preparePlugins();
+  daemon = await startDaemon(tmp);
+  await createUser(daemon);
+  console.log(`daemon on ${daemon.url} (data in ${tmp})`);
+
+  const headed = process.env.E2E_HEADED === '1';
+  context = await withTimeout(
+    chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+      executablePath: paths.chromium,
+      headless: !headed,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+        '--disable-quic',
+        '--disable-dev-shm-usage',
+      ],
+      viewport: { width: 1280, height: 800 },
+      deviceScaleFactor: 1,
+      locale: 'en-GB',
+      timezoneId: 'UTC',
+    }),
+    30_000,
+    'launching Chromium',
+  );
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+  page.on('pageerror', (error) => {
+    browserProblems.push(`page error: ${error.message}`);
+    pageErrors.push(error.message);
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') browserProblems.push(`console: ${message.text()}`);
+  });
+
+  let failedAlready = false;
+  for (const [index, [name, description, step]] of steps.entries()) {
+    if (failedAlready) {
+      results.push({ name, status: 'skipped' });
+      continue;
+    }
+    const started = Date.now();
+    current = { index, name, shot: null };
+    try {
+      await withTimeout(step(), STEP_TIMEOUT_MS, `step ${name}`);
+      const shot = current.shot ?? (await screenshot(index, name, false));
+      results.push({ name, status: 'passed' });
+      console.log(`  ✓ ${name}: ${description} (${Date.now() - started} ms)${shot ? ` → ${path.relative(repoRoot, shot)}` : ''}`);
+    } catch (error) {
+      const shot = await screenshot(index, name, true);
+      results.push({ name, status: 'failed', error });
+      failedAlready = true;
+      console.log(`  ✗ ${name}: ${description}\n    ${error.stack ?? error}`);
+      if (shot) console.log(`    screenshot: ${path.relative(repoRoot, shot)}`);
+    }
+  }
+}
+
+async function cleanup() {
+  await withTimeout(context?.close() ?? Promise.resolve(), 15_000, 'closing Chromium').catch((e) => console.log(`  (${e.message})`));
+  await stopDaemon(daemon);
+}
+
+const watchdog = setTimeout(() => {
+  console.log(`the run took longer than ${RUN_TIMEOUT_MS / 1000} s; giving up`);
+  Promise.resolve()
+    .then(cleanup)
+    .finally(() => {
+      console.log(`${results.filter((r) => r.status === 'passed').length} passed, ${results.filter((r) => r.status !== 'passed').length + 1} failed`);
+      process.exit(1);
+    });
+}, RUN_TIMEOUT_MS);
+
+let setupError = null;
+const startedAt = Date.now();
+try {
+  await main();
+} catch (error) {
+  setupError = error;
+  console.log(`setup failed: ${error.stack ?? error}`);
+} finally {
+  await cleanup();
+  clearTimeout(watchdog);
+}
+
+const passed = results.filter((r) => r.status === 'passed').length;
+const failed = results.filter((r) => r.status === 'failed').length + (setupError ? 1 : 0);
+const skipped = results.filter((r) => r.status === 'skipped').length;
+
+if (failed > 0) {
+  if (browserProblems.length) console.log(`browser problems:\n  ${browserProblems.join('\n  ')}`);
+  if (daemon) console.log(`daemon log (last lines):\n${await daemonLogTail(daemon)}`);
+  if (tmp) console.log(`kept ${tmp} for inspection`);
+} else if (tmp && process.env.E2E_KEEP !== '1') {
+  await cleanDir(tmp);
+}
+if (skipped) console.log(`${skipped} skipped after the first failure`);
+console.log(`finished in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -1,0 +1,131 @@
+import { useCallback, useEffect, useState } from 'react';
+import { Sidebar } from './components/Sidebar';
+import { Spinner } from './components/Spinner';
+import * as api from './lib/api';
+import type { Me } from './lib/api';
+import { PluginsProvider, usePlugins } from './lib/plugins';
+import { Link, matchPath, navigate, useLocation } from './lib/router';
+import { useToast } from './lib/toast';
+import { LoginPage } from './pages/LoginPage';
+import { PluginsPage } from './pages/PluginsPage';
+import { PluginViewPage } from './pages/PluginViewPage';
+import { StatusPage } from './pages/StatusPage';
+
+type Auth = { kind: 'checking' } | { kind: 'out'; notice: string | null } | { kind: 'in'; user: Me };
+
+/** Only paths inside the dashboard, so `?next=` cannot send anyone elsewhere. */
+function safeNext(next: string | null): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/login')) return '/';
+  return next;
+}
+
+export function App() {
+  const location = useLocation();
+  const [auth, setAuth] = useState<Auth>({ kind: 'checking' });
+
+  // Who is logged in, once at start.
+  useEffect(() => {
+    const controller = new AbortController();
+    api
+      .me({ redirect: false, signal: controller.signal })
+      .then((user) => setAuth({ kind: 'in', user }))
+      .catch((e: unknown) => {
+        if (e instanceof DOMException && e.name === 'AbortError') return;
+        const notice = e instanceof api.ApiError && e.status !== 401 ? e.message : null;
+        setAuth({ kind: 'out', notice });
+      });
+    return () => controller.abort();
+  }, []);
+
+  // Any 401 from any call: the session is gone.
+  useEffect(
+    () =>
+      api.onUnauthorized(() => {
+        setAuth((current) =>
+          current.kind === 'in' ? { kind: 'out', notice: 'Your session has ended. Please log in again.' } : current,
+        );
+      }),
+    [],
+  );
+
+  // Keep the address in step with the state: /login?next=… when logged out, and back.
+  useEffect(() => {
+    if (auth.kind === 'out' && location.pathname !== '/login') {
+      const next = location.href === '/' ? '' : `?next=${encodeURIComponent(location.href)}`;
+      navigate(`/login${next}`, { replace: true });
+    } else if (auth.kind === 'in' && location.pathname === '/login') {
+      navigate(safeNext(location.search.get('next')), { replace: true });
+    }
+  }, [auth.kind, location.pathname, location.href, location.search]);
+
+  const onLoggedIn = useCallback((user: Me) => setAuth({ kind: 'in', user }), []);
+  const onLoggedOut = useCallback(() => setAuth({ kind: 'out', notice: 'You have logged out.' }), []);
+
+  if (auth.kind === 'checking') {
+    return (
+      <div className="app-loading">
+        <Spinner label="Loading Toru…" />
+      </div>
+    );
+  }
+  if (auth.kind === 'out') {
+    return <LoginPage onLoggedIn={onLoggedIn} notice={auth.notice} />;
+  }
+  return (
+    <PluginsProvider>
+      <Shell user={auth.user} onLoggedOut={onLoggedOut} />
+    </PluginsProvider>
+  );
+}
+
+function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
+  const { pathname } = useLocation();
+  const { plugins } = usePlugins();
+  const toast = useToast();
+  const [loggingOut, setLoggingOut] = useState(false);
+
+  const logout = async () => {
+    setLoggingOut(true);
+    try {
+      await api.logout();
+      onLoggedOut();
+    } catch (e) {
+      toast(`Could not log out: ${e instanceof Error ? e.message : String(e)}`, 'error');
+      setLoggingOut(false);
+    }
+  };
+
+  let page;
+  let match: Record<string, string> | null;
+  if (pathname === '/' || pathname === '/plugins') page = <PluginsPage />;
+  else if (pathname === '/status') page = <StatusPage />;
+  else if ((match = matchPath('/plugins/:id', pathname) ?? matchPath('/plugins/:id/*', pathname))) {
+    page = <PluginViewPage key={match.id} pluginId={match.id!} />;
+  } else {
+    page = (
+      <div className="page">
+        <div className="panel" data-testid="not-found">
+          <h1 className="panel-title">Page not found</h1>
+          <p>
+            There is nothing at <code>{pathname}</code>.
+          </p>
+          <Link to="/" className="button">
+            Go to plugins
+          </Link>
+        </div>
+      </div>
+    );
+  }
+
+  return (
+    <div className="shell">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <Sidebar plugins={plugins} user={user} onLogout={() => void logout()} loggingOut={loggingOut} />
+      <main className="main" id="main" tabIndex={-1}>
+        {page}
+      </main>
+    </div>
+  );
+}

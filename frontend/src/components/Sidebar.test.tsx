@@ -1,0 +1,61 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import { plugin, running } from '../test/fakeApi';
+import { Sidebar } from './Sidebar';
+
+const user = { username: 'admin', method: 'password' } as const;
+
+describe('Sidebar', () => {
+  it('has the system items and no plugins section when nothing is enabled', () => {
+    render(<Sidebar plugins={[plugin('a'), plugin('b')]} user={user} onLogout={vi.fn()} />);
+    const nav = screen.getByRole('navigation', { name: 'Main' });
+    expect(within(nav).getByRole('link', { name: 'Plugins' }).getAttribute('href')).toBe('/');
+    expect(within(nav).getByRole('link', { name: 'Overview' }).getAttribute('href')).toBe('/status');
+    expect(screen.queryByTestId('sidebar-plugins')).toBeNull();
+    expect(screen.queryByText('Enabled plugins')).toBeNull();
+  });
+
+  it('hides the section while the list has not loaded', () => {
+    render(<Sidebar plugins={null} user={user} onLogout={vi.fn()} />);
+    expect(screen.queryByTestId('sidebar-plugins')).toBeNull();
+  });
+
+  it('lists only enabled plugins, linking to their views, with a health dot', () => {
+    const plugins = [
+      plugin('off', { name: 'Off' }),
+      plugin('ok', { name: 'Fine', icon: '🐍', status: running }),
+      plugin('sick', { name: 'Sick', status: { ...running, healthy: false } }),
+      plugin('boot', { name: 'Booting', status: { enabled: true, state: 'starting' } }),
+    ];
+    render(<Sidebar plugins={plugins} user={user} onLogout={vi.fn()} />);
+    const section = screen.getByRole('region', { name: 'Enabled plugins' });
+    const links = within(section).getAllByRole('link');
+    expect(links.map((l) => l.textContent)).toEqual(['🐍Fine', '🧪Sick', '🧪Booting']);
+    expect(links[0]!.getAttribute('href')).toBe('/plugins/ok');
+    expect(screen.getByTestId('sidebar-health-ok').dataset.health).toBe('ok');
+    expect(screen.getByTestId('sidebar-health-ok').getAttribute('aria-label')).toBe('Running and healthy');
+    expect(screen.getByTestId('sidebar-health-sick').dataset.health).toBe('bad');
+    expect(screen.getByTestId('sidebar-health-boot').dataset.health).toBe('off');
+    expect(screen.queryByTestId('sidebar-plugin-off')).toBeNull();
+  });
+
+  it('marks the current page and navigates without reloading', async () => {
+    window.history.replaceState(null, '', '/plugins/ok');
+    render(<Sidebar plugins={[plugin('ok', { name: 'Fine', status: running })]} user={user} onLogout={vi.fn()} />);
+    expect(screen.getByTestId('sidebar-plugin-ok').getAttribute('aria-current')).toBe('page');
+    expect(screen.getByTestId('nav-plugins').getAttribute('aria-current')).toBeNull();
+    await userEvent.click(screen.getByTestId('nav-overview'));
+    expect(window.location.pathname).toBe('/status');
+    expect(screen.getByTestId('nav-overview').getAttribute('aria-current')).toBe('page');
+  });
+
+  it('logs out, but offers no logout to a local (socket) user', async () => {
+    const onLogout = vi.fn();
+    const { rerender } = render(<Sidebar plugins={[]} user={user} onLogout={onLogout} />);
+    await userEvent.click(screen.getByRole('button', { name: 'Log out' }));
+    expect(onLogout).toHaveBeenCalledTimes(1);
+    rerender(<Sidebar plugins={[]} user={{ username: 'root', method: 'local' }} onLogout={onLogout} />);
+    expect(screen.queryByRole('button', { name: 'Log out' })).toBeNull();
+  });
+});

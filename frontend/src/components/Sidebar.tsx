@@ -1,0 +1,121 @@
+import type { Me, Plugin } from '../lib/api';
+import { BrandMark } from './BrandMark';
+import { iconText } from '../lib/format';
+import { Link, useLocation } from '../lib/router';
+import { HealthDot } from './Status';
+
+interface Props {
+  plugins: Plugin[] | null;
+  user: Me | null;
+  onLogout(): void;
+  loggingOut?: boolean;
+}
+
+const SYSTEM_ITEMS = [
+  { to: '/', label: 'Plugins', icon: 'plugins', testId: 'nav-plugins' },
+  { to: '/status', label: 'Overview', icon: 'overview', testId: 'nav-overview' },
+] as const;
+
+function NavIcon({ name }: { name: 'plugins' | 'overview' }) {
+  // Small inline line icons (no icon font, no network).
+  return (
+    <svg className="nav-icon" viewBox="0 0 20 20" aria-hidden="true" focusable="false">
+      {name === 'plugins' ? (
+        <path
+          d="M8 2.5h4v2.2a1.6 1.6 0 1 0 3.2 0V2.5h2.3v6h-2.2a1.6 1.6 0 1 0 0 3.2h2.2v5.8h-6v-2.2a1.6 1.6 0 1 0-3.2 0v2.2H2.5v-6h2.2a1.6 1.6 0 1 0 0-3.2H2.5V2.5H8Z"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="1.4"
+          strokeLinejoin="round"
+        />
+      ) : (
+        <path
+          d="M3 16.5V10m4.7 6.5V6m4.6 10.5V8.5m4.7 8V3.5"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="2"
+          strokeLinecap="round"
+        />
+      )}
+    </svg>
+  );
+}
+
+/** System pages, then every enabled plugin (the section is left out when there are none). */
+export function Sidebar({ plugins, user, onLogout, loggingOut }: Props) {
+  const { pathname } = useLocation();
+  const enabled = (plugins ?? []).filter((p) => p.status.enabled);
+  const isCurrent = (to: string) => (to === '/' ? pathname === '/' : pathname === to || pathname.startsWith(`${to}/`));
+
+  return (
+    <nav className="sidebar" aria-label="Main">
+      <div className="brand">
+        <BrandMark />
+        <span className="brand-name">Toru</span>
+      </div>
+
+      <ul className="nav-list" data-testid="sidebar-system">
+        {SYSTEM_ITEMS.map((item) => (
+          <li key={item.to}>
+            <Link
+              to={item.to}
+              className="nav-item"
+              aria-current={isCurrent(item.to) ? 'page' : undefined}
+              data-testid={item.testId}
+            >
+              <NavIcon name={item.icon} />
+              <span className="nav-label">{item.label}</span>
+            </Link>
+          </li>
+        ))}
+      </ul>
+
+      {enabled.length > 0 ? (
+        <section className="nav-section" aria-labelledby="sidebar-plugins-title" data-testid="sidebar-plugins">
+          <h2 className="nav-section-title" id="sidebar-plugins-title">
+            Enabled plugins
+          </h2>
+          <ul className="nav-list">
+            {enabled.map((plugin) => {
+              const to = `/plugins/${encodeURIComponent(plugin.id)}`;
+              return (
+                <li key={plugin.id}>
+                  <Link
+                    to={to}
+                    className="nav-item"
+                    aria-current={isCurrent(to) ? 'page' : undefined}
+                    data-testid={`sidebar-plugin-${plugin.id}`}
+                  >
+                    <span className="nav-plugin-icon" aria-hidden="true">
+                      {iconText(plugin.icon)}
+                    </span>
+                    <span className="nav-label">{plugin.name}</span>
+                    <HealthDot plugin={plugin} testId={`sidebar-health-${plugin.id}`} />
+                  </Link>
+                </li>
+              );
+            })}
+          </ul>
+        </section>
+      ) : null}
+
+      <div className="sidebar-foot">
+        {user ? (
+          <div className="user">
+            <span className="user-avatar" aria-hidden="true">
+              {user.username.slice(0, 1).toUpperCase()}
+            </span>
+            <span className="user-name" data-testid="current-user" title={`Signed in as ${user.username}`}>
+              {user.username}
+            </span>
+            {user.method === 'password' ? (
+              <button type="button" className="button button-small button-quiet" onClick={onLogout} disabled={loggingOut} data-testid="logout">
+                Log out
+              </button>
+            ) : null}
+          </div>
+        ) : null}
+      </div>
+    </nav>
+  );
+}

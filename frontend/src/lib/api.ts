@@ -1,0 +1,298 @@
+// The daemon's HTTP API, typed. Every call goes through `request`, which turns any non-2xx
+// answer into an `ApiError` and reports a 401 to the app (which then shows the login page).
+//
+// The shapes mirror toru-daemon/src/api/handlers/*.rs; keep them in step.
+
+/** Where a plugin is in its lifecycle. */
+export type PluginState = 'disabled' | 'starting' | 'running' | 'backoff' | 'stopping' | 'failed';
+
+/** What the daemon knows about a plugin right now. */
+export interface PluginStatus {
+  /** Whether an admin wants it running. */
+  enabled: boolean;
+  state: PluginState;
+  /** Whether it answers pings; only meaningful while running. */
+  healthy: boolean;
+  pid: number | null;
+  /** The systemd unit, under the systemd backend. */
+  unit: string | null;
+  /** Restarts after failures since it was last enabled. */
+  restarts: number;
+  consecutive_failures: number;
+  last_error: string | null;
+}
+
+/** A plugin, as `GET /api/plugins` lists it. */
+export interface Plugin {
+  id: string;
+  name: string;
+  version: string;
+  author: string;
+  /** An emoji or a short icon name. */
+  icon: string;
+  /** The plugin's own notion of where its view lives, e.g. `/hello-rust`. */
+  route: string;
+  protocol_version: number;
+  description: string;
+  /** Path of its executable on the server. */
+  binary: string;
+  status: PluginStatus;
+}
+
+export type EventKind =
+  | 'discovered'
+  | 'discovery_failed'
+  | 'enabled'
+  | 'disabled'
+  | 'started'
+  | 'stopped'
+  | 'crashed'
+  | 'restarting'
+  | 'gave_up'
+  | 'adopted'
+  | 'unhealthy'
+  | 'healthy';
+
+/** One entry of the plugin event log. */
+export interface PluginEvent {
+  id: number;
+  plugin_id: string;
+  at_unix_ms: number;
+  kind: EventKind;
+  details: string;
+}
+
+/** `GET /api/plugins/:id`: the plugin plus its unit name and recent events (newest first). */
+export interface PluginDetails extends Plugin {
+  unit_name: string;
+  events: PluginEvent[];
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface LogEntry {
+  /** RFC 3339 UTC with milliseconds. */
+  timestamp: string;
+  level: LogLevel;
+  plugin: string;
+  message: string;
+  /** Extra structured fields (`stream`, `pid`, …); absent when none. */
+  fields?: Record<string, unknown>;
+}
+
+export interface LogPage {
+  /** Newest first. */
+  entries: LogEntry[];
+  page: number;
+  page_size: number;
+  /** Whether an older page exists. */
+  has_more: boolean;
+}
+
+export interface Me {
+  username: string;
+  /** `password` for a dashboard session, `local` for the Unix socket. */
+  method: 'password' | 'local';
+}
+
+export interface Status {
+  version: string;
+  instance_id: string;
+  backend: 'systemd' | 'embedded';
+  user: string;
+  plugins: { total: number; enabled: number; running: number; failed: number };
+}
+
+/** Any failed API call: the HTTP status (0 when the request never got an answer), the
+ *  daemon's stable error code and its human-readable message. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  /** Seconds to wait, from `Retry-After` (429). */
+  readonly retryAfter: number | undefined;
+
+  constructor(status: number, code: string, message: string, retryAfter?: number) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+type UnauthorizedHandler = () => void;
+let unauthorizedHandler: UnauthorizedHandler | null = null;
+
+/** Sets what happens when any call answers 401 (the app shows the login page). Returns a
+ *  function that removes the handler again. */
+export function onUnauthorized(handler: UnauthorizedHandler): () => void {
+  unauthorizedHandler = handler;
+  return () => {
+    if (unauthorizedHandler === handler) unauthorizedHandler = null;
+  };
+}
+
+function reportUnauthorized(): void {
+  unauthorizedHandler?.();
+}
+
+export interface RequestOptions {
+  method?: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  query?: Record<string, string | number | undefined | null>;
+  signal?: AbortSignal;
+  /** Whether a 401 sends the app to the login page (not for login itself, or the first
+   *  "am I logged in?" check). Default true. */
+  redirectOn401?: boolean;
+}
+
+/** `path?query`, leaving out empty values. */
+export function withQuery(path: string, query?: RequestOptions['query']): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** An `ApiError` from a failed response, with the daemon's `{"error": {"code", "message"}}`
+ *  when the body is that. */
+export async function errorFrom(response: Response): Promise<ApiError> {
+  let code = `http_${response.status}`;
+  let message = response.statusText || `HTTP ${response.status}`;
+  try {
+    const body: unknown = await response.json();
+    const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (error && typeof error.code === 'string') code = error.code;
+    if (error && typeof error.message === 'string' && error.message) message = error.message;
+  } catch {
+    // Not JSON (a proxy's error page, say): keep the status text.
+  }
+  const retry = Number.parseInt(response.headers.get('retry-after') ?? '', 10);
+  return new ApiError(response.status, code, message, Number.isFinite(retry) ? retry : undefined);
+}
+
+/** One API call: JSON in, JSON out (undefined for 204), `ApiError` on any failure. */
+export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const { method = 'GET', body, query, signal, redirectOn401 = true } = options;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(withQuery(path, query), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', 'Cannot reach the Toru daemon. Is it running?');
+  }
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (response.status === 401 && redirectOn401) reportUnauthorized();
+    throw error;
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(response.status, 'invalid_response', `The daemon answered ${path} with invalid JSON`);
+  }
+}
+
+const enc = encodeURIComponent;
+
+export function login(username: string, password: string): Promise<Me> {
+  return request<Me>('/api/auth/login', {
+    method: 'POST',
+    body: { username, password },
+    redirectOn401: false,
+  });
+}
+
+export function logout(): Promise<void> {
+  return request<void>('/api/auth/logout', { method: 'POST', redirectOn401: false });
+}
+
+/** Who is logged in; `redirect` says whether a 401 should go through the app's handler. */
+export function me(options: { redirect?: boolean; signal?: AbortSignal } = {}): Promise<Me> {
+  return request<Me>('/api/auth/me', { redirectOn401: options.redirect ?? true, signal: options.signal });
+}
+
+export function status(signal?: AbortSignal): Promise<Status> {
+  return request<Status>('/api/status', { signal });
+}
+
+export function listPlugins(signal?: AbortSignal): Promise<Plugin[]> {
+  return request<Plugin[]>('/api/plugins', { signal });
+}
+
+export function getPlugin(id: string, signal?: AbortSignal): Promise<PluginDetails> {
+  return request<PluginDetails>(`/api/plugins/${enc(id)}`, { signal });
+}
+
+/** Asks for the plugin to run. Answers at once, before it has started: poll until `running`. */
+export function enablePlugin(id: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/enable`, { method: 'POST' });
+}
+
+/** Stops the plugin and keeps it stopped. */
+export function disablePlugin(id: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/disable`, { method: 'POST' });
+}
+
+export interface LogsQuery {
+  page?: number;
+  pageSize?: number;
+  /** The least severe level shown (`warn` shows warnings and errors). */
+  level?: LogLevel | '';
+}
+
+export function pluginLogs(id: string, query: LogsQuery = {}, signal?: AbortSignal): Promise<LogPage> {
+  return request<LogPage>(`/api/plugins/${enc(id)}/logs`, {
+    query: { page: query.page, page_size: query.pageSize, level: query.level },
+    signal,
+  });
+}
+
+/** The server-sent-events URL that streams new log entries (`data:` is one `LogEntry`). */
+export function followLogsUrl(id: string, level?: LogLevel | ''): string {
+  return withQuery(`/api/plugins/${enc(id)}/logs/follow`, { level });
+}
+
+export function events(query: { limit?: number; plugin?: string } = {}, signal?: AbortSignal): Promise<PluginEvent[]> {
+  return request<PluginEvent[]>('/api/events', { query, signal });
+}
+
+/** The URL of the plugin's view module. `version` changes whenever the module must be
+ *  re-imported (browsers keep a module per URL for the life of the page). */
+export function bundleUrl(id: string, version?: string): string {
+  return withQuery(`/api/plugins/${enc(id)}/bundle.js`, { v: version });
+}
+
+/** The URL a plugin's own route is reached at: `/api/plugins/:id/route/<path>`. */
+export function routeUrl(id: string, path: string): string {
+  const rest = path.startsWith('/') ? path : `/${path}`;
+  return `/api/plugins/${enc(id)}/route${rest}`;
+}
+
+/** `fetch()` for a plugin's view, scoped to its routes. Answers the plugin's own `Response`
+ *  untouched (a plugin may answer 4xx on purpose); a 401 makes the app check the session, so an
+ *  expired one still leads to the login page. */
+export async function pluginFetch(id: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(routeUrl(id, path), { ...init, credentials: 'same-origin' });
+  if (response.status === 401) {
+    me().catch(() => {
+      // A 401 here has already been reported; anything else is not ours to handle.
+    });
+  }
+  return response;
+}
