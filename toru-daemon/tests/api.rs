@@ -29,6 +29,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/plugins/hello-rust/logs"),
     ("GET", "/api/plugins/hello-rust/logs/follow"),
     ("GET", "/api/events"),
+    ("GET", "/api/discovery-failures"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
     ("PUT", "/api/users/admin/password"),
@@ -360,24 +361,68 @@ async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
     d.stop().await;
 }
 
+/// Sends a raw HTTP/1.1 request head, then `body_chunks` chunks of 64 KiB (ignoring write
+/// errors: the server may answer and close early), and returns the status line.
+async fn raw_exchange(addr: std::net::SocketAddr, head: String, body_chunks: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+    for _ in 0..body_chunks {
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut response = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&response[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_get_413() {
+async fn oversized_bodies_get_413_with_or_without_content_length() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
     d.enable(&s, "hello-rust").await;
-    let big = vec![b'x'; 4 * 1024 * 1024 + 1];
-    let r = s
-        .raw(
-            Method::POST,
-            "/api/plugins/hello-rust/route/greeting",
-            Some(big),
-        )
+    let token = {
+        let body = json!({"username": "admin", "password": PASSWORD}).to_string();
+        let r = d
+            .anonymous
+            .raw(Method::POST, "/api/auth/login", Some(body.into_bytes()))
+            .await
+            .unwrap();
+        session_token(&r.headers).unwrap()
+    };
+    let path = "/api/plugins/hello-rust/route/echo";
+    // Declared too large: refused from the header alone, before any body is read.
+    let declared = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncookie: toru_session={token}\r\ncontent-length: {}\r\n\r\n",
+        4 * 1024 * 1024 + 1
+    );
+    assert_eq!(
+        raw_exchange(d.daemon.http_addr, declared, 0).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    // Chunked, no length: counted as it arrives and cut off past 4 MiB (65 chunks of 64 KiB).
+    let chunked = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncookie: toru_session={token}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    assert_eq!(
+        raw_exchange(d.daemon.http_addr, chunked, 80).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    // Just under the limit is forwarded.
+    let ok = s
+        .raw(Method::POST, path, Some(vec![b'x'; 1024 * 1024]))
         .await
         .unwrap();
-    assert_eq!(
-        (r.status, error_code(&r.body).as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-    );
+    assert_eq!(ok.status, StatusCode::OK);
     d.stop().await;
 }
 
@@ -637,8 +682,37 @@ async fn events_and_status_report_what_happened() {
     );
     assert_eq!(status["instance_id"], d.daemon.plugins.instance_id());
     let details: Value = s.get("/api/plugins/hello-rust").await.unwrap();
-    assert_eq!(details["unit_name"], "toru-plugin-hello-rust.service");
+    assert_eq!(
+        details["unit_name"],
+        Value::Null,
+        "no systemd unit under the embedded backend"
+    );
     assert_eq!(details["events"].as_array().unwrap().len(), 3);
+    // Nothing was skipped at start; the list says so rather than being absent.
+    let skipped: Value = s.get("/api/discovery-failures").await.unwrap();
+    assert_eq!(skipped, json!([]));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_binaries_are_listed_with_their_reason() {
+    let dirs = Dirs::new();
+    script(&dirs.plugins(), "garbage", "echo 'not json'");
+    let d = ApiDaemon::start(&dirs).await;
+    let skipped: Value = d.local.get("/api/discovery-failures").await.unwrap();
+    assert_eq!(skipped.as_array().unwrap().len(), 1);
+    assert!(
+        skipped[0]["binary"]
+            .as_str()
+            .unwrap()
+            .ends_with("garbage.binary")
+    );
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid metadata")
+    );
     d.stop().await;
 }
 
@@ -744,5 +818,40 @@ async fn t16_requests_are_forwarded_exactly_minus_what_must_not_cross() {
         assert!(values(hop).is_empty(), "{hop} must not be forwarded");
     }
     assert_eq!(values("content-type"), ["application/json"]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_installed_while_running_are_found() {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(dirs.plugins()).unwrap();
+    let d = ApiDaemon::start(&dirs).await;
+    assert!(d.daemon.plugins.list().is_empty());
+    // Installed after start: enabling it looks again before answering 404.
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    d.enable(&d.local, "hello-rust").await;
+    // And an explicit rescan finds the next one, disabled.
+    script(
+        &dirs.plugins(),
+        "other",
+        &format!("echo '{}'", support::fixtures::metadata_json("other")),
+    );
+    let list: Value = d
+        .local
+        .send_json(Method::POST, "/api/rescan", &json!({}))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["hello-rust", "other"]);
+    assert_eq!(
+        list[0]["status"]["state"], "running",
+        "known plugins keep running"
+    );
+    assert_eq!(list[1]["status"]["state"], "disabled");
     d.stop().await;
 }

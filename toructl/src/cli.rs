@@ -96,6 +96,8 @@ pub enum PluginCommand {
         /// Plugin id.
         id: String,
     },
+    /// Look for plugins installed since the daemon started.
+    Rescan,
     /// A plugin's log, newest last.
     Logs {
         /// Plugin id.

@@ -291,6 +291,19 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 println!("{id}: {}", text(&p["status"]["state"]));
             }
         }
+        PluginCommand::Rescan => {
+            let plugins: Value = client
+                .send_json(Method::POST, "/api/rescan", &json!({}))
+                .await?;
+            if json {
+                print_json(&plugins);
+            } else {
+                println!(
+                    "{} plugins installed",
+                    plugins.as_array().map_or(0, Vec::len)
+                );
+            }
+        }
         PluginCommand::Logs {
             id,
             follow,

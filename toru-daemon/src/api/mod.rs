@@ -13,6 +13,7 @@
 //! | `GET /api/plugins/:id/kv?prefix=` · `GET/PUT/DELETE /api/plugins/:id/kv/:key` | yes | KV |
 //! | `GET /api/plugins/:id/logs?page&page_size&level` · `…/logs/follow` (SSE) | yes | logs |
 //! | `GET /api/events?limit&plugin` | yes | plugin events |
+//! | `GET /api/discovery-failures` · `POST /api/rescan` | yes | skipped `*.binary` files and why; look for new plugins |
 //! | `GET /api/users` · `POST /api/users` · `PUT /api/users/:name/password` | yes | users |
 //! | `GET /*` | none | the dashboard, with fallback to `index.html` |
 //!
@@ -229,6 +230,21 @@ pub fn routes(
         .map(respond)
         .boxed();
 
+    let skipped = warp::path!("api" / "discovery-failures")
+        .and(warp::get())
+        .and(authed())
+        .and(s())
+        .then(|_, state| plugins::discovery_failures(state))
+        .map(respond)
+        .boxed();
+    let rescan = warp::path!("api" / "rescan")
+        .and(warp::post())
+        .and(same_origin())
+        .and(authed())
+        .and(s())
+        .then(|_, state| plugins::rescan(state))
+        .map(respond)
+        .boxed();
     let events = warp::path!("api" / "events")
         .and(warp::get())
         .and(authed())
@@ -285,6 +301,8 @@ pub fn routes(
         log_page,
         log_follow,
         events,
+        skipped,
+        rescan,
         user_list,
         user_create,
         user_password,

@@ -195,13 +195,14 @@ where
         let mut service = warp_service.clone();
         async move {
             let response = service.call(req).await?;
-            tracing::info!(
-                %method,
-                path,
-                status = response.status().as_u16(),
-                micros = started.elapsed().as_micros() as u64,
-                "request"
-            );
+            let status = response.status().as_u16();
+            let micros = started.elapsed().as_micros() as u64;
+            // Successful reads are the dashboard polling: debug, so they don't flood the journal.
+            if status < 400 && matches!(method, http::Method::GET | http::Method::HEAD) {
+                tracing::debug!(%method, path, status, micros, "request");
+            } else {
+                tracing::info!(%method, path, status, micros, "request");
+            }
             Ok(response)
         }
     })

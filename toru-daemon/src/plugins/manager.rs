@@ -279,6 +279,12 @@ impl PluginManager {
         Ok(manager)
     }
 
+    /// Scans the plugins directory again: new plugins appear (disabled), the skipped-binaries
+    /// list is refreshed. Known plugins keep running as they are.
+    pub async fn rescan(&self) -> Result<(), Error> {
+        self.discover().await
+    }
+
     /// Scans the plugins directory and records what was found. Plugins already known keep their
     /// supervisors; new ones are added disabled.
     async fn discover(&self) -> Result<(), Error> {
@@ -430,6 +436,11 @@ impl PluginManager {
     /// status moves through `starting` to `running`. Enabling an enabled plugin is a no-op.
     pub async fn enable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
+        // A plugin installed since the last scan: look again before saying it does not exist,
+        // so `build.sh DIR && toructl plugin enable ID` works against a running daemon.
+        if shared.slot(plugin_id).is_none() {
+            self.rescan().await?;
+        }
         let slot = shared
             .slot(plugin_id)
             .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;

@@ -9,7 +9,7 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
 use crate::plugins::PluginInfo;
-use crate::plugins::backend::unit_name;
+use crate::plugins::backend::{BackendKind, unit_name};
 use crate::store::Event;
 
 /// How many recent events `GET /api/plugins/:id` includes.
@@ -20,13 +20,41 @@ const DETAIL_EVENTS: usize = 20;
 struct PluginDetails {
     #[serde(flatten)]
     info: PluginInfo,
-    /// The systemd unit it runs as (or would run as).
-    unit_name: String,
+    /// The systemd unit it runs as; absent under the embedded backend, where there is none.
+    unit_name: Option<String>,
     events: Vec<Event>,
 }
 
 /// `GET /api/plugins`.
 pub async fn list(state: ApiState) -> ApiResult {
+    Ok(warp::reply::json(&state.plugins.list()).into_response())
+}
+
+/// A binary that discovery skipped, and why.
+#[derive(Serialize)]
+struct Skipped {
+    binary: std::path::PathBuf,
+    reason: String,
+}
+
+/// `GET /api/discovery-failures`: the `*.binary` files that are not plugins, so the dashboard and
+/// `toructl` can show why an installed file does not appear.
+pub async fn discovery_failures(state: ApiState) -> ApiResult {
+    let skipped: Vec<Skipped> = state
+        .plugins
+        .discovery_failures()
+        .into_iter()
+        .map(|f| Skipped {
+            binary: f.binary,
+            reason: f.reason,
+        })
+        .collect();
+    Ok(warp::reply::json(&skipped).into_response())
+}
+
+/// `POST /api/rescan`: looks for newly installed plugins; answers with the plugin list.
+pub async fn rescan(state: ApiState) -> ApiResult {
+    state.plugins.rescan().await?;
     Ok(warp::reply::json(&state.plugins.list()).into_response())
 }
 
@@ -38,7 +66,8 @@ pub async fn get(state: ApiState, id: String) -> ApiResult {
         .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))?;
     let events = state.store.recent_events(&id, DETAIL_EVENTS).await?;
     Ok(warp::reply::json(&PluginDetails {
-        unit_name: unit_name(&info.meta.id),
+        unit_name: (state.plugins.backend_kind() == BackendKind::Systemd)
+            .then(|| unit_name(&info.meta.id)),
         info,
         events,
     })

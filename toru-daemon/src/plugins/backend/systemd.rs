@@ -288,7 +288,8 @@ pub fn unit_properties(
         ("RuntimeDirectory", vec![runtime_directory(id)].into()),
         ("RuntimeDirectoryMode", 0o700u32.into()),
         // Logging: stdout/stderr go to the journal (the default for units); `journalctl -u`
-        // matches by unit, TORU_PLUGIN=<id> lets the logs API match the plugin directly, and the
+        // matches by unit, TORU_PLUGIN=<id> lets other tools match the plugin's own lines
+        // (`journalctl TORU_PLUGIN=<id>`) without systemd's messages about the unit, and the
         // identifier shows the plugin's id instead of `python3` or the binary's name.
         (
             "LogExtraFields",
