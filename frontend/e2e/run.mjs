@@ -149,7 +149,8 @@ const steps = [
       await byTestId('plugin-card-hello-python').locator('.plugin-card-description').click();
       await visible('plugin-details-panel');
       const panel = byTestId('plugin-details-panel');
-      await panel.getByText('toru-plugin-hello-python.service').waitFor({ timeout: ACTION_TIMEOUT_MS });
+      // The embedded supervisor runs no systemd unit, so the panel shows the executable instead.
+      await panel.locator('dd', { hasText: /hello-python\.binary$/ }).waitFor({ timeout: ACTION_TIMEOUT_MS });
       await byTestId('details-events').locator('[data-kind="discovered"]').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
       await snap();
       await page.keyboard.press('Escape');

@@ -37,7 +37,8 @@ describe('App', () => {
     renderApp();
 
     await screen.findByLabelText('User name');
-    expect(window.location.pathname).toBe('/login');
+    // The address follows the state in an effect after the form renders.
+    await waitFor(() => expect(window.location.pathname).toBe('/login'));
     expect(new URLSearchParams(window.location.search).get('next')).toBe('/plugins/hello');
 
     await user.type(screen.getByLabelText('User name'), 'admin');
@@ -80,7 +81,7 @@ describe('App', () => {
     sessionValid = false;
     // The overview's own poll answers 401 right away.
     expect((await screen.findByTestId('login-notice')).textContent).toContain('session has ended');
-    expect(window.location.pathname).toBe('/login');
+    await waitFor(() => expect(window.location.pathname).toBe('/login'));
     expect(new URLSearchParams(window.location.search).get('next')).toBe('/status');
   });
 

@@ -64,7 +64,8 @@ export interface PluginEvent {
 
 /** `GET /api/plugins/:id`: the plugin plus its unit name and recent events (newest first). */
 export interface PluginDetails extends Plugin {
-  unit_name: string;
+  /** The systemd unit; `null` under the embedded supervisor, which runs no units. */
+  unit_name: string | null;
   events: PluginEvent[];
 }
 
