@@ -9,6 +9,8 @@
 //! - [`plugin`]: the [`ToruPlugin`] trait you implement, and the [`Kv`] store handle;
 //! - [`runner`]: [`run`], the whole `main` of a plugin;
 //! - [`testing`]: a stand-in daemon for testing a plugin without one ([`testing::TestDaemon`]);
+//! - `license` (cargo feature `license`): offline verification of vendor licence keys, bound to
+//!   this plugin and this Toru instance (`docs/licensing.md`);
 //! - logging macros ([`info!`], [`warn!`], [`error!`], [`debug!`]) that the journal understands.
 //!
 //! `docs/protocol.md` in the Toru repository is the normative protocol description.
@@ -65,6 +67,8 @@
 //! ```
 
 pub mod codec;
+#[cfg(feature = "license")]
+pub mod license;
 pub mod log;
 pub mod plugin;
 pub mod protocol;

@@ -59,8 +59,38 @@ pub struct PluginContext {
     pub plugin_id: String,
     /// Administrator-provided configuration.
     pub config: BTreeMap<String, serde_json::Value>,
+    /// The licence key the administrator installed for this plugin, unverified; `None` when
+    /// there is none. Check it with `verify_license` (cargo feature `license`).
+    pub license_key: Option<String>,
     /// The plugin's private key-value store, kept by the daemon.
     pub kv: Kv,
+}
+
+#[cfg(feature = "license")]
+impl PluginContext {
+    /// Verifies [`Self::license_key`] for `plugin_id` (this plugin's own id) and this context's
+    /// instance id, at the current time; see [`crate::license::verify`]. No key at all is
+    /// [`LicenseError::Missing`](crate::license::LicenseError::Missing).
+    ///
+    /// Call it from [`ToruPlugin::init`], which runs again on every daemon connection, so a key
+    /// the administrator changed is picked up then.
+    pub fn verify_license(
+        &self,
+        plugin_id: &str,
+        verifier: &crate::license::VerifyingKey,
+    ) -> Result<crate::license::License, crate::license::LicenseError> {
+        let key = self
+            .license_key
+            .as_deref()
+            .ok_or(crate::license::LicenseError::Missing)?;
+        crate::license::verify(
+            key,
+            verifier,
+            plugin_id,
+            &self.instance_id,
+            std::time::SystemTime::now(),
+        )
+    }
 }
 
 /// Errors a plugin's handlers and the SDK report.

@@ -167,6 +167,10 @@ pub struct Init {
     /// Plugin configuration set by the administrator; an empty object when none.
     #[serde(default)]
     pub config: BTreeMap<String, serde_json::Value>,
+    /// The licence key the administrator installed for this plugin, exactly as given, for the
+    /// plugin to verify (`docs/licensing.md`); absent when none. The daemon does not check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
 }
 
 /// Payload of `lifecycle.ready`.

@@ -347,6 +347,7 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                             instance_id: init.instance_id,
                             plugin_id: init.plugin_id,
                             config: init.config,
+                            license_key: init.license,
                             kv: shared.kv.clone(),
                         };
                         match shared.plugin.init(ctx).await {

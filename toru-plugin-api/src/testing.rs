@@ -149,13 +149,20 @@ impl TestDaemon {
 
     /// Sends `lifecycle.init` and expects `lifecycle.ready`.
     pub async fn init(&mut self, plugin_id: &str, instance_id: &str) -> Result<(), TestError> {
-        let id = self.next_id();
-        let init = Init {
+        self.init_with(Init {
             protocol_version: crate::PROTOCOL_VERSION,
             plugin_id: plugin_id.into(),
             instance_id: instance_id.into(),
             config: BTreeMap::new(),
-        };
+            license: None,
+        })
+        .await
+    }
+
+    /// Sends this `lifecycle.init` (e.g. with a `config` or a `license` key) and expects
+    /// `lifecycle.ready`; an `error` reply is [`TestError::Unexpected`].
+    pub async fn init_with(&mut self, init: Init) -> Result<(), TestError> {
+        let id = self.next_id();
         self.send(&Message::new(id.clone(), Body::Init(init)))
             .await?;
         let reply = self.recv_serving_kv().await?;

@@ -20,6 +20,7 @@ fn every_message() -> Vec<Message> {
             plugin_id: "p".into(),
             instance_id: "0b8e0b3e-5d2a-4c41-9a53-2f1f1e6f7a10".into(),
             config: BTreeMap::from([("k".to_string(), serde_json::json!({"nested": [1, 2]}))]),
+            license: Some("TORU1.e30.AAAA".into()),
         }),
         Body::Ready(Ready {
             protocol_version: 1,

@@ -393,6 +393,7 @@ async fn init_is_refused_for_another_protocol_version_or_a_failing_plugin() {
         plugin_id: plugin_id.into(),
         instance_id: "i".into(),
         config: Default::default(),
+        license: None,
     };
     d.send(&Message::new(
         "d-1",

@@ -179,6 +179,7 @@ async fn run_once(
             plugin_id: id.clone(),
             instance_id: shared.instance_id.clone(),
             config: Default::default(),
+            license: None,
         };
         conn.init(init, settings.start_timeout).await?;
         Ok::<_, super::connection::ConnectionError>(conn)
