@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use warp::Reply;
 
-use super::ApiResult;
+use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
@@ -34,14 +34,6 @@ struct SetBody {
     value: String,
 }
 
-fn known(state: &ApiState, id: &str) -> Result<(), ApiError> {
-    state
-        .plugins
-        .get(id)
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))
-}
-
 /// Keys arrive percent-encoded in the path.
 fn decode_key(raw: &str) -> Result<String, ApiError> {
     let key = percent_encoding::percent_decode_str(raw)
@@ -58,14 +50,14 @@ fn decode_key(raw: &str) -> Result<String, ApiError> {
 
 /// `GET /api/plugins/:id/kv?prefix=`.
 pub async fn list(state: ApiState, id: String, query: ListQuery) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let keys = state.store.kv_list(&id, &query.prefix).await?;
     Ok(warp::reply::json(&Keys { keys }).into_response())
 }
 
 /// `GET /api/plugins/:id/kv/:key`.
 pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     match state.store.kv_get(&id, &key).await? {
         Some(value) => Ok(warp::reply::json(&Entry {
@@ -81,7 +73,7 @@ pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
 
 /// `PUT /api/plugins/:id/kv/:key` with `{"value": "…"}`.
 pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     let SetBody { value } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"value\": \"…\"}}: {e}")))?;
@@ -100,7 +92,7 @@ pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> A
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
 pub async fn delete(state: ApiState, id: String, raw_key: String) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     if state.store.kv_delete(&id, &key).await? {
         Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())

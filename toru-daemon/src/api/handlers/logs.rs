@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use warp::Reply;
 
-use super::ApiResult;
+use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::logs::entry::Level;
@@ -47,17 +47,9 @@ impl LogsQuery {
     }
 }
 
-fn known(state: &ApiState, id: &str) -> Result<(), ApiError> {
-    state
-        .plugins
-        .get(id)
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))
-}
-
 /// `GET /api/plugins/:id/logs`.
 pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let query = query.parse()?;
     let page = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::read_page(&id, &unit_name(&id), &query)
@@ -82,7 +74,7 @@ pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
 /// `GET /api/plugins/:id/logs/follow`: entries as they are written, as server-sent events
 /// (`data: <entry JSON>`), with keep-alive comments.
 pub async fn follow(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
-    known(&state, &id)?;
+    require_plugin(&state, &id)?;
     let query = query.parse()?;
     let rx = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::follow(id.clone(), unit_name(&id), query),

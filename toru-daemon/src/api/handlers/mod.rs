@@ -12,3 +12,12 @@ pub mod users;
 
 /// What every handler returns.
 pub type ApiResult = Result<warp::reply::Response, super::error::ApiError>;
+
+/// 404 unless a plugin with this id was discovered; for routes that work whether or not it runs.
+pub fn require_plugin(state: &super::ApiState, id: &str) -> Result<(), super::error::ApiError> {
+    state
+        .plugins
+        .get(id)
+        .map(|_| ())
+        .ok_or_else(|| super::error::ApiError::not_found(format!("no plugin with id {id:?}")))
+}
