@@ -256,6 +256,13 @@ async fn users_and_remote_login() {
         .to_owned();
     let status = run_with(&["--url", &url, "--session", &token, "status"], None).await;
     ok(&status, "status over --url");
+    // A token may start with '-' (base64url); it must still be taken as the value.
+    let dashed = run_with(&["--url", &url, "--session", "-not-a-flag", "status"], None).await;
+    assert_eq!(
+        dashed.code, 1,
+        "a bad session, not a usage error: {}",
+        dashed.stderr
+    );
     assert!(
         status.stdout.contains("you         admin"),
         "{}",

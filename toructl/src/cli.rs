@@ -22,12 +22,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "TORU_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Session token for --url.
+    // Tokens are base64url and may start with '-', which must not read as a flag.
     #[arg(
         long,
         global = true,
         env = "TORU_SESSION",
         value_name = "TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        allow_hyphen_values = true
     )]
     pub session: Option<String>,
     /// Print JSON instead of tables.
