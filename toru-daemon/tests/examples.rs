@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use http::Method;
 use serde_json::{Value, json};
-use support::api::ApiDaemon;
+use support::api::{ApiDaemon, wait_restarted};
 use support::fixtures::example_plugins;
 use support::harness::Dirs;
 
@@ -68,16 +66,8 @@ async fn check_example(d: &ApiDaemon, id: &str) {
         .args(["-KILL", &pid.to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let p: Value = s.get(&format!("/api/plugins/{id}")).await.unwrap();
-        if p["status"]["state"] == "running" && p["status"]["pid"].as_u64() != Some(pid) {
-            assert_eq!(p["status"]["restarts"], 1, "{id}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{id} not restarted: {p:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let p = wait_restarted(s, id, pid).await;
+    assert_eq!(p["status"]["restarts"], 1, "{id}");
     let c: Value = s
         .get(&format!("/api/plugins/{id}/route/counter"))
         .await

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use serde_json::{Value, json};
+use support::api::{enable, wait_restarted, wait_state};
 use support::{fixtures, sandbox};
 use toructl::{Client, Endpoint};
 
@@ -101,33 +102,6 @@ async fn start_daemon(layout: &Layout) -> DaemonProcess {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     DaemonProcess { child, client }
-}
-
-async fn wait_state(client: &Client, id: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let p: Value = client.get(&format!("/api/plugins/{id}")).await.unwrap();
-        if p["status"]["state"] == state {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{id} never reached {state}: {p:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn enable(client: &Client, id: &str) -> Value {
-    let _: Value = client
-        .send_json(
-            Method::POST,
-            &format!("/api/plugins/{id}/enable"),
-            &json!({}),
-        )
-        .await
-        .unwrap();
-    wait_state(client, id, "running").await
 }
 
 fn is_active(unit: &str) -> String {
@@ -426,18 +400,8 @@ fn v1_v2_v10_both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
 
                 let pid = main_pid(&unit);
                 sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
-                let deadline = Instant::now() + Duration::from_secs(20);
-                loop {
-                    let p: Value = d.client.get(&format!("/api/plugins/{id}")).await.unwrap();
-                    if p["status"]["state"] == "running"
-                        && p["status"]["pid"].as_u64() != Some(pid as u64)
-                    {
-                        assert_eq!(p["status"]["restarts"], 1, "{id}");
-                        break;
-                    }
-                    assert!(Instant::now() < deadline, "{id} not restarted: {p:#}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                let p = wait_restarted(&d.client, id, pid as u64).await;
+                assert_eq!(p["status"]["restarts"], 1, "{id}");
                 let c: Value = d
                     .client
                     .get(&format!("/api/plugins/{id}/route/counter"))

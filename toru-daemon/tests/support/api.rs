@@ -95,31 +95,12 @@ impl ApiDaemon {
 
     /// Enables a plugin and waits until it runs.
     pub async fn enable(&self, client: &Client, id: &str) -> Value {
-        let _: Value = client
-            .send_json(
-                Method::POST,
-                &format!("/api/plugins/{id}/enable"),
-                &json!({}),
-            )
-            .await
-            .unwrap();
-        self.wait_state(client, id, "running").await
+        enable(client, id).await
     }
 
     /// Waits until the plugin reports `state`.
     pub async fn wait_state(&self, client: &Client, id: &str, state: &str) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let p: Value = client.get(&format!("/api/plugins/{id}")).await.unwrap();
-            if p["status"]["state"] == state {
-                return p;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{id} never reached {state}: {p:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_state(client, id, state).await
     }
 
     pub async fn stop(self) {
@@ -137,4 +118,51 @@ pub fn session_token(headers: &http::HeaderMap) -> Option<String> {
         .find_map(|c| c.strip_prefix("toru_session="))
         .and_then(|c| c.split(';').next())
         .map(str::to_owned)
+}
+
+/// Enables a plugin through the API and waits until it runs.
+pub async fn enable(client: &Client, id: &str) -> Value {
+    let _: Value = client
+        .send_json(
+            Method::POST,
+            &format!("/api/plugins/{id}/enable"),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    wait_state(client, id, "running").await
+}
+
+/// Waits (up to 30 s) until the plugin reports `state`.
+pub async fn wait_state(client: &Client, id: &str, state: &str) -> Value {
+    wait_until(client, id, &format!("reached {state}"), |p| {
+        p["status"]["state"] == state
+    })
+    .await
+}
+
+/// Waits until the supervisor has replaced the process `old_pid` with a running new one.
+pub async fn wait_restarted(client: &Client, id: &str, old_pid: u64) -> Value {
+    wait_until(client, id, "restarted", |p| {
+        p["status"]["state"] == "running"
+            && p["status"]["pid"]
+                .as_u64()
+                .is_some_and(|pid| pid != old_pid)
+    })
+    .await
+}
+
+async fn wait_until(client: &Client, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let p: Value = client.get(&format!("/api/plugins/{id}")).await.unwrap();
+        if done(&p) {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never {what}: {p:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
