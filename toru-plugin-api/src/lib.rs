@@ -8,6 +8,7 @@
 //! - [`codec`]: the framing, with a hard frame-size limit ([`FrameCodec`]);
 //! - [`plugin`]: the [`ToruPlugin`] trait you implement, and the [`Kv`] store handle;
 //! - [`runner`]: [`run`], the whole `main` of a plugin;
+//! - [`writer`]: the task that owns a connection's write half, for both sides;
 //! - [`testing`]: a stand-in daemon for testing a plugin without one ([`testing::TestDaemon`]);
 //! - `license` (cargo feature `license`): offline verification of vendor licence keys, bound to
 //!   this plugin and this Toru instance (`docs/licensing.md`);
@@ -74,6 +75,7 @@ pub mod plugin;
 pub mod protocol;
 pub mod runner;
 pub mod testing;
+pub mod writer;
 
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
 pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin};

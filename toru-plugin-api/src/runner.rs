@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -281,12 +281,14 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::with_max_frame(shared.opts.max_frame));
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-    let writer = tokio::spawn(write_frames(
+    let writer = tokio::spawn(crate::writer::write_messages(
         FramedWrite::new(
             write_half,
             FrameCodec::with_max_frame(shared.opts.max_frame),
         ),
         rx,
+        // A child token: this connection's writer ending must not close the others.
+        shared.closed.child_token(),
     ));
     let conn = Arc::new(ConnectionLink::new(tx.clone()));
     shared.kv.link().attach(conn.clone());
@@ -444,38 +446,6 @@ fn serve_reserved<P: ToruPlugin>(plugin: &P, req: &crate::protocol::HttpRequest)
             body: bundle.to_vec(),
         },
         _ => HttpResponse::not_found(),
-    }
-}
-
-/// Owns the write half: sends queued messages, flushing once per burst rather than per frame.
-async fn write_frames(
-    mut sink: FramedWrite<tokio::net::unix::OwnedWriteHalf, FrameCodec>,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    while let Some(message) = rx.recv().await {
-        if let Err(e) = sink.feed(&message).await {
-            eprintln!("<3>cannot send {}: {e}", message.body.type_name());
-            if !matches!(e, crate::codec::CodecError::FrameTooLarge { .. }) {
-                return;
-            }
-            // An oversized response is replaced by an error so the daemon's waiter is released.
-            let error = Message::error(
-                message.request_id,
-                ErrorCode::Internal,
-                format!("response too large: {e}"),
-            );
-            if sink.feed(&error).await.is_err() {
-                return;
-            }
-        }
-        while let Ok(message) = rx.try_recv() {
-            if sink.feed(&message).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
     }
 }
 

@@ -615,3 +615,42 @@ async fn while_draining_kv_still_works_and_new_work_is_refused() {
     result.unwrap();
     assert!(h.shut_down.load(Ordering::SeqCst));
 }
+
+/// A plugin whose one route answers more than the harness's 64 KiB frame limit.
+struct Verbose;
+
+impl ToruPlugin for Verbose {
+    fn metadata(&self) -> PluginMetadata {
+        Probe::default().metadata()
+    }
+    async fn handle_http(&self, req: HttpRequest) -> Result<HttpResponse, PluginError> {
+        match req.path.as_str() {
+            "/huge" => Ok(HttpResponse::text(200, "x".repeat(100 * 1024))),
+            _ => Ok(HttpResponse::text(200, "small")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_response_over_the_frame_limit_becomes_an_error_for_that_request_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("v.sock");
+    let (tx, rx) = oneshot::channel::<()>();
+    let mut opts = ServeOptions::new(&socket);
+    opts.max_frame = 64 * 1024;
+    let task = tokio::spawn(serve(Verbose, opts, async {
+        let _ = rx.await;
+    }));
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    d.init("probe", "i").await.unwrap();
+    let reply = d.call(get("/huge")).await.unwrap();
+    assert!(
+        matches!(reply.body, Body::Error(ref e) if e.code == ErrorCode::Internal && e.message.contains("frame limit")),
+        "{reply:?}"
+    );
+    assert_eq!(body_text(&d.call(get("/small")).await.unwrap()), "small");
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -144,7 +143,7 @@ impl Connection {
             closed: CancellationToken::new(),
         });
         let codec = FrameCodec::with_max_frame(max_frame);
-        tokio::spawn(write_frames(
+        tokio::spawn(toru_plugin_api::writer::write_messages(
             FramedWrite::new(write_half, codec.clone()),
             rx,
             inner.closed.clone(),
@@ -273,34 +272,6 @@ impl Inner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-async fn write_frames(
-    mut sink: FramedWrite<OwnedWriteHalf, FrameCodec>,
-    mut rx: mpsc::Receiver<Message>,
-    closed: CancellationToken,
-) {
-    loop {
-        let message = tokio::select! {
-            m = rx.recv() => m,
-            _ = closed.cancelled() => None,
-        };
-        let Some(message) = message else { break };
-        if sink.feed(&message).await.is_err() {
-            break;
-        }
-        // Flush once per burst, not once per frame.
-        while let Ok(message) = rx.try_recv() {
-            if sink.feed(&message).await.is_err() {
-                closed.cancel();
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            break;
-        }
-    }
-    closed.cancel();
 }
 
 async fn read_frames(
