@@ -40,6 +40,7 @@
 //!             icon: "🔢".into(),
 //!             route: "/counter".into(),
 //!             protocol_version: PROTOCOL_VERSION,
+//!             license_required: false,
 //!             description: "Counts clicks".into(),
 //!         }
 //!     }
@@ -81,7 +82,7 @@ pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
 pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin};
 pub use protocol::{
     Body, DecodeError, DecodeErrorKind, ErrorCode, ErrorPayload, HttpRequest, HttpResponse, Init,
-    KvOp, KvResult, Message, MetadataError, PROTOCOL_VERSION, PluginMetadata, Ready,
+    KvOp, KvResult, LicenseReport, Message, MetadataError, PROTOCOL_VERSION, PluginMetadata, Ready,
     validate_plugin_id,
 };
 pub use runner::{RunnerError, SOCKET_ENV, ServeOptions, run, serve};

@@ -44,6 +44,15 @@ pub trait ToruPlugin: Send + Sync + 'static {
         None
     }
 
+    /// The vendor's verifying key for licence keys (cargo feature `license`). When it returns
+    /// `Some`, the runner verifies the installed key at every `lifecycle.init`, reports the
+    /// verdict to the daemon in `lifecycle.ready` (so `toructl plugin show` and the dashboard
+    /// show it), and hands it to [`init`](Self::init) in [`PluginContext::license`].
+    #[cfg(feature = "license")]
+    fn license_verifier(&self) -> Option<crate::license::VerifyingKey> {
+        None
+    }
+
     /// Called once before the process exits, after in-flight requests finished (or timed out).
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}
@@ -64,10 +73,30 @@ pub struct PluginContext {
     pub license_key: Option<String>,
     /// The plugin's private key-value store, kept by the daemon.
     pub kv: Kv,
+    /// The runner's verdict on [`Self::license_key`], made at this init with
+    /// [`ToruPlugin::license_verifier`]; `None` when the plugin has no verifier. Use
+    /// [`Self::require_license`] in handlers.
+    #[cfg(feature = "license")]
+    pub license: Option<Result<crate::license::License, crate::license::LicenseError>>,
 }
 
 #[cfg(feature = "license")]
 impl PluginContext {
+    /// The verified licence, still unexpired now, or the error a route should answer with:
+    /// 402 when no key is installed, 403 when it is invalid or has expired since init.
+    pub fn require_license(&self) -> Result<&crate::license::License, PluginError> {
+        match &self.license {
+            Some(Ok(license)) => {
+                license.check_expiry(std::time::SystemTime::now())?;
+                Ok(license)
+            }
+            Some(Err(e)) => Err(e.clone().into()),
+            None => Err(PluginError::Internal(
+                "this plugin checks no licences: it has no license_verifier".into(),
+            )),
+        }
+    }
+
     /// Verifies [`Self::license_key`] for `plugin_id` (this plugin's own id) and this context's
     /// instance id, at the current time; see [`crate::license::verify`]. No key at all is
     /// [`LicenseError::Missing`](crate::license::LicenseError::Missing).
@@ -117,6 +146,26 @@ pub enum PluginError {
     /// Anything else; answered with 500.
     #[error("{0}")]
     Internal(String),
+    /// What was asked for needs a valid licence and there is none; answered with 402 when no
+    /// key is installed (`kind` is `missing`), else 403. `kind` is a failure kind of
+    /// `docs/licensing.md`.
+    #[error("{message}")]
+    Unlicensed {
+        /// The licence failure kind, e.g. `wrong_instance`.
+        kind: String,
+        /// What the admin can do about it.
+        message: String,
+    },
+}
+
+#[cfg(feature = "license")]
+impl From<crate::license::LicenseError> for PluginError {
+    fn from(e: crate::license::LicenseError) -> Self {
+        PluginError::Unlicensed {
+            kind: e.kind().as_str().to_owned(),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl PluginError {
@@ -128,6 +177,8 @@ impl PluginError {
             PluginError::Disconnected => 503,
             PluginError::Timeout(_) => 504,
             PluginError::Kv(_) | PluginError::Internal(_) => 500,
+            PluginError::Unlicensed { kind, .. } if kind == "missing" => 402,
+            PluginError::Unlicensed { .. } => 403,
         }
     }
 
@@ -140,12 +191,30 @@ impl PluginError {
             PluginError::Disconnected => "unavailable",
             PluginError::Timeout(_) => "timeout",
             PluginError::Internal(_) => "internal",
+            PluginError::Unlicensed { kind, message } => {
+                return HttpResponse::json(
+                    self.status(),
+                    &license_error_body(kind, message),
+                );
+            }
         };
         HttpResponse::json(
             self.status(),
             &serde_json::json!({"error": {"code": code, "message": self.to_string()}}),
         )
     }
+}
+
+/// The JSON body of a licence refusal, the same whether the plugin or (for a
+/// `license_required` plugin) the daemon refuses: `code` is `license_missing` or
+/// `license_invalid`, `kind` the failure kind of `docs/licensing.md`.
+pub fn license_error_body(kind: &str, message: &str) -> serde_json::Value {
+    let code = if kind == "missing" {
+        "license_missing"
+    } else {
+        "license_invalid"
+    };
+    serde_json::json!({"error": {"code": code, "kind": kind, "message": message}})
 }
 
 /// How long a KV call waits for the daemon before giving up.

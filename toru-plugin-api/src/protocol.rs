@@ -48,6 +48,11 @@ pub struct PluginMetadata {
     /// One sentence for the plugin's card.
     #[serde(default)]
     pub description: String,
+    /// The plugin is useless without a valid licence key: while it reports no valid licence in
+    /// `lifecycle.ready`, the daemon answers its routes with 402 (no key) or 403 (a bad key)
+    /// instead of forwarding them, and the dashboard says why (`docs/licensing.md`).
+    #[serde(default)]
+    pub license_required: bool,
 }
 
 /// Why a plugin id or route was refused.
@@ -178,6 +183,38 @@ pub struct Init {
 pub struct Ready {
     /// The plugin's protocol version.
     pub protocol_version: u32,
+    /// The plugin's verdict on the licence key of `lifecycle.init`, so the admin can see it;
+    /// absent when the plugin does not check licences. An optional field added within
+    /// protocol version 1: older daemons ignore it, older plugins leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseReport>,
+}
+
+/// What a plugin found when it checked its licence key. The daemon only relays and displays
+/// it (and, for `license_required` plugins, gates routes on it): the plugin is the verifier,
+/// since only it holds the vendor's verifying key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LicenseReport {
+    /// Every check passed.
+    Valid {
+        /// Who the licence was issued to.
+        #[serde(default)]
+        licensee: String,
+        /// Unix seconds at which it stops being valid; absent when it never expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
+        /// What it unlocks.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
+    },
+    /// A check failed, or there is no key.
+    Invalid {
+        /// The failure kind of `docs/licensing.md`, e.g. `missing` or `wrong_instance`.
+        error: String,
+        /// What to do about it, for the admin.
+        message: String,
+    },
 }
 
 /// An HTTP request forwarded by the daemon. The path is relative to the plugin's route prefix.

@@ -277,6 +277,45 @@ struct Shared<P> {
 /// Size of a connection's outbound queue; senders wait when it is full (backpressure).
 const OUTBOUND_QUEUE: usize = 256;
 
+/// Verifies the key of an init with the plugin's verifier; `None` when it has none.
+#[cfg(feature = "license")]
+fn check_license<P: ToruPlugin>(
+    plugin: &P,
+    init: &crate::protocol::Init,
+) -> Option<Result<crate::license::License, crate::license::LicenseError>> {
+    let verifier = plugin.license_verifier()?;
+    let key = match init.license.as_deref() {
+        Some(key) => key,
+        None => return Some(Err(crate::license::LicenseError::Missing)),
+    };
+    Some(crate::license::verify(
+        key,
+        &verifier,
+        &plugin.metadata().id,
+        &init.instance_id,
+        std::time::SystemTime::now(),
+    ))
+}
+
+/// The protocol's form of a licence verdict.
+#[cfg(feature = "license")]
+fn report_license(
+    verdict: &Result<crate::license::License, crate::license::LicenseError>,
+) -> crate::protocol::LicenseReport {
+    use crate::protocol::LicenseReport;
+    match verdict {
+        Ok(license) => LicenseReport::Valid {
+            licensee: license.licensee.clone(),
+            expires_at: license.expires_at,
+            features: license.features.clone(),
+        },
+        Err(e) => LicenseReport::Invalid {
+            error: e.kind().as_str().to_owned(),
+            message: e.to_string(),
+        },
+    }
+}
+
 async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStream) {
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::with_max_frame(shared.opts.max_frame));
@@ -345,18 +384,27 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                             ),
                         )
                     } else {
+                        #[cfg(feature = "license")]
+                        let verdict = check_license(&shared.plugin, &init);
+                        #[cfg(feature = "license")]
+                        let report = verdict.as_ref().map(report_license);
+                        #[cfg(not(feature = "license"))]
+                        let report = None;
                         let ctx = PluginContext {
                             instance_id: init.instance_id,
                             plugin_id: init.plugin_id,
                             config: init.config,
                             license_key: init.license,
                             kv: shared.kv.clone(),
+                            #[cfg(feature = "license")]
+                            license: verdict,
                         };
                         match shared.plugin.init(ctx).await {
                             Ok(()) => Message::new(
                                 request_id,
                                 Body::Ready(Ready {
                                     protocol_version: PROTOCOL_VERSION,
+                                    license: report,
                                 }),
                             ),
                             Err(e) => {

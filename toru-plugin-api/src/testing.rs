@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
 use crate::codec::{CodecError, FrameCodec};
-use crate::protocol::{Body, DecodeError, HttpRequest, Init, KvOp, KvResult, Message};
+use crate::protocol::{Body, DecodeError, HttpRequest, Init, KvOp, KvResult, Message, Ready};
 
 /// How long [`TestDaemon::recv`] waits for a frame before failing the test.
 const RECV_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,8 +147,8 @@ impl TestDaemon {
         }
     }
 
-    /// Sends `lifecycle.init` and expects `lifecycle.ready`.
-    pub async fn init(&mut self, plugin_id: &str, instance_id: &str) -> Result<(), TestError> {
+    /// Sends `lifecycle.init` and expects `lifecycle.ready`, which it returns.
+    pub async fn init(&mut self, plugin_id: &str, instance_id: &str) -> Result<Ready, TestError> {
         self.init_with(Init {
             protocol_version: crate::PROTOCOL_VERSION,
             plugin_id: plugin_id.into(),
@@ -160,14 +160,15 @@ impl TestDaemon {
     }
 
     /// Sends this `lifecycle.init` (e.g. with a `config` or a `license` key) and expects
-    /// `lifecycle.ready`; an `error` reply is [`TestError::Unexpected`].
-    pub async fn init_with(&mut self, init: Init) -> Result<(), TestError> {
+    /// `lifecycle.ready`, which it returns (with the plugin's licence verdict); an `error` reply
+    /// is [`TestError::Unexpected`].
+    pub async fn init_with(&mut self, init: Init) -> Result<Ready, TestError> {
         let id = self.next_id();
         self.send(&Message::new(id.clone(), Body::Init(init)))
             .await?;
         let reply = self.recv_serving_kv().await?;
         match reply.body {
-            Body::Ready(_) if reply.request_id == id => Ok(()),
+            Body::Ready(ready) if reply.request_id == id => Ok(ready),
             _ => Err(TestError::Unexpected(Box::new(reply))),
         }
     }

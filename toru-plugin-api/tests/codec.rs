@@ -24,6 +24,22 @@ fn every_message() -> Vec<Message> {
         }),
         Body::Ready(Ready {
             protocol_version: 1,
+            license: None,
+        }),
+        Body::Ready(Ready {
+            protocol_version: 1,
+            license: Some(toru_plugin_api::LicenseReport::Valid {
+                licensee: "ACME".into(),
+                expires_at: Some(1_800_000_000),
+                features: vec!["pro".into()],
+            }),
+        }),
+        Body::Ready(Ready {
+            protocol_version: 1,
+            license: Some(toru_plugin_api::LicenseReport::Invalid {
+                error: "wrong_instance".into(),
+                message: "issued for instance X, this is instance Y".into(),
+            }),
         }),
         Body::Shutdown,
         Body::HttpRequest(HttpRequest {

@@ -17,8 +17,8 @@ use toru_plugin_api::license::{
 };
 use toru_plugin_api::testing::{TestDaemon, TestError};
 use toru_plugin_api::{
-    Body, HttpRequest, HttpResponse, Init, PROTOCOL_VERSION, PluginContext, PluginError,
-    PluginMetadata, ServeOptions, ToruPlugin, serve,
+    Body, HttpRequest, HttpResponse, Init, LicenseReport, PROTOCOL_VERSION, PluginContext,
+    PluginError, PluginMetadata, Ready, ServeOptions, ToruPlugin, serve,
 };
 
 const VECTORS: &str = include_str!("../../docs/licensing/test-vectors.json");
@@ -548,6 +548,7 @@ impl ToruPlugin for Licensed {
             icon: String::new(),
             route: "/licensed".into(),
             protocol_version: PROTOCOL_VERSION,
+            license_required: false,
             description: String::new(),
         }
     }
@@ -591,7 +592,7 @@ async fn the_key_in_lifecycle_init_reaches_the_plugin() {
         config: Default::default(),
         license,
     };
-    let refusal = |result: Result<(), TestError>| match result {
+    let refusal = |result: Result<Ready, TestError>| match result {
         Err(TestError::Unexpected(m)) => match m.body {
             Body::Error(e) => e.message,
             other => panic!("{other:?}"),
@@ -625,6 +626,121 @@ async fn the_key_in_lifecycle_init_reaches_the_plugin() {
         panic!("{reply:?}");
     };
     assert_eq!(response.body, br#""Ada""#);
+    stop_tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A plugin that uses the runner's hook: it declares its verifier, starts whatever the key,
+/// and answers `/pro` only with a valid licence.
+struct Hooked {
+    ctx: Mutex<Option<PluginContext>>,
+}
+
+impl ToruPlugin for Hooked {
+    fn metadata(&self) -> PluginMetadata {
+        Licensed {
+            licence: Mutex::new(None),
+        }
+        .metadata()
+    }
+
+    fn license_verifier(&self) -> Option<VerifyingKey> {
+        Some(hmac())
+    }
+
+    async fn init(&self, ctx: PluginContext) -> Result<(), PluginError> {
+        *self.ctx.lock().unwrap() = Some(ctx);
+        Ok(())
+    }
+
+    async fn handle_http(&self, _req: HttpRequest) -> Result<HttpResponse, PluginError> {
+        let ctx = self.ctx.lock().unwrap().clone().expect("initialised");
+        let licence = ctx.require_license()?;
+        Ok(HttpResponse::json(200, &licence.licensee))
+    }
+}
+
+#[tokio::test]
+async fn the_runner_verifies_reports_and_gates_on_the_licence() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.sock");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let plugin = Hooked {
+        ctx: Mutex::new(None),
+    };
+    let task = tokio::spawn(serve(plugin, ServeOptions::new(&socket), async {
+        let _ = stop_rx.await;
+    }));
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let init = |license: Option<String>| Init {
+        protocol_version: PROTOCOL_VERSION,
+        plugin_id: PLUGIN.into(),
+        instance_id: INSTANCE.into(),
+        config: Default::default(),
+        license,
+    };
+    async fn pro(d: &mut TestDaemon) -> (u16, Value) {
+        let reply = d.call(toru_plugin_api::testing::get("/pro")).await.unwrap();
+        let Body::HttpResponse(r) = reply.body else {
+            panic!("{reply:?}");
+        };
+        (r.status, serde_json::from_slice(&r.body).unwrap())
+    }
+    let invalid = |ready: Ready| match ready.license {
+        Some(LicenseReport::Invalid { error, message }) => (error, message),
+        other => panic!("expected an invalid verdict, got {other:?}"),
+    };
+
+    // No key: the plugin still starts, reports `missing`, and the route answers 402.
+    let (kind, _) = invalid(d.init_with(init(None)).await.unwrap());
+    assert_eq!(kind, "missing");
+    let (status, body) = pro(&mut d).await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["code"], "license_missing");
+
+    // Another instance's key: reported as wrong_instance naming both ids; the route answers 403.
+    let theirs = key_for(&License {
+        instance: OTHER_INSTANCE.into(),
+        ..licence(Algorithm::Hs256)
+    });
+    let (kind, message) = invalid(d.init_with(init(Some(theirs))).await.unwrap());
+    assert_eq!(kind, "wrong_instance");
+    assert!(message.contains(OTHER_INSTANCE) && message.contains(INSTANCE), "{message}");
+    let (status, body) = pro(&mut d).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["kind"], "wrong_instance");
+
+    // An Ed25519 key for a plugin that verifies HMAC: algorithm_mismatch, not accepted.
+    let other_alg = key_for(&licence(Algorithm::EdDsa));
+    let (kind, _) = invalid(d.init_with(init(Some(other_alg))).await.unwrap());
+    assert_eq!(kind, "algorithm_mismatch");
+
+    // Ours: reported valid with its licensee, expiry and features; the route answers.
+    let ours = key_for(&License {
+        expires_at: Some(now + 3600),
+        ..licence(Algorithm::Hs256)
+    });
+    let ready = d.init_with(init(Some(ours))).await.unwrap();
+    let Some(LicenseReport::Valid {
+        licensee,
+        expires_at,
+        features,
+    }) = ready.license
+    else {
+        panic!("{ready:?}");
+    };
+    assert_eq!(
+        (licensee.as_str(), expires_at, features),
+        ("Ada", Some(now + 3600), vec!["pro".to_string()])
+    );
+    let (status, body) = pro(&mut d).await;
+    assert_eq!((status, body), (200, json!("Ada")));
     stop_tx.send(()).unwrap();
     task.await.unwrap().unwrap();
 }

@@ -12,6 +12,7 @@ fn meta(id: &str, route: &str) -> PluginMetadata {
         icon: String::new(),
         route: route.into(),
         protocol_version: PROTOCOL_VERSION,
+        license_required: false,
         description: String::new(),
     }
 }

@@ -44,6 +44,7 @@ impl ToruPlugin for Probe {
             icon: String::new(),
             route: "/probe".into(),
             protocol_version: PROTOCOL_VERSION,
+            license_required: false,
             description: String::new(),
         }
     }

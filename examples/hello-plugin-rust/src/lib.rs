@@ -49,6 +49,7 @@ impl ToruPlugin for Hello {
             icon: "👋".into(),
             route: "/hello-rust".into(),
             protocol_version: PROTOCOL_VERSION,
+            license_required: false,
             description: "A greeting and a counter stored in the plugin's KV store".into(),
         }
     }
