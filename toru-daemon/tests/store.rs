@@ -910,3 +910,63 @@ async fn kv_get_latency() {
     // The budget is p50 well under 100 µs; assert loosely so a loaded CI box does not flake.
     assert!(pct(50) < 1_000.0, "kv_get p50 {:.1} µs", pct(50));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Licence keys
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn licence_keys_are_per_plugin_replaceable_clearable_and_durable() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.license_key("a").await.unwrap(), None);
+    store.set_license_key("a", "TORU1.first.x").await.unwrap();
+    store.set_license_key("b", "TORU1.other.y").await.unwrap();
+    store.set_license_key("a", "TORU1.second.z").await.unwrap();
+    assert_eq!(
+        store.license_key("a").await.unwrap().as_deref(),
+        Some("TORU1.second.z"),
+        "a new key replaces the old one"
+    );
+    drop(store);
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.license_key("b").await.unwrap().as_deref(),
+        Some("TORU1.other.y"),
+        "keys survive reopening"
+    );
+    assert!(store.clear_license_key("a").await.unwrap());
+    assert!(!store.clear_license_key("a").await.unwrap(), "already gone");
+    assert_eq!(store.license_key("a").await.unwrap(), None);
+    assert!(
+        store.license_key("b").await.unwrap().is_some(),
+        "b untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_without_losing_data() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    store.kv_set("p", "k", "kept").await.unwrap();
+    let instance = store.instance_id().await.unwrap();
+    drop(store);
+    // Make the file look exactly like what the first release wrote: no licence table, v1.
+    let conn = raw(&path);
+    conn.execute_batch("DROP TABLE plugin_licenses; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        pragma_i64(&raw(&path), "user_version"),
+        i64::from(SCHEMA_VERSION)
+    );
+    assert_eq!(
+        store.kv_get("p", "k").await.unwrap().as_deref(),
+        Some("kept")
+    );
+    assert_eq!(store.instance_id().await.unwrap(), instance);
+    store.set_license_key("p", "TORU1.a.b").await.unwrap();
+}

@@ -39,11 +39,15 @@ pub enum EventKind {
     Unhealthy,
     /// The plugin answers health checks again.
     Healthy,
+    /// An administrator installed or replaced the plugin's licence key.
+    LicenseSet,
+    /// An administrator removed the plugin's licence key.
+    LicenseCleared,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -56,6 +60,8 @@ impl EventKind {
         EventKind::Adopted,
         EventKind::Unhealthy,
         EventKind::Healthy,
+        EventKind::LicenseSet,
+        EventKind::LicenseCleared,
     ];
 
     /// The stable snake_case name stored in the database.
@@ -73,6 +79,8 @@ impl EventKind {
             EventKind::Adopted => "adopted",
             EventKind::Unhealthy => "unhealthy",
             EventKind::Healthy => "healthy",
+            EventKind::LicenseSet => "license_set",
+            EventKind::LicenseCleared => "license_cleared",
         }
     }
 }

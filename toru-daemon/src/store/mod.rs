@@ -1,5 +1,5 @@
-//! The daemon's one SQLite database: settings, per-plugin key-value data, the plugin event log,
-//! and web users and their sessions.
+//! The daemon's one SQLite database: settings, per-plugin key-value data and licence keys, the
+//! plugin event log, and web users and their sessions.
 //!
 //! This module is the only place in the daemon that runs SQL; everything else goes through
 //! [`Store`].
@@ -44,6 +44,7 @@ mod cleanup;
 mod error;
 mod events;
 mod kv;
+mod licenses;
 mod open;
 mod schema;
 mod settings;

@@ -54,6 +54,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_user_id ON sessions (user_id);
     CREATE INDEX sessions_expires_at ON sessions (expires_at);
     "#,
+    // Version 2: licence keys the administrator installed, one per plugin.
+    r#"
+    CREATE TABLE plugin_licenses (
+        plugin_id  TEXT PRIMARY KEY,
+        key        TEXT NOT NULL,
+        updated_at INTEGER NOT NULL -- unix ms
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build of Toru writes and understands: the number of migrations it
