@@ -79,7 +79,7 @@ pub mod testing;
 pub mod writer;
 
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
-pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin};
+pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin, license_error_body};
 pub use protocol::{
     Body, DecodeError, DecodeErrorKind, ErrorCode, ErrorPayload, HttpRequest, HttpResponse, Init,
     KvOp, KvResult, LicenseReport, Message, MetadataError, PROTOCOL_VERSION, PluginMetadata, Ready,

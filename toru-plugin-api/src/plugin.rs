@@ -192,10 +192,7 @@ impl PluginError {
             PluginError::Timeout(_) => "timeout",
             PluginError::Internal(_) => "internal",
             PluginError::Unlicensed { kind, message } => {
-                return HttpResponse::json(
-                    self.status(),
-                    &license_error_body(kind, message),
-                );
+                return HttpResponse::json(self.status(), &license_error_body(kind, message));
             }
         };
         HttpResponse::json(

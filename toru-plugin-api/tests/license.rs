@@ -711,7 +711,10 @@ async fn the_runner_verifies_reports_and_gates_on_the_licence() {
     });
     let (kind, message) = invalid(d.init_with(init(Some(theirs))).await.unwrap());
     assert_eq!(kind, "wrong_instance");
-    assert!(message.contains(OTHER_INSTANCE) && message.contains(INSTANCE), "{message}");
+    assert!(
+        message.contains(OTHER_INSTANCE) && message.contains(INSTANCE),
+        "{message}"
+    );
     let (status, body) = pro(&mut d).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["kind"], "wrong_instance");

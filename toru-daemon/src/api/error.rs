@@ -116,6 +116,10 @@ impl From<ForwardError> for ApiError {
             }
             ForwardError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
             ForwardError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_error"),
+            ForwardError::Unlicensed { status: 402, .. } => {
+                (StatusCode::PAYMENT_REQUIRED, "license_missing")
+            }
+            ForwardError::Unlicensed { .. } => (StatusCode::FORBIDDEN, "license_invalid"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -8,6 +8,7 @@
 //! | `GET /api/status` | yes | version, instance id, backend, counts |
 //! | `GET /api/plugins` · `GET /api/plugins/:id` | yes | plugins with status (details add events) |
 //! | `POST /api/plugins/:id/enable` · `…/disable` | yes | lifecycle |
+//! | `PUT /api/plugins/:id/license` · `DELETE …/license` | yes | install or remove its licence key |
 //! | `GET /api/plugins/:id/bundle.js` | yes | the plugin's view (ES module, ETag) |
 //! | `ANY /api/plugins/:id/route/<path>` | yes | forwarded to the plugin as `http.request` |
 //! | `GET /api/plugins/:id/kv?prefix=` · `GET/PUT/DELETE /api/plugins/:id/kv/:key` | yes | KV |
@@ -35,7 +36,7 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::plugins::PluginManager;
 use crate::store::Store;
 use filters::{ClientAddr, behind_tls, body_limited, caller, same_origin, with_state};
-use handlers::{auth, events, forward, kv, logs, plugins, status, users};
+use handlers::{auth, events, forward, kv, license, logs, plugins, status, users};
 
 /// Largest JSON body accepted by the API's own routes.
 const MAX_JSON_BODY: u64 = 64 * 1024;
@@ -146,6 +147,23 @@ pub fn routes(
         .and(s())
         .and(authed())
         .then(|id, state, caller| plugins::disable(state, id, caller))
+        .map(respond)
+        .boxed();
+    let license_set = warp::path!("api" / "plugins" / String / "license")
+        .and(warp::put())
+        .and(same_origin())
+        .and(s())
+        .and(authed())
+        .and(json_body())
+        .then(|id, state, caller, form| license::set(state, id, caller, form))
+        .map(respond)
+        .boxed();
+    let license_clear = warp::path!("api" / "plugins" / String / "license")
+        .and(warp::delete())
+        .and(same_origin())
+        .and(s())
+        .and(authed())
+        .then(|id, state, caller| license::clear(state, id, caller))
         .map(respond)
         .boxed();
     let bundle = warp::path!("api" / "plugins" / String / "bundle.js")
@@ -292,6 +310,8 @@ pub fn routes(
         details,
         enable,
         disable,
+        license_set,
+        license_clear,
         bundle,
         route,
         kv_list,

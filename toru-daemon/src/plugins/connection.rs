@@ -19,7 +19,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use toru_plugin_api::{
     Body, ErrorCode, ErrorPayload, FrameCodec, HttpRequest, HttpResponse, Init, KvOp, KvResult,
-    Message,
+    Message, Ready,
 };
 
 use crate::store::Store;
@@ -207,9 +207,9 @@ impl Connection {
     }
 
     /// Sends `lifecycle.init` and waits for `lifecycle.ready`.
-    pub async fn init(&self, init: Init, timeout: Duration) -> Result<(), ConnectionError> {
+    pub async fn init(&self, init: Init, timeout: Duration) -> Result<Ready, ConnectionError> {
         match self.request(Body::Init(init), timeout).await? {
-            Body::Ready(_) => Ok(()),
+            Body::Ready(ready) => Ok(ready),
             other => Err(self.wrong_reply("lifecycle.init", &other)),
         }
     }

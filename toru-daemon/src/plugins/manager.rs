@@ -16,6 +16,7 @@ use super::backend::{BackendKind, Limits, SupervisorBackend};
 use super::connection::{Connection, ConnectionError};
 use super::discovery::{self, DiscoveryFailure, DiscoveryLimits};
 use super::enabled::EnabledState;
+use super::license::{LicenseSlot, LicenseStatus};
 use super::status::{PluginState, PluginStatus};
 use super::supervisor::{Backoff, supervise};
 use crate::store::{EventKind, Store};
@@ -129,6 +130,16 @@ pub enum ForwardError {
     /// The plugin answered with a protocol error.
     #[error("{0}")]
     Plugin(String),
+    /// A `license_required` plugin has no valid licence; the daemon answers for it.
+    #[error("{message}")]
+    Unlicensed {
+        /// 402 when no key is installed, else 403.
+        status: u16,
+        /// The licence failure kind, e.g. `wrong_instance`.
+        kind: String,
+        /// What the admin can do about it.
+        message: String,
+    },
 }
 
 /// A plugin as the API shows it: metadata plus runtime status.
@@ -141,6 +152,8 @@ pub struct PluginInfo {
     pub binary: PathBuf,
     /// What the daemon knows about it now.
     pub status: PluginStatus,
+    /// Its licence key and the plugin's verdict on it.
+    pub license: LicenseStatus,
 }
 
 /// State shared by the manager and every supervisor.
@@ -163,6 +176,8 @@ pub(crate) struct Slot {
     status: watch::Sender<PluginStatus>,
     /// The live, initialised connection while the plugin runs.
     connection: Mutex<Option<Connection>>,
+    /// The installed licence key and the plugin's last verdict on it.
+    license: Mutex<LicenseSlot>,
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
@@ -186,11 +201,26 @@ impl Slot {
         lock(&self.connection).clone()
     }
 
+    /// The key to send in `lifecycle.init`.
+    pub(crate) fn license_key(&self) -> Option<String> {
+        lock(&self.license).key.clone()
+    }
+
+    /// Records the plugin's verdict from `lifecycle.ready`.
+    pub(crate) fn set_license_report(&self, report: Option<toru_plugin_api::LicenseReport>) {
+        lock(&self.license).report = report;
+    }
+
+    fn license_status(&self) -> LicenseStatus {
+        lock(&self.license).status(self.meta.license_required, std::time::SystemTime::now())
+    }
+
     fn info(&self) -> PluginInfo {
         PluginInfo {
             meta: self.meta.clone(),
             binary: self.binary.clone(),
             status: self.status.borrow().clone(),
+            license: self.license_status(),
         }
     }
 }
@@ -322,11 +352,16 @@ impl PluginManager {
             shared.event(&id, EventKind::Discovered, &details).await;
             let mut status = PluginStatus::disabled();
             status.enabled = enabled_ids.contains(&id);
+            let license = LicenseSlot {
+                key: shared.store.license_key(&id).await?,
+                report: None,
+            };
             let slot = Arc::new(Slot {
                 meta: found.meta,
                 binary: found.binary,
                 status: watch::Sender::new(status),
                 connection: Mutex::new(None),
+                license: Mutex::new(license),
                 supervisor: tokio::sync::Mutex::new(None),
             });
             shared
@@ -500,6 +535,49 @@ impl PluginManager {
         Ok(slot.info())
     }
 
+    /// Installs (`Some`) or removes (`None`) a plugin's licence key, durably, and restarts the
+    /// plugin if it runs so that it checks the new key: a plugin reads its key only at
+    /// `lifecycle.init`. The caller has checked the key with
+    /// [`check_key`](super::license::check_key).
+    pub async fn set_license(
+        &self,
+        plugin_id: &str,
+        key: Option<String>,
+    ) -> Result<PluginInfo, Error> {
+        let shared = &self.shared;
+        let slot = shared
+            .slot(plugin_id)
+            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let mut supervisor = slot.supervisor.lock().await;
+        let (kind, details) = match &key {
+            Some(key) => {
+                shared.store.set_license_key(plugin_id, key).await?;
+                (EventKind::LicenseSet, "licence key installed")
+            }
+            None => {
+                shared.store.clear_license_key(plugin_id).await?;
+                (EventKind::LicenseCleared, "licence key removed")
+            }
+        };
+        *lock(&slot.license) = LicenseSlot { key, report: None };
+        shared.event(plugin_id, kind, details).await;
+        tracing::info!(plugin = plugin_id, "{details}");
+        let running = supervisor.as_ref().is_some_and(|s| !s.task.is_finished());
+        if running {
+            if let Some(handle) = supervisor.take() {
+                handle.stop.cancel();
+                let _ = handle.task.await;
+            }
+            slot.update(|s| {
+                s.state = PluginState::Starting;
+                s.enabled = true;
+            });
+            drop(supervisor);
+            self.spawn_supervisor(&slot, None).await;
+        }
+        Ok(slot.info())
+    }
+
     /// Forwards an HTTP request to a running plugin and returns its response.
     pub async fn forward(
         &self,
@@ -516,6 +594,13 @@ impl PluginManager {
         };
         if !enabled {
             return Err(ForwardError::NotFound(plugin_id.to_owned()));
+        }
+        if let Some((status, kind, message)) = slot.license_status().refusal() {
+            return Err(ForwardError::Unlicensed {
+                status,
+                kind,
+                message,
+            });
         }
         let conn = slot
             .connection()

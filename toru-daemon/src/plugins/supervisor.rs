@@ -179,9 +179,10 @@ async fn run_once(
             plugin_id: id.clone(),
             instance_id: shared.instance_id.clone(),
             config: Default::default(),
-            license: None,
+            license: slot.license_key(),
         };
-        conn.init(init, settings.start_timeout).await?;
+        let ready = conn.init(init, settings.start_timeout).await?;
+        slot.set_license_report(ready.license);
         Ok::<_, super::connection::ConnectionError>(conn)
     };
     let conn = tokio::select! {

@@ -13,7 +13,8 @@ use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
-use toru_plugin_api::{HttpRequest, HttpResponse};
+use crate::plugins::ForwardError;
+use toru_plugin_api::{HttpRequest, HttpResponse, license_error_body};
 
 /// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
 /// under the 8 MiB frame limit.
@@ -128,7 +129,15 @@ pub async fn forward(
         return Err(ApiError::not_found("no such route"));
     }
     let request = to_plugin_request(&method, tail.as_str(), query, &headers, body, &caller);
-    let response = state.plugins.forward(&id, request).await?;
+    let response = match state.plugins.forward(&id, request).await {
+        // The same body a plugin's own licence refusal has, with the failure kind.
+        Err(ForwardError::Unlicensed {
+            status,
+            kind,
+            message,
+        }) => HttpResponse::json(status, &license_error_body(&kind, &message)),
+        other => other?,
+    };
     Ok(from_plugin_response(&id, response)?.into_response())
 }
 

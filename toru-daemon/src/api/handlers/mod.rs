@@ -5,6 +5,7 @@ pub mod auth;
 pub mod events;
 pub mod forward;
 pub mod kv;
+pub mod license;
 pub mod logs;
 pub mod plugins;
 pub mod status;

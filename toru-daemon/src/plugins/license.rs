@@ -1,0 +1,245 @@
+//! What the daemon knows and shows about a plugin's licence, and whether it lets requests
+//! through to a `license_required` plugin.
+//!
+//! The daemon stores the key the admin installed and relays the plugin's own verdict on it
+//! (from `lifecycle.ready`). It never checks signatures: only the plugin holds its vendor's
+//! verifying key, and the daemon never holds a vendor's secret (`docs/licensing.md`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use toru_plugin_api::LicenseReport;
+use toru_plugin_api::license::{self, CLOCK_SKEW};
+
+/// The installed key and the plugin's latest verdict on it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LicenseSlot {
+    /// The key as the admin installed it (trimmed).
+    pub(crate) key: Option<String>,
+    /// What the plugin reported at its last init with this key; cleared when the key changes.
+    pub(crate) report: Option<LicenseReport>,
+}
+
+/// Where a plugin's licence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseState {
+    /// The plugin verified the key and it has not expired since.
+    Valid,
+    /// The plugin rejected the key, or it has expired since.
+    Invalid,
+    /// No key is installed.
+    Missing,
+    /// A key is installed but the plugin has not reported a verdict on it (not running yet, or
+    /// it does not report licence checks).
+    Unchecked,
+}
+
+/// A plugin's licence as the API, `toructl plugin show` and the dashboard card show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LicenseStatus {
+    /// The plugin's metadata says it is useless without a licence.
+    pub required: bool,
+    /// A key is installed.
+    pub installed: bool,
+    /// The verdict.
+    pub state: LicenseState,
+    /// The failure kind of `docs/licensing.md` when not valid, e.g. `wrong_instance`.
+    pub error: Option<String>,
+    /// What the admin can do about it, or what a valid licence covers.
+    pub message: Option<String>,
+    /// Who the licence is for, when valid.
+    pub licensee: Option<String>,
+    /// Unix seconds at which a valid licence stops being valid; `None` if never.
+    pub expires_at: Option<u64>,
+    /// What a valid licence unlocks.
+    pub features: Vec<String>,
+}
+
+impl LicenseSlot {
+    /// The licence's status at `now`. A `valid` verdict whose expiry (plus the clock-skew
+    /// allowance every verifier grants) has passed reads as `invalid`/`expired`.
+    pub(crate) fn status(&self, required: bool, now: SystemTime) -> LicenseStatus {
+        let status = |state, error: Option<&str>, message: Option<String>| LicenseStatus {
+            required,
+            installed: self.key.is_some(),
+            state,
+            error: error.map(str::to_owned),
+            message,
+            licensee: None,
+            expires_at: None,
+            features: Vec::new(),
+        };
+        match &self.report {
+            Some(LicenseReport::Valid {
+                licensee,
+                expires_at,
+                features,
+            }) => {
+                let now_s = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+                if let Some(exp) = expires_at
+                    && now_s >= exp.saturating_add(CLOCK_SKEW.as_secs())
+                {
+                    let at = UNIX_EPOCH + Duration::from_secs(*exp);
+                    let message = format!(
+                        "the licence expired at {}; ask the vendor to renew it",
+                        humantime::format_rfc3339_seconds(at)
+                    );
+                    return status(LicenseState::Invalid, Some("expired"), Some(message));
+                }
+                LicenseStatus {
+                    licensee: Some(licensee.clone()),
+                    expires_at: *expires_at,
+                    features: features.clone(),
+                    ..status(LicenseState::Valid, None, None)
+                }
+            }
+            Some(LicenseReport::Invalid { error, message }) if error == "missing" => {
+                status(LicenseState::Missing, Some(error), Some(message.clone()))
+            }
+            Some(LicenseReport::Invalid { error, message }) => {
+                status(LicenseState::Invalid, Some(error), Some(message.clone()))
+            }
+            None if self.key.is_some() => status(
+                LicenseState::Unchecked,
+                None,
+                Some("the plugin has not reported a check of this key yet".into()),
+            ),
+            None => status(
+                LicenseState::Missing,
+                Some("missing"),
+                Some("no licence key is installed for this plugin".into()),
+            ),
+        }
+    }
+}
+
+impl LicenseStatus {
+    /// Why a request to this plugin must be refused, as (HTTP status, failure kind, message):
+    /// only for a `license_required` plugin without a valid licence. 402 when no key is
+    /// installed, 403 otherwise.
+    pub fn refusal(&self) -> Option<(u16, String, String)> {
+        if !self.required || self.state == LicenseState::Valid {
+            return None;
+        }
+        let kind = self.error.clone().unwrap_or_else(|| "unchecked".into());
+        let message = self.message.clone().unwrap_or_default();
+        let status = if self.state == LicenseState::Missing {
+            402
+        } else {
+            403
+        };
+        Some((
+            status,
+            kind,
+            format!("this plugin needs a valid licence: {message}"),
+        ))
+    }
+}
+
+/// Checks a key an admin wants to install for `plugin_id`, without verifying its signature
+/// (the daemon cannot): refuses what can never be valid — not a Toru key, damaged, an unknown
+/// version or algorithm, or issued for another plugin. Returns the key trimmed as stored.
+///
+/// A key for another *instance* is accepted: the plugin reports it invalid, which is what the
+/// admin needs to see to ask the vendor for the right one.
+pub fn check_key(plugin_id: &str, key: &str) -> Result<String, String> {
+    let claims = license::decode_unverified(key).map_err(|e| e.to_string())?;
+    if claims.plugin != plugin_id {
+        return Err(format!(
+            "the licence key was issued for plugin {:?}, not {plugin_id:?}",
+            claims.plugin
+        ));
+    }
+    Ok(key.trim_matches([' ', '\t', '\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(key: Option<&str>, report: Option<LicenseReport>) -> LicenseSlot {
+        LicenseSlot {
+            key: key.map(str::to_owned),
+            report,
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn no_key_and_no_verdict_is_missing_and_refused_with_402_only_when_required() {
+        let s = slot(None, None).status(true, at(0));
+        assert_eq!((s.state, s.installed), (LicenseState::Missing, false));
+        assert_eq!(s.refusal().map(|r| r.0), Some(402));
+        assert_eq!(slot(None, None).status(false, at(0)).refusal(), None);
+    }
+
+    #[test]
+    fn an_unchecked_key_is_refused_with_403_while_required() {
+        let s = slot(Some("k"), None).status(true, at(0));
+        assert_eq!(s.state, LicenseState::Unchecked);
+        assert_eq!(
+            s.refusal().map(|r| (r.0, r.1)),
+            Some((403, "unchecked".into()))
+        );
+    }
+
+    #[test]
+    fn a_valid_verdict_passes_until_expiry_plus_skew() {
+        let valid = LicenseReport::Valid {
+            licensee: "ACME".into(),
+            expires_at: Some(1_000),
+            features: vec!["pro".into()],
+        };
+        let s = slot(Some("k"), Some(valid.clone()));
+        let inside = s.status(true, at(1_000 + CLOCK_SKEW.as_secs() - 1));
+        assert_eq!(inside.state, LicenseState::Valid);
+        assert_eq!(inside.licensee.as_deref(), Some("ACME"));
+        assert_eq!(inside.refusal(), None);
+        let outside = s.status(true, at(1_000 + CLOCK_SKEW.as_secs()));
+        assert_eq!(
+            (outside.state, outside.error.as_deref()),
+            (LicenseState::Invalid, Some("expired"))
+        );
+        assert!(outside.message.as_deref().unwrap().contains("1970-01-01T00:16:40Z"));
+        assert_eq!(outside.refusal().map(|r| r.0), Some(403));
+    }
+
+    #[test]
+    fn the_plugins_rejection_is_shown_as_it_said() {
+        let report = LicenseReport::Invalid {
+            error: "wrong_instance".into(),
+            message: "issued for instance X, this is instance Y".into(),
+        };
+        let s = slot(Some("k"), Some(report)).status(false, at(0));
+        assert_eq!(s.state, LicenseState::Invalid);
+        assert_eq!(s.error.as_deref(), Some("wrong_instance"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("issued for instance X, this is instance Y")
+        );
+    }
+
+    #[test]
+    fn check_key_refuses_garbage_and_other_plugins_keys() {
+        // Case: not a Toru key at all.
+        assert!(check_key("p", "hello").unwrap_err().contains("TORU1."));
+        // Case: empty.
+        assert!(check_key("p", "  ").unwrap_err().contains("empty"));
+        // Case: a structurally valid (unsigned-checked) key for plugin "p", with whitespace.
+        let payload = r#"{"v":1,"alg":"HS256","plugin":"p","instance":"0b8e0b3e-5d2a-4c41-9a53-2f1f1e6f7a10","licensee":"","iat":1}"#;
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let key = format!("TORU1.{}.{}", b64(payload.as_bytes()), b64(&[0; 32]));
+        assert_eq!(check_key("p", &format!(" {key}\n")).unwrap(), key);
+        // Case: the same key offered for another plugin.
+        assert!(
+            check_key("q", &key)
+                .unwrap_err()
+                .contains("issued for plugin \"p\"")
+        );
+    }
+}
