@@ -100,6 +100,9 @@ pub enum PluginCommand {
     },
     /// Look for plugins installed since the daemon started.
     Rescan,
+    /// Install or remove a plugin's licence key.
+    #[command(subcommand)]
+    License(LicenseCommand),
     /// A plugin's log, newest last.
     Logs {
         /// Plugin id.
@@ -113,6 +116,26 @@ pub enum PluginCommand {
         /// How many entries.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+    },
+}
+
+/// `toructl plugin license …`
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Install (or replace) a plugin's licence key; the plugin restarts to check it.
+    Set {
+        /// Plugin id.
+        id: String,
+        /// The key as the vendor issued it (`TORU1.…`); `-` or nothing reads standard input.
+        key: Option<String>,
+        /// Read the key from this file instead.
+        #[arg(long, conflicts_with = "key")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Remove a plugin's licence key; the plugin restarts without one.
+    Clear {
+        /// Plugin id.
+        id: String,
     },
 }
 

@@ -5,7 +5,7 @@
 
 mod cli;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use http::Method;
 use serde_json::{Value, json};
 use toructl::{Client, ClientError, Endpoint};
 
-use cli::{Cli, Command, KvCommand, PluginCommand, UserCommand};
+use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
 
 /// An error with the exit code it maps to.
 struct Failure {
@@ -235,6 +235,15 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 println!("{label:<12}{}", text(value));
             }
             println!("{:<12}{}", "health", health(s));
+            let l = &p["license"];
+            if l["required"] == true || l["installed"] == true {
+                let required = if l["required"] == true {
+                    " [required]"
+                } else {
+                    ""
+                };
+                println!("{:<12}{}{required}", "licence", license_line(l));
+            }
             let events = p["events"].as_array().cloned().unwrap_or_default();
             if !events.is_empty() {
                 println!("\nrecent events:");
@@ -310,8 +319,76 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             level,
             lines,
         } => logs(client, &id, follow, level, lines, json).await?,
+        PluginCommand::License(cmd) => license(client, cmd, json).await?,
     }
     Ok(())
+}
+
+async fn license(client: &Client, cmd: LicenseCommand, json: bool) -> Outcome {
+    let (id, method, body) = match cmd {
+        LicenseCommand::Set { id, key, file } => {
+            let key = match (key, file) {
+                (_, Some(file)) => std::fs::read_to_string(&file)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?,
+                (Some(key), None) if key != "-" => key,
+                _ => {
+                    let mut key = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut key)
+                        .map_err(|e| usage(e.to_string()))?;
+                    key
+                }
+            };
+            (id, Method::PUT, json!({ "key": key.trim() }))
+        }
+        LicenseCommand::Clear { id } => (id, Method::DELETE, json!({})),
+    };
+    let path = format!("/api/plugins/{}", segment(&id));
+    let mut p: Value = client
+        .send_json(method, &format!("{path}/license"), &body)
+        .await?;
+    // A running plugin restarts to check its new key: wait for its verdict.
+    p = wait_until_settled(client, &path, p).await?;
+    if json {
+        print_json(&p);
+    } else {
+        println!("{id}: licence {}", license_line(&p["license"]));
+    }
+    if p["license"]["state"] == "invalid" {
+        return Err(Failure {
+            code: 1,
+            message: format!("{id}: the plugin rejected the key"),
+        });
+    }
+    Ok(())
+}
+
+/// One line about a plugin's licence: its state, then who it is for and until when, or why
+/// it is not valid.
+fn license_line(l: &Value) -> String {
+    let state = text(&l["state"]);
+    match state.as_str() {
+        "valid" => {
+            let until = l["expires_at"].as_u64().map_or_else(
+                || "never expires".to_owned(),
+                |secs| {
+                    let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+                    format!("expires {}", humantime::format_rfc3339_seconds(at))
+                },
+            );
+            let features = l["features"]
+                .as_array()
+                .filter(|f| !f.is_empty())
+                .map(|f| {
+                    let names: Vec<String> = f.iter().map(text).collect();
+                    format!(", features: {}", names.join(" "))
+                })
+                .unwrap_or_default();
+            format!("valid: {}, {until}{features}", text(&l["licensee"]))
+        }
+        "unchecked" => "installed, not checked yet (the plugin checks it when it starts)".into(),
+        _ => format!("{state} ({}): {}", text(&l["error"]), text(&l["message"])),
+    }
 }
 
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` returns before the
