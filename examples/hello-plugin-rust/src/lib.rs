@@ -1,18 +1,28 @@
 //! hello-rust: the smallest useful Toru plugin — a greeting and a counter kept in the plugin's
-//! key-value store, so it survives plugin and daemon restarts — with a React dashboard view.
+//! key-value store, so it survives plugin and daemon restarts — with a React dashboard view, and
+//! a licensed `/pro` route that shows how a vendor sells a feature (`docs/licensing.md`).
 //!
 //! The view is built from `frontend/` into one ES module and embedded at compile time: `build.rs`
 //! points `HELLO_RUST_BUNDLE` at `frontend/dist/bundle.js` when it has been built, else at the
 //! committed `frontend/fallback-bundle.js` (which only says how to build the real one).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex as StdMutex, OnceLock};
 
 use serde_json::json;
 use tokio::sync::Mutex;
+use toru_plugin_api::license::{License, LicenseError, VerifyingKey};
 use toru_plugin_api::{
     HttpRequest, HttpResponse, PROTOCOL_VERSION, PluginContext, PluginError, PluginMetadata,
     ToruPlugin, info,
 };
+
+/// The public key of the demo vendor in `examples/demo-vendor/` — **for demonstration only**:
+/// its private key is in the repository, so anyone can issue keys for it. A real vendor embeds
+/// the public key printed by its own `toru-license keygen --alg ed25519`.
+pub const DEMO_VENDOR_PUBLIC_KEY: &str = "cLPagOrte4LQD7vmjquXyw2eFbgLnfj2N2xzKBsrzJg";
+
+/// The licence feature `/pro` needs.
+pub const PRO_FEATURE: &str = "pro";
 
 /// The dashboard view the daemon serves for this plugin, chosen by `build.rs`.
 pub const FRONTEND_BUNDLE: &[u8] = include_bytes!(env!("HELLO_RUST_BUNDLE"));
@@ -26,11 +36,31 @@ pub struct Hello {
     /// both read `n` and both store `n + 1`, losing one (and a reset can be undone by an
     /// increment that read the old value before it).
     counter: Mutex<()>,
+    /// The runner's verdict on the licence key at the latest init.
+    license: StdMutex<Option<Result<License, LicenseError>>>,
 }
 
 impl Hello {
     fn ctx(&self) -> Result<&PluginContext, PluginError> {
         self.ctx.get().ok_or(PluginError::Disconnected)
+    }
+
+    /// The licence, if it is valid now and unlocks `/pro`; else the refusal to answer with.
+    fn pro_license(&self) -> Result<License, PluginError> {
+        let verdict = self
+            .license
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or(Err(LicenseError::Missing))?;
+        verdict.check_expiry(std::time::SystemTime::now())?;
+        if !verdict.has_feature(PRO_FEATURE) {
+            return Err(PluginError::Unlicensed {
+                kind: "feature_missing".into(),
+                message: format!("the licence does not include the {PRO_FEATURE:?} feature"),
+            });
+        }
+        Ok(verdict)
     }
 
     async fn count(&self) -> Result<u64, PluginError> {
@@ -54,8 +84,21 @@ impl ToruPlugin for Hello {
         }
     }
 
+    fn license_verifier(&self) -> Option<VerifyingKey> {
+        VerifyingKey::ed25519_base64url(DEMO_VENDOR_PUBLIC_KEY).ok()
+    }
+
     async fn init(&self, ctx: PluginContext) -> Result<(), PluginError> {
         info!("initialised for instance {}", ctx.instance_id);
+        match &ctx.license {
+            Some(Ok(l)) => info!("licensed to {:?}; /pro is available", l.licensee),
+            Some(Err(e)) => info!("no valid licence, /pro is locked: {e}"),
+            None => {}
+        }
+        *self
+            .license
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ctx.license.clone();
         let _ = self.ctx.set(ctx);
         Ok(())
     }
@@ -85,6 +128,19 @@ impl ToruPlugin for Hello {
                 self.ctx()?.kv.delete("counter").await?;
                 info!("counter reset");
                 Ok(HttpResponse::json(200, &json!({ "count": 0 })))
+            }
+            // Licensed: only with a valid key from the (demo) vendor that unlocks "pro".
+            ("GET", "/pro") => {
+                let license = self.pro_license()?;
+                Ok(HttpResponse::json(
+                    200,
+                    &json!({
+                        "message": format!("Pro features unlocked for {}", license.licensee),
+                        "licensee": license.licensee,
+                        "expires_at": license.expires_at,
+                        "features": license.features,
+                    }),
+                ))
             }
             // Shows exactly what the plugin received, e.g. to check what the daemon forwards.
             (_, path) if path == "/echo" || path.starts_with("/echo/") => Ok(HttpResponse::json(

@@ -210,3 +210,89 @@ async fn concurrent_increments_are_not_lost() {
     );
     assert_eq!(d.kv.get("counter"), Some(&N.to_string()));
 }
+
+/// Signs a licence payload with the demo vendor's private key (`examples/demo-vendor/`), as
+/// `toru-license issue` would.
+fn demo_key(payload: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../demo-vendor/ed25519.key")).unwrap();
+    let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(file["private_key"].as_str().unwrap())
+        .unwrap();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed.try_into().unwrap());
+    let signed = format!("TORU1.{}", b64(payload.to_string().as_bytes()));
+    let signature = signing.sign(signed.as_bytes());
+    format!("{signed}.{}", b64(&signature.to_bytes()))
+}
+
+#[tokio::test]
+async fn pro_needs_a_demo_vendor_licence_for_this_instance_with_the_pro_feature() {
+    const INSTANCE: &str = "00000000-0000-4000-8000-000000000000";
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hello.sock");
+    let _plugin = spawn(&socket);
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let payload = |instance: &str, features: &[&str]| {
+        serde_json::json!({"v": 1, "alg": "EdDSA", "plugin": "hello-rust", "instance": instance,
+            "licensee": "Demo Ltd", "iat": 1_767_225_600u64, "features": features})
+    };
+    let init = |key: Option<String>| toru_plugin_api::Init {
+        protocol_version: toru_plugin_api::PROTOCOL_VERSION,
+        plugin_id: "hello-rust".into(),
+        instance_id: INSTANCE.into(),
+        config: Default::default(),
+        license: key,
+    };
+    let pro = |reply: toru_plugin_api::Message| match reply.body {
+        Body::HttpResponse(r) => (
+            r.status,
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(),
+        ),
+        other => panic!("expected http.response, got {other:?}"),
+    };
+
+    // No key: the plugin runs, reports `missing`, and /pro answers 402 while /greeting works.
+    let ready = d.init_with(init(None)).await.unwrap();
+    assert!(
+        matches!(ready.license, Some(toru_plugin_api::LicenseReport::Invalid { ref error, .. }) if error == "missing")
+    );
+    let (status, body) = pro(d.call(get("/pro")).await.unwrap());
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (402, &serde_json::json!("license_missing"))
+    );
+    json_body(&d.call(get("/greeting")).await.unwrap());
+
+    // A demo key for another instance: 403 wrong_instance.
+    let other = demo_key(&payload("11111111-1111-4111-8111-111111111111", &["pro"]));
+    d.init_with(init(Some(other))).await.unwrap();
+    let (status, body) = pro(d.call(get("/pro")).await.unwrap());
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (403, Some("wrong_instance"))
+    );
+
+    // A valid key without the pro feature: 403 feature_missing.
+    let basic = demo_key(&payload(INSTANCE, &[]));
+    d.init_with(init(Some(basic))).await.unwrap();
+    let (status, body) = pro(d.call(get("/pro")).await.unwrap());
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (403, Some("feature_missing"))
+    );
+
+    // The right key: unlocked.
+    let good = demo_key(&payload(INSTANCE, &["pro"]));
+    let ready = d.init_with(init(Some(good))).await.unwrap();
+    assert!(matches!(
+        ready.license,
+        Some(toru_plugin_api::LicenseReport::Valid { .. })
+    ));
+    let body = json_body(&d.call(get("/pro")).await.unwrap());
+    assert_eq!(body["licensee"], "Demo Ltd");
+}
