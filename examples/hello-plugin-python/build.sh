@@ -34,7 +34,7 @@ mkdir -p "$OUT_DIR"
 # Stage only what the app needs (no tests, no __pycache__), inside OUT_DIR: no /tmp needed.
 STAGE=$(mktemp -d "$OUT_DIR/.stage.XXXXXX")
 trap 'rm -rf -- "$STAGE"' EXIT
-cp "$HERE/__main__.py" "$HERE/toru_plugin.py" "$HERE/hello_python.py" "$STAGE/"
+cp "$HERE/__main__.py" "$HERE/toru_plugin.py" "$HERE/toru_license.py" "$HERE/hello_python.py" "$STAGE/"
 mkdir "$STAGE/frontend"
 cp "$HERE/frontend/bundle.js" "$STAGE/frontend/"
 

@@ -1,17 +1,25 @@
 """hello-python: the Python twin of hello-rust — a greeting and a counter kept in the plugin's
-key-value store, so it survives plugin and daemon restarts — plus a dashboard view."""
+key-value store, so it survives plugin and daemon restarts — plus a dashboard view, and a
+licensed ``/pro`` route that shows how a vendor sells a feature (``docs/licensing.md``)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Optional
 
+import toru_license
 import toru_plugin as toru
 from toru_plugin import Context, Kv, Request, Response, info
 
 VERSION = "0.1.0"
 #: The KV key the counter lives under (the same as hello-rust's).
 COUNTER_KEY = "counter"
+#: The HMAC secret of the demo vendor in ``examples/demo-vendor/hmac.key`` — **for demonstration
+#: only**: it is public, so anyone can issue keys with it. HMAC means the plugin holds the
+#: signing secret itself; a real vendor should prefer Ed25519 (as hello-rust does).
+DEMO_VENDOR_HMAC_SECRET = "CNFoYJj0zjeIh86SNVHzVCjrotlS5q1EWEzTVrC2fPA"
+#: The licence feature ``/pro`` needs.
+PRO_FEATURE = "pro"
 
 
 class Hello(toru.Plugin):
@@ -37,9 +45,25 @@ class Hello(toru.Plugin):
             "description": "A greeting and a counter stored in the plugin's KV store, in Python",
         }
 
+    def license_verifier(self) -> toru_license.VerifyingKey:
+        return toru_license.VerifyingKey.hmac_base64url(DEMO_VENDOR_HMAC_SECRET)
+
     async def init(self, ctx: Context) -> None:
         info(f"initialised for instance {ctx.instance_id}")
+        if isinstance(ctx.license, toru_license.LicenseError):
+            info(f"no valid licence, /pro is locked: {ctx.license}")
+        elif ctx.license is not None:
+            info(f"licensed to {ctx.license.licensee!r}; /pro is available")
         self._ctx = ctx
+
+    def _pro_license(self) -> toru_license.License:
+        if self._ctx is None:
+            raise toru.Disconnected("not initialised yet")
+        licence = self._ctx.require_license()
+        if not licence.has_feature(PRO_FEATURE):
+            raise toru.Unlicensed("feature_missing",
+                                  f"the licence does not include the {PRO_FEATURE!r} feature")
+        return licence
 
     def frontend_bundle(self) -> bytes:
         return self._bundle
@@ -71,6 +95,12 @@ class Hello(toru.Plugin):
                     await self._kv().delete(COUNTER_KEY)
                 info("counter reset")
                 return Response.json({"count": 0})
+            case ("GET", "/pro"):
+                licence = self._pro_license()
+                return Response.json({
+                    "message": f"Pro features unlocked for {licence.licensee}",
+                    "licensee": licence.licensee, "expires_at": licence.expires_at,
+                    "features": list(licence.features)})
             case _:
                 return Response.not_found()
 

@@ -189,6 +189,22 @@ class Timeout(PluginError):
     code = "timeout"
 
 
+class Unlicensed(PluginError):
+    """What was asked for needs a valid licence and there is none: 402 when no key is installed
+    (``kind`` ``missing``), else 403. ``kind`` is a failure kind of ``docs/licensing.md``; the
+    body is the same as the Rust SDK's and the daemon's."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = 402 if kind == "missing" else 403
+        self.code = "license_missing" if kind == "missing" else "license_invalid"
+
+    def to_response(self) -> Response:
+        return Response.json(
+            {"error": {"code": self.code, "kind": self.kind, "message": str(self)}}, self.status)
+
+
 # ------------------------------------------------------------------------------------------------
 # The messages, as plain data. No I/O here.
 
@@ -322,15 +338,21 @@ class Init:
     plugin_id: str
     instance_id: str
     config: dict = field(default_factory=dict)
+    #: The licence key the administrator installed, exactly as given; ``None`` when none.
+    license: Optional[str] = None
 
     @classmethod
     def from_payload(cls, p: dict) -> Init:
         return cls(_read_uint(p, "protocol_version", 32), _read_str(p, "plugin_id"),
-                   _read_str(p, "instance_id"), _read_object(p, "config"))
+                   _read_str(p, "instance_id"), _read_object(p, "config"),
+                   _read_opt_str(p, "license"))
 
     def to_payload(self) -> dict:
-        return {"protocol_version": self.protocol_version, "plugin_id": self.plugin_id,
-                "instance_id": self.instance_id, "config": self.config}
+        out = {"protocol_version": self.protocol_version, "plugin_id": self.plugin_id,
+               "instance_id": self.instance_id, "config": self.config}
+        if self.license is not None:
+            out["license"] = self.license
+        return out
 
 
 @dataclass
@@ -338,13 +360,24 @@ class Ready:
     """Payload of ``lifecycle.ready``."""
 
     protocol_version: int = PROTOCOL_VERSION
+    #: The plugin's licence verdict (``{"state": "valid", "licensee", "expires_at",
+    #: "features"}`` or ``{"state": "invalid", "error", "message"}``); ``None`` when the plugin
+    #: checks no licences.
+    license: Optional[dict] = None
 
     @classmethod
     def from_payload(cls, p: dict) -> Ready:
-        return cls(_read_uint(p, "protocol_version", 32))
+        report = p.get("license")
+        if report is not None and (not isinstance(report, dict)
+                                   or report.get("state") not in ("valid", "invalid")):
+            raise _PayloadError("`license` must be an object with state valid or invalid")
+        return cls(_read_uint(p, "protocol_version", 32), report)
 
     def to_payload(self) -> dict:
-        return {"protocol_version": self.protocol_version}
+        out: dict[str, Any] = {"protocol_version": self.protocol_version}
+        if self.license is not None:
+            out["license"] = self.license
+        return out
 
 
 @dataclass
@@ -626,6 +659,8 @@ def validate_metadata(meta: dict) -> None:
 
     for name in ("author", "icon", "description"):
         need_str(name, required=False)
+    if not isinstance(meta.get("license_required", False), bool):
+        raise ValueError("metadata field 'license_required' must be a boolean")
     plugin_id = need_str("id", required=True)
     if not _ID.fullmatch(plugin_id):
         raise ValueError(f"invalid plugin id {plugin_id!r}: must match ^[a-z0-9][a-z0-9-]{{0,62}}$")
@@ -661,6 +696,13 @@ class Plugin:
         daemon restarts. Keep ``ctx.kv``: the handle stays valid across reconnections. Raising
         refuses the init (the daemon reports the plugin as failed)."""
 
+    def license_verifier(self) -> Any:
+        """The vendor's ``toru_license.VerifyingKey``, or ``None`` (the default) for a plugin
+        that sells no licences. With one, the runner verifies the installed key at every
+        ``lifecycle.init``, reports the verdict to the daemon (``toructl plugin show`` and the
+        dashboard show it) and puts it in ``ctx.license``; see :meth:`Context.require_license`."""
+        return None
+
     async def handle_http(self, request: Request) -> Response:
         """Answers one HTTP request for the plugin's routes. A :class:`PluginError` raised here
         becomes a JSON error response with its status; any other exception a 500."""
@@ -685,6 +727,25 @@ class Context:
     plugin_id: str
     config: dict
     kv: Kv
+    #: The licence key the administrator installed, unverified; ``None`` when none.
+    license_key: Optional[str] = None
+    #: The runner's verdict on it: a ``toru_license.License`` or ``toru_license.LicenseError``;
+    #: ``None`` when the plugin has no :meth:`Plugin.license_verifier`.
+    license: Any = None
+
+    def require_license(self) -> Any:
+        """The verified licence if it is still unexpired now; else raises :class:`Unlicensed`
+        (402 without a key, 403 with a bad or expired one) for the handler to propagate."""
+        import toru_license
+        if self.license is None:
+            raise PluginError("this plugin checks no licences: it has no license_verifier")
+        if isinstance(self.license, toru_license.LicenseError):
+            raise Unlicensed(self.license.kind, str(self.license))
+        try:
+            self.license.check_expiry()
+        except toru_license.LicenseError as e:
+            raise Unlicensed(e.kind, str(e)) from None
+        return self.license
 
 
 class Kv:
@@ -1013,7 +1074,9 @@ class _Connection:
                 request_id, "unsupported_version",
                 f"daemon speaks protocol {init.protocol_version}, plugin speaks {PROTOCOL_VERSION}"))
             return
-        ctx = Context(init.instance_id, init.plugin_id, init.config, self.runner.kv)
+        verdict, report = self._check_license(init)
+        ctx = Context(init.instance_id, init.plugin_id, init.config, self.runner.kv,
+                      init.license, verdict)
         try:
             await self.runner.plugin.init(ctx)
         except asyncio.CancelledError:
@@ -1023,7 +1086,27 @@ class _Connection:
             error(f"init failed:\n{traceback.format_exc()}")
             await self.send(Message.error(request_id, "internal", str(e) or type(e).__name__))
             return
-        await self.send(Message("lifecycle.ready", request_id, Ready(PROTOCOL_VERSION)))
+        await self.send(Message("lifecycle.ready", request_id, Ready(PROTOCOL_VERSION, report)))
+
+    def _check_license(self, init: Init) -> tuple:
+        """(verdict, report): the plugin's licence checked with its verifier, as ``ctx.license``
+        and as the ``license`` of ``lifecycle.ready``; ``(None, None)`` without a verifier."""
+        plugin = self.runner.plugin
+        verifier = plugin.license_verifier()
+        if verifier is None:
+            return None, None
+        import toru_license
+        try:
+            licence = toru_license.verify(init.license, verifier, plugin.metadata()["id"],
+                                          init.instance_id)
+        except toru_license.LicenseError as e:
+            return e, {"state": "invalid", "error": e.kind, "message": str(e)}
+        report: dict[str, Any] = {"state": "valid", "licensee": licence.licensee}
+        if licence.expires_at is not None:
+            report["expires_at"] = licence.expires_at
+        if licence.features:
+            report["features"] = list(licence.features)
+        return licence, report
 
     async def _answer_http(self, request_id: str, request: Request) -> None:
         try:
