@@ -9,65 +9,11 @@ use std::time::Duration;
 use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD};
+use support::ctl::{ctl, ctl_in, ok, run_with};
 use support::fixtures::{hello_rust, install, toructl};
 use support::harness::Dirs;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-/// What one toructl run did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn run_with(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(toructl())
-        .args(args)
-        .env_remove("TORU_SOCKET")
-        .env_remove("TORU_URL")
-        .env_remove("TORU_SESSION")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        // toructl may exit before reading (a usage error): a broken pipe here is expected.
-        let _ = input.write_all(text.as_bytes()).await;
-    }
-    drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("toructl finished")
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs `toructl --socket <the daemon's socket> ARGS`.
-async fn ctl(d: &ApiDaemon, args: &[&str]) -> Run {
-    ctl_in(d, args, None).await
-}
-
-async fn ctl_in(d: &ApiDaemon, args: &[&str], stdin: Option<&str>) -> Run {
-    let socket = d.socket();
-    let mut all = vec!["--socket", socket.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run_with(&all, stdin).await
-}
-
-fn ok(run: &Run, what: &str) {
-    assert_eq!(
-        run.code, 0,
-        "{what}: stdout {}\nstderr {}",
-        run.stdout, run.stderr
-    );
-}
 
 async fn started() -> (Dirs, ApiDaemon) {
     let dirs = Dirs::new();

@@ -1,0 +1,65 @@
+//! Running the real `toructl` binary against a test daemon, as an admin would.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::api::ApiDaemon;
+use super::fixtures::toructl;
+
+/// What one toructl run did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn run_with(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(toructl())
+        .args(args)
+        .env_remove("TORU_SOCKET")
+        .env_remove("TORU_URL")
+        .env_remove("TORU_SESSION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        // toructl may exit before reading (a usage error): a broken pipe here is expected.
+        let _ = input.write_all(text.as_bytes()).await;
+    }
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("toructl finished")
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `toructl --socket <the daemon's socket> ARGS`.
+pub async fn ctl(d: &ApiDaemon, args: &[&str]) -> Run {
+    ctl_in(d, args, None).await
+}
+
+pub async fn ctl_in(d: &ApiDaemon, args: &[&str], stdin: Option<&str>) -> Run {
+    let socket = d.socket();
+    let mut all = vec!["--socket", socket.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_with(&all, stdin).await
+}
+
+pub fn ok(run: &Run, what: &str) {
+    assert_eq!(
+        run.code, 0,
+        "{what}: stdout {}\nstderr {}",
+        run.stdout, run.stderr
+    );
+}
