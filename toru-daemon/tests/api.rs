@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD, session_token, test_config};
 use support::fixtures::{hello_rust, install, script};
 use support::harness::Dirs;
+use toru_daemon::config::Config;
 use toructl::{Client, Endpoint};
 
 /// Every route that needs a session, with a method and a body where it takes one.
@@ -187,17 +188,18 @@ async fn login_sets_a_safe_cookie_and_logout_ends_the_session() {
 async fn login_attempts_are_rate_limited() {
     let (_dirs, d) = started().await;
     let wrong = json!({"username": "admin", "password": "wrong password"}).to_string();
+    // All six at once: sent one after another, each slow argon2 check on a loaded machine could
+    // give the limiter time to refill (one attempt per 12 s) and hide the limit.
+    let attempts = (0..6).map(|_| {
+        d.anonymous.raw(
+            Method::POST,
+            "/api/auth/login",
+            Some(wrong.clone().into_bytes()),
+        )
+    });
     let mut statuses = Vec::new();
-    for _ in 0..6 {
-        let r = d
-            .anonymous
-            .raw(
-                Method::POST,
-                "/api/auth/login",
-                Some(wrong.clone().into_bytes()),
-            )
-            .await
-            .unwrap();
+    for r in futures::future::join_all(attempts).await {
+        let r = r.unwrap();
         statuses.push(r.status.as_u16());
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(error_code(&r.body), "rate_limited");
@@ -205,6 +207,7 @@ async fn login_attempts_are_rate_limited() {
             assert!((1..=12).contains(&retry), "Retry-After {retry}");
         }
     }
+    statuses.sort_unstable();
     assert_eq!(
         statuses,
         [401, 401, 401, 401, 401, 429],
@@ -387,7 +390,15 @@ async fn raw_exchange(addr: std::net::SocketAddr, head: String, body_chunks: usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_get_413_with_or_without_content_length() {
-    let (_dirs, d) = started().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    // Room for a 1 MiB echo on a loaded machine (the default test timeout is 1 s).
+    let d = ApiDaemon::start_with(Config {
+        request_timeout: Duration::from_secs(30),
+        ..test_config(&dirs)
+    })
+    .await;
+    d.create_admin().await;
     let s = d.login().await;
     d.enable(&s, "hello-rust").await;
     let token = {
