@@ -204,7 +204,13 @@ mod tests {
             (outside.state, outside.error.as_deref()),
             (LicenseState::Invalid, Some("expired"))
         );
-        assert!(outside.message.as_deref().unwrap().contains("1970-01-01T00:16:40Z"));
+        assert!(
+            outside
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("1970-01-01T00:16:40Z")
+        );
         assert_eq!(outside.refusal().map(|r| r.0), Some(403));
     }
 
