@@ -1,10 +1,11 @@
 // The e2e harness: a real toru-daemon with real plugins in a temporary directory, and a real
 // Chromium driven by playwright-core. Nothing is built here: it expects frontend/dist,
-// target/debug/toru-daemon and target/debug/hello-rust to exist already.
+// target/debug/toru-daemon, target/debug/hello-rust and target/debug/toru-license to exist
+// already (`cargo build --workspace` builds all three).
 
 import { spawn, execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { access, copyFile, mkdir, mkdtemp, readFile, rm, writeFile, constants } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile, constants } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,6 +20,10 @@ export const paths = {
   dist: path.join(frontendDir, 'dist'),
   daemon: process.env.TORU_DAEMON ?? path.join(repoRoot, 'target/debug/toru-daemon'),
   helloRust: process.env.TORU_HELLO_RUST ?? path.join(repoRoot, 'target/debug/hello-rust'),
+  /** The vendor CLI that issues licence keys. */
+  license: process.env.TORU_LICENSE ?? path.join(repoRoot, 'target/debug/toru-license'),
+  /** The demo vendor's Ed25519 signing key, whose public key hello-rust embeds. */
+  demoVendorKey: path.join(repoRoot, 'examples/demo-vendor/ed25519.key'),
   pythonBuild: path.join(repoRoot, 'examples/hello-plugin-python/build.sh'),
   chromium: process.env.CHROMIUM ?? '/usr/bin/chromium',
   screenshots: path.join(repoRoot, 'target/e2e'),
@@ -50,6 +55,8 @@ export async function checkPrerequisites() {
   await need(path.join(paths.dist, 'index.html'), constants.R_OK, 'run `npm run build` in frontend/');
   await need(paths.daemon, constants.X_OK, 'run `cargo build --workspace` at the repository root');
   await need(paths.helloRust, constants.X_OK, 'run `cargo build --workspace` at the repository root');
+  await need(paths.license, constants.X_OK, 'run `cargo build --workspace` at the repository root');
+  await need(paths.demoVendorKey, constants.R_OK, 'examples/demo-vendor/ed25519.key is missing');
   await need(paths.pythonBuild, constants.X_OK, 'examples/hello-plugin-python/build.sh is missing');
   await need(paths.chromium, constants.X_OK, 'install Chromium (`apt-get install chromium`) or set CHROMIUM');
   if (missing.length) throw new Error(`missing prerequisites:\n  ${missing.join('\n  ')}`);
@@ -85,6 +92,20 @@ export async function preparePlugins() {
   // OUT_DIR keeps the build out of the source tree.
   await run(paths.pythonBuild, [plugins], { env: { ...process.env, OUT_DIR: path.join(tmp, 'python-build') } });
   return tmp;
+}
+
+/** A licence key for `plugin` on instance `instance`, signed with the demo vendor's key by the
+ *  real `toru-license issue`. The CLI insists on a 0600 key file, which git does not keep, so it
+ *  signs with a copy in `tmp`. */
+export async function issueLicense(tmp, { plugin, instance, licensee, features = [] }) {
+  const keyFile = path.join(tmp, 'demo-vendor.key');
+  await copyFile(paths.demoVendorKey, keyFile);
+  await chmod(keyFile, 0o600);
+  const args = ['issue', '--key', keyFile, '--plugin', plugin, '--instance', instance, '--licensee', licensee];
+  for (const feature of features) args.push('--feature', feature);
+  const key = (await run(paths.license, args)).trim();
+  if (!key.startsWith('TORU1.')) throw new Error(`toru-license issue printed no key: ${key}`);
+  return key;
 }
 
 /** A TCP port nobody listens on right now. */

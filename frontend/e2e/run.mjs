@@ -7,9 +7,11 @@
 // Screenshots of every step go to target/e2e/NN-step.png (repository root). Exits 0 when every
 // step passed; the last line is always `N passed, M failed`.
 //
-// Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST (default
-// target/debug/…), E2E_KEEP=1 keeps the temporary directory, E2E_HEADED=1 shows the browser.
+// Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST,
+// TORU_LICENSE (default target/debug/…), E2E_KEEP=1 keeps the temporary directory,
+// E2E_HEADED=1 shows the browser.
 
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -19,6 +21,7 @@ import {
   cleanDir,
   createUser,
   daemonLogTail,
+  issueLicense,
   paths,
   preparePlugins,
   repoRoot,
@@ -290,6 +293,64 @@ const steps = [
         await visible('counter-value');
         assert((await byTestId('plugin-view-error').count()) === 0, 'no error panel');
       }
+    },
+  ],
+  [
+    'license',
+    'hello-rust’s licence: a key for another instance shows invalid (wrong_instance) and /pro answers 403; the right key shows E2E Ltd and /pro answers 200',
+    async () => {
+      const status = await pageFetch('/api/status');
+      assert(status.status === 200, `GET /api/status answered ${status.status}`);
+      const instance = JSON.parse(status.body).instance_id;
+      assert(/^[0-9a-f-]{36}$/.test(instance ?? ''), `the daemon has an instance id: ${status.body}`);
+      const other = randomUUID();
+      const wrongKey = await issueLicense(tmp, { plugin: 'hello-rust', instance: other, licensee: 'E2E Ltd', features: ['pro'] });
+      const rightKey = await issueLicense(tmp, { plugin: 'hello-rust', instance, licensee: 'E2E Ltd', features: ['pro'] });
+
+      await byTestId('nav-plugins').click();
+      await visible('plugin-card-hello-rust');
+      assert((await byTestId('plugin-license-hello-rust').count()) === 0, 'no licence line on the card before a key is installed');
+      await byTestId('plugin-details-hello-rust').click();
+      await visible('plugin-details-panel');
+      const panel = byTestId('plugin-details-panel');
+      const state = panel.getByTestId('details-license-state');
+      await state.waitFor({ timeout: ACTION_TIMEOUT_MS });
+      assert((await state.getAttribute('data-state')) === 'missing', 'no key yet');
+
+      // A key for another installation: the daemon takes it, the plugin rejects it.
+      await panel.getByTestId('license-add').click();
+      const input = panel.getByLabel('Licence key', { exact: true });
+      await input.fill(`\n${wrongKey}\n`);
+      await panel.getByTestId('license-save').click();
+      await eventually(async () => (await state.getAttribute('data-state')) === 'invalid', 'the panel shows the key invalid');
+      assert((await state.getAttribute('data-error')) === 'wrong_instance', `the failure is wrong_instance, not ${await state.getAttribute('data-error')}`);
+      const invalidText = (await state.textContent()) ?? '';
+      assert(invalidText.includes(other) && invalidText.includes(instance), `the message names both instances: ${invalidText}`);
+      await eventually(async () => (await attr('plugin-license-hello-rust', 'data-state')) === 'invalid', 'the card shows the key invalid');
+      const refused = await eventually(async () => {
+        const pro = await pageFetch('/api/plugins/hello-rust/route/pro');
+        return pro.status === 403 ? pro : null;
+      }, '/route/pro answers 403 with the wrong key');
+      assert(JSON.parse(refused.body).error?.kind === 'wrong_instance', `/route/pro says why: ${refused.body}`);
+
+      // The right key: valid, licensed to E2E Ltd, and /pro opens.
+      await panel.getByLabel('Replace the licence key').fill(rightKey);
+      await panel.getByTestId('license-save').click();
+      await eventually(async () => (await state.getAttribute('data-state')) === 'valid', 'the panel shows the key valid');
+      const validText = (await state.textContent()) ?? '';
+      assert(validText.includes('Licensed to E2E Ltd'), `the panel names the licensee: ${validText}`);
+      assert(/pro/.test((await panel.getByTestId('details-license-facts').textContent()) ?? ''), 'the panel lists the pro feature');
+      await eventually(async () => (await attr('plugin-license-hello-rust', 'data-state')) === 'valid', 'the card shows the key valid');
+      assert(((await byTestId('plugin-license-hello-rust').textContent()) ?? '').includes('Licensed to E2E Ltd'), 'the card names the licensee');
+      const pro = await eventually(async () => {
+        const answer = await pageFetch('/api/plugins/hello-rust/route/pro');
+        return answer.status === 200 ? answer : null;
+      }, '/route/pro answers 200 with the right key');
+      assert(JSON.parse(pro.body).licensee === 'E2E Ltd', `/route/pro answers for E2E Ltd: ${pro.body}`);
+      await snap();
+      await page.keyboard.press('Escape');
+      await gone('plugin-details-panel');
+      await eventually(async () => (await attr('plugin-state-hello-rust', 'data-state')) === 'running', 'hello-rust runs again');
     },
   ],
   [

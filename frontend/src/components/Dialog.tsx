@@ -18,6 +18,10 @@ interface DialogProps {
   wide?: boolean;
 }
 
+/** The open dialogs, innermost last. Only the innermost handles Escape and Tab, so a
+ *  confirmation over the details drawer closes alone. */
+const openDialogs: object[] = [];
+
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
@@ -30,9 +34,12 @@ export function Dialog({ title, subtitle, onClose, children, variant = 'modal', 
   useEffect(() => {
     const before = document.activeElement as HTMLElement | null;
     const node = panel.current;
+    const self = {};
+    openDialogs.push(self);
     // Focus the panel itself: screen readers read the title, and Tab reaches the controls.
     node?.focus();
     const onKey = (event: KeyboardEvent) => {
+      if (openDialogs[openDialogs.length - 1] !== self) return;
       if (event.key === 'Escape') {
         event.stopPropagation();
         close.current();
@@ -60,6 +67,7 @@ export function Dialog({ title, subtitle, onClose, children, variant = 'modal', 
     const overflow = document.body.style.overflow;
     document.body.style.overflow = 'hidden';
     return () => {
+      openDialogs.splice(openDialogs.indexOf(self), 1);
       document.removeEventListener('keydown', onKey);
       document.body.style.overflow = overflow;
       if (before && document.contains(before)) before.focus();

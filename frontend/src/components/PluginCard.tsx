@@ -3,6 +3,7 @@ import type { Plugin } from '../lib/api';
 import { iconText } from '../lib/format';
 import { displayState } from '../lib/plugins';
 import { Link } from '../lib/router';
+import { LicenseBadge, showsLicense } from './LicenseBadge';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
 
@@ -74,6 +75,7 @@ export function PluginCard({ plugin, pending, onToggle, onOpenDetails, onOpenLog
           {plugin.status.last_error}
         </p>
       ) : null}
+      {showsLicense(plugin) ? <LicenseBadge license={plugin.license} testId={`plugin-license-${plugin.id}`} explainRefusal /> : null}
       <div className="plugin-card-foot">
         <div className="plugin-card-status">
           <HealthDot plugin={plugin} testId={`plugin-health-${plugin.id}`} />

@@ -7,6 +7,7 @@ import { usePolling } from '../lib/polling';
 import { Link } from '../lib/router';
 import { Dialog } from './Dialog';
 import { EventList } from './EventList';
+import { LicenseSection } from './LicenseSection';
 import { Spinner } from './Spinner';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
@@ -19,7 +20,7 @@ interface Props {
 
 /** A drawer with everything the daemon knows about one plugin, refreshed while open. */
 export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
-  const { plugins, pending, setEnabled } = usePlugins();
+  const { plugins, pending, setEnabled, refresh } = usePlugins();
   const [details, setDetails] = useState<PluginDetails | null>(null);
   const [error, setError] = useState<api.ApiError | null>(null);
 
@@ -101,6 +102,13 @@ export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
               </pre>
             </section>
           ) : null}
+          <LicenseSection
+            plugin={plugin}
+            onChanged={(updated) => {
+              setDetails((d) => (d ? { ...d, ...updated } : d));
+              void refresh();
+            }}
+          />
           <section className="details-section">
             <h3 className="section-title">Runtime</h3>
             <dl className="facts">

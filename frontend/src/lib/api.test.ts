@@ -126,6 +126,40 @@ describe('endpoints', () => {
   });
 });
 
+describe('licence keys', () => {
+  it('PUTs the trimmed key and DELETEs it at the plugin’s licence URL', async () => {
+    const fetch = fakeApi({
+      'PUT /api/plugins/a%20b/license': ({ body, init }) => {
+        expect(body).toEqual({ key: 'TORU1.abc.def' });
+        expect((init.headers as Record<string, string>)['content-type']).toBe('application/json');
+        return json(plugin('a b', { license: { installed: true, state: 'unchecked', error: null } }));
+      },
+      'DELETE /api/plugins/a/license': ({ body }) => {
+        expect(body).toBeUndefined();
+        return json(plugin('a'));
+      },
+    });
+    const set = await api.setLicense('a b', '  TORU1.abc.def\n');
+    expect(set.license).toMatchObject({ installed: true, state: 'unchecked' });
+    const cleared = await api.clearLicense('a');
+    expect(cleared.license).toMatchObject({ installed: false, state: 'missing' });
+    expect(fetch.unmatched).toEqual([]);
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('rejects a key the daemon refuses with its bad_license message', async () => {
+    fakeApi({
+      'PUT /api/plugins/hello/license': () =>
+        apiError(400, 'bad_license', 'the licence key was issued for plugin "other", not "hello"'),
+    });
+    await expect(api.setLicense('hello', 'TORU1.x.y')).rejects.toMatchObject({
+      status: 400,
+      code: 'bad_license',
+      message: 'the licence key was issued for plugin "other", not "hello"',
+    });
+  });
+});
+
 describe('plugin routes', () => {
   it('prefixes the plugin’s route and sends the cookie', async () => {
     const fetch = fakeApi({

@@ -22,6 +22,31 @@ export interface PluginStatus {
   last_error: string | null;
 }
 
+/** Where a plugin's licence stands: `valid` (the plugin verified the key and it has not
+ *  expired), `invalid` (the plugin rejected it, or it has expired since), `missing` (no key)
+ *  or `unchecked` (a key is installed but the plugin has not reported a check of it yet). */
+export type LicenseState = 'valid' | 'invalid' | 'missing' | 'unchecked';
+
+/** A plugin's licence key and the plugin's verdict on it (`plugins/license.rs`). */
+export interface LicenseStatus {
+  /** The plugin's metadata says it is useless without a licence: the daemon refuses its routes
+   *  (402/403) until it has a valid one. */
+  required: boolean;
+  /** A key is installed. */
+  installed: boolean;
+  state: LicenseState;
+  /** The failure kind when not valid, e.g. `wrong_instance`, `expired`, `missing`. */
+  error: string | null;
+  /** What the admin can do about it, or what a valid licence covers. */
+  message: string | null;
+  /** Who the licence is for, when valid. */
+  licensee: string | null;
+  /** Unix seconds at which a valid licence stops being valid; `null` if never. */
+  expires_at: number | null;
+  /** What a valid licence unlocks. */
+  features: string[];
+}
+
 /** A plugin, as `GET /api/plugins` lists it. */
 export interface Plugin {
   id: string;
@@ -34,9 +59,12 @@ export interface Plugin {
   route: string;
   protocol_version: number;
   description: string;
+  /** Whether it refuses to work without a valid licence (its metadata; also in `license`). */
+  license_required: boolean;
   /** Path of its executable on the server. */
   binary: string;
   status: PluginStatus;
+  license: LicenseStatus;
 }
 
 export type EventKind =
@@ -248,6 +276,19 @@ export function enablePlugin(id: string): Promise<Plugin> {
 /** Stops the plugin and keeps it stopped. */
 export function disablePlugin(id: string): Promise<Plugin> {
   return request<Plugin>(`/api/plugins/${enc(id)}/disable`, { method: 'POST' });
+}
+
+/** Installs or replaces the plugin's licence key (trimmed) and restarts it if it runs, so it
+ *  checks the new key. Answers with the plugin (`starting`); the verdict shows in `license` once
+ *  it runs again: poll. A key that can never be valid for this plugin (not a Toru key, damaged,
+ *  for another plugin) is refused with 400 `bad_license` and nothing changes. */
+export function setLicense(id: string, key: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/license`, { method: 'PUT', body: { key: key.trim() } });
+}
+
+/** Removes the plugin's licence key (restarting it if it runs). */
+export function clearLicense(id: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/license`, { method: 'DELETE' });
 }
 
 export interface LogsQuery {

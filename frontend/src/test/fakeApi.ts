@@ -1,7 +1,7 @@
 // A stand-in for the daemon in unit tests: `fetch` answers from a table of handlers.
 
 import { vi } from 'vitest';
-import type { Plugin, PluginStatus } from '../lib/api';
+import type { LicenseStatus, Plugin, PluginStatus } from '../lib/api';
 
 export type Handler = (request: { method: string; url: URL; body: unknown; init: RequestInit }) => Response | Promise<Response>;
 
@@ -47,8 +47,27 @@ export function status(overrides: Partial<PluginStatus> = {}): PluginStatus {
   };
 }
 
-export function plugin(id: string, overrides: Partial<Omit<Plugin, 'status'>> & { status?: Partial<PluginStatus> } = {}): Plugin {
-  const { status: s, ...rest } = overrides;
+/** A licence as the daemon shows it; by default no key installed and none required. */
+export function license(overrides: Partial<LicenseStatus> = {}): LicenseStatus {
+  return {
+    required: false,
+    installed: false,
+    state: 'missing',
+    error: 'missing',
+    message: 'no licence key is installed for this plugin',
+    licensee: null,
+    expires_at: null,
+    features: [],
+    ...overrides,
+  };
+}
+
+export function plugin(
+  id: string,
+  overrides: Partial<Omit<Plugin, 'status' | 'license'>> & { status?: Partial<PluginStatus>; license?: Partial<LicenseStatus> } = {},
+): Plugin {
+  const { status: s, license: l, ...rest } = overrides;
+  const required = l?.required ?? rest.license_required ?? false;
   return {
     id,
     name: `Plugin ${id}`,
@@ -58,8 +77,10 @@ export function plugin(id: string, overrides: Partial<Omit<Plugin, 'status'>> & 
     route: `/${id}`,
     protocol_version: 1,
     description: `The ${id} plugin`,
+    license_required: required,
     binary: `/var/lib/toru/plugins/${id}.binary`,
     status: status(s),
+    license: license({ required, ...l }),
     ...rest,
   };
 }
