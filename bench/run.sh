@@ -16,13 +16,22 @@
 # tokio workers (TOKIO_WORKER_THREADS), nginx 2 workers, the hyper baseline 2, wrk -t2.
 #
 # --smoke (or TORU_BENCH_SMOKE=1) runs everything very briefly, to check the harness works; the
-# figures of a smoke run mean nothing. Needs root (nginx, the systemd sandbox).
+# figures of a smoke run mean nothing. --profile (or TORU_BENCH_PROFILE=1) also samples the
+# daemon and the plugin with `perf record -e cpu-clock` during one more c64 run and writes the
+# hottest symbols to target/bench/perf-report.txt. Needs root (nginx, the systemd sandbox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 smoke=${TORU_BENCH_SMOKE:-0}
-[[ ${1-} == --smoke ]] && smoke=1
+profile=${TORU_BENCH_PROFILE:-0}
+for arg in "$@"; do
+  case $arg in
+    --smoke) smoke=1 ;;
+    --profile) profile=1 ;;
+    *) echo "usage: bench/run.sh [--smoke] [--profile]" >&2; exit 2 ;;
+  esac
+done
 if ((smoke)); then
   wrk_secs=1 warm_secs=1 floor_n=2000 floor_secs=0.5 kv_n=200 scale_runs=1 idle_settle=1
   fault_secs=8 fault_every=2 fault_warm=1 slow_conns=200 slow_secs=3 list_n=50
@@ -160,7 +169,7 @@ start_daemon a
 cp "$bin/bench-plugin" "$D_DIR/plugins/bench.binary"
 api POST /api/rescan >/dev/null
 login
-A_PORT=$D_PORT A_SOCK=$D_SOCK A_TOKEN=$TOKEN
+A_PID=$D_PID A_PORT=$D_PORT A_SOCK=$D_SOCK A_TOKEN=$TOKEN
 
 log "3 enable → ready (embedded)"
 "$bench" enable-ready --socket "$A_SOCK" --plugin bench --backend embedded --target-ms 50 >>"$figures"
@@ -171,6 +180,9 @@ hyper_port=$(free_port)
 nginx_port=$(free_port)
 "$bin/bench-hyper" --unix "$work/hyper.sock" --tcp "127.0.0.1:$hyper_port" &
 pids+=($!)
+for _ in $(seq 100); do [[ -S $work/hyper.sock ]] && break; sleep 0.05; done
+# nginx's workers run as www-data: they need write permission to connect.
+chmod 666 "$work/hyper.sock"
 mkdir -p "$work/nginx/logs"
 cat >"$work/nginx/nginx.conf" <<EOF
 daemon off;
@@ -237,6 +249,20 @@ for target in daemon nginx hyper; do
     figure "1 forwarding" "$name c1 p99" "µs" "" ${p99_1[$target]}
   }
 done
+
+if ((profile)); then
+  log "1 forwarding: profiling the daemon and the plugin during a c64 run"
+  command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+  plugin_pid=$(api GET /api/plugins/bench | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"]["pid"])')
+  perf record -q -e cpu-clock -F 2000 -o "$out/perf.data" -p "$A_PID,$plugin_pid" -- sleep "$wrk_secs" 2>/dev/null &
+  perf_pid=$!
+  wrk_run 64 2 "$wrk_secs" "${url[daemon]}" "$A_TOKEN" >/dev/null
+  wait "$perf_pid" || true
+  # Whole report to a file first: `head` closing a pipe would fail the script (pipefail).
+  perf report -i "$out/perf.data" --no-children --sort comm,dso,symbol --stdio >"$work/perf.txt" 2>/dev/null
+  grep -v -e '^#' -e '^ *$' "$work/perf.txt" | sed 's/  */ /g; s/ - - *$//' | head -80 >"$out/perf-report.txt" || true
+  log "profile: $out/perf-report.txt"
+fi
 
 log "2 protocol floor"
 "$bench" floor --plugin "$bin/bench-plugin" --n "$floor_n" --secs "$floor_secs" >>"$figures"

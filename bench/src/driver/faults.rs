@@ -58,8 +58,10 @@ struct Tally {
     ok: AtomicU64,
     /// Failures: seconds since start, status (0 = connection error).
     failures: Mutex<Vec<(f64, u16)>>,
-    /// Set at each kill; the first success after it records the end of the gap.
+    /// Set at each kill; the first success of a request sent after it ends the gap.
     awaiting_recovery: AtomicBool,
+    /// When the last kill happened, µs since start.
+    last_kill_us: AtomicU64,
     recoveries: Mutex<Vec<f64>>,
 }
 
@@ -119,6 +121,9 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<Figure>> {
         if info["status"]["state"] != "running" {
             continue;
         }
+        tally
+            .last_kill_us
+            .store(start.elapsed().as_micros() as u64, Ordering::SeqCst);
         tally.awaiting_recovery.store(true, Ordering::SeqCst);
         kill_times.push(start.elapsed().as_secs_f64());
         kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
@@ -225,6 +230,9 @@ async fn load(
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&target, Some(&token)).await?;
             while Instant::now() < until {
+                let sent_us = tally
+                    .as_ref()
+                    .map_or(0, |(_, start)| start.elapsed().as_micros() as u64);
                 let result = conn.get(&route).await;
                 let status = match &result {
                     Ok((status, _)) => *status,
@@ -233,7 +241,10 @@ async fn load(
                 if let Some((tally, start)) = &tally {
                     if status == 200 {
                         tally.ok.fetch_add(1, Ordering::Relaxed);
-                        if tally.awaiting_recovery.swap(false, Ordering::SeqCst) {
+                        // A request sent before the kill says nothing about recovery.
+                        if sent_us >= tally.last_kill_us.load(Ordering::SeqCst)
+                            && tally.awaiting_recovery.swap(false, Ordering::SeqCst)
+                        {
                             let t = start.elapsed().as_secs_f64();
                             tally.recoveries.lock().expect("lock").push(t);
                         }
