@@ -931,12 +931,28 @@ async fn a_cached_session_ends_like_a_stored_one() {
         assert!(store.session_user(hash, 0).await.unwrap().is_some());
     }
     assert!(store.delete_session([1; 32]).await.unwrap());
-    assert_eq!(store.session_user([1; 32], 0).await.unwrap(), None, "logout");
+    assert_eq!(
+        store.session_user([1; 32], 0).await.unwrap(),
+        None,
+        "logout"
+    );
     assert!(store.session_user([4; 32], 999).await.unwrap().is_some());
-    assert_eq!(store.session_user([4; 32], 1_000).await.unwrap(), None, "expiry");
+    assert_eq!(
+        store.session_user([4; 32], 1_000).await.unwrap(),
+        None,
+        "expiry"
+    );
     assert!(store.set_password("alice", "h2").await.unwrap());
-    assert_eq!(store.session_user([2; 32], 0).await.unwrap(), None, "password change");
+    assert_eq!(
+        store.session_user([2; 32], 0).await.unwrap(),
+        None,
+        "password change"
+    );
     assert!(store.session_user([3; 32], 0).await.unwrap().is_some());
     assert!(store.delete_user("bob").await.unwrap());
-    assert_eq!(store.session_user([3; 32], 0).await.unwrap(), None, "user deleted");
+    assert_eq!(
+        store.session_user([3; 32], 0).await.unwrap(),
+        None,
+        "user deleted"
+    );
 }

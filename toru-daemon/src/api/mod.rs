@@ -315,8 +315,10 @@ pub fn routes(
     .expect("at least one route");
 
     // An unknown `/api/…` path falls through both and becomes a JSON 404 in `recover`.
-    api.or(web::dashboard(state.web_root.as_deref().map(Path::to_path_buf)))
-        .unify()
-        .recover(error::recover)
-        .unify()
+    api.or(web::dashboard(
+        state.web_root.as_deref().map(Path::to_path_buf),
+    ))
+    .unify()
+    .recover(error::recover)
+    .unify()
 }

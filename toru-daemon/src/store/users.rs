@@ -200,7 +200,9 @@ impl Store {
                 .optional()?;
             Ok(found.map(|(user, expires_at)| {
                 // Under the connection's lock, so no logout can slip in between.
-                inner.sessions().insert(token_hash, user.clone(), expires_at);
+                inner
+                    .sessions()
+                    .insert(token_hash, user.clone(), expires_at);
                 user
             }))
         })
