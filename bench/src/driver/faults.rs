@@ -134,7 +134,16 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<Figure>> {
     let elapsed = start.elapsed().as_secs_f64();
     let alive = std::path::Path::new(&format!("/proc/{}", args.pid)).exists();
     anyhow::ensure!(alive, "the daemon died during the run");
-    // Let the plugin come back and connections settle before the "after" figures.
+    // The "after" figures are read with the plugin back (it may still be in a 16 s backoff)
+    // and connections settled, so that before and after describe the same situation.
+    let back = Instant::now();
+    loop {
+        let info: Value = admin.get(&format!("/api/plugins/{}", args.plugin)).await?;
+        if info["status"]["state"] == "running" || back.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (fds_after, rss_after) = (fd_count(args.pid)?, rss_mb(args.pid)?);
 
