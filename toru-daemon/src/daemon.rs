@@ -72,8 +72,8 @@ impl Daemon {
             plugins: plugins.clone(),
             store: store.clone(),
             limiter: Arc::new(LoginLimiter::new()),
-            plugin_log_dir: plugin_log_dir(&config.log_dir),
-            web_root: config.web_root.clone(),
+            plugin_log_dir: plugin_log_dir(&config.log_dir).into(),
+            web_root: config.web_root.as_deref().map(Into::into),
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),

@@ -970,3 +970,49 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     assert_eq!(store.instance_id().await.unwrap(), instance);
     store.set_license_key("p", "TORU1.a.b").await.unwrap();
 }
+
+/// Sessions found valid are cached in memory (every authenticated request asks): a cached
+/// session must still end exactly when the database says so — at logout, password change,
+/// user deletion, and expiry.
+#[tokio::test]
+async fn a_cached_session_ends_like_a_stored_one() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    let alice = store.create_user("alice", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    for (hash, user, expires) in [
+        ([1; 32], alice.id, i64::MAX), // logged out below
+        ([2; 32], alice.id, i64::MAX), // ended by alice's password change
+        ([3; 32], bob.id, i64::MAX),   // ended by bob's deletion
+        ([4; 32], bob.id, 1_000),      // expires at 1000
+    ] {
+        store.insert_session(hash, user, expires).await.unwrap();
+        // Looked up once, so it is cached from here on.
+        assert!(store.session_user(hash, 0).await.unwrap().is_some());
+    }
+    assert!(store.delete_session([1; 32]).await.unwrap());
+    assert_eq!(
+        store.session_user([1; 32], 0).await.unwrap(),
+        None,
+        "logout"
+    );
+    assert!(store.session_user([4; 32], 999).await.unwrap().is_some());
+    assert_eq!(
+        store.session_user([4; 32], 1_000).await.unwrap(),
+        None,
+        "expiry"
+    );
+    assert!(store.set_password("alice", "h2").await.unwrap());
+    assert_eq!(
+        store.session_user([2; 32], 0).await.unwrap(),
+        None,
+        "password change"
+    );
+    assert!(store.session_user([3; 32], 0).await.unwrap().is_some());
+    assert!(store.delete_user("bob").await.unwrap());
+    assert_eq!(
+        store.session_user([3; 32], 0).await.unwrap(),
+        None,
+        "user deleted"
+    );
+}

@@ -27,7 +27,7 @@ pub mod handlers;
 pub mod server;
 pub mod web;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use warp::{Filter, Rejection, Reply};
@@ -41,7 +41,8 @@ use handlers::{auth, events, forward, kv, license, logs, plugins, status, users}
 /// Largest JSON body accepted by the API's own routes.
 const MAX_JSON_BODY: u64 = 64 * 1024;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Cheap to clone: filters clone it for every request, so every
+/// field is a handle (paths are `Arc<Path>`, not `PathBuf`).
 #[derive(Clone)]
 pub struct ApiState {
     /// Plugins and their supervisors.
@@ -51,9 +52,9 @@ pub struct ApiState {
     /// Login rate limits.
     pub limiter: Arc<LoginLimiter>,
     /// Where the embedded backend writes plugin logs (`<log dir>/plugins`).
-    pub plugin_log_dir: PathBuf,
+    pub plugin_log_dir: Arc<Path>,
     /// The dashboard's built files, if any.
-    pub web_root: Option<PathBuf>,
+    pub web_root: Option<Arc<Path>>,
 }
 
 /// A JSON body within [`MAX_JSON_BODY`].
@@ -300,7 +301,10 @@ pub fn routes(
 
     // Boxed and folded one by one: a long chain of `or`s over unboxed filters makes types that
     // take rustc minutes to check.
+    // The forwarded route comes first: it is the hot path (every plugin call), and its paths
+    // (`/api/plugins/:id/route/…`) match no other route, so the order changes no answer.
     let api = [
+        route,
         health,
         login,
         logout,
@@ -313,7 +317,6 @@ pub fn routes(
         license_set,
         license_clear,
         bundle,
-        route,
         kv_list,
         kv_get,
         kv_set,
@@ -332,8 +335,10 @@ pub fn routes(
     .expect("at least one route");
 
     // An unknown `/api/…` path falls through both and becomes a JSON 404 in `recover`.
-    api.or(web::dashboard(state.web_root.clone()))
-        .unify()
-        .recover(error::recover)
-        .unify()
+    api.or(web::dashboard(
+        state.web_root.as_deref().map(Path::to_path_buf),
+    ))
+    .unify()
+    .recover(error::recover)
+    .unify()
 }

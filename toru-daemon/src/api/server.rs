@@ -190,7 +190,8 @@ where
             Identity::Unix(None) => {}
         }
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // Cloning the URI shares its bytes; only a log line that is written reads the path.
+        let uri = req.uri().clone();
         let started = Instant::now();
         let mut service = warp_service.clone();
         async move {
@@ -199,9 +200,9 @@ where
             let micros = started.elapsed().as_micros() as u64;
             // Successful reads are the dashboard polling: debug, so they don't flood the journal.
             if status < 400 && matches!(method, http::Method::GET | http::Method::HEAD) {
-                tracing::debug!(%method, path, status, micros, "request");
+                tracing::debug!(%method, path = uri.path(), status, micros, "request");
             } else {
-                tracing::info!(%method, path, status, micros, "request");
+                tracing::info!(%method, path = uri.path(), status, micros, "request");
             }
             Ok(response)
         }

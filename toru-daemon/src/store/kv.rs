@@ -10,7 +10,7 @@ impl Store {
     /// Reads `key` from `plugin_id`'s store; `None` if it was never set or was deleted.
     pub async fn kv_get(&self, plugin_id: &str, key: &str) -> Result<Option<String>, Error> {
         let (plugin, key) = (plugin_id.to_owned(), key.to_owned());
-        self.call("kv_get", Some(plugin_id), move |conn| {
+        self.read_now("kv_get", Some(plugin_id), move |conn| {
             Ok(conn
                 .prepare_cached("SELECT value FROM plugin_kv WHERE plugin_id = ?1 AND key = ?2")?
                 .query_row((&plugin, &key), |row| row.get(0))

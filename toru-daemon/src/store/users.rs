@@ -99,6 +99,7 @@ impl Store {
     /// user exists.
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, Error> {
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        let inner = self.inner.clone();
         self.call("set_password", None, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(id) = tx
@@ -113,6 +114,7 @@ impl Store {
             tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
                 .execute([id])?;
             tx.commit()?;
+            inner.sessions().remove_user(id);
             Ok(true)
         })
         .await
@@ -137,11 +139,16 @@ impl Store {
     /// user existed.
     pub async fn delete_user(&self, username: &str) -> Result<bool, Error> {
         let username = username.to_owned();
+        let inner = self.inner.clone();
         self.call("delete_user", None, move |conn| {
-            Ok(conn
-                .prepare_cached("DELETE FROM users WHERE username = ?1")?
-                .execute([&username])?
-                > 0)
+            let id = conn
+                .prepare_cached("DELETE FROM users WHERE username = ?1 RETURNING id")?
+                .query_row([&username], |row| row.get::<_, i64>(0))
+                .optional()?;
+            if let Some(id) = id {
+                inner.sessions().remove_user(id);
+            }
+            Ok(id.is_some())
         })
         .await
     }
@@ -167,32 +174,50 @@ impl Store {
 
     /// The user a session token hash belongs to, if the session exists and has not expired by
     /// `now_unix_ms` (expiry is exclusive: a session expiring exactly now is dead).
+    ///
+    /// Every authenticated request asks this, so a session found valid is remembered
+    /// (`session_cache.rs`) and later answered from memory, without the blocking pool.
     pub async fn session_user(
         &self,
         token_hash: [u8; 32],
         now_unix_ms: i64,
     ) -> Result<Option<User>, Error> {
+        if let Some(user) = self.inner.sessions().get(&token_hash, now_unix_ms) {
+            return Ok(Some(user));
+        }
+        let inner = self.inner.clone();
         self.call("session_user", None, move |conn| {
-            Ok(conn
+            let found = conn
                 .prepare_cached(concat!(
                     "SELECT ",
                     user_columns!(),
-                    " FROM sessions JOIN users ON users.id = sessions.user_id \
+                    ", sessions.expires_at FROM sessions JOIN users ON users.id = sessions.user_id \
                      WHERE sessions.token_hash = ?1 AND sessions.expires_at > ?2"
                 ))?
-                .query_row((&token_hash[..], now_unix_ms), user_from_row)
-                .optional()?)
+                .query_row((&token_hash[..], now_unix_ms), |row| {
+                    Ok((user_from_row(row)?, row.get::<_, i64>(4)?))
+                })
+                .optional()?;
+            Ok(found.map(|(user, expires_at)| {
+                // Under the connection's lock, so no logout can slip in between.
+                inner
+                    .sessions()
+                    .insert(token_hash, user.clone(), expires_at);
+                user
+            }))
         })
         .await
     }
 
     /// Ends one session (logout). Returns whether it existed.
     pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<bool, Error> {
+        let inner = self.inner.clone();
         self.call("delete_session", None, move |conn| {
-            Ok(conn
+            let deleted = conn
                 .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-                .execute([&token_hash[..]])?
-                > 0)
+                .execute([&token_hash[..]])?;
+            inner.sessions().remove(&token_hash);
+            Ok(deleted > 0)
         })
         .await
     }

@@ -62,7 +62,7 @@ pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
                 )
             })?,
         BackendKind::Embedded => {
-            let dir = state.plugin_log_dir.clone();
+            let dir = state.plugin_log_dir.to_path_buf();
             tokio::task::spawn_blocking(move || files::read_page(&dir, &id, &query))
                 .await
                 .map_err(ApiError::internal)?
@@ -78,7 +78,7 @@ pub async fn follow(state: ApiState, id: String, query: LogsQuery) -> ApiResult 
     let query = query.parse()?;
     let rx = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::follow(id.clone(), unit_name(&id), query),
-        BackendKind::Embedded => files::follow(state.plugin_log_dir.clone(), id, query),
+        BackendKind::Embedded => files::follow(state.plugin_log_dir.to_path_buf(), id, query),
     };
     let events = tokio_stream_from(rx).map(|entry| {
         let event = warp::sse::Event::default()
