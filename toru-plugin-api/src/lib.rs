@@ -41,6 +41,7 @@
 //!             route: "/counter".into(),
 //!             protocol_version: PROTOCOL_VERSION,
 //!             description: "Counts clicks".into(),
+//!             permissions: Default::default(), // the full sandbox
 //!         }
 //!     }
 //!
@@ -71,6 +72,7 @@ pub mod codec;
 #[cfg(feature = "license")]
 pub mod license;
 pub mod log;
+pub mod permissions;
 pub mod plugin;
 pub mod protocol;
 pub mod runner;
@@ -78,6 +80,7 @@ pub mod testing;
 pub mod writer;
 
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
+pub use permissions::{PermissionError, Permissions};
 pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin};
 pub use protocol::{
     Body, DecodeError, DecodeErrorKind, ErrorCode, ErrorPayload, HttpRequest, HttpResponse, Init,

@@ -549,6 +549,7 @@ impl ToruPlugin for Licensed {
             route: "/licensed".into(),
             protocol_version: PROTOCOL_VERSION,
             description: String::new(),
+            permissions: Default::default(),
         }
     }
 

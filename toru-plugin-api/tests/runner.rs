@@ -45,6 +45,7 @@ impl ToruPlugin for Probe {
             route: "/probe".into(),
             protocol_version: PROTOCOL_VERSION,
             description: String::new(),
+            permissions: Default::default(),
         }
     }
 

@@ -50,6 +50,7 @@ impl ToruPlugin for Hello {
             route: "/hello-rust".into(),
             protocol_version: PROTOCOL_VERSION,
             description: "A greeting and a counter stored in the plugin's KV store".into(),
+            permissions: Default::default(),
         }
     }
 
