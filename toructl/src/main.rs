@@ -179,6 +179,32 @@ fn health(status: &Value) -> &'static str {
     }
 }
 
+/// What a plugin asked for beyond the default sandbox, in one line, so the administrator sees
+/// it before enabling the plugin.
+fn permissions(p: &Value) -> String {
+    let list = |key: &str| -> Vec<String> {
+        p[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    if p["network"].as_bool() == Some(true) {
+        parts.push("network beyond localhost".to_owned());
+    }
+    for path in list("writable_paths") {
+        parts.push(format!("writes {path}"));
+    }
+    for device in list("devices") {
+        parts.push(format!("device {device}"));
+    }
+    if parts.is_empty() {
+        "none (the default sandbox)".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
 async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
     match cmd {
         PluginCommand::List => {
@@ -235,6 +261,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 println!("{label:<12}{}", text(value));
             }
             println!("{:<12}{}", "health", health(s));
+            println!("{:<12}{}", "permissions", permissions(&p["permissions"]));
             let events = p["events"].as_array().cloned().unwrap_or_default();
             if !events.is_empty() {
                 println!("\nrecent events:");

@@ -22,6 +22,16 @@ export interface PluginStatus {
   last_error: string | null;
 }
 
+/** What a plugin asks for beyond the default sandbox (see docs/protocol.md, "Permissions"). */
+export interface PluginPermissions {
+  /** IP to any address, not only localhost. */
+  network: boolean;
+  /** Absolute paths it may write. */
+  writable_paths: string[];
+  /** Device nodes under /dev it may use. */
+  devices: string[];
+}
+
 /** A plugin, as `GET /api/plugins` lists it. */
 export interface Plugin {
   id: string;
@@ -36,6 +46,8 @@ export interface Plugin {
   description: string;
   /** Path of its executable on the server. */
   binary: string;
+  /** Requested permissions; absent from daemons that predate them. */
+  permissions?: PluginPermissions;
   status: PluginStatus;
 }
 
