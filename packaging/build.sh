@@ -37,7 +37,7 @@ if [[ ${TORU_SKIP_FRONTEND:-} == 1 && -x target/release/hello-rust ]]; then
 else
   examples/hello-plugin-rust/build.sh "$examples_out"   # builds its React view, then the binary
 fi
-OUT_DIR=$root/examples/hello-plugin-python/dist examples/hello-plugin-python/build.sh "$examples_out"
+OUT_DIR=$root/target/packaging/python-dist examples/hello-plugin-python/build.sh "$examples_out"
 cargo build --release -p toru-daemon -p toructl
 
 step "man pages (help2man from --help) and shell completions"

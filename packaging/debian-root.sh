@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # debian-root.sh DIR PKG... — a Debian 12 (bookworm) minbase root with PKG... installed, for the
 # install test to boot under systemd. Built once and reused: DIR/.toru-root-complete records the
-# package list it was made with; a different list (the packages' Depends changed) rebuilds it.
+# packages it was made with; it is rebuilt when one of PKG... is not installed in it, or when it
+# was made with a package no longer asked for (the packages' Depends changed).
 # The root is only ever used as the read-only lower layer of an overlay, so runs never change it.
 #   TORU_DEBIAN_MIRROR  mirror to debootstrap from (default http://deb.debian.org/debian)
 set -euo pipefail
@@ -11,8 +12,20 @@ mirror=${TORU_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 want=$(printf '%s\n' systemd "$@" | sort -u | paste -sd, -)
 stamp=$dir/.toru-root-complete
 
-if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-  echo "debian-root: reusing $dir ($want)"
+# Reusable when it was made with nothing beyond $want and has everything in $want installed.
+reusable() {
+  [[ -f $stamp ]] || return 1
+  local pkg
+  for pkg in $(tr ',' ' ' <"$stamp"); do
+    [[ ,$want, == *,"$pkg",* ]] || return 1
+  done
+  for pkg in ${want//,/ }; do
+    dpkg-query --admindir="$dir/var/lib/dpkg" -W -f '${Status}' "$pkg" 2>/dev/null |
+      grep -q "install ok installed" || return 1
+  done
+}
+if reusable; then
+  echo "debian-root: reusing $dir (has $want)"
   exit 0
 fi
 command -v debootstrap >/dev/null || { echo "debian-root: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }

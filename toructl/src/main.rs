@@ -79,12 +79,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Root uses the system daemon's socket. Anyone else uses their own daemon's socket under
+/// `$XDG_RUNTIME_DIR` when it exists (a developer's daemon), else the system daemon's, which
+/// members of group `toru` may use (the packaged install).
 fn default_socket() -> PathBuf {
     use std::os::unix::fs::MetadataExt;
+    let system = PathBuf::from("/run/toru/toru.sock");
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !root => PathBuf::from(dir).join("toru/toru.sock"),
-        _ => PathBuf::from("/run/toru/toru.sock"),
+        Some(dir) if !root => {
+            let own = PathBuf::from(dir).join("toru/toru.sock");
+            if own.exists() || !system.exists() {
+                own
+            } else {
+                system
+            }
+        }
+        _ => system,
     }
 }
 
@@ -185,7 +196,11 @@ fn permissions(p: &Value) -> String {
     let list = |key: &str| -> Vec<String> {
         p[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut parts = Vec::new();

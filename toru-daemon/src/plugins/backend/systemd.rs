@@ -176,6 +176,9 @@ trait Service {
 // ----------------------------------------------------------------------------------------------
 // Configuration and the unit definition.
 
+/// The slice every plugin unit is placed in.
+pub const PLUGIN_SLICE: &str = "toru-plugins.slice";
+
 /// Where the daemon keeps one socket directory per plugin, unless configured otherwise.
 pub const DEFAULT_SOCKET_DIR: &str = "/run/toru/plugin-sockets";
 
@@ -351,6 +354,9 @@ pub fn unit_properties(
         ),
         ("Environment", env.into()),
         ("Restart", "no".into()),
+        // Every plugin in one slice: `systemctl stop toru-plugins.slice` stops them all (the
+        // package's prerm does on removal), and the administrator can limit them together.
+        ("Slice", PLUGIN_SLICE.into()),
         // Stopping: SIGTERM to the whole cgroup (default KillMode=control-group), SIGKILL after
         // this backstop; `stop` applies the supervisor's own grace before it.
         ("TimeoutStopUSec", micros(UNIT_STOP_TIMEOUT).into()),
