@@ -12,7 +12,9 @@ mirror=${TORU_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 want=$(printf '%s\n' systemd "$@" | sort -u | paste -sd, -)
 stamp=$dir/.toru-root-complete
 
-# Reusable when it was made with nothing beyond $want and has everything in $want installed.
+# Usable as a base when it was made with nothing beyond $want; MISSING lists what of $want it
+# lacks (installed into it with apt, which is quicker than a new debootstrap).
+MISSING=()
 reusable() {
   [[ -f $stamp ]] || return 1
   local pkg
@@ -21,12 +23,22 @@ reusable() {
   done
   for pkg in ${want//,/ }; do
     dpkg-query --admindir="$dir/var/lib/dpkg" -W -f '${Status}' "$pkg" 2>/dev/null |
-      grep -q "install ok installed" || return 1
+      grep -q "install ok installed" || MISSING+=("$pkg")
   done
 }
 if reusable; then
-  echo "debian-root: reusing $dir (has $want)"
-  exit 0
+  if ((${#MISSING[@]} == 0)); then
+    echo "debian-root: reusing $dir (has $want)"
+    exit 0
+  fi
+  echo "debian-root: adding ${MISSING[*]} to $dir"
+  if chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${MISSING[@]}" >>"$dir.log" 2>&1; then
+    chroot "$dir" apt-get clean
+    printf '%s\n' "$want" >"$stamp"
+    exit 0
+  fi
+  echo "debian-root: apt failed (log: $dir.log); making the root afresh" >&2
 fi
 command -v debootstrap >/dev/null || { echo "debian-root: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || { echo "debian-root: debootstrap needs root" >&2; exit 1; }

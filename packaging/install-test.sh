@@ -66,14 +66,23 @@ debs=(target/debian/toru_*.deb)
 examples=(target/debian/toru-examples_*.deb)
 ((${#debs[@]} == 1 && ${#examples[@]} == 1)) ||
   fail "expected exactly one toru_*.deb and one toru-examples_*.deb in target/debian/"
+# A copy of the packages under test: cargo deb (below, for the upgrade) replaces target/debian's.
+mkdir -p target/install-test/debs
+rm -f target/install-test/debs/*.deb
+cp "${debs[0]}" "${examples[0]}" target/install-test/debs/
+debs=(target/install-test/debs/"$(basename "${debs[0]}")")
+examples=(target/install-test/debs/"$(basename "${examples[0]}")")
 version=$(dpkg-deb -f "${debs[0]}" Version)
 # The "newer version" for the upgrade check: the same build, repackaged with a higher version.
 upgrade_version="${version%-*}+upgrade1-1"
 mkdir -p target/install-test/upgrade
 rm -f target/install-test/upgrade/*.deb
 cargo deb --no-build -p toru-daemon --deb-version "$upgrade_version" \
-  --output target/install-test/upgrade/ >/dev/null
+  --output target/install-test/upgrade/ >target/install-test/upgrade.log 2>&1 ||
+  { cat target/install-test/upgrade.log >&2; fail "cannot build the $upgrade_version package"; }
 upgrade=(target/install-test/upgrade/toru_*.deb)
+((${#upgrade[@]} == 1)) || fail "no upgrade package in target/install-test/upgrade/"
+cp "${debs[0]}" target/debian/   # cargo deb removed it from there
 figure "package size (toru, installed-size KiB)" "$(dpkg-deb -f "${debs[0]}" Installed-Size)"
 
 step "Debian 12 root with only the packages' declared dependencies"
@@ -90,15 +99,23 @@ step "boot it under systemd"
 "$sandbox" stop "$name" 2>/dev/null || true
 trap '"$sandbox" stop "$name" >/dev/null 2>&1 || true' EXIT
 t=$(now_us)
-"$sandbox" start "$name" --root "$root_dir" \
-  --bind "$repo/target/debian:/mnt/debs" \
+"$sandbox" start "$name" --root "$root_dir" --private-network \
+  --bind "$repo/target/install-test/debs:/mnt/debs" \
   --bind "$repo/target/install-test/upgrade:/mnt/upgrade" >/dev/null
 figure "sandbox boot to 'running'" "$(ms_since "$t") ms"
 
-step "apt install ./toru_${version}_*.deb (no download: only the root's packages)"
+step "apt install ./toru_${version}_*.deb (nothing else may be installed)"
+# Installs the given package files and fails unless they are all apt installed: the root already
+# holds exactly the declared Depends, so a missing one would show up as an extra package here.
 apt_install() {
-  inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download \
-    -o Dpkg::Options::=--force-confnew "$@"
+  local before after
+  before=$(inside dpkg-query -W -f '${Package}\n' | sort)
+  inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    -o Dpkg::Options::=--force-confnew "$@" || return 1
+  after=$(inside dpkg-query -W -f '${Package}\n' | sort)
+  local extra
+  extra=$(comm -13 <(echo "$before") <(echo "$after") | grep -vx -e toru -e toru-examples || true)
+  [[ -z $extra ]] || { echo "apt pulled in undeclared packages: $extra" >&2; return 1; }
 }
 t=$(now_us)
 apt_install "/mnt/debs/$(basename "${debs[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
@@ -151,7 +168,10 @@ figure "stopped daemon: toructl status over the socket" "$(ms_since "$t") ms"
 step "example plugins as systemd units"
 apt_install "/mnt/debs/$(basename "${examples[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
   { cat /tmp/toru-install-test.apt.log >&2; fail "apt install of toru-examples failed"; }
-inside toructl plugin list
+listed=$(inside toructl plugin list)
+echo "$listed"
+grep -q hello-rust <<<"$listed" && grep -q hello-python <<<"$listed" ||
+  fail "the examples are not listed after installing toru-examples"
 printf 'correct horse battery\n' | inside toructl user add admin >/dev/null || fail "toructl user add admin"
 t=$(now_us)
 inside toructl plugin enable hello-rust >/dev/null || fail "toructl plugin enable hello-rust"
