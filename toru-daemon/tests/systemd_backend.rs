@@ -346,11 +346,16 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
         assert!(backend.list_running().await.unwrap().is_empty());
 
         // The failed unit does not block the next start of the same plugin.
-        let again = backend
-            .start(&spec("crash", &crash))
-            .await
-            .expect("start after a failure");
-        assert_eq!(exit_of(again).await, ExitInfo::Exited(3));
+        match backend.start(&spec("crash", &crash)).await {
+            Ok(again) => assert_eq!(exit_of(again).await, ExitInfo::Exited(3)),
+            // Under load the script may exit before its start job completes, as in the first
+            // round above; what matters is that the start ran again (no UnitExists).
+            Err(BackendError::Start { reason, .. }) => assert!(
+                reason.contains("exit status 3") && !reason.contains("UnitExists"),
+                "start after a failure: {reason}"
+            ),
+            Err(e) => panic!("start after a failure: {e}"),
+        }
         // Stopping a failed plugin clears the failed unit.
         backend
             .stop("crash", Duration::from_secs(1))
