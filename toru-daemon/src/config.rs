@@ -314,4 +314,47 @@ mod tests {
         let missing = Config::load_with(&args(&["-c", "/nonexistent/toru.toml"]), true);
         assert!(missing.is_err(), "an explicitly named file must exist");
     }
+
+    #[test]
+    fn the_packaged_config_file_documents_every_key_with_a_valid_value() {
+        // packaging/toru.toml has every key commented out as `#key = value`; uncommented, the
+        // file must parse, and set every key. The destructuring below stops compiling when a
+        // key is added to FileConfig, until it is documented there too.
+        let text = include_str!("../../packaging/toru.toml");
+        let keys: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&keys).expect("packaging/toru.toml's keys parse");
+        let FileConfig {
+            data_dir,
+            plugins_dir,
+            runtime_dir,
+            log_dir,
+            supervisor,
+            max_failures,
+            listen,
+            web_root,
+            plugin_memory_max,
+            plugin_tasks_max,
+            request_timeout_secs,
+            start_timeout_secs,
+        } = file;
+        assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
+        assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
+        assert!(listen.is_some() && web_root.is_some() && plugin_memory_max.is_some());
+        assert!(plugin_tasks_max.is_some() && request_timeout_secs.is_some());
+        assert!(start_timeout_secs.is_some());
+        // And the documented defaults are the real ones, as root.
+        let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
+        assert_eq!(data_dir, Some(defaults.data_dir));
+        assert_eq!(plugins_dir, Some(defaults.plugins_dir));
+        assert_eq!(runtime_dir, Some(defaults.runtime_dir));
+        assert_eq!(log_dir, Some(defaults.log_dir));
+        assert_eq!(supervisor, Some(defaults.supervisor));
+        assert_eq!(max_failures, Some(defaults.max_failures));
+        assert_eq!(listen, Some(defaults.listen));
+    }
 }

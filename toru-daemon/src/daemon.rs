@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::activation::Inherited;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
@@ -32,6 +33,9 @@ pub struct Daemon {
     pub http_addr: SocketAddr,
     /// The local API socket.
     pub socket_path: PathBuf,
+    /// Whether the daemon bound the local socket itself (and so removes it when it stops); an
+    /// inherited socket belongs to systemd and must outlive the daemon.
+    owns_socket: bool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -40,6 +44,16 @@ impl Daemon {
     /// Opens the store, picks the backend, discovers plugins and restores the enabled ones.
     /// Returns once all of that is done; plugins finish starting in the background.
     pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Daemon> {
+        Self::start_with_listeners(config, Inherited::default(), shutdown).await
+    }
+
+    /// [`Daemon::start`] with listeners systemd handed over (socket activation); a kind it did
+    /// not pass (TCP or the local socket) is bound by the daemon as usual.
+    pub async fn start_with_listeners(
+        config: &Config,
+        inherited: Inherited,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Daemon> {
         for dir in [&config.data_dir, &config.runtime_dir] {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -80,19 +94,38 @@ impl Daemon {
             None => tracing::warn!("no dashboard build found; serving the API only"),
         }
         let routes = api::routes(state);
-        let tcp = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let http_addr = tcp.local_addr()?;
+        let activated = !inherited.is_empty();
+        let mut tcp_listeners = Vec::new();
+        for std_listener in inherited.tcp {
+            std_listener.set_nonblocking(true)?;
+            tcp_listeners.push(TcpListener::from_std(std_listener)?);
+        }
+        if tcp_listeners.is_empty() {
+            tcp_listeners.push(
+                TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.listen))?,
+            );
+        }
+        let http_addr = tcp_listeners[0].local_addr()?;
         let socket_path = config.socket_path();
-        let unix = bind_unix(&socket_path)
-            .with_context(|| format!("cannot listen on {}", socket_path.display()))?;
-        tracing::info!(%http_addr, socket = %socket_path.display(), "API listening");
-        tasks.spawn(server::serve(
-            Listener::Tcp(tcp),
-            routes.clone(),
-            shutdown.clone(),
-        ));
+        let owns_socket = inherited.unix.is_none();
+        let unix = match inherited.unix {
+            Some(std_listener) => {
+                std_listener.set_nonblocking(true)?;
+                tokio::net::UnixListener::from_std(std_listener)?
+            }
+            None => bind_unix(&socket_path)
+                .with_context(|| format!("cannot listen on {}", socket_path.display()))?,
+        };
+        tracing::info!(%http_addr, socket = %socket_path.display(), activated, "API listening");
+        for tcp in tcp_listeners {
+            tasks.spawn(server::serve(
+                Listener::Tcp(tcp),
+                routes.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(server::serve(
             Listener::Unix(unix),
             routes,
@@ -104,6 +137,7 @@ impl Daemon {
             store,
             http_addr,
             socket_path,
+            owns_socket,
             shutdown,
             tasks,
         })
@@ -115,13 +149,20 @@ impl Daemon {
         self.shutdown.cancel();
         self.tasks.wait().await;
         self.plugins.shutdown().await;
-        let _ = std::fs::remove_file(&self.socket_path);
+        if self.owns_socket {
+            let _ = std::fs::remove_file(&self.socket_path);
+        }
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled, telling systemd when it is ready.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let daemon = Daemon::start(&config, shutdown.clone()).await?;
+/// Runs the daemon until `shutdown` is cancelled, telling systemd when it is ready. `inherited`
+/// holds the listeners of socket activation ([`Inherited::from_env`], empty otherwise).
+pub async fn run(
+    config: Config,
+    inherited: Inherited,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let daemon = Daemon::start_with_listeners(&config, inherited, shutdown.clone()).await?;
     tracing::info!(
         instance_id = daemon.plugins.instance_id(),
         plugins = daemon.plugins.list().len(),
@@ -144,9 +185,12 @@ async fn choose_backend(config: &Config) -> anyhow::Result<Arc<dyn SupervisorBac
         }))
     };
     let systemd = || async {
-        let backend = SystemdBackend::connect(SystemdConfig::default())
-            .await
-            .context("cannot use systemd")?;
+        let backend = SystemdBackend::connect(SystemdConfig {
+            socket_dir: config.runtime_dir.join("plugin-sockets"),
+            ..SystemdConfig::default()
+        })
+        .await
+        .context("cannot use systemd")?;
         anyhow::Ok(Arc::new(backend) as Arc<dyn SupervisorBackend>)
     };
     match config.supervisor {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
+use toru_daemon::api::activation::Inherited;
 use toru_daemon::config::{Args, Config};
 use tracing_subscriber::prelude::*;
 
@@ -12,6 +13,14 @@ fn main() -> ExitCode {
     init_logging();
     let config = match Config::load(&args) {
         Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Before any thread exists: this edits the environment (see `Inherited::from_env`).
+    let inherited = match Inherited::from_env() {
+        Ok(inherited) => inherited,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
@@ -30,7 +39,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        match toru_daemon::run(config, shutdown).await {
+        match toru_daemon::run(config, inherited, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e:#}");

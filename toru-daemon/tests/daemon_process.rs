@@ -132,3 +132,87 @@ fn a_bad_config_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
 }
+
+/// An HTTP/1.0 GET over TCP, returning the whole response (status line first).
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    Ok(reply)
+}
+
+#[test]
+fn socket_activation_serves_the_listeners_systemd_passes() {
+    // systemd-socket-activate (package systemd) plays toru-daemon.socket: it binds the Unix
+    // socket and the TCP port, names both toru-api, and execs the daemon with them.
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(dirs.runtime()).unwrap();
+    let socket = dirs.runtime().join("activated.sock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("127.0.0.1:{port}");
+    let child = Command::new("systemd-socket-activate")
+        .arg("--listen")
+        .arg(&socket)
+        .args(["--listen", &tcp, "--fdname=toru-api:toru-api"])
+        .args(["-E", "RUST_LOG=info", "--", DAEMON])
+        .args(["--supervisor", "embedded", "--config", "/dev/null"])
+        // An address the daemon could never bind: if it ignored the passed sockets and bound
+        // its own, it would fail to start.
+        .args(["--listen", "192.0.2.1:9"])
+        .arg("--data-dir")
+        .arg(dirs.root.path().join("data"))
+        .arg("--plugins-dir")
+        .arg(dirs.plugins())
+        .arg("--runtime-dir")
+        .arg(dirs.runtime())
+        .arg("--log-dir")
+        .arg(dirs.logs())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate is missing (apt install systemd)");
+    let mut daemon = Running(child);
+
+    // TCP: the passed listener answers (the first connection may wait for the daemon's start).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        match http_get(&tcp, "/api/health") {
+            Ok(reply) if !reply.is_empty() => break reply,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no answer on the activated TCP port: {other:?}"),
+        }
+    };
+    assert!(health.starts_with("HTTP/1.0 200"), "{health}");
+
+    // Unix: toructl as root through the passed socket (not <runtime>/toru.sock).
+    let status = Command::new(support::fixtures::toructl())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "toructl over the activated socket: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        !dirs.runtime().join("toru.sock").exists(),
+        "the daemon must not bind a socket of its own when one is passed"
+    );
+
+    // On SIGTERM the daemon leaves the passed socket alone: it belongs to the socket unit.
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    let exit = daemon.0.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit}");
+    assert!(socket.exists(), "the passed socket file was removed");
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::{fixtures, sandbox};
-use toru_daemon::plugins::backend::systemd::{SystemdBackend, SystemdConfig, socket_path};
+use toru_daemon::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
 use toru_daemon::plugins::backend::{
     BackendError, ExitInfo, LaunchSpec, Limits, RunningPlugin, SupervisorBackend, unit_name,
 };
@@ -41,6 +41,7 @@ where
 async fn backend() -> SystemdBackend {
     SystemdBackend::connect(SystemdConfig {
         extra_env: vec!["TORU_TEST=1".to_owned()],
+        ..SystemdConfig::default()
     })
     .await
     .expect("connect to systemd in the sandbox")
@@ -51,11 +52,17 @@ fn spec(id: &str, binary: &Path) -> LaunchSpec {
         plugin_id: id.to_owned(),
         binary: binary.to_owned(),
         socket: socket_path(id),
+        permissions: Default::default(),
         limits: Limits {
             memory_max: Some(256 << 20),
             tasks_max: Some(64),
         },
     }
+}
+
+/// Where the daemon connects to the plugin `id` (the backend's default socket directory).
+fn socket_path(id: &str) -> PathBuf {
+    SystemdConfig::default().socket_path(id)
 }
 
 /// The example Rust plugin, copied where a dynamic user can run it.
@@ -113,6 +120,19 @@ fn show(unit: &str, props: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Waits (bounded) until the plugin's socket exists.
+async fn wait_for_socket(path: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits (bounded) until the journal of `unit` contains `needle`; journald stores unit output
 /// asynchronously.
 async fn journal_contains(unit: &str, needle: &str) -> String {
@@ -163,7 +183,6 @@ const EXPECTED_PROPERTIES: &[&str] = &[
     "NoNewPrivileges=yes",
     "CapabilityBoundingSet=",
     "RestrictSUIDSGID=yes",
-    "UMask=0077",
     "ProtectSystem=strict",
     "ProtectHome=yes",
     "PrivateTmp=yes",
@@ -184,6 +203,8 @@ const EXPECTED_PROPERTIES: &[&str] = &[
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
     "RuntimeDirectory=toru-plugin-hello",
     "RuntimeDirectoryMode=0700",
+    "UMask=0007",
+    "Slice=toru-plugins.slice",
     "SyslogIdentifier=hello",
     "MemoryMax=268435456",
     "TasksMax=64",
@@ -230,6 +251,34 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
         assert!(env.contains("TORU_PLUGIN_ID=hello"), "{env}");
         assert!(env.contains("TORU_TEST=1"), "{env}");
 
+        // Root without any capability (as the packaged daemon runs) may connect: the socket is
+        // group root and group-writable. Checked from a separate process with every
+        // capability dropped, since this test process has them all.
+        wait_for_socket(&socket_path("hello")).await;
+        let capless = sandbox::cmd_output(
+            "setpriv",
+            &[
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+                "python3",
+                "-c",
+                "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); \
+                 print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])",
+                socket_path("hello").to_str().unwrap(),
+            ],
+        );
+        assert!(
+            capless.status.success(),
+            "a capability-less root could not connect: {}",
+            String::from_utf8_lossy(&capless.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&capless.stdout).trim(),
+            "0000000000000000",
+            "the check must run without capabilities"
+        );
+
         // The plugin answers on its socket, from inside its sandbox.
         let t = Instant::now();
         let mut daemon = connect_and_init("hello").await;
@@ -249,7 +298,7 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
 
         assert_eq!(backend.list_running().await.unwrap(), vec!["hello"]);
         let score = security_score(&unit);
-        assert!(score <= 2.0, "exposure {score} is worse than expected");
+        assert!(score <= 1.5, "exposure {score} is over the 1.5 target");
 
         let t = Instant::now();
         backend
@@ -261,7 +310,7 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
         assert_eq!(exit_of(running).await, ExitInfo::Exited(0));
         assert_ne!(is_active(&unit), "active");
         assert!(
-            !socket_path("hello").parent().unwrap().exists(),
+            !Path::new("/run/toru-plugin-hello").exists(),
             "the RuntimeDirectory must go with the unit"
         );
         assert!(backend.list_running().await.unwrap().is_empty());
@@ -297,11 +346,16 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
         assert!(backend.list_running().await.unwrap().is_empty());
 
         // The failed unit does not block the next start of the same plugin.
-        let again = backend
-            .start(&spec("crash", &crash))
-            .await
-            .expect("start after a failure");
-        assert_eq!(exit_of(again).await, ExitInfo::Exited(3));
+        match backend.start(&spec("crash", &crash)).await {
+            Ok(again) => assert_eq!(exit_of(again).await, ExitInfo::Exited(3)),
+            // Under load the script may exit before its start job completes, as in the first
+            // round above; what matters is that the start ran again (no UnitExists).
+            Err(BackendError::Start { reason, .. }) => assert!(
+                reason.contains("exit status 3") && !reason.contains("UnitExists"),
+                "start after a failure: {reason}"
+            ),
+            Err(e) => panic!("start after a failure: {e}"),
+        }
         // Stopping a failed plugin clears the failed unit.
         backend
             .stop("crash", Duration::from_secs(1))
@@ -516,7 +570,7 @@ fn a_python_plugin_runs_under_the_sandbox() {
         assert_greets(&mut daemon).await;
         journal_contains(&unit, "python plugin initialised for instance").await;
         let score = security_score(&unit);
-        assert!(score <= 2.0, "exposure {score} is worse than expected");
+        assert!(score <= 1.5, "exposure {score} is over the 1.5 target");
 
         backend
             .stop("py", Duration::from_secs(5))

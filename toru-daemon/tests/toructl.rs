@@ -270,3 +270,44 @@ async fn exit_codes_say_what_went_wrong() {
     assert!(completions.stdout.contains("toructl"));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requested_permissions_are_shown_before_enabling() {
+    let dirs = Dirs::new();
+    // Case: a plugin that asks for the network and a writable path (never enabled here).
+    let meta = r#"{"id":"needs-more","name":"Needs more","version":"1","route":"/needs-more","protocol_version":1,"permissions":{"network":true,"writable_paths":["/srv/needs-more"]}}"#;
+    support::fixtures::script(
+        &dirs.plugins(),
+        "needs-more",
+        &format!("if [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\nexit 1"),
+    );
+    // Case: a plugin that asks for nothing.
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    let d = ApiDaemon::start(&dirs).await;
+
+    let show = ctl(&d, &["--json", "plugin", "show", "needs-more"]).await;
+    ok(&show, "show --json");
+    let shown: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(shown["permissions"]["network"], true, "{shown}");
+    assert_eq!(shown["permissions"]["writable_paths"][0], "/srv/needs-more");
+    assert_eq!(shown["status"]["enabled"], false);
+
+    let human = ctl(&d, &["plugin", "show", "needs-more"]).await;
+    ok(&human, "show");
+    assert!(
+        human
+            .stdout
+            .contains("permissions network beyond localhost; writes /srv/needs-more"),
+        "{}",
+        human.stdout
+    );
+    let plain = ctl(&d, &["plugin", "show", "hello-rust"]).await;
+    assert!(
+        plain
+            .stdout
+            .contains("permissions none (the default sandbox)"),
+        "{}",
+        plain.stdout
+    );
+    d.stop().await;
+}

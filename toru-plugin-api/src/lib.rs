@@ -42,6 +42,7 @@
 //!             protocol_version: PROTOCOL_VERSION,
 //!             license_required: false,
 //!             description: "Counts clicks".into(),
+//!             permissions: Default::default(), // the full sandbox
 //!         }
 //!     }
 //!
@@ -72,6 +73,7 @@ pub mod codec;
 #[cfg(feature = "license")]
 pub mod license;
 pub mod log;
+pub mod permissions;
 pub mod plugin;
 pub mod protocol;
 pub mod runner;
@@ -79,6 +81,7 @@ pub mod testing;
 pub mod writer;
 
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
+pub use permissions::{PermissionError, Permissions};
 pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin, license_error_body};
 pub use protocol::{
     Body, DecodeError, DecodeErrorKind, ErrorCode, ErrorPayload, HttpRequest, HttpResponse, Init,

@@ -18,6 +18,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::permissions::{PermissionError, Permissions};
+
 /// The protocol version this crate speaks. Sent in `--metadata` and in `lifecycle.init`.
 ///
 /// Additive changes (new optional fields, new message types) keep the version; a change that an
@@ -53,6 +55,10 @@ pub struct PluginMetadata {
     /// instead of forwarding them, and the dashboard says why (`docs/licensing.md`).
     #[serde(default)]
     pub license_required: bool,
+    /// What the plugin needs beyond the default sandbox (network beyond localhost, writable
+    /// paths, devices); empty by default. See [`Permissions`].
+    #[serde(default)]
+    pub permissions: Permissions,
 }
 
 /// Why a plugin id or route was refused.
@@ -75,6 +81,9 @@ pub enum MetadataError {
     /// A required text field is empty.
     #[error("metadata field {0:?} must not be empty")]
     Empty(&'static str),
+    /// The `permissions` object is malformed.
+    #[error(transparent)]
+    Permissions(#[from] PermissionError),
 }
 
 /// Checks a plugin id. Ids become unit names, file names and URL segments, so only a small,
@@ -119,6 +128,7 @@ impl PluginMetadata {
         if self.version.trim().is_empty() {
             return Err(MetadataError::Empty("version"));
         }
+        self.permissions.validate()?;
         Ok(())
     }
 }

@@ -550,6 +550,7 @@ impl ToruPlugin for Licensed {
             protocol_version: PROTOCOL_VERSION,
             license_required: false,
             description: String::new(),
+            permissions: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ fn meta(id: &str, route: &str) -> PluginMetadata {
         protocol_version: PROTOCOL_VERSION,
         license_required: false,
         description: String::new(),
+        permissions: Default::default(),
     }
 }
 
@@ -77,4 +78,26 @@ fn optional_fields_may_be_missing_and_unknown_ones_are_ignored() {
     let meta: PluginMetadata = serde_json::from_str(json).unwrap();
     assert_eq!(meta.author, "");
     meta.validate().unwrap();
+}
+
+#[test]
+fn permissions_are_optional_in_json_and_validated_with_the_metadata() {
+    // Case: metadata from before `permissions` existed still parses, as the full sandbox.
+    let old: PluginMetadata = serde_json::from_str(
+        r#"{"id":"x","name":"X","version":"1","route":"/x","protocol_version":1}"#,
+    )
+    .unwrap();
+    assert!(old.permissions.is_empty());
+    // Case: a declared permission parses and survives a round trip.
+    let json = r#"{"id":"x","name":"X","version":"1","route":"/x","protocol_version":1,
+        "permissions":{"network":true,"writable_paths":["/srv/x"],"devices":["/dev/ttyUSB0"]}}"#;
+    let m: PluginMetadata = serde_json::from_str(json).unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    assert!(m.permissions.network);
+    let again: PluginMetadata = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(again, m);
+    // Case: a bad path makes the whole metadata invalid, so discovery skips the plugin.
+    let mut bad = meta("x", "/x");
+    bad.permissions.writable_paths = vec!["/srv/../etc".into()];
+    assert!(matches!(bad.validate(), Err(MetadataError::Permissions(_))));
 }

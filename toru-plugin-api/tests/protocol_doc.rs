@@ -124,3 +124,13 @@ fn the_metadata_example_is_valid() {
     meta.validate().unwrap();
     assert_eq!(meta.id, "hello-rust");
 }
+
+#[test]
+fn the_permissions_example_is_valid_and_asks_for_what_it_says() {
+    let line = blocks("json metadata")[1];
+    let meta: PluginMetadata = serde_json::from_str(line).unwrap();
+    meta.validate().unwrap();
+    assert!(meta.permissions.network);
+    assert_eq!(meta.permissions.writable_paths, ["/var/cache/weather"]);
+    assert!(meta.permissions.devices.is_empty());
+}

@@ -46,6 +46,7 @@ impl ToruPlugin for Probe {
             protocol_version: PROTOCOL_VERSION,
             license_required: false,
             description: String::new(),
+            permissions: Default::default(),
         }
     }
 

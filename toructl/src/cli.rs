@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "toructl", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The daemon's local socket [default: /run/toru/toru.sock as root, else
-    /// $XDG_RUNTIME_DIR/toru/toru.sock].
+    /// The daemon's local socket [default: /run/toru/toru.sock as root; else
+    /// $XDG_RUNTIME_DIR/toru/toru.sock if it exists, else /run/toru/toru.sock].
     #[arg(
         long,
         global = true,

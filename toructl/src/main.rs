@@ -79,12 +79,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Root uses the system daemon's socket. Anyone else uses their own daemon's socket under
+/// `$XDG_RUNTIME_DIR` when it exists (a developer's daemon), else the system daemon's, which
+/// members of group `toru` may use (the packaged install).
 fn default_socket() -> PathBuf {
     use std::os::unix::fs::MetadataExt;
+    let system = PathBuf::from("/run/toru/toru.sock");
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !root => PathBuf::from(dir).join("toru/toru.sock"),
-        _ => PathBuf::from("/run/toru/toru.sock"),
+        Some(dir) if !root => {
+            let own = PathBuf::from(dir).join("toru/toru.sock");
+            if own.exists() || !system.exists() {
+                own
+            } else {
+                system
+            }
+        }
+        _ => system,
     }
 }
 
@@ -179,6 +190,36 @@ fn health(status: &Value) -> &'static str {
     }
 }
 
+/// What a plugin asked for beyond the default sandbox, in one line, so the administrator sees
+/// it before enabling the plugin.
+fn permissions(p: &Value) -> String {
+    let list = |key: &str| -> Vec<String> {
+        p[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    if p["network"].as_bool() == Some(true) {
+        parts.push("network beyond localhost".to_owned());
+    }
+    for path in list("writable_paths") {
+        parts.push(format!("writes {path}"));
+    }
+    for device in list("devices") {
+        parts.push(format!("device {device}"));
+    }
+    if parts.is_empty() {
+        "none (the default sandbox)".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
 async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
     match cmd {
         PluginCommand::List => {
@@ -244,6 +285,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 };
                 println!("{:<12}{}{required}", "licence", license_line(l));
             }
+            println!("{:<12}{}", "permissions", permissions(&p["permissions"]));
             let events = p["events"].as_array().cloned().unwrap_or_default();
             if !events.is_empty() {
                 println!("\nrecent events:");

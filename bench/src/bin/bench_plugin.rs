@@ -133,6 +133,8 @@ impl ToruPlugin for Bench {
             route: format!("/{}", self.id),
             protocol_version: PROTOCOL_VERSION,
             description: "Answers fixed bodies for bench/run.sh".into(),
+            license_required: false,
+            permissions: Default::default(),
         }
     }
 

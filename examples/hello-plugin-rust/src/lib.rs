@@ -81,6 +81,7 @@ impl ToruPlugin for Hello {
             protocol_version: PROTOCOL_VERSION,
             license_required: false,
             description: "A greeting and a counter stored in the plugin's KV store".into(),
+            permissions: Default::default(),
         }
     }
 

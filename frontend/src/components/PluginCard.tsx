@@ -4,6 +4,7 @@ import { iconText } from '../lib/format';
 import { displayState } from '../lib/plugins';
 import { Link } from '../lib/router';
 import { LicenseBadge, showsLicense } from './LicenseBadge';
+import { PluginPermissions } from './PluginPermissions';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
 
@@ -70,6 +71,7 @@ export function PluginCard({ plugin, pending, onToggle, onOpenDetails, onOpenLog
         />
       </div>
       <p className="plugin-card-description">{plugin.description || 'No description.'}</p>
+      <PluginPermissions pluginId={plugin.id} permissions={plugin.permissions} />
       {plugin.status.last_error && (state === 'failed' || state === 'backoff') ? (
         <p className="plugin-card-error" title={plugin.status.last_error}>
           {plugin.status.last_error}

@@ -47,6 +47,16 @@ export interface LicenseStatus {
   features: string[];
 }
 
+/** What a plugin asks for beyond the default sandbox (see docs/protocol.md, "Permissions"). */
+export interface PluginPermissions {
+  /** IP to any address, not only localhost. */
+  network: boolean;
+  /** Absolute paths it may write. */
+  writable_paths: string[];
+  /** Device nodes under /dev it may use. */
+  devices: string[];
+}
+
 /** A plugin, as `GET /api/plugins` lists it. */
 export interface Plugin {
   id: string;
@@ -63,6 +73,8 @@ export interface Plugin {
   license_required: boolean;
   /** Path of its executable on the server. */
   binary: string;
+  /** Requested permissions; absent from daemons that predate them. */
+  permissions?: PluginPermissions;
   status: PluginStatus;
   license: LicenseStatus;
 }

@@ -21,6 +21,7 @@
 //! "yes" means a session cookie, or a Unix-socket peer that is root, the daemon's user, or in
 //! group `toru`. Every non-GET route also refuses cross-site browser requests.
 
+pub mod activation;
 pub mod error;
 pub mod filters;
 pub mod handlers;

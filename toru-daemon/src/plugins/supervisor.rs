@@ -148,6 +148,7 @@ async fn run_once(
                 binary: slot.binary.clone(),
                 socket: socket.clone(),
                 limits: settings.limits,
+                permissions: slot.meta.permissions.clone(),
             };
             match shared.backend.start(&spec).await {
                 Ok(running) => running,

@@ -34,6 +34,9 @@ pub struct LaunchSpec {
     pub socket: PathBuf,
     /// Resource limits applied by the backend where it can.
     pub limits: Limits,
+    /// What the plugin declared in its metadata beyond the default sandbox (validated). The
+    /// systemd backend relaxes exactly these; the embedded backend has no sandbox to relax.
+    pub permissions: toru_plugin_api::Permissions,
 }
 
 /// Per-plugin resource limits from the daemon's configuration.

@@ -176,27 +176,96 @@ trait Service {
 // ----------------------------------------------------------------------------------------------
 // Configuration and the unit definition.
 
+/// The slice every plugin unit is placed in.
+pub const PLUGIN_SLICE: &str = "toru-plugins.slice";
+
+/// Where the daemon keeps one socket directory per plugin, unless configured otherwise.
+pub const DEFAULT_SOCKET_DIR: &str = "/run/toru/plugin-sockets";
+
 /// What the systemd backend needs beyond each [`LaunchSpec`]. Small on purpose: per-plugin
-/// limits travel in the spec, the sandbox is fixed in [`unit_properties`], and sockets live in
-/// each unit's own `RuntimeDirectory=` (see [`socket_path`]), so no directory is configured.
-#[derive(Debug, Clone, Default)]
+/// limits travel in the spec and the sandbox is fixed in [`unit_properties`].
+#[derive(Debug, Clone)]
 pub struct SystemdConfig {
     /// Extra `KEY=VALUE` environment entries for every plugin (e.g. `RUST_LOG`), after the
     /// variables the protocol defines.
     pub extra_env: Vec<String>,
+    /// The daemon's directory of plugin socket directories (see [`socket_path`]): mode 0700,
+    /// owned by the daemon, so only the daemon and, through its bind mount, each plugin reach
+    /// a plugin's socket.
+    pub socket_dir: PathBuf,
 }
 
-/// Where the plugin `plugin_id` listens under systemd: `/run/toru-plugin-<id>/plugin.sock`.
+impl Default for SystemdConfig {
+    fn default() -> Self {
+        Self {
+            extra_env: Vec::new(),
+            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+        }
+    }
+}
+
+impl SystemdConfig {
+    /// Where the daemon connects to the plugin `plugin_id`: `<socket_dir>/<id>/plugin.sock`.
+    pub fn socket_path(&self, plugin_id: &str) -> PathBuf {
+        socket_path(&self.socket_dir, plugin_id)
+    }
+}
+
+/// Where the daemon connects to a plugin: `<socket_dir>/<id>/plugin.sock`.
 ///
-/// The directory is the unit's `RuntimeDirectory=`, created by systemd for the dynamic user and
-/// removed when the unit stops, so it is stable for an id and needs no clean-up by the daemon.
-pub fn socket_path(plugin_id: &str) -> PathBuf {
-    PathBuf::from(format!("/run/{}/plugin.sock", runtime_directory(plugin_id)))
+/// Why not the unit's own `RuntimeDirectory=`: systemd creates that 0700 for the dynamic user,
+/// and the daemon runs as root *without* `CAP_DAC_OVERRIDE`, so it could not enter it. Instead
+/// the daemon owns `<socket_dir>/<id>` (created by [`prepare_socket_dir`]: setgid, group root,
+/// mode 2733) and systemd bind-mounts it over the unit's `RuntimeDirectory=`, where the plugin
+/// sees it as `/run/toru-plugin-<id>` ([`unit_socket_path`]). The plugin's socket inherits
+/// group root from the setgid directory and mode 0770 from `UMask=0007`, so the daemon (gid 0)
+/// may connect; other plugins can reach neither the directory (`socket_dir` is 0700 and not
+/// mounted into their units) nor the socket (not their user, not their group).
+pub fn socket_path(socket_dir: &std::path::Path, plugin_id: &str) -> PathBuf {
+    socket_dir.join(plugin_id).join(SOCKET_NAME)
+}
+
+/// The socket's file name, the same in the daemon's view and the plugin's.
+const SOCKET_NAME: &str = "plugin.sock";
+
+/// Where the plugin itself creates its socket, in its own mount namespace:
+/// `/run/toru-plugin-<id>/plugin.sock` (the bind mount of the daemon's directory).
+pub fn unit_socket_path(plugin_id: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "/run/{}/{SOCKET_NAME}",
+        runtime_directory(plugin_id)
+    ))
+}
+
+/// Makes `<socket_dir>/<id>` empty and ready for a fresh plugin process: `socket_dir` 0700,
+/// the plugin's directory setgid with group root and mode 2733 (the plugin, which is "other",
+/// may create its socket but not list the directory). A socket left by an earlier process of
+/// the same plugin (a different dynamic uid) is removed: the directory is the daemon's.
+pub fn prepare_socket_dir(socket_dir: &std::path::Path, plugin_id: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(socket_dir)?;
+    std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o700))?;
+    let dir = socket_dir.join(plugin_id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o2733))
 }
 
 /// The `RuntimeDirectory=` name (relative to `/run`) of a plugin's unit.
 fn runtime_directory(plugin_id: &str) -> String {
     format!("{UNIT_PREFIX}{plugin_id}")
+}
+
+/// The absolute path of a plugin unit's `RuntimeDirectory=`.
+fn runtime_dir_path(plugin_id: &str) -> String {
+    format!("/run/{}", runtime_directory(plugin_id))
 }
 
 /// The D-Bus object path systemd gives a unit: every byte outside `[A-Za-z0-9]` becomes `_xx`
@@ -226,7 +295,7 @@ fn unit_object_path(unit: &str) -> String {
 /// stdlib plugin working (see `tests/systemd_backend.rs`).
 pub fn unit_properties(
     spec: &LaunchSpec,
-    extra_env: &[String],
+    config: &SystemdConfig,
 ) -> Result<Vec<(&'static str, Variant<'static>)>, BackendError> {
     let id = spec.plugin_id.as_str();
     let start_err = |reason: String| BackendError::Start {
@@ -244,17 +313,23 @@ pub fn unit_properties(
             ))
         })?
         .to_owned();
-    // The socket must be inside the unit's RuntimeDirectory: it is the only directory the
-    // plugin can write. The spec carries it for the other backend; here it must agree.
-    let socket = socket_path(id);
-    if spec.socket != socket {
+    // The socket must be in the plugin's own directory, the only one bind-mounted into its
+    // unit. The spec carries the daemon's view of it; here it must agree.
+    let host_dir = config.socket_dir.join(id);
+    if spec.socket != config.socket_path(id) || !host_dir.is_absolute() {
         return Err(start_err(format!(
             "socket path {} is not {}, the only place the unit can create it",
             spec.socket.display(),
-            socket.display()
+            config.socket_path(id).display()
         )));
     }
-    let socket = socket.to_string_lossy().into_owned();
+    let host_dir = host_dir.to_string_lossy().into_owned();
+    let socket = unit_socket_path(id).to_string_lossy().into_owned();
+    let extra_env = &config.extra_env;
+    let perms = &spec.permissions;
+    perms
+        .validate()
+        .map_err(|e| start_err(format!("refusing its permissions: {e}")))?;
 
     let mut env = vec![
         format!("TORU_PLUGIN_ID={id}"),
@@ -279,14 +354,23 @@ pub fn unit_properties(
         ),
         ("Environment", env.into()),
         ("Restart", "no".into()),
+        // Every plugin in one slice: `systemctl stop toru-plugins.slice` stops them all (the
+        // package's prerm does on removal), and the administrator can limit them together.
+        ("Slice", PLUGIN_SLICE.into()),
         // Stopping: SIGTERM to the whole cgroup (default KillMode=control-group), SIGKILL after
         // this backstop; `stop` applies the supervisor's own grace before it.
         ("TimeoutStopUSec", micros(UNIT_STOP_TIMEOUT).into()),
-        // The socket's directory: /run/toru-plugin-<id>, owned by the dynamic user, removed
-        // when the unit stops. 0700: only the plugin and root (the daemon, which connects with
-        // CAP_DAC_OVERRIDE) get in; no other plugin can reach another's socket.
+        // The socket's directory (see `socket_path`): /run/toru-plugin-<id> is created by
+        // systemd for the dynamic user and removed when the unit stops; inside the unit the
+        // daemon's `<socket_dir>/<id>` is bind-mounted over it, so the socket the plugin makes
+        // there is one the daemon, without CAP_DAC_OVERRIDE, can connect to. `(ssbt)`:
+        // source, destination, ignore a missing source (no), mount flags (none).
         ("RuntimeDirectory", vec![runtime_directory(id)].into()),
         ("RuntimeDirectoryMode", 0o700u32.into()),
+        (
+            "BindPaths",
+            vec![(host_dir, runtime_dir_path(id), false, 0u64)].into(),
+        ),
         // Logging: stdout/stderr go to the journal (the default for units); `journalctl -u`
         // matches by unit, TORU_PLUGIN=<id> lets other tools match the plugin's own lines
         // (`journalctl TORU_PLUGIN=<id>`) without systemd's messages about the unit, and the
@@ -304,13 +388,16 @@ pub fn unit_properties(
         ("CapabilityBoundingSet", 0u64.into()),
         ("AmbientCapabilities", 0u64.into()),
         ("RestrictSUIDSGID", true.into()),
-        ("UMask", 0o077u32.into()),
+        // 0007, not 0077: the socket must be group-writable for the daemon (group root via
+        // the setgid directory). The plugin's other files are its dynamic group's, which no
+        // one else has.
+        ("UMask", 0o007u32.into()),
         // Filesystem: the whole OS read-only, no home directories, a private /tmp, no devices
         // beyond the pseudo ones, only the plugin's own processes visible in /proc.
         ("ProtectSystem", "strict".into()),
         ("ProtectHome", "yes".into()),
         ("PrivateTmp", true.into()),
-        ("PrivateDevices", true.into()),
+        ("PrivateDevices", perms.devices.is_empty().into()),
         ("DevicePolicy", "closed".into()),
         ("ProtectProc", "invisible".into()),
         ("ProcSubset", "pid".into()),
@@ -358,12 +445,27 @@ pub fn unit_properties(
             )
                 .into(),
         ),
-        ("IPAddressDeny", ip_prefixes(&[ANY_V4, ANY_V6]).into()),
-        (
+    ];
+    // Permissions the plugin declared in its metadata (validated by discovery, checked again
+    // by `Permissions::validate` below), and nothing else.
+    if !perms.network {
+        props.push(("IPAddressDeny", ip_prefixes(&[ANY_V4, ANY_V6]).into()));
+        props.push((
             "IPAddressAllow",
             ip_prefixes(&[LOCALHOST_V4, LOCALHOST_V6]).into(),
-        ),
-    ];
+        ));
+    }
+    if !perms.writable_paths.is_empty() {
+        props.push(("ReadWritePaths", perms.writable_paths.clone().into()));
+    }
+    if !perms.devices.is_empty() {
+        let allow: Vec<(String, String)> = perms
+            .devices
+            .iter()
+            .map(|d| (d.clone(), "rw".to_owned()))
+            .collect();
+        props.push(("DeviceAllow", allow.into()));
+    }
 
     // Resource limits from the daemon's configuration, only when set.
     if let Some(bytes) = spec.limits.memory_max {
@@ -668,7 +770,7 @@ impl SupervisorBackend for SystemdBackend {
     }
 
     fn socket_path(&self, plugin_id: &str) -> PathBuf {
-        socket_path(plugin_id)
+        self.config.socket_path(plugin_id)
     }
 
     async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError> {
@@ -679,7 +781,16 @@ impl SupervisorBackend for SystemdBackend {
             .map_err(|e| start_error(id, format!("invalid plugin id: {e}")))?;
         let unit = unit_name(id);
         let path = unit_object_path(&unit);
-        let props = unit_properties(spec, &self.config.extra_env)?;
+        let props = unit_properties(spec, &self.config)?;
+        prepare_socket_dir(&self.config.socket_dir, id).map_err(|e| {
+            start_error(
+                id,
+                format!(
+                    "cannot prepare its socket directory in {}: {e}",
+                    self.config.socket_dir.display()
+                ),
+            )
+        })?;
 
         // A failed unit of the same name stays loaded and would make the start fail with
         // UnitExists.
@@ -984,7 +1095,8 @@ mod tests {
         LaunchSpec {
             plugin_id: id.to_owned(),
             binary: PathBuf::from("/usr/lib/toru/plugins/hello.binary"),
-            socket: socket_path(id),
+            socket: SystemdConfig::default().socket_path(id),
+            permissions: Default::default(),
             limits: Limits {
                 memory_max: Some(64 << 20),
                 tasks_max: Some(32),
@@ -1017,7 +1129,11 @@ mod tests {
 
     #[test]
     fn properties_have_the_types_systemd_expects() {
-        let props = unit_properties(&spec("hello"), &["RUST_LOG=debug".to_owned()]).unwrap();
+        let config = SystemdConfig {
+            extra_env: vec!["RUST_LOG=debug".to_owned()],
+            ..SystemdConfig::default()
+        };
+        let props = unit_properties(&spec("hello"), &config).unwrap();
         let sig = |name: &str| -> Vec<String> {
             props
                 .iter()
@@ -1030,6 +1146,7 @@ mod tests {
             ("Environment", "as"),
             ("RuntimeDirectory", "as"),
             ("RuntimeDirectoryMode", "u"),
+            ("BindPaths", "a(ssbt)"),
             ("LogExtraFields", "aay"),
             ("TimeoutStopUSec", "t"),
             ("CapabilityBoundingSet", "t"),
@@ -1053,10 +1170,61 @@ mod tests {
     fn properties_reject_a_socket_outside_the_runtime_directory() {
         let mut bad = spec("hello");
         bad.socket = PathBuf::from("/tmp/evil.sock");
-        assert!(unit_properties(&bad, &[]).is_err());
+        assert!(unit_properties(&bad, &SystemdConfig::default()).is_err());
         let mut relative = spec("hello");
         relative.binary = PathBuf::from("hello.binary");
-        assert!(unit_properties(&relative, &[]).is_err());
+        assert!(unit_properties(&relative, &SystemdConfig::default()).is_err());
+    }
+
+    /// The names of the properties a spec produces, and the value of one.
+    fn names(spec: &LaunchSpec) -> Vec<&'static str> {
+        unit_properties(spec, &SystemdConfig::default())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    #[test]
+    fn the_default_sandbox_grants_no_permission() {
+        let n = names(&spec("hello"));
+        assert!(n.contains(&"IPAddressDeny") && n.contains(&"IPAddressAllow"));
+        assert!(!n.contains(&"ReadWritePaths") && !n.contains(&"DeviceAllow"));
+        let props = unit_properties(&spec("hello"), &SystemdConfig::default()).unwrap();
+        let private_devices = props.iter().find(|(n, _)| *n == "PrivateDevices").unwrap();
+        assert_eq!(private_devices.1, Variant::from(true));
+    }
+
+    #[test]
+    fn each_declared_permission_relaxes_exactly_its_directive() {
+        // Case: network only — the IP allow/deny lists go, everything else stays.
+        let mut net = spec("hello");
+        net.permissions.network = true;
+        let n = names(&net);
+        assert!(!n.contains(&"IPAddressDeny") && !n.contains(&"IPAddressAllow"));
+        assert!(!n.contains(&"ReadWritePaths") && !n.contains(&"DeviceAllow"));
+        // Case: a writable path — ReadWritePaths with exactly that path, IP still localhost.
+        let mut write = spec("hello");
+        write.permissions.writable_paths = vec!["/srv/hello".into()];
+        let props = unit_properties(&write, &SystemdConfig::default()).unwrap();
+        let rw = props.iter().find(|(n, _)| *n == "ReadWritePaths").unwrap();
+        assert_eq!(rw.1, Variant::from(vec!["/srv/hello".to_owned()]));
+        assert!(props.iter().any(|(n, _)| *n == "IPAddressDeny"));
+        // Case: a device — DeviceAllow rw for it, PrivateDevices off, DevicePolicy still closed.
+        let mut dev = spec("hello");
+        dev.permissions.devices = vec!["/dev/ttyUSB0".into()];
+        let props = unit_properties(&dev, &SystemdConfig::default()).unwrap();
+        let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(
+            get("DeviceAllow"),
+            Variant::from(vec![("/dev/ttyUSB0".to_owned(), "rw".to_owned())])
+        );
+        assert_eq!(get("PrivateDevices"), Variant::from(false));
+        assert_eq!(get("DevicePolicy"), Variant::from("closed"));
+        // Case: an invalid path that skipped discovery is still refused here.
+        let mut bad = spec("hello");
+        bad.permissions.writable_paths = vec!["/srv/../etc".into()];
+        assert!(unit_properties(&bad, &SystemdConfig::default()).is_err());
     }
 
     #[test]

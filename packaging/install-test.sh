@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# packaging/install-test.sh — installs the Debian packages on a fresh Debian 12 under a real
+# systemd 252 (PID 1 of scripts/systemd-sandbox, booting a cached debootstrap root) and checks
+# what an administrator relies on: install, socket activation, peer-credential access, plugin
+# units in systemctl and the journal, security scores, upgrade without data loss, purge.
+# Prints the measured figures; any failed check ends the run with a message and exit 1.
+#
+#   packaging/install-test.sh            build the packages (packaging/build.sh), then test
+#   TORU_INSTALL_TEST_NO_BUILD=1 ...     test the packages already in target/debian/
+#
+# The root is made once by packaging/debian-root.sh (debootstrap minbase + the packages'
+# Depends, a few minutes) and reused: target/install-test/root. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+name=toru-install-test
+root_dir=$repo/target/install-test/root
+sandbox=$repo/scripts/systemd-sandbox
+started=$SECONDS
+
+FIGURES=()
+figure() { FIGURES+=("$(printf '%-48s %s' "$1" "$2")"); printf '   %-45s %s\n' "$1" "$2"; }
+step() { printf '\n-- %s (%ss)\n' "$*" "$((SECONDS - started))"; }
+fail() {
+  printf '\nINSTALL TEST FAILED: %s\n' "$*" >&2
+  if "$sandbox" status "$name" >/dev/null 2>&1; then
+    echo "---- journal of the sandbox (toru units, last 60 lines) ----" >&2
+    inside journalctl --no-pager -n 60 -u 'toru-*' >&2 || true
+  fi
+  exit 1
+}
+# Runs a command inside the booted root.
+inside() { "$sandbox" exec "$name" -- "$@"; }
+# Milliseconds since $1 (a value of now_us).
+now_us() { echo "${EPOCHREALTIME/./}"; }
+ms_since() { echo $((($(now_us) - $1) / 1000)); }
+
+# Waits up to $2 seconds until `systemctl is-active $1` prints $3 (default active).
+wait_state() {
+  local unit=$1 limit=$2 want=${3:-active} state i
+  for ((i = 0; i < limit * 10; i++)); do
+    state=$(inside systemctl is-active "$unit" 2>/dev/null) || true
+    [[ $state == "$want" ]] && return 0
+    sleep 0.1
+  done
+  fail "$unit is '$state' after ${limit}s, expected '$want'"
+}
+
+# The overall exposure of a unit, from `systemd-analyze security`.
+exposure() {
+  inside systemd-analyze security --no-pager "$1" |
+    sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p'
+}
+
+# `$1 <= $2` for decimals.
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }
+
+[[ $(id -u) -eq 0 ]] || fail "needs root (debootstrap, and the sandbox uses namespaces and mounts)"
+
+step "packages"
+if [[ ${TORU_INSTALL_TEST_NO_BUILD:-} != 1 ]]; then
+  packaging/build.sh
+fi
+shopt -s nullglob
+debs=(target/debian/toru_*.deb)
+examples=(target/debian/toru-examples_*.deb)
+((${#debs[@]} == 1 && ${#examples[@]} == 1)) ||
+  fail "expected exactly one toru_*.deb and one toru-examples_*.deb in target/debian/"
+# A copy of the packages under test: cargo deb (below, for the upgrade) replaces target/debian's.
+mkdir -p target/install-test/debs
+rm -f target/install-test/debs/*.deb
+cp "${debs[0]}" "${examples[0]}" target/install-test/debs/
+debs=(target/install-test/debs/"$(basename "${debs[0]}")")
+examples=(target/install-test/debs/"$(basename "${examples[0]}")")
+version=$(dpkg-deb -f "${debs[0]}" Version)
+# The "newer version" for the upgrade check: the same build, repackaged with a higher version.
+upgrade_version="${version%-*}+upgrade1-1"
+mkdir -p target/install-test/upgrade
+rm -f target/install-test/upgrade/*.deb
+cargo deb --no-build -p toru-daemon --deb-version "$upgrade_version" \
+  --output target/install-test/upgrade/ >target/install-test/upgrade.log 2>&1 ||
+  { cat target/install-test/upgrade.log >&2; fail "cannot build the $upgrade_version package"; }
+upgrade=(target/install-test/upgrade/toru_*.deb)
+((${#upgrade[@]} == 1)) || fail "no upgrade package in target/install-test/upgrade/"
+cp "${debs[0]}" target/debian/   # cargo deb removed it from there
+figure "package size (toru, installed-size KiB)" "$(dpkg-deb -f "${debs[0]}" Installed-Size)"
+
+step "Debian 12 root with only the packages' declared dependencies"
+# Depends of both packages, version constraints dropped, first of each alternative, minus the
+# packages themselves.
+mapfile -t depends < <(
+  for deb in "${debs[0]}" "${examples[0]}"; do dpkg-deb -f "$deb" Depends; done |
+    tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^toru$' | grep . | sort -u
+)
+echo "declared dependencies: ${depends[*]}"
+packaging/debian-root.sh "$root_dir" "${depends[@]}"
+
+step "boot it under systemd"
+"$sandbox" stop "$name" 2>/dev/null || true
+trap '"$sandbox" stop "$name" >/dev/null 2>&1 || true' EXIT
+t=$(now_us)
+"$sandbox" start "$name" --root "$root_dir" --private-network \
+  --bind "$repo/target/install-test/debs:/mnt/debs" \
+  --bind "$repo/target/install-test/upgrade:/mnt/upgrade" >/dev/null
+figure "sandbox boot to 'running'" "$(ms_since "$t") ms"
+
+step "apt install ./toru_${version}_*.deb (nothing else may be installed)"
+# Installs the given package files and fails unless they are all apt installed: the root already
+# holds exactly the declared Depends, so a missing one would show up as an extra package here.
+apt_install() {
+  local before after
+  before=$(inside dpkg-query -W -f '${Package}\n' | sort)
+  inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    -o Dpkg::Options::=--force-confnew "$@" || return 1
+  after=$(inside dpkg-query -W -f '${Package}\n' | sort)
+  local extra
+  extra=$(comm -13 <(echo "$before") <(echo "$after") | grep -vx -e toru -e toru-examples || true)
+  [[ -z $extra ]] || { echo "apt pulled in undeclared packages: $extra" >&2; return 1; }
+}
+t=$(now_us)
+apt_install "/mnt/debs/$(basename "${debs[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
+  { cat /tmp/toru-install-test.apt.log >&2; fail "apt install of the package failed"; }
+figure "apt install toru" "$(ms_since "$t") ms"
+t=$(now_us)
+wait_state toru-daemon.service 30
+figure "after install: toru-daemon active within" "$(ms_since "$t") ms"
+wait_state toru-daemon.socket 5
+[[ $(inside systemctl is-enabled toru-daemon.service) == enabled ]] || fail "toru-daemon.service is not enabled"
+[[ $(inside systemctl is-enabled toru-daemon.socket) == enabled ]] || fail "toru-daemon.socket is not enabled"
+inside getent group toru >/dev/null || fail "group toru was not created"
+[[ -z $(inside ls -A /var/lib/toru/plugins) ]] || fail "a production install must start with no plugins"
+inside test -f /usr/share/toru/web/index.html || fail "the dashboard is not in /usr/share/toru/web"
+inside test -f /usr/share/man/man1/toructl.1.gz || fail "no man page for toructl"
+
+step "toructl: root, a member of group toru, and someone else"
+inside toructl status >/dev/null || fail "toructl status as root"
+inside useradd --create-home --groups toru alice
+inside useradd --create-home bob
+inside runuser -u alice -- toructl status >/dev/null || fail "toructl status as alice (group toru)"
+if out=$(inside runuser -u bob -- toructl status 2>&1); then
+  fail "toructl status worked for bob, who is not in group toru: $out"
+fi
+echo "bob is refused: ${out//$'\n'/ }"
+
+step "security of toru-daemon.service"
+daemon_score=$(exposure toru-daemon.service)
+figure "systemd-analyze security toru-daemon.service" "$daemon_score"
+at_most "$daemon_score" 1.0 || fail "toru-daemon.service exposure $daemon_score is over 1.0"
+caps=$(inside systemctl show -p CapabilityBoundingSet --value toru-daemon.service)
+[[ -z $caps ]] || fail "the daemon has capabilities: $caps"
+
+step "socket activation: stop the daemon, then a request to the TCP port starts it"
+inside systemctl stop toru-daemon.service
+wait_state toru-daemon.service 10 inactive
+t=$(now_us)
+reply=$(inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/7070 &&
+  printf "GET /api/health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && timeout 20 cat <&3') ||
+  fail "no answer on 127.0.0.1:7070 after stopping the daemon"
+figure "stopped daemon: first HTTP answer after" "$(ms_since "$t") ms"
+[[ $reply == "HTTP/1.0 200"* || $reply == "HTTP/1.1 200"* ]] || fail "unexpected answer: $reply"
+wait_state toru-daemon.service 10
+inside systemctl stop toru-daemon.service
+wait_state toru-daemon.service 10 inactive
+t=$(now_us)
+inside toructl status >/dev/null || fail "toructl did not start the daemon through the Unix socket"
+figure "stopped daemon: toructl status over the socket" "$(ms_since "$t") ms"
+
+step "example plugins as systemd units"
+apt_install "/mnt/debs/$(basename "${examples[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
+  { cat /tmp/toru-install-test.apt.log >&2; fail "apt install of toru-examples failed"; }
+listed=$(inside toructl plugin list)
+echo "$listed"
+grep -q hello-rust <<<"$listed" && grep -q hello-python <<<"$listed" ||
+  fail "the examples are not listed after installing toru-examples"
+printf 'correct horse battery\n' | inside toructl user add admin >/dev/null || fail "toructl user add admin"
+t=$(now_us)
+inside toructl plugin enable hello-rust >/dev/null || fail "toructl plugin enable hello-rust"
+figure "toructl plugin enable hello-rust (until running)" "$(ms_since "$t") ms"
+wait_state toru-plugin-hello-rust.service 10
+inside systemctl list-units --no-pager --no-legend 'toru-plugin-*' | grep -q toru-plugin-hello-rust.service ||
+  fail "toru-plugin-hello-rust.service is not listed by systemctl"
+# The plugin's route through the API, as a local client (peer credentials, no session).
+route=$(inside python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/toru/toru.sock")
+s.sendall(b"GET /api/plugins/hello-rust/route/greeting HTTP/1.0\r\nHost: localhost\r\n\r\n")
+print(b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace"))')
+[[ $route == "HTTP/1.0 200"* || $route == "HTTP/1.1 200"* ]] || fail "the plugin route did not answer 200: $route"
+echo "route answered: $(tail -n 1 <<<"$route")"
+journal=""
+for _ in $(seq 50); do
+  journal=$(inside journalctl --no-pager -u toru-plugin-hello-rust -o cat) || true
+  grep -q "initialised for instance" <<<"$journal" && break
+  sleep 0.1
+done
+grep -q "initialised for instance" <<<"$journal" ||
+  fail "journalctl -u toru-plugin-hello-rust lacks the plugin's log lines: $journal"
+plugin_score=$(exposure toru-plugin-hello-rust.service)
+figure "systemd-analyze security toru-plugin-hello-rust" "$plugin_score"
+at_most "$plugin_score" 1.5 || fail "plugin unit exposure $plugin_score is over 1.5"
+inside toructl plugin enable hello-python >/dev/null || fail "the Python example does not run under the sandbox"
+figure "systemd-analyze security toru-plugin-hello-python" "$(exposure toru-plugin-hello-python.service)"
+inside toructl kv set hello-rust install-test "kept across upgrades" >/dev/null || fail "toructl kv set"
+plugin_pid=$(inside systemctl show -p MainPID --value toru-plugin-hello-rust.service)
+
+step "upgrade to $upgrade_version keeps data, users and enabled plugins"
+t=$(now_us)
+apt_install "/mnt/upgrade/$(basename "${upgrade[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
+  { cat /tmp/toru-install-test.apt.log >&2; fail "the upgrade failed"; }
+figure "apt upgrade (daemon restarted)" "$(ms_since "$t") ms"
+[[ $(inside dpkg-query -W -f '${Version}' toru) == "$upgrade_version" ]] || fail "toru is not at $upgrade_version"
+wait_state toru-daemon.service 30
+[[ $(inside toructl kv get hello-rust install-test) == "kept across upgrades" ]] || fail "the KV value was lost"
+inside toructl user list | grep -qw admin || fail "the user admin was lost"
+for _ in $(seq 100); do
+  state=$(inside toructl --json plugin show hello-rust | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["state"])') || true
+  [[ $state == running ]] && break
+  sleep 0.1
+done
+[[ $state == running ]] || fail "hello-rust is '$state' after the upgrade, not running"
+new_pid=$(inside systemctl show -p MainPID --value toru-plugin-hello-rust.service)
+[[ $new_pid == "$plugin_pid" ]] || fail "the plugin was restarted by the upgrade ($plugin_pid -> $new_pid), not adopted"
+echo "hello-rust kept running through the upgrade (pid $new_pid, adopted)"
+
+step "apt purge removes units and state"
+inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q toru-examples toru >/tmp/toru-install-test.apt.log 2>&1 ||
+  { cat /tmp/toru-install-test.apt.log >&2; fail "apt purge failed"; }
+for path in /usr/lib/systemd/system/toru-daemon.service /usr/lib/systemd/system/toru-daemon.socket \
+  /var/lib/toru /etc/toru /usr/bin/toru-daemon; do
+  if inside test -e "$path"; then fail "$path is still there after purge"; fi
+done
+left=$(inside systemctl list-units --no-pager --no-legend --all 'toru-*' | grep -v 'not-found' || true)
+[[ -z $(grep -E 'active|running' <<<"$left" | grep -v inactive || true) ]] || fail "units still running after purge: $left"
+
+printf '\n== install test passed in %ss; figures:\n' "$((SECONDS - started))"
+printf '   %s\n' "${FIGURES[@]}"
