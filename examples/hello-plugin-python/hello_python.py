@@ -49,11 +49,11 @@ class Hello(toru.Plugin):
         return toru_license.VerifyingKey.hmac_base64url(DEMO_VENDOR_HMAC_SECRET)
 
     async def init(self, ctx: Context) -> None:
-        info(f"initialised for instance {ctx.instance_id}")
         if isinstance(ctx.license, toru_license.LicenseError):
-            info(f"no valid licence, /pro is locked: {ctx.license}")
-        elif ctx.license is not None:
-            info(f"licensed to {ctx.license.licensee!r}; /pro is available")
+            licence = f"no valid licence, /pro is locked: {ctx.license}"
+        else:
+            licence = f"licensed to {ctx.license.licensee!r}, /pro is available"
+        info(f"initialised for instance {ctx.instance_id}; {licence}")
         self._ctx = ctx
 
     def _pro_license(self) -> toru_license.License:

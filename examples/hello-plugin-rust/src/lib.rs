@@ -90,12 +90,12 @@ impl ToruPlugin for Hello {
     }
 
     async fn init(&self, ctx: PluginContext) -> Result<(), PluginError> {
-        info!("initialised for instance {}", ctx.instance_id);
-        match &ctx.license {
-            Some(Ok(l)) => info!("licensed to {:?}; /pro is available", l.licensee),
-            Some(Err(e)) => info!("no valid licence, /pro is locked: {e}"),
-            None => {}
-        }
+        let licence = match &ctx.license {
+            Some(Ok(l)) => format!("licensed to {:?}, /pro is available", l.licensee),
+            Some(Err(e)) => format!("no valid licence, /pro is locked: {e}"),
+            None => String::new(),
+        };
+        info!("initialised for instance {}; {licence}", ctx.instance_id);
         *self
             .license
             .lock()
