@@ -166,7 +166,15 @@ pub fn issue(licence: &License, key: &SigningKey) -> Result<String, IssueError> 
             text.len()
         )));
     }
-    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(licence.issued_at);
+    // Checked: an `iat` past the end of `SystemTime` made `+` panic (found by fuzz/).
+    let at = SystemTime::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(licence.issued_at))
+        .ok_or_else(|| {
+            IssueError::Invalid(format!(
+                "issued-at {} is too far in the future to be a time",
+                licence.issued_at
+            ))
+        })?;
     let checked = license::verify(
         &text,
         &key.verifying_key(),
@@ -434,6 +442,27 @@ mod tests {
         };
         let err = issue(&huge, &ed).unwrap_err().to_string();
         assert!(err.contains("more than the 8192"), "{err}");
+    }
+
+    #[test]
+    fn an_issue_time_past_the_end_of_system_time_is_refused_not_a_panic() {
+        // Found by fuzz/fuzz_targets/license_key.rs: the self-check's time was `epoch + iat`.
+        let hs = SigningKey::generate(Algorithm::Hs256).unwrap();
+        for issued_at in [u64::MAX, 1 << 63] {
+            let far = License {
+                issued_at,
+                ..licence(Algorithm::Hs256)
+            };
+            let err = issue(&far, &hs).unwrap_err();
+            assert!(matches!(err, IssueError::Invalid(_)), "{err:?}");
+            assert!(err.to_string().contains("too far in the future"), "{err}");
+        }
+        // A late but representable time is still issued.
+        let late = License {
+            issued_at: 1 << 40,
+            ..licence(Algorithm::Hs256)
+        };
+        assert!(issue(&late, &hs).is_ok());
     }
 
     #[test]

@@ -153,9 +153,12 @@ impl License {
     }
 
     /// When the licence stops being valid (before the clock-skew allowance), if ever.
+    ///
+    /// `None` also for an `exp` past the end of `SystemTime` (about 2^63 s on Linux): no clock
+    /// reaches it, so such a licence never expires either, and [`Self::check_expiry`] agrees.
     pub fn expires(&self) -> Option<SystemTime> {
         self.expires_at
-            .map(|exp| UNIX_EPOCH + Duration::from_secs(exp))
+            .and_then(|exp| UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
     }
 
     /// Checks the expiry alone, as [`verify`] does: valid while `now < exp + CLOCK_SKEW`.

@@ -293,6 +293,28 @@ fn bad_input_is_refused_with_its_own_kind() {
 }
 
 #[test]
+fn an_expiry_past_the_end_of_system_time_never_expires_and_does_not_panic() {
+    // Found by fuzz/fuzz_targets/license_key.rs: `expires()` added `exp` seconds to the epoch
+    // with `+`, which panics past what a `SystemTime` holds, on a key a vendor may well issue.
+    for exp in [u64::MAX, u64::MAX - 10_000, 1 << 63] {
+        let l = License {
+            expires_at: Some(exp),
+            ..licence(Algorithm::Hs256)
+        };
+        assert_eq!(l.expires(), None, "exp {exp}");
+        assert!(l.check_expiry(at(LATEST)).is_ok(), "exp {exp}");
+        let verified = check(&key_for(&l), &hmac(), LATEST).unwrap();
+        assert_eq!(verified.expires(), None);
+    }
+    // The last representable second still is a time.
+    let l = License {
+        expires_at: Some(LATEST),
+        ..licence(Algorithm::Hs256)
+    };
+    assert_eq!(l.expires(), Some(at(LATEST)));
+}
+
+#[test]
 fn every_prefix_of_a_valid_key_is_refused_without_panicking() {
     for alg in [Algorithm::Hs256, Algorithm::EdDsa] {
         let key = key_for(&licence(alg));

@@ -164,7 +164,13 @@ pub async fn read_metadata(
     if !status.success() {
         return Err(format!("--metadata failed: {status}"));
     }
-    let meta: PluginMetadata = serde_json::from_slice(&output).map_err(|e| {
+    parse_metadata(&output)
+}
+
+/// Parses and validates what `--metadata` printed. Its own function so that `fuzz/` can feed it
+/// arbitrary output; the error is the message a `DiscoveryFailure` shows.
+pub fn parse_metadata(output: &[u8]) -> Result<PluginMetadata, String> {
+    let meta: PluginMetadata = serde_json::from_slice(output).map_err(|e| {
         let shown = String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned();
         format!("--metadata printed invalid metadata ({e}): {shown:?}")
     })?;
