@@ -590,31 +590,65 @@ impl ToruPlugin for Licensed {
     }
 }
 
-#[tokio::test]
-async fn the_key_in_lifecycle_init_reaches_the_plugin() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("p.sock");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let plugin = Licensed {
-        licence: Mutex::new(None),
-    };
-    let task = tokio::spawn(serve(plugin, ServeOptions::new(&socket), async {
-        let _ = stop_rx.await;
-    }));
-    let mut d = TestDaemon::connect(&socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let init = |license: Option<String>| Init {
+/// A plugin served by the real runner on a socket in a temp dir, with the test as its daemon.
+struct Served {
+    d: TestDaemon,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), toru_plugin_api::RunnerError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(plugin: impl ToruPlugin) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("p.sock");
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(plugin, ServeOptions::new(&socket), async {
+            let _ = stop_rx.await;
+        }));
+        let d = TestDaemon::connect(&socket, Duration::from_secs(5))
+            .await
+            .unwrap();
+        Served {
+            d,
+            stop,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A `lifecycle.init` for [`PLUGIN`] on [`INSTANCE`] with this key.
+fn init(license: Option<String>) -> Init {
+    Init {
         protocol_version: PROTOCOL_VERSION,
         plugin_id: PLUGIN.into(),
         instance_id: INSTANCE.into(),
         config: Default::default(),
         license,
-    };
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn the_key_in_lifecycle_init_reaches_the_plugin() {
+    let mut served = Served::start(Licensed {
+        licence: Mutex::new(None),
+    })
+    .await;
+    let d = &mut served.d;
+    let now = now_secs();
     let refusal = |result: Result<Ready, TestError>| match result {
         Err(TestError::Unexpected(m)) => match m.body {
             Body::Error(e) => e.message,
@@ -649,8 +683,7 @@ async fn the_key_in_lifecycle_init_reaches_the_plugin() {
         panic!("{reply:?}");
     };
     assert_eq!(response.body, br#""Ada""#);
-    stop_tx.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    served.stop().await;
 }
 
 /// A plugin that uses the runner's hook: it declares its verifier, starts whatever the key,
@@ -685,29 +718,12 @@ impl ToruPlugin for Hooked {
 
 #[tokio::test]
 async fn the_runner_verifies_reports_and_gates_on_the_licence() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("p.sock");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let plugin = Hooked {
+    let mut served = Served::start(Hooked {
         ctx: Mutex::new(None),
-    };
-    let task = tokio::spawn(serve(plugin, ServeOptions::new(&socket), async {
-        let _ = stop_rx.await;
-    }));
-    let mut d = TestDaemon::connect(&socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let init = |license: Option<String>| Init {
-        protocol_version: PROTOCOL_VERSION,
-        plugin_id: PLUGIN.into(),
-        instance_id: INSTANCE.into(),
-        config: Default::default(),
-        license,
-    };
+    })
+    .await;
+    let d = &mut served.d;
+    let now = now_secs();
     async fn pro(d: &mut TestDaemon) -> (u16, Value) {
         let reply = d.call(toru_plugin_api::testing::get("/pro")).await.unwrap();
         let Body::HttpResponse(r) = reply.body else {
@@ -723,7 +739,7 @@ async fn the_runner_verifies_reports_and_gates_on_the_licence() {
     // No key: the plugin still starts, reports `missing`, and the route answers 402.
     let (kind, _) = invalid(d.init_with(init(None)).await.unwrap());
     assert_eq!(kind, "missing");
-    let (status, body) = pro(&mut d).await;
+    let (status, body) = pro(d).await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["error"]["code"], "license_missing");
 
@@ -738,7 +754,7 @@ async fn the_runner_verifies_reports_and_gates_on_the_licence() {
         message.contains(OTHER_INSTANCE) && message.contains(INSTANCE),
         "{message}"
     );
-    let (status, body) = pro(&mut d).await;
+    let (status, body) = pro(d).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["kind"], "wrong_instance");
 
@@ -765,10 +781,9 @@ async fn the_runner_verifies_reports_and_gates_on_the_licence() {
         (licensee.as_str(), expires_at, features),
         ("Ada", Some(now + 3600), vec!["pro".to_string()])
     );
-    let (status, body) = pro(&mut d).await;
+    let (status, body) = pro(d).await;
     assert_eq!((status, body), (200, json!("Ada")));
-    stop_tx.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    served.stop().await;
 }
 
 #[test]
