@@ -164,7 +164,11 @@ fn t12_t13_enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|e| e["message"] == wanted.as_str())
+                    .find(|e| {
+                        e["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with(&wanted))
+                    })
                     .cloned();
                 if journal.contains(&wanted)
                     && let Some(entry) = via_api
