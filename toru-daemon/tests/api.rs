@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::api::{ApiDaemon, PASSWORD, session_token, test_config};
+use support::api::{ApiDaemon, PASSWORD, session_token, test_config, wait_restarted};
 use support::fixtures::{hello_rust, install, script};
 use support::harness::Dirs;
 use toru_daemon::config::Config;
@@ -489,8 +489,9 @@ async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
         (status.status, error_code(&status.body).as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
     );
-    // The daemon is fine and the supervisor brings the plugin back.
-    d.wait_state(&s, "hello-rust", "running").await;
+    // The daemon is fine and the supervisor brings the plugin back (a new process: the status
+    // may still say `running` for the killed one until the supervisor has seen it exit).
+    wait_restarted(&s, "hello-rust", pid).await;
     let greeting: Value = s
         .get("/api/plugins/hello-rust/route/greeting")
         .await
