@@ -23,6 +23,20 @@ impl Drop for Running {
     }
 }
 
+/// The daemon's directory flags, all inside the test's temp directory.
+fn dir_args(dirs: &Dirs) -> [std::ffi::OsString; 8] {
+    [
+        "--data-dir".into(),
+        dirs.root.path().join("data").into(),
+        "--plugins-dir".into(),
+        dirs.plugins().into(),
+        "--runtime-dir".into(),
+        dirs.runtime().into(),
+        "--log-dir".into(),
+        dirs.logs().into(),
+    ]
+}
+
 fn start_daemon(dirs: &Dirs) -> Running {
     let child = Command::new(DAEMON)
         .args([
@@ -33,14 +47,7 @@ fn start_daemon(dirs: &Dirs) -> Running {
             "--listen",
             "127.0.0.1:0",
         ])
-        .arg("--data-dir")
-        .arg(dirs.root.path().join("data"))
-        .arg("--plugins-dir")
-        .arg(dirs.plugins())
-        .arg("--runtime-dir")
-        .arg(dirs.runtime())
-        .arg("--log-dir")
-        .arg(dirs.logs())
+        .args(dir_args(dirs))
         .env("RUST_LOG", "info")
         .stderr(Stdio::null())
         .spawn()
@@ -166,14 +173,7 @@ fn socket_activation_serves_the_listeners_systemd_passes() {
         // An address the daemon could never bind: if it ignored the passed sockets and bound
         // its own, it would fail to start.
         .args(["--listen", "192.0.2.1:9"])
-        .arg("--data-dir")
-        .arg(dirs.root.path().join("data"))
-        .arg("--plugins-dir")
-        .arg(dirs.plugins())
-        .arg("--runtime-dir")
-        .arg(dirs.runtime())
-        .arg("--log-dir")
-        .arg(dirs.logs())
+        .args(dir_args(&dirs))
         .stderr(Stdio::null())
         .spawn()
         .expect("systemd-socket-activate is missing (apt install systemd)");
