@@ -1,9 +1,11 @@
 //! Serves a [`ToruPlugin`] on its Unix socket: argument handling, the accept loop, and one
 //! multiplexed connection per daemon.
 //!
-//! Each `http.request` and `lifecycle.init` runs in its own task, so a slow handler never holds
-//! up another request, a `ping`, or the `kv.response` a handler is waiting for. The connection's
-//! reader only routes frames; one writer task owns the socket's write half.
+//! An `http.request` whose handler answers without waiting is answered by the reader itself;
+//! one that waits, and every `lifecycle.init`, goes on in its own task, so a slow handler never
+//! holds up another request, a `ping`, or the `kv.response` a handler is waiting for. (A
+//! handler that computes for long without awaiting holds up its thread either way; such work
+//! belongs in `spawn_blocking`.) One writer task owns the socket's write half.
 
 use std::future::Future;
 use std::io;
@@ -425,22 +427,28 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                     let _ = tx.send(busy).await;
                     continue;
                 };
-                let shared = shared.clone();
-                let tx = tx.clone();
-                shared.requests.clone().spawn(async move {
-                    let response = if req.path.starts_with(RESERVED_PREFIX) {
-                        serve_reserved(&shared.plugin, &req)
-                    } else {
-                        match shared.plugin.handle_http(req).await {
-                            Ok(response) => response,
-                            Err(e) => e.to_response(),
-                        }
-                    };
-                    let _ = tx
-                        .send(Message::new(request_id, Body::HttpResponse(response)))
-                        .await;
-                    drop(permit);
-                });
+                let mut answer = Box::pin(answer_http(shared.clone(), req));
+                // Most handlers answer without waiting: those are answered here, saving a task
+                // and a hop between threads. One that waits (KV, I/O, timers) goes on in its
+                // own task; polling it there again re-registers its wake-ups with that task.
+                match futures::poll!(answer.as_mut()) {
+                    std::task::Poll::Ready(response) => {
+                        let _ = tx
+                            .send(Message::new(request_id, Body::HttpResponse(response)))
+                            .await;
+                        drop(permit);
+                    }
+                    std::task::Poll::Pending => {
+                        let tx = tx.clone();
+                        shared.requests.spawn(async move {
+                            let response = answer.await;
+                            let _ = tx
+                                .send(Message::new(request_id, Body::HttpResponse(response)))
+                                .await;
+                            drop(permit);
+                        });
+                    }
+                }
             }
             Body::KvResponse(result) => {
                 if !conn.resolve(&request_id, Ok(result)) {
@@ -473,6 +481,20 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
     // The writer ends once every sender is gone, i.e. once in-flight handlers have answered;
     // it is not awaited here so a slow handler cannot keep the reader's task alive.
     drop(writer);
+}
+
+/// The plugin's answer to one `http.request`: its handler's, or the runner's for reserved paths.
+async fn answer_http<P: ToruPlugin>(
+    shared: Arc<Shared<P>>,
+    req: crate::protocol::HttpRequest,
+) -> HttpResponse {
+    if req.path.starts_with(RESERVED_PREFIX) {
+        return serve_reserved(&shared.plugin, &req);
+    }
+    match shared.plugin.handle_http(req).await {
+        Ok(response) => response,
+        Err(e) => e.to_response(),
+    }
 }
 
 /// Paths under this prefix are the daemon's, not the plugin's routes (`docs/protocol.md` §4).
