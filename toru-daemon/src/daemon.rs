@@ -93,7 +93,7 @@ impl Daemon {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),
             None => tracing::warn!("no dashboard build found; serving the API only"),
         }
-        let routes = api::routes(state);
+        let routes = api::routes(state.clone());
         let activated = !inherited.is_empty();
         let mut tcp_listeners = Vec::new();
         for std_listener in inherited.tcp {
@@ -122,12 +122,14 @@ impl Daemon {
         for tcp in tcp_listeners {
             tasks.spawn(server::serve(
                 Listener::Tcp(tcp),
+                state.clone(),
                 routes.clone(),
                 shutdown.clone(),
             ));
         }
         tasks.spawn(server::serve(
             Listener::Unix(unix),
+            state,
             routes,
             shutdown.clone(),
         ));

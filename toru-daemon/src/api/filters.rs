@@ -93,7 +93,9 @@ pub fn same_origin() -> impl Filter<Extract = (), Error = Rejection> + Clone {
         .untuple_one()
 }
 
-fn check_origin_headers(
+/// The check behind [`same_origin`], on the three header values (absent if not visible ASCII),
+/// for the forwarded route, which is served outside warp.
+pub fn check_origin_headers(
     site: Option<&str>,
     origin: Option<&str>,
     host: Option<&str>,

@@ -10,7 +10,7 @@
 //! | `POST /api/plugins/:id/enable` · `…/disable` | yes | lifecycle |
 //! | `PUT /api/plugins/:id/license` · `DELETE …/license` | yes | install or remove its licence key |
 //! | `GET /api/plugins/:id/bundle.js` | yes | the plugin's view (ES module, ETag) |
-//! | `ANY /api/plugins/:id/route/<path>` | yes | forwarded to the plugin as `http.request` |
+//! | `ANY /api/plugins/:id/route/<path>` | yes | forwarded to the plugin as `http.request` (served outside warp, see [`handlers::forward`]) |
 //! | `GET /api/plugins/:id/kv?prefix=` · `GET/PUT/DELETE /api/plugins/:id/kv/:key` | yes | KV |
 //! | `GET /api/plugins/:id/logs?page&page_size&level` · `…/logs/follow` (SSE) | yes | logs |
 //! | `GET /api/events?limit&plugin` | yes | plugin events |
@@ -37,7 +37,7 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::plugins::PluginManager;
 use crate::store::Store;
 use filters::{ClientAddr, behind_tls, body_limited, caller, same_origin, with_state};
-use handlers::{auth, events, forward, kv, license, logs, plugins, status, users};
+use handlers::{auth, events, kv, license, logs, plugins, status, users};
 
 /// Largest JSON body accepted by the API's own routes.
 const MAX_JSON_BODY: u64 = 64 * 1024;
@@ -67,6 +67,19 @@ fn json_body<T: serde::de::DeserializeOwned + Send>()
 /// Turns a handler's `Result` into a response, so errors keep their JSON shape and status.
 fn respond(result: handlers::ApiResult) -> warp::reply::Response {
     result.unwrap_or_else(Reply::into_response)
+}
+
+/// One route, boxed so a long list of them type-checks quickly.
+type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
+
+/// The routes joined with `or` as a balanced tree, not a chain: a request reaches any route
+/// through log2(n) boxed filters instead of up to n, each costing an allocation and a poll.
+fn balanced_or(mut routes: Vec<Route>) -> Route {
+    if routes.len() <= 1 {
+        return routes.pop().expect("at least one route");
+    }
+    let right = routes.split_off(routes.len() / 2);
+    balanced_or(routes).or(balanced_or(right)).unify().boxed()
 }
 
 /// Every route of the API and the dashboard.
@@ -177,29 +190,6 @@ pub fn routes(
         .map(respond)
         .boxed();
 
-    let route = warp::path("api")
-        .and(warp::path("plugins"))
-        .and(id())
-        .and(warp::path("route"))
-        .and(warp::path::tail())
-        .and(same_origin())
-        .and(s())
-        .and(authed())
-        .and(warp::method())
-        .and(
-            warp::filters::query::raw()
-                .map(Some)
-                .or(warp::any().map(|| None))
-                .unify(),
-        )
-        .and(warp::header::headers_cloned())
-        .and(body_limited(forward::MAX_FORWARD_BODY))
-        .then(|id, tail, state, caller, method, query, headers, body| {
-            forward::forward(state, id, tail, method, query, headers, body, caller)
-        })
-        .map(respond)
-        .boxed();
-
     let kv_list = warp::path!("api" / "plugins" / String / "kv")
         .and(warp::get())
         .and(authed())
@@ -300,12 +290,8 @@ pub fn routes(
         .map(respond)
         .boxed();
 
-    // Boxed and folded one by one: a long chain of `or`s over unboxed filters makes types that
-    // take rustc minutes to check.
-    // The forwarded route comes first: it is the hot path (every plugin call), and its paths
-    // (`/api/plugins/:id/route/…`) match no other route, so the order changes no answer.
-    let api = [
-        route,
+    // The forwarded route is not here: `server` sends it to `handlers::forward` directly.
+    let api = balanced_or(vec![
         health,
         login,
         logout,
@@ -330,10 +316,7 @@ pub fn routes(
         user_list,
         user_create,
         user_password,
-    ]
-    .into_iter()
-    .reduce(|a, b| a.or(b).unify().boxed())
-    .expect("at least one route");
+    ]);
 
     // An unknown `/api/…` path falls through both and becomes a JSON 404 in `recover`.
     api.or(web::dashboard(

@@ -1,5 +1,6 @@
 //! Serving the API: our own accept loop (warp's has no connection limit, header timeout or peer
-//! credentials) feeding warp's filter through hyper.
+//! credentials) feeding warp's filter through hyper, except for forwarded plugin routes, which
+//! go straight to [`forward::serve`] (the hot path; see there why).
 //!
 //! Each connection gets its peer's identity attached to every request — the TCP address for
 //! rate limiting, or the Unix peer's credentials for authorisation — and each request is logged
@@ -24,7 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tower_service::Service as _;
 use warp::Filter;
 
+use super::ApiState;
 use super::filters::ClientAddr;
+use super::handlers::forward;
 use crate::auth::peer::{LOCAL_GROUP, PeerCred};
 
 /// Open connections served at once, per listener; more wait in the kernel's backlog.
@@ -68,8 +71,9 @@ pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves `filter` on `listener` until `shutdown` is cancelled, then drains.
-pub async fn serve<F>(listener: Listener, filter: F, shutdown: CancellationToken)
+/// Serves `filter` (and forwarded routes with `state`) on `listener` until `shutdown` is
+/// cancelled, then drains.
+pub async fn serve<F>(listener: Listener, state: ApiState, filter: F, shutdown: CancellationToken)
 where
     F: Filter<Extract = (warp::reply::Response,), Error = Infallible>
         + Clone
@@ -84,7 +88,8 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .keep_alive(true);
+        .keep_alive(true)
+        .writev(false);
     let builder = Arc::new(builder);
     loop {
         let permit = tokio::select! {
@@ -104,7 +109,7 @@ where
                 continue;
             }
         };
-        let service = request_service(filter.clone(), identity);
+        let service = request_service(state.clone(), filter.clone(), identity);
         let connection = builder.serve_connection(io, service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
@@ -158,8 +163,10 @@ async fn accept(listener: &Listener) -> std::io::Result<(Io, Identity)> {
     }
 }
 
-/// Wraps warp's service: attaches the connection's identity and logs each request.
+/// Routes a request to the forwarding path or to warp's service (attaching the connection's
+/// identity for warp's filters), and logs it.
 fn request_service<F>(
+    state: ApiState,
     filter: F,
     identity: Identity,
 ) -> impl hyper::service::Service<
@@ -179,23 +186,30 @@ where
 {
     let warp_service = warp::service(filter);
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-        match identity {
+        let peer = match identity {
             Identity::Tcp(addr) => {
                 req.extensions_mut().insert(addr);
+                None
             }
             // A Unix peer without readable credentials gets none, and is refused by auth.
-            Identity::Unix(Some(cred)) => {
-                req.extensions_mut().insert(cred);
+            Identity::Unix(cred) => {
+                if let Some(cred) = cred {
+                    req.extensions_mut().insert(cred);
+                }
+                cred
             }
-            Identity::Unix(None) => {}
-        }
+        };
         let method = req.method().clone();
         // Cloning the URI shares its bytes; only a log line that is written reads the path.
         let uri = req.uri().clone();
         let started = Instant::now();
         let mut service = warp_service.clone();
+        let state = state.clone();
         async move {
-            let response = service.call(req).await?;
+            let response = match forward::route_target(uri.path()) {
+                Some((id, path)) => forward::serve(&state, req, peer, id, path).await,
+                None => service.call(req).await?,
+            };
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros() as u64;
             // Successful reads are the dashboard polling: debug, so they don't flood the journal.
