@@ -1,5 +1,5 @@
 //! A client's HTTP request → the plugin's `http.request`:
-//! `toru_daemon::api::handlers::forward::to_plugin_request`.
+//! `toru_daemon::api::handlers::forward::{route_target, to_plugin_request}`.
 //!
 //! Input, by its first byte:
 //! - `H`, then a raw HTTP/1.1 request (head and body), read with `httparse` as a server would:
@@ -22,7 +22,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
-use toru_daemon::api::handlers::forward::to_plugin_request;
+use toru_daemon::api::handlers::forward::{route_target, to_plugin_request};
 use toru_daemon::auth::Caller;
 use toru_plugin_api::{Body, Message};
 
@@ -207,10 +207,14 @@ fn check(
     body: &[u8],
     caller: &Caller,
 ) {
+    // The path as the daemon's server sees it; whatever follows `route/` reaches the plugin.
+    let (id, path) = route_target(&format!("/api/plugins/fuzz/route/{tail}"))
+        .expect("every path under route/ is a forwarded route");
+    assert_eq!(id, "fuzz");
     let out = to_plugin_request(
         method,
-        tail,
-        query.clone(),
+        path,
+        query.as_deref(),
         headers,
         Bytes::copy_from_slice(body),
         caller,
