@@ -81,6 +81,8 @@ where
         + Sync
         + 'static,
 {
+    // One handle for all connections: each forwarded request clones one `Arc`, not every field.
+    let state = Arc::new(state);
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -166,7 +168,7 @@ async fn accept(listener: &Listener) -> std::io::Result<(Io, Identity)> {
 /// Routes a request to the forwarding path or to warp's service (attaching the connection's
 /// identity for warp's filters), and logs it.
 fn request_service<F>(
-    state: ApiState,
+    state: Arc<ApiState>,
     filter: F,
     identity: Identity,
 ) -> impl hyper::service::Service<
