@@ -188,6 +188,16 @@ struct SupervisorHandle {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl SupervisorHandle {
+    /// Stops the supervisor, if there is one, and waits until it has finished.
+    async fn stop(handle: Option<SupervisorHandle>) {
+        if let Some(handle) = handle {
+            handle.stop.cancel();
+            let _ = handle.task.await;
+        }
+    }
+}
+
 impl Slot {
     pub(crate) fn update(&self, change: impl FnOnce(&mut PluginStatus)) {
         self.status.send_modify(change);
@@ -514,10 +524,7 @@ impl PluginManager {
         let mut supervisor = slot.supervisor.lock().await;
         let was_enabled = slot.status.borrow().enabled || supervisor.is_some();
         shared.persist_enabled(plugin_id, false).await?;
-        if let Some(handle) = supervisor.take() {
-            handle.stop.cancel();
-            let _ = handle.task.await;
-        }
+        SupervisorHandle::stop(supervisor.take()).await;
         slot.update(|s| {
             s.enabled = false;
             if s.state != PluginState::Failed {
@@ -564,10 +571,7 @@ impl PluginManager {
         tracing::info!(plugin = plugin_id, "{details}");
         let running = supervisor.as_ref().is_some_and(|s| !s.task.is_finished());
         if running {
-            if let Some(handle) = supervisor.take() {
-                handle.stop.cancel();
-                let _ = handle.task.await;
-            }
+            SupervisorHandle::stop(supervisor.take()).await;
             slot.update(|s| {
                 s.state = PluginState::Starting;
                 s.enabled = true;
