@@ -13,11 +13,20 @@ use support::harness::{Dirs, alive};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_toru-daemon");
 
-/// Kills the daemon if the test fails half-way.
+/// Stops the daemon when the test ends or fails half-way: SIGTERM first, so it stops its
+/// embedded plugins too (a SIGKILL would leave them running after the test), SIGKILL if it has
+/// not exited within 10 s.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
