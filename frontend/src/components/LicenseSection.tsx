@@ -3,7 +3,7 @@
 // Any plugin may accept a key, so it is there for every plugin, but folded away when there is
 // no key and none is required.
 
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import * as api from '../lib/api';
 import type { LicenseStatus, Plugin } from '../lib/api';
 import { Dialog } from './Dialog';
@@ -52,6 +52,17 @@ export function LicenseSection({ plugin, onChanged }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  // After a key is saved for a running plugin, "restarts to check it" stands until the plugin's
+  // verdict on the new key arrives; then the badge says it all and the note would be stale.
+  // `checking` holds the licence as shown when the key was saved: until the plugin list is
+  // refreshed the panel may go on showing that very object, the old key's verdict.
+  const [checking, setChecking] = useState<LicenseStatus | null>(null);
+  useEffect(() => {
+    if (checking && license !== checking && (license?.state === 'valid' || license?.state === 'invalid')) {
+      setChecking(null);
+      setNotice(null);
+    }
+  }, [checking, license]);
 
   if (!license) return null;
   const important = license.required || license.installed;
@@ -64,9 +75,11 @@ export function LicenseSection({ plugin, onChanged }: Props) {
     setBusy('save');
     setError(null);
     setNotice(null);
+    setChecking(null);
     try {
       const updated = await api.setLicense(plugin.id, trimmed);
       setKey('');
+      setChecking(updated.status.enabled ? license ?? null : null);
       setNotice(
         updated.status.enabled
           ? `Key saved. ${plugin.name} restarts to check it.`
@@ -85,6 +98,7 @@ export function LicenseSection({ plugin, onChanged }: Props) {
     setBusy('remove');
     setError(null);
     setNotice(null);
+    setChecking(null);
     try {
       const updated = await api.clearLicense(plugin.id);
       setNotice('Licence key removed.');
