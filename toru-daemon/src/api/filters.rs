@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use http::{Method, StatusCode};
+use http::Method;
 use warp::{Buf, Filter, Rejection};
 
 use super::ApiState;
@@ -136,13 +136,7 @@ where
     S: futures::Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let too_large = || {
-        warp::reject::custom(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body over {limit} bytes"),
-        ))
-    };
+    let too_large = || warp::reject::custom(ApiError::payload_too_large(limit));
     if length.is_some_and(|l| l > limit as u64) {
         return Err(too_large());
     }

@@ -205,22 +205,15 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 /// The request body, refusing more than `limit` bytes with 413: from `Content-Length` alone
 /// when it says so, otherwise (chunked) as the bytes arrive.
 async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body over {limit} bytes"),
-        )
-    };
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
+        return Err(ApiError::payload_too_large(limit));
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::payload_too_large(limit)),
         Err(e) => Err(ApiError::bad_request(format!(
             "reading the body failed: {e}"
         ))),
