@@ -81,11 +81,9 @@ describe('the details panel’s Licence section', () => {
     const { state, current } = daemon(WRONG_INSTANCE, {
       'PUT /api/plugins/hello/license': ({ body }) => {
         puts.push(body);
-        // The plugin restarts; the verdict comes when it runs again.
+        // The plugin restarts; its verdict comes when it runs again (below).
         state.license = license({ installed: true, state: 'unchecked', error: null });
-        const answer = json({ ...current(), status: { ...current().status, state: 'starting' } });
-        state.license = VALID;
-        return answer;
+        return json({ ...current(), status: { ...current().status, state: 'starting' } });
       },
     });
     renderPanel();
@@ -103,14 +101,18 @@ describe('the details panel’s Licence section', () => {
     expect((await screen.findByTestId('license-notice')).textContent).toBe('Key saved. Hello restarts to check it.');
     expect((input as HTMLTextAreaElement).value).toBe('');
 
-    await waitFor(() => expect(screen.getByTestId('details-license-state').dataset.state).toBe('valid'));
+    // The plugin has run again and accepted the key; the next poll (every 2 s) shows it.
+    state.license = VALID;
+    await waitFor(() => expect(screen.getByTestId('details-license-state').dataset.state).toBe('valid'), {
+      timeout: 5000,
+    });
     expect(screen.getByTestId('details-license-state').textContent).toContain(`Licensed to E2E Ltd · until ${formatExpiry(1_798_761_599)}`);
     const facts = screen.getByTestId('details-license-facts').textContent;
     expect(facts).toContain('E2E Ltd');
     expect(facts).toContain('pro, backup');
     // The verdict is in: "restarts to check it" would now be stale.
     expect(screen.queryByTestId('license-notice')).toBeNull();
-  });
+  }, 15_000);
 
   it('shows the daemon’s 400 message next to the field and keeps the key', async () => {
     const user = userEvent.setup();

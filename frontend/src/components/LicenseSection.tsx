@@ -57,12 +57,14 @@ export function LicenseSection({ plugin, onChanged }: Props) {
   // `checking` holds the licence as shown when the key was saved: until the plugin list is
   // refreshed the panel may go on showing that very object, the old key's verdict.
   const [checking, setChecking] = useState<LicenseStatus | null>(null);
+  const verdictArrived =
+    checking !== null && license !== checking && (license?.state === 'valid' || license?.state === 'invalid');
   useEffect(() => {
-    if (checking && license !== checking && (license?.state === 'valid' || license?.state === 'invalid')) {
+    if (verdictArrived) {
       setChecking(null);
       setNotice(null);
     }
-  }, [checking, license]);
+  }, [verdictArrived]);
 
   if (!license) return null;
   const important = license.required || license.installed;
@@ -184,7 +186,7 @@ export function LicenseSection({ plugin, onChanged }: Props) {
           </button>
         </div>
       )}
-      {notice ? (
+      {notice && !verdictArrived ? (
         <p className="muted small" role="status" data-testid="license-notice">
           {notice}
         </p>
