@@ -83,23 +83,25 @@ pub fn same_origin() -> impl Filter<Extract = (), Error = Rejection> + Clone {
              site: Option<String>,
              origin: Option<String>,
              host: Option<String>| async move {
-                if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                    return Ok(());
-                }
-                check_origin_headers(site.as_deref(), origin.as_deref(), host.as_deref())
+                check_same_origin(&method, site.as_deref(), origin.as_deref(), host.as_deref())
                     .map_err(warp::reject::custom)
             },
         )
         .untuple_one()
 }
 
-/// The check behind [`same_origin`], on the three header values (absent if not visible ASCII),
-/// for the forwarded route, which is served outside warp.
-pub fn check_origin_headers(
+/// The check behind [`same_origin`], on the method and the three header values (absent if not
+/// visible ASCII), also for the forwarded route, which is served outside warp. Reads (`GET`,
+/// `HEAD`, `OPTIONS`) pass.
+pub fn check_same_origin(
+    method: &Method,
     site: Option<&str>,
     origin: Option<&str>,
     host: Option<&str>,
 ) -> Result<(), ApiError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
     if let Some(site) = site
         && !matches!(site, "same-origin" | "none")
     {
@@ -179,9 +181,14 @@ mod tests {
     use super::*;
     use http::HeaderMap;
 
-    fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    fn check_post(headers: &HeaderMap) -> Result<(), ApiError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        check_origin_headers(header("sec-fetch-site"), header("origin"), header("host"))
+        check_same_origin(
+            &Method::POST,
+            header("sec-fetch-site"),
+            header("origin"),
+            header("host"),
+        )
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -204,7 +211,7 @@ mod tests {
             headers(&[("sec-fetch-site", "same-origin")]),
             headers(&[("sec-fetch-site", "none")]),
         ] {
-            assert!(check_same_origin(&ok).is_ok(), "{ok:?}");
+            assert!(check_post(&ok).is_ok(), "{ok:?}");
         }
         // Refused: another origin, an opaque origin, a browser saying cross-site or same-site.
         for bad in [
@@ -216,7 +223,7 @@ mod tests {
             headers(&[("sec-fetch-site", "cross-site")]),
             headers(&[("sec-fetch-site", "same-site")]),
         ] {
-            assert!(check_same_origin(&bad).is_err(), "{bad:?}");
+            assert!(check_post(&bad).is_err(), "{bad:?}");
         }
     }
 }

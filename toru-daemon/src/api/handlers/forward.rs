@@ -20,7 +20,7 @@ use warp::Reply;
 
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::filters::{authenticate, check_origin_headers};
+use crate::api::filters::{authenticate, check_same_origin};
 use crate::auth::Caller;
 use crate::auth::peer::PeerCred;
 use crate::auth::session::COOKIE_NAME;
@@ -160,9 +160,12 @@ async fn forward(
 ) -> Result<warp::reply::Response, ApiError> {
     let (parts, body) = request.into_parts();
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        check_origin_headers(header("sec-fetch-site"), header("origin"), header("host"))?;
-    }
+    check_same_origin(
+        &parts.method,
+        header("sec-fetch-site"),
+        header("origin"),
+        header("host"),
+    )?;
     let caller = authenticate(state, peer, session_cookie(&parts.headers)).await?;
     // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call.
     if path.starts_with("/_toru/") || path == "/_toru" {
