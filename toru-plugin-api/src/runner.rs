@@ -427,27 +427,19 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                     let _ = tx.send(busy).await;
                     continue;
                 };
-                let mut answer = Box::pin(answer_http(shared.clone(), req));
+                let (shared_for_answer, tx) = (shared.clone(), tx.clone());
+                let mut reply = Box::pin(async move {
+                    let response = answer_http(&shared_for_answer, req).await;
+                    let _ = tx
+                        .send(Message::new(request_id, Body::HttpResponse(response)))
+                        .await;
+                    drop(permit);
+                });
                 // Most handlers answer without waiting: those are answered here, saving a task
-                // and a hop between threads. One that waits (KV, I/O, timers) goes on in its
-                // own task; polling it there again re-registers its wake-ups with that task.
-                match futures::poll!(answer.as_mut()) {
-                    std::task::Poll::Ready(response) => {
-                        let _ = tx
-                            .send(Message::new(request_id, Body::HttpResponse(response)))
-                            .await;
-                        drop(permit);
-                    }
-                    std::task::Poll::Pending => {
-                        let tx = tx.clone();
-                        shared.requests.spawn(async move {
-                            let response = answer.await;
-                            let _ = tx
-                                .send(Message::new(request_id, Body::HttpResponse(response)))
-                                .await;
-                            drop(permit);
-                        });
-                    }
+                // and a hop between threads. One that waits (KV, I/O, timers, a full outbound
+                // queue) goes on in its own task; polling it there re-registers its wake-ups.
+                if futures::poll!(reply.as_mut()).is_pending() {
+                    shared.requests.spawn(reply);
                 }
             }
             Body::KvResponse(result) => {
@@ -485,7 +477,7 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
 
 /// The plugin's answer to one `http.request`: its handler's, or the runner's for reserved paths.
 async fn answer_http<P: ToruPlugin>(
-    shared: Arc<Shared<P>>,
+    shared: &Shared<P>,
     req: crate::protocol::HttpRequest,
 ) -> HttpResponse {
     if req.path.starts_with(RESERVED_PREFIX) {
