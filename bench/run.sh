@@ -271,7 +271,7 @@ log "5 kv"
 "$bench" kv --socket "$A_SOCK" --plugin bench --n "$kv_n" >>"$figures"
 
 log "6 slowloris ($slow_conns slow connections)"
-"$bench" slowloris --url "127.0.0.1:$A_PORT" --token "$A_TOKEN" --slow "$slow_conns" --secs "$slow_secs" >>"$figures"
+"$bench" slowloris --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --slow "$slow_conns" --secs "$slow_secs" >>"$figures"
 
 # ------------------------------------------------------- 3 under systemd ---
 log "3 enable → ready (systemd, in scripts/systemd-sandbox)"
@@ -311,7 +311,7 @@ for i in $(seq -w 0 199); do ln "$bin/bench-plugin" "$D_DIR/plugins/bench-$i.bin
 api POST /api/rescan >/dev/null
 "$bench" scale --socket "$D_SOCK" --pid "$D_PID" --count 200 --settle-secs 1 --runs "$scale_runs" >>"$figures"
 login
-"$bench" latency --url "127.0.0.1:$D_PORT" --token "$TOKEN" --path /api/plugins --n "$list_n" \
+"$bench" latency --url "127.0.0.1:$D_PORT" --token="$TOKEN" --path /api/plugins --n "$list_n" \
   --label "GET /api/plugins, 200 plugins" --target "<= 10" >>"$figures"
 kill -TERM "$D_PID"; wait "$D_PID" || true
 
@@ -325,7 +325,7 @@ api POST /api/rescan >/dev/null
 api POST /api/plugins/bench/enable >/dev/null
 wait_route bench
 login
-"$bench" faults --url "127.0.0.1:$D_PORT" --token "$TOKEN" --socket "$D_SOCK" --pid "$D_PID" \
+"$bench" faults --url "127.0.0.1:$D_PORT" --token="$TOKEN" --socket "$D_SOCK" --pid "$D_PID" \
   --secs "$fault_secs" --kill-every "$fault_every" --warmup-secs "$fault_warm" >>"$figures"
 
 # ------------------------------------------------------------- report ---
