@@ -126,32 +126,36 @@ pub fn check_same_origin(
 pub fn body_limited(limit: usize) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
-        .and_then(move |length, body| collect_limited(length, body, limit))
+        .and_then(move |length, body| async move {
+            collect_limited(length, body, limit)
+                .await
+                .map_err(warp::reject::custom)
+        })
 }
 
-async fn collect_limited<S, B>(
+/// Collects a body of at most `limit` bytes: refused with 413 from the declared `length`
+/// alone when it says so, otherwise as soon as the chunks that arrived pass the limit. Shared
+/// by warp's routes and the forwarded route, which reads hyper's body directly.
+pub async fn collect_limited<S, B, E>(
     length: Option<u64>,
     body: S,
     limit: usize,
-) -> Result<Bytes, Rejection>
+) -> Result<Bytes, ApiError>
 where
-    S: futures::Stream<Item = Result<B, warp::Error>>,
+    S: futures::Stream<Item = Result<B, E>>,
     B: Buf,
+    E: std::fmt::Display,
 {
-    let too_large = || warp::reject::custom(ApiError::payload_too_large(limit));
     if length.is_some_and(|l| l > limit as u64) {
-        return Err(too_large());
+        return Err(ApiError::payload_too_large(limit));
     }
     let mut body = std::pin::pin!(body);
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| {
-            warp::reject::custom(ApiError::bad_request(format!(
-                "reading the body failed: {e}"
-            )))
-        })?;
+        let mut chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
         if buf.len() + chunk.remaining() > limit {
-            return Err(too_large());
+            return Err(ApiError::payload_too_large(limit));
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();

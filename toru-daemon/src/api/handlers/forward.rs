@@ -13,14 +13,14 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use warp::Reply;
 
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::filters::{authenticate, check_same_origin};
+use crate::api::filters::{authenticate, check_same_origin, collect_limited};
 use crate::auth::Caller;
 use crate::auth::peer::PeerCred;
 use crate::auth::session::COOKIE_NAME;
@@ -205,22 +205,12 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// The request body, refusing more than `limit` bytes with 413: from `Content-Length` alone
-/// when it says so, otherwise (chunked) as the bytes arrive.
+/// The request body, refusing more than `limit` bytes with 413, as every other route does.
 async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::payload_too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the body failed: {e}"
-        ))),
-    }
+    collect_limited(declared, body.into_data_stream(), limit).await
 }
 
 #[cfg(test)]
