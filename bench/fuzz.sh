@@ -7,6 +7,7 @@
 #   bench/fuzz.sh [SECONDS]            all targets
 #   FUZZ_TARGETS="metadata" bench/fuzz.sh 600
 #   FUZZ_SANITIZER=address bench/fuzz.sh   with AddressSanitizer (slower; default: none)
+#   FUZZ_RUNS=10000000 bench/fuzz.sh 7200  each target stops after that many executions
 #
 # Why RUSTC_BOOTSTRAP=1: cargo-fuzz instruments the build with `-Zsanitizer`/sancov flags that
 # only a nightly compiler accepts. This machine (and CI) have only the stable toolchain and
@@ -25,6 +26,8 @@ root=$PWD
 seconds=${1:-30}
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
 sanitizer=${FUZZ_SANITIZER:-none}
+runs=${FUZZ_RUNS:-}
+[[ -z $runs || $runs =~ ^[0-9]+$ ]] || { echo "FUZZ_RUNS must be a number" >&2; exit 2; }
 export RUSTC_BOOTSTRAP=1
 
 if ! command -v c++ >/dev/null; then
@@ -59,16 +62,17 @@ for target in "${targets[@]}"; do
   # -timeout: one input taking 10 s is a hang, a failure; -rss_limit_mb: libFuzzer's default,
   # stated. The first corpus directory receives new inputs, the seeds are only read.
   status=ok
+  started=$SECONDS
   if ! cargo fuzz run -s "$sanitizer" "$target" "$grown" "$root/fuzz/corpus/$target" -- \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -max_total_time="$seconds" ${runs:+-runs="$runs"} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$log" 2>&1; then
     status=FAILED
     failed+=("$target")
   fi
   execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log" | tail -n1)
-  time=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log" | tail -n1)
+  rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log" | tail -n1)
   corpus=$(find "$grown" -type f | wc -l)
-  printf '%-18s %8s %14s %10s %8s  %s\n' "$target" "$seconds" "${execs:-?}" "${time:-?}" "$corpus" "$status"
+  printf '%-18s %8s %14s %10s %8s  %s\n' "$target" "$((SECONDS - started))" "${execs:-?}" "${rate:-?}" "$corpus" "$status"
 done
 
 if ((${#failed[@]})); then
