@@ -6,7 +6,8 @@
 #   1 forwarding: wrk -t2 -c64 and -t1 -c1 against GET /hello through the daemon (session
 #     cookie), through nginx (2 workers, keepalive 64 to a hyper server on a Unix socket), and
 #     against that hyper server directly over TCP;
-#   2 protocol floor: ping/pong over one plugin connection (toru-bench floor);
+#   2 protocol floor: ping/pong over one plugin connection (toru-bench floor), also with both
+#     processes pinned to one CPU, which shows what a cross-CPU wake-up costs;
 #   3 enable → ready, embedded and under systemd (in scripts/systemd-sandbox);
 #   4 idle RSS with 10 plugins, 200 plugins enabled at once, the plugin list with 200;
 #   5 KV get latency and durable set throughput, measured inside a plugin;
@@ -266,6 +267,10 @@ fi
 
 log "2 protocol floor"
 "$bench" floor --plugin "$bin/bench-plugin" --n "$floor_n" --secs "$floor_secs" >>"$figures"
+# The same with both processes on CPU 0: the difference is what waking a process on the other
+# CPU costs on this machine, which every hop of the forwarding path pays as well.
+taskset -c 0 "$bench" floor --plugin "$bin/bench-plugin" --n "$floor_n" --secs "$floor_secs" \
+  --tag "one CPU" >>"$figures"
 
 log "5 kv"
 "$bench" kv --socket "$A_SOCK" --plugin bench --n "$kv_n" >>"$figures"

@@ -31,6 +31,10 @@ pub struct Args {
     /// Measured runs after the warm-up.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Appended to every metric's name in parentheses, to tell a variant apart (`bench/run.sh`
+    /// runs the floor a second time with both processes on one CPU).
+    #[arg(long)]
+    tag: Option<String>,
 }
 
 /// Runs the scenario: a warm-up, then `runs` times each figure.
@@ -75,13 +79,17 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<Figure>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let s = "2 floor";
+    let name = |metric: &str| match &args.tag {
+        Some(tag) => format!("{metric} ({tag})"),
+        None => metric.to_owned(),
+    };
     Ok(vec![
-        Figure::new(s, "floor ping p50", "µs", p50),
-        Figure::new(s, "floor ping p99", "µs", p99),
-        Figure::new(s, "floor http.request /hello p50", "µs", http50),
+        Figure::new(s, &name("floor ping p50"), "µs", p50),
+        Figure::new(s, &name("floor ping p99"), "µs", p99),
+        Figure::new(s, &name("floor http.request /hello p50"), "µs", http50),
         Figure::new(
             s,
-            &format!("floor pings/s, {} in flight", args.in_flight),
+            &name(&format!("floor pings/s, {} in flight", args.in_flight)),
             "1/s",
             tput,
         ),
