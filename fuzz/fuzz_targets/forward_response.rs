@@ -146,7 +146,7 @@ fn from_structure(input: Input) -> HttpResponse {
                 Value::Huge(kib, byte) => {
                     let c = char::from(byte % 94 + 33); // visible ASCII
                     let len = (usize::from(kib % 65) * 1024).min(huge_left);
-                    huge_left = huge_left.saturating_sub(len);
+                    huge_left -= len; // len <= huge_left
                     c.to_string().repeat(len)
                 }
             };
