@@ -4,9 +4,13 @@
 //! `<dir>/<id>.log` is the live file; when a write would take it past the size limit it becomes
 //! `<id>.log.1`, the older ones shift up, and the oldest beyond `keep` is deleted. Disk use per
 //! plugin is therefore bounded by `max_bytes × (keep + 1)`.
+//!
+//! Plugin output may hold secrets, so the files are `0640`, and group `toru` where that group
+//! exists (the administrators' group, see `units/`), never world-readable.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::entry::LogEntry;
@@ -29,6 +33,12 @@ impl Default for Rotation {
         }
     }
 }
+
+/// The mode of every plugin log file: the owner writes, group `toru` reads, others nothing.
+pub const LOG_FILE_MODE: u32 = 0o640;
+
+/// The group that may read plugin log files, when it exists.
+pub const LOG_GROUP: &str = "toru";
 
 /// The path of a plugin's live log file.
 pub fn log_path(dir: &Path, plugin_id: &str) -> PathBuf {
@@ -83,8 +93,11 @@ impl RotatingWriter {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(LOG_FILE_MODE)
             .open(log_path(&self.dir, &self.plugin_id))?;
-        self.size = file.metadata()?.len();
+        let meta = file.metadata()?;
+        restrict(&file, &meta);
+        self.size = meta.len();
         self.file = Some(file);
         Ok(())
     }
@@ -108,6 +121,20 @@ impl RotatingWriter {
             )?;
         }
         self.open()
+    }
+}
+
+/// Gives a log file [`LOG_FILE_MODE`] and group [`LOG_GROUP`]. Best effort: a file written by an
+/// older version (0644) is tightened here, and a daemon that is not root may not be allowed to
+/// hand its file to the group, which then stays its own.
+fn restrict(file: &File, meta: &fs::Metadata) {
+    if meta.mode() & 0o7777 != LOG_FILE_MODE {
+        let _ = file.set_permissions(fs::Permissions::from_mode(LOG_FILE_MODE));
+    }
+    if let Ok(Some(group)) = nix::unistd::Group::from_name(LOG_GROUP)
+        && group.gid.as_raw() != meta.gid()
+    {
+        let _ = std::os::unix::fs::fchown(file, None, Some(group.gid.as_raw()));
     }
 }
 
@@ -161,5 +188,30 @@ mod tests {
         let live_after = fs::read_to_string(log_path(dir.path(), "p")).unwrap();
         assert!(live_after.contains("line 0099") || r1.contains("line 0099"));
         assert!(live_after.contains("line 0100"));
+    }
+
+    #[test]
+    fn log_files_are_not_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_bytes: 200,
+            keep: 1,
+        };
+        // A live file left world-readable by an older version is tightened on reopening.
+        std::fs::write(log_path(dir.path(), "p"), "").unwrap();
+        std::fs::set_permissions(log_path(dir.path(), "p"), fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let mut w = RotatingWriter::new(dir.path(), "p", rotation);
+        for i in 0..10 {
+            w.write(&entry(i)).unwrap();
+        }
+        let toru = nix::unistd::Group::from_name(LOG_GROUP).unwrap();
+        for path in [log_path(dir.path(), "p"), rotated_path(dir.path(), "p", 1)] {
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(meta.mode() & 0o7777, 0o640, "{}", path.display());
+            if let Some(toru) = &toru {
+                assert_eq!(meta.gid(), toru.gid.as_raw(), "{}", path.display());
+            }
+        }
     }
 }
