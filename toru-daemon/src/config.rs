@@ -103,7 +103,15 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long a plugin has to start and answer init.
     pub start_timeout: Duration,
+    /// The executable the embedded backend runs as each plugin's log relay (in its
+    /// `--log-relay` mode): this daemon's own binary, [`SELF_EXE`] unless a test names it.
+    pub log_relay: PathBuf,
 }
+
+/// This process's own executable. Spawning it runs the very binary this daemon was started
+/// from, even after a package upgrade replaced the file, so a relay always speaks its daemon's
+/// flags.
+pub const SELF_EXE: &str = "/proc/self/exe";
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +229,7 @@ impl Config {
             plugin_tasks_max: file.plugin_tasks_max,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
             start_timeout: Duration::from_secs(file.start_timeout_secs.unwrap_or(10)),
+            log_relay: SELF_EXE.into(),
             data_dir,
         })
     }

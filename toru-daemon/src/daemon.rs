@@ -184,6 +184,7 @@ async fn choose_backend(config: &Config) -> anyhow::Result<Arc<dyn SupervisorBac
             runtime_dir: config.runtime_dir.clone(),
             log_dir: config.log_dir.clone(),
             rotation: Rotation::default(),
+            log_relay: config.log_relay.clone(),
         }))
     };
     let systemd = || async {

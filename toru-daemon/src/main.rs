@@ -1,14 +1,27 @@
 //! `toru-daemon`: parses flags, sets up logging, and runs the daemon until SIGTERM or SIGINT.
+//! Run as `toru-daemon --log-relay …` it is instead the embedded backend's log relay for one
+//! plugin (`toru_daemon::logs::relay`), a mode only the daemon itself starts.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use toru_daemon::api::activation::Inherited;
 use toru_daemon::config::{Args, Config};
+use toru_daemon::logs::relay::{self, RelayArgs};
 use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|first| first == relay::RELAY_FLAG) {
+        let args = RelayArgs::parse_from(std::iter::once(relay::RELAY_FLAG.into()).chain(argv));
+        // Its standard output is a plugin's pipe and its stderr is /dev/null: nothing to log to.
+        return match relay::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let args = Args::parse();
     init_logging();
     let config = match Config::load(&args) {
@@ -49,8 +62,9 @@ fn main() -> ExitCode {
     })
 }
 
-/// Logs to the journal when systemd connected our output to it, else to stderr. `RUST_LOG`
-/// filters (default `info`).
+/// Logs to the journal when systemd connected our output to it, else to stderr, with colours only
+/// when stderr is a terminal (escape codes in a file or a pipe are noise). `RUST_LOG` filters
+/// (default `info`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -65,7 +79,11 @@ fn init_logging() {
             .init(),
         None => tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .init(),
     }
 }

@@ -225,3 +225,129 @@ fn socket_activation_serves_the_listeners_systemd_passes() {
     assert!(exit.success(), "clean exit on SIGTERM: {exit}");
     assert!(socket.exists(), "the passed socket file was removed");
 }
+
+/// Whether some live process's command line has all of `parts` as arguments.
+fn process_with_args(parts: &[&str]) -> bool {
+    let Ok(proc) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    proc.flatten().any(|entry| {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok());
+        if !pid.is_some_and(alive) {
+            return false;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        parts.iter().all(|part| args.contains(&part.as_bytes()))
+    })
+}
+
+/// An embedded plugin that writes to stdout all the time used to die of `EPIPE` when its daemon
+/// was killed, because the daemon held the read end of its output pipe. Its log relay holds it
+/// now: the plugin lives on, its lines still reach its log file, and the next daemon stops it
+/// (after which the relay ends too) as "If the daemon was killed, its children keep running"
+/// promises.
+#[test]
+fn a_chatty_plugin_survives_a_killed_daemon_until_the_next_one_stops_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dirs = Dirs::new();
+    let meta = support::fixtures::metadata_json("chatty");
+    support::fixtures::script(
+        &dirs.plugins(),
+        "chatty",
+        &format!(
+            "if [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\n\
+             while :; do echo tick; sleep 0.01; done"
+        ),
+    );
+    enable_in_state_file(&dirs.plugins(), "chatty");
+    let log = dirs.logs().join("plugins/chatty.log");
+    let log_size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+
+    let mut daemon = start_daemon(&dirs);
+    let first = wait_for_pid(&dirs.runtime(), "chatty", None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log_size() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the plugin's lines never reached its log"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().mode() & 0o777,
+        0o640,
+        "plugin logs are not world-readable"
+    );
+
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    let at_kill = log_size();
+    // It keeps writing to its live pipe, and its lines keep reaching the file.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log_size() <= at_kill + 1024 {
+        assert!(alive(first), "the plugin died with its daemon");
+        assert!(
+            Instant::now() < deadline,
+            "nothing was logged after the daemon died"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(alive(first), "the plugin died with its daemon");
+
+    // The next daemon stops the leftover; its relay ends at the end of the pipes.
+    let _daemon = start_daemon(&dirs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first_pid = first.to_string();
+    let first_relay = ["--log-relay", "--plugin", "chatty", "--pid", &first_pid];
+    while alive(first) || process_with_args(&first_relay) {
+        assert!(
+            Instant::now() < deadline,
+            "the leftover plugin {first} or its relay was not stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The daemon's own log has no ANSI colour codes when stderr is a pipe or a file.
+#[test]
+fn the_daemon_log_to_a_pipe_has_no_escape_codes() {
+    use std::io::{BufRead, BufReader};
+    let dirs = Dirs::new();
+    let mut child = Command::new(DAEMON)
+        .args(["--supervisor", "embedded", "--config", "/dev/null"])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(dir_args(&dirs))
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut daemon = Running(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let listening = line.contains("API listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    assert!(daemon.0.wait().unwrap().success());
+    seen.extend(lines.map_while(Result::ok));
+    let text = seen.join("\n");
+    assert!(text.contains("API listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in the log: {text:?}"
+    );
+}

@@ -67,6 +67,7 @@ impl Harness {
             runtime_dir: dirs.runtime(),
             log_dir: dirs.logs(),
             rotation: Rotation::default(),
+            log_relay: env!("CARGO_BIN_EXE_toru-daemon").into(),
         }));
         let shutdown = CancellationToken::new();
         let manager = PluginManager::start(settings, store.clone(), backend, shutdown.clone())

@@ -1,32 +1,36 @@
 //! The embedded backend: plugins as child processes of the daemon, for machines and containers
 //! without systemd and for a developer's first run.
 //!
-//! Each child gets its own process group (a Ctrl-C meant for the daemon does not hit it), its
-//! stdout and stderr go to a size-rotated JSON-lines file per plugin, and a pid file records it
-//! so that a daemon restarted after `kill -9` can find and stop a child it lost. Unlike systemd
-//! units, children are not adopted: a non-child cannot be waited for, so a leftover is stopped
-//! and started again.
+//! Each child gets its own process group (a Ctrl-C meant for the daemon does not hit it, and
+//! helpers it forks can be found and stopped with it). Its stdout and stderr are pipes read by a
+//! log relay process (`logs::relay`), not by the daemon, so a killed daemon leaves the plugin
+//! writing to a live pipe; the relay writes a size-rotated JSON-lines file per plugin. A pid file
+//! records the child so that a daemon restarted after `kill -9` can find and stop a child it
+//! lost. Unlike systemd units, children are not adopted: a non-child cannot be waited for, so a
+//! leftover is stopped and started again.
+//!
+//! The end of a run is learnt by waiting on the child, never from its output closing (a helper
+//! may hold the output open forever). Once the main process has exited, the rest of its process
+//! group is stopped (SIGTERM, then SIGKILL after [`GROUP_GRACE`]) before the exit is reported, so
+//! a restart never meets the previous run's helpers.
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use futures::StreamExt;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::AsyncRead;
 use tokio::process::Command;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
+use tokio::sync::{oneshot, watch};
 
 use super::{BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
-use crate::logs::entry::{LogEntry, split_priority};
-use crate::logs::file_writer::{RotatingWriter, Rotation};
+use crate::logs::file_writer::Rotation;
+use crate::logs::relay::{RELAY_FLAG, RelayArgs};
 
-/// Where the embedded backend keeps its files.
+/// Where the embedded backend keeps its files, and the relay it runs.
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {
     /// Sockets and pid files go to `<runtime_dir>/plugins/`.
@@ -35,6 +39,9 @@ pub struct EmbeddedConfig {
     pub log_dir: PathBuf,
     /// Log rotation.
     pub rotation: Rotation,
+    /// The `toru-daemon` executable, started in its `--log-relay` mode as each plugin's log
+    /// relay (`Config::log_relay`; tests name the built binary).
+    pub log_relay: PathBuf,
 }
 
 /// Runs plugins as child processes.
@@ -47,13 +54,26 @@ pub struct EmbeddedBackend {
 /// What the backend keeps about a running child.
 struct Child {
     pid: u32,
-    /// Becomes `true` once the child has been reaped.
+    /// Becomes `true` once the child has been reaped and its process group is gone.
     done: watch::Receiver<bool>,
 }
 
-/// The longest log line kept; longer ones are replaced by a note, so a plugin cannot make the
-/// daemon buffer without bound.
-const MAX_LOG_LINE: usize = 16 * 1024;
+/// How long the rest of a plugin's process group (helpers it forked) has after SIGTERM, once the
+/// main process has exited or been stopped, before SIGKILL.
+pub const GROUP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long an exit report waits for the log relay to write the last lines (often the reason
+/// for a crash). A relay still held open by a helper that left the process group is reaped
+/// later.
+pub const RELAY_DRAIN: Duration = Duration::from_secs(2);
+
+/// How long `stop` waits for the reaper after SIGKILL: the group's grace, the relay's drain, and
+/// a margin.
+const REAP_AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// How often a process group is checked for live members while it is being stopped. A group has
+/// no descriptor to wait on, and its members are not our children.
+const GROUP_POLL: Duration = Duration::from_millis(20);
 
 impl EmbeddedBackend {
     /// A backend using the given directories (created as needed).
@@ -91,23 +111,52 @@ impl EmbeddedBackend {
             .then_some(pid)
     }
 
-    /// Stops a process that is not our child: SIGTERM, wait, SIGKILL.
+    /// Stops a process that is not our child, and its process group (it leads one, as every
+    /// child of this backend does): SIGTERM, wait, SIGKILL. Its log relay ends by itself once
+    /// the group has gone.
     async fn stop_leftover(&self, plugin_id: &str, pid: u32, grace: Duration) {
         tracing::info!(
             plugin = plugin_id,
             pid,
             "stopping a plugin process left by a previous daemon"
         );
-        let target = Pid::from_raw(pid as i32);
-        let _ = kill(target, Signal::SIGTERM);
+        let group = Pid::from_raw(-(pid as i32));
+        let _ = kill(group, Signal::SIGTERM);
         let deadline = tokio::time::Instant::now() + grace;
         while tokio::time::Instant::now() < deadline && self.leftover_pid(plugin_id).is_some() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(GROUP_POLL).await;
         }
         if self.leftover_pid(plugin_id).is_some() {
-            let _ = kill(target, Signal::SIGKILL);
+            let _ = kill(group, Signal::SIGKILL);
         }
+        end_group(pid).await;
         let _ = std::fs::remove_file(self.pid_file(plugin_id));
+    }
+
+    /// Starts `toru-daemon --log-relay` on the read ends of a plugin's output pipes, in a process
+    /// group of its own so that stopping the plugin's group does not lose its last lines.
+    fn spawn_relay(
+        &self,
+        plugin_id: &str,
+        pid: u32,
+        stdout: std::io::PipeReader,
+        stderr: std::io::PipeReader,
+    ) -> std::io::Result<tokio::process::Child> {
+        let args = RelayArgs {
+            dir: plugin_log_dir(&self.config.log_dir),
+            plugin: plugin_id.to_owned(),
+            pid,
+            max_bytes: self.config.rotation.max_bytes,
+            keep: self.config.rotation.keep,
+        };
+        Command::new(&self.config.log_relay)
+            .arg(RELAY_FLAG)
+            .args(args.to_args())
+            .stdin(stdout)
+            .stdout(stderr)
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
     }
 }
 
@@ -136,35 +185,41 @@ impl SupervisorBackend for EmbeddedBackend {
                 self.plugin_dir().display()
             ))
         })?;
+        let pipes = std::io::pipe().and_then(|out| Ok((out, std::io::pipe()?)));
+        let ((out_read, out_write), (err_read, err_write)) =
+            pipes.map_err(|e| fail(format!("cannot create output pipes: {e}")))?;
+        // The write ends go to the child only: the `Command` holding the daemon's copies is
+        // dropped at the end of this statement.
         let mut child = Command::new(&spec.binary)
             .arg("--socket")
             .arg(&spec.socket)
             .env("TORU_PLUGIN_ID", id)
             .env("TORU_PLUGIN_SOCKET", &spec.socket)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out_write)
+            .stderr(err_write)
             .process_group(0)
             .spawn()
             .map_err(|e| fail(format!("cannot execute {}: {e}", spec.binary.display())))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| fail("exited before it could be tracked".into()))?;
+        let Some(pid) = child.id() else {
+            let _ = child.wait().await;
+            return Err(fail("exited before it could be tracked".into()));
+        };
+        let relay = match self.spawn_relay(id, pid, out_read, err_read) {
+            Ok(relay) => relay,
+            Err(e) => {
+                let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
+                let _ = child.wait().await;
+                end_group(pid).await;
+                return Err(fail(format!(
+                    "cannot start its log relay {}: {e}",
+                    self.config.log_relay.display()
+                )));
+            }
+        };
         if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
             tracing::warn!(plugin = id, error = %e, "cannot write pid file");
         }
-
-        let logs = spawn_log_writer(
-            self.config.log_dir.join("plugins"),
-            id.to_owned(),
-            self.config.rotation,
-        );
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let readers = [
-            tokio::spawn(forward_lines(stdout, "stdout", pid, logs.clone())),
-            tokio::spawn(forward_lines(stderr, "stderr", pid, logs)),
-        ];
 
         let (exited_tx, exited_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(false);
@@ -175,10 +230,9 @@ impl SupervisorBackend for EmbeddedBackend {
         let children = self.children.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
-            // Drain the output so the last lines (often the reason for a crash) are logged.
-            for reader in readers {
-                let _ = reader.await;
-            }
+            // Helpers that outlived the main process go now, so the next start finds none.
+            end_group(pid).await;
+            drain_relay(&plugin_id, relay).await;
             let info = match status {
                 Ok(status) => match (status.code(), status.signal()) {
                     (Some(code), _) => ExitInfo::Exited(code),
@@ -227,7 +281,8 @@ impl SupervisorBackend for EmbeddedBackend {
             }
             return Ok(());
         };
-        // The whole process group, so helpers the plugin spawned go too.
+        // The whole process group, so helpers the plugin spawned go too. The reaper reports
+        // `done` only once the main process is reaped and the group is empty.
         let group = Pid::from_raw(-(pid as i32));
         let _ = kill(group, Signal::SIGTERM);
         let mut reaped = async move || {
@@ -241,7 +296,15 @@ impl SupervisorBackend for EmbeddedBackend {
                 "plugin ignored SIGTERM; sending SIGKILL"
             );
             let _ = kill(group, Signal::SIGKILL);
-            let _ = tokio::time::timeout(Duration::from_secs(5), reaped()).await;
+            if tokio::time::timeout(REAP_AFTER_KILL, reaped())
+                .await
+                .is_err()
+            {
+                return Err(BackendError::Stop {
+                    plugin_id: plugin_id.to_owned(),
+                    reason: format!("process {pid} was not reaped after SIGKILL"),
+                });
+            }
         }
         Ok(())
     }
@@ -274,102 +337,86 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One captured output line, before it becomes a [`LogEntry`].
-struct Line {
-    at: SystemTime,
-    stream: &'static str,
-    pid: u32,
-    text: String,
+/// Whether any process of this process group is still alive (zombies do not count: a helper
+/// orphaned by the plugin's exit may wait to be reaped by init, and is harmless meanwhile).
+fn group_alive(pgid: u32) -> bool {
+    // Cheap first: no process at all has this group.
+    if kill(Pid::from_raw(-(pgid as i32)), None).is_err() {
+        return false;
+    }
+    let Ok(proc) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    proc.flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .any(|entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+            let mut fields = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
+            pgrp == Some(pgid) && state != Some("Z")
+        })
 }
 
-/// Lines of output, splitting lines longer than [`MAX_LOG_LINE`] into a note instead of
-/// buffering them.
-struct OutputLines(LinesCodec);
-
-impl Decoder for OutputLines {
-    type Item = String;
-    type Error = std::io::Error;
-
-    fn decode(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, std::io::Error> {
-        map_line(self.0.decode(buf))
-    }
-
-    fn decode_eof(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, std::io::Error> {
-        map_line(self.0.decode_eof(buf))
+/// Waits until no live process is left in the group, at most `within`; returns whether it
+/// emptied.
+async fn group_gone_within(pgid: u32, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(GROUP_POLL).await;
     }
 }
 
-fn map_line(r: Result<Option<String>, LinesCodecError>) -> Result<Option<String>, std::io::Error> {
-    match r {
-        Ok(line) => Ok(line),
-        Err(LinesCodecError::MaxLineLengthExceeded) => Ok(Some(format!(
-            "<4>[toru: a line longer than {MAX_LOG_LINE} bytes was dropped]"
-        ))),
-        // Invalid UTF-8: the line is already consumed; note it and keep reading.
-        Err(LinesCodecError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => Ok(Some(
-            "<4>[toru: a line that was not UTF-8 was dropped]".into(),
-        )),
-        Err(LinesCodecError::Io(e)) => Err(e),
+/// Stops whatever is left of a plugin's process group after its main process ended: SIGTERM,
+/// [`GROUP_GRACE`], SIGKILL.
+async fn end_group(pgid: u32) {
+    if !group_alive(pgid) {
+        return;
     }
-}
-
-async fn forward_lines(
-    output: impl AsyncRead + Unpin,
-    stream: &'static str,
-    pid: u32,
-    sink: mpsc::Sender<Line>,
-) {
-    let mut lines = FramedRead::new(
-        output,
-        OutputLines(LinesCodec::new_with_max_length(MAX_LOG_LINE)),
+    let group = Pid::from_raw(-(pgid as i32));
+    tracing::debug!(
+        pgid,
+        "stopping the processes left in a plugin's process group"
     );
-    while let Some(Ok(text)) = lines.next().await {
-        let line = Line {
-            at: SystemTime::now(),
-            stream,
-            pid,
-            text,
-        };
-        // A full queue makes the plugin wait on its pipe: backpressure, not unbounded memory.
-        if sink.send(line).await.is_err() {
-            return;
-        }
+    let _ = kill(group, Signal::SIGTERM);
+    if !group_gone_within(pgid, GROUP_GRACE).await {
+        tracing::warn!(pgid, "plugin helpers ignored SIGTERM; sending SIGKILL");
+        let _ = kill(group, Signal::SIGKILL);
+        group_gone_within(pgid, GROUP_GRACE).await;
     }
 }
 
-/// Writes a plugin's lines to its rotating file in batches, off the async runtime.
-fn spawn_log_writer(dir: PathBuf, plugin_id: String, rotation: Rotation) -> mpsc::Sender<Line> {
-    let (tx, mut rx) = mpsc::channel::<Line>(1024);
-    tokio::spawn(async move {
-        let writer = Arc::new(Mutex::new(RotatingWriter::new(&dir, &plugin_id, rotation)));
-        let mut batch = Vec::with_capacity(64);
-        while rx.recv_many(&mut batch, 256).await > 0 {
-            let entries: Vec<LogEntry> = batch.drain(..).map(|l| to_entry(&plugin_id, l)).collect();
-            let writer = writer.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let mut writer = lock(&writer);
-                entries.iter().try_for_each(|e| writer.write(e))
-            })
-            .await;
-            if let Ok(Err(e)) = result {
-                tracing::warn!(plugin = plugin_id, dir = %dir.display(), error = %e, "cannot write plugin log");
-            }
-        }
-    });
-    tx
-}
-
-fn to_entry(plugin_id: &str, line: Line) -> LogEntry {
-    let (level, message) = split_priority(&line.text);
-    let mut fields = serde_json::Map::new();
-    fields.insert("stream".into(), line.stream.into());
-    fields.insert("pid".into(), line.pid.into());
-    LogEntry {
-        timestamp: humantime::format_rfc3339_millis(line.at).to_string(),
-        level,
-        plugin: plugin_id.to_owned(),
-        message: message.to_owned(),
-        fields,
+/// Waits up to [`RELAY_DRAIN`] for a plugin's log relay to write the last lines and exit; a relay
+/// still held open (by a helper that left the process group) is reaped in the background.
+async fn drain_relay(plugin_id: &str, mut relay: tokio::process::Child) {
+    if tokio::time::timeout(RELAY_DRAIN, relay.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            plugin = plugin_id,
+            "a process outside the plugin's group still holds its output open"
+        );
+        tokio::spawn(async move {
+            let _ = relay.wait().await;
+        });
     }
 }
 
