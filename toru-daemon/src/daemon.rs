@@ -41,8 +41,10 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Opens the store, picks the backend, discovers plugins and restores the enabled ones.
-    /// Returns once all of that is done; plugins finish starting in the background.
+    /// Opens the store, picks the backend, starts discovering plugins and restoring the enabled
+    /// ones, and listens. Returns once the API listens; discovery (bounded by the `--metadata`
+    /// limits) and plugin starts go on in the background, and the API's plugin routes wait for
+    /// the first scan ([`PluginManager::scanned`]).
     pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Daemon> {
         Self::start_with_listeners(config, Inherited::default(), shutdown).await
     }
@@ -77,8 +79,9 @@ impl Daemon {
         settings.start_timeout = config.start_timeout;
         settings.limits.memory_max = config.plugin_memory_max;
         settings.limits.tasks_max = config.plugin_tasks_max;
+        // The scan runs behind the API: a `--metadata` that hangs must not delay the listeners.
         let plugins =
-            PluginManager::start(settings, store.clone(), backend, shutdown.child_token())
+            PluginManager::start_scanning(settings, store.clone(), backend, shutdown.child_token())
                 .await
                 .context("cannot start plugin supervision")?;
 
@@ -165,9 +168,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let daemon = Daemon::start_with_listeners(&config, inherited, shutdown.clone()).await?;
+    // Ready once the API listens; plugins are still being discovered (logged when done).
     tracing::info!(
         instance_id = daemon.plugins.instance_id(),
-        plugins = daemon.plugins.list().len(),
         "toru-daemon ready"
     );
     // Not under systemd (no NOTIFY_SOCKET) this does nothing.

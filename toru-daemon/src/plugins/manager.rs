@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -20,6 +20,20 @@ use super::license::{LicenseSlot, LicenseStatus};
 use super::status::{PluginState, PluginStatus};
 use super::supervisor::{Backoff, supervise};
 use crate::store::{EventKind, Store};
+
+/// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
+/// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
+/// the daemon scanning by enabling made-up ids. A directory whose modification time changed since
+/// the last scan began (a binary was installed) is scanned at once; `rescan` (`POST
+/// /api/rescan`) is never limited, only shared.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// When the last scan began, and the plugins directory's modification time just before.
+#[derive(Debug, Clone, Copy)]
+struct ScanMark {
+    started: Instant,
+    dir_modified: Option<std::time::SystemTime>,
+}
 
 /// Tunables of plugin supervision; [`Settings::new`] gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -165,6 +179,11 @@ pub(crate) struct Shared {
     plugins: RwLock<BTreeMap<String, Arc<Slot>>>,
     failures: RwLock<Vec<DiscoveryFailure>>,
     enabled: Arc<Mutex<EnabledState>>,
+    /// Serialises scans and holds when the last one started, so that concurrent rescans share
+    /// one and `enable` rescans at most once per [`RESCAN_INTERVAL`].
+    last_scan: tokio::sync::Mutex<Option<ScanMark>>,
+    /// `true` once the first scan and the restore of the enabled plugins are done.
+    scanned: watch::Sender<bool>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -296,8 +315,29 @@ impl PluginManager {
         backend: Arc<dyn SupervisorBackend>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
+        let manager = Self::start_scanning(settings, store, backend, shutdown).await?;
+        manager.scanned().await;
+        Ok(manager)
+    }
+
+    /// [`PluginManager::start`], but returns before the first scan: it and the restore of the
+    /// enabled plugins go on in the background, so that one slow `--metadata` cannot hold back
+    /// the API. [`PluginManager::scanned`] says when they are done.
+    pub async fn start_scanning(
+        settings: Settings,
+        store: Store,
+        backend: Arc<dyn SupervisorBackend>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
         let instance_id = store.instance_id().await?.to_string();
         let dir = settings.plugins_dir.clone();
+        // The cheap part of a scan, so an unusable directory still fails the start.
+        let scan_error = |source| Error::Scan {
+            dir: dir.clone(),
+            source,
+        };
+        tokio::fs::create_dir_all(&dir).await.map_err(scan_error)?;
+        let _listable = tokio::fs::read_dir(&dir).await.map_err(scan_error)?;
         let enabled = tokio::task::spawn_blocking(move || EnabledState::load(&dir))
             .await
             .map_err(|e| Error::EnabledState(e.to_string()))?
@@ -310,19 +350,76 @@ impl PluginManager {
             plugins: RwLock::default(),
             failures: RwLock::default(),
             enabled: Arc::new(Mutex::new(enabled)),
+            last_scan: tokio::sync::Mutex::default(),
+            scanned: watch::Sender::new(false),
             shutdown,
             tasks: TaskTracker::new(),
         });
         let manager = PluginManager { shared };
-        manager.discover().await?;
-        manager.restore().await?;
+        let first = manager.clone();
+        manager.shared.tasks.spawn(async move {
+            let shutdown = first.shared.shutdown.clone();
+            tokio::select! {
+                () = first.first_scan() => {}
+                // Dropping the scan kills the `--metadata` processes still running.
+                () = shutdown.cancelled() => {}
+            }
+            first.shared.scanned.send_replace(true);
+        });
         Ok(manager)
     }
 
+    /// The first scan and the restore, with errors logged: nobody waits for them to report.
+    async fn first_scan(&self) {
+        if let Err(e) = self.scan(None).await {
+            tracing::error!(error = %e, "cannot scan the plugins directory");
+        }
+        if let Err(e) = self.restore().await {
+            tracing::error!(error = %e, "cannot restore the enabled plugins");
+        }
+        tracing::info!(plugins = self.list().len(), "plugins discovered");
+    }
+
+    /// Returns once the first scan and the restore of the enabled plugins are done. Until then
+    /// the plugin list is incomplete; the API's plugin routes wait for this.
+    pub async fn scanned(&self) {
+        let mut scanned = self.shared.scanned.subscribe();
+        let _ = scanned.wait_for(|done| *done).await;
+    }
+
     /// Scans the plugins directory again: new plugins appear (disabled), the skipped-binaries
-    /// list is refreshed. Known plugins keep running as they are.
+    /// list is refreshed. Known plugins keep running as they are. Concurrent calls share scans:
+    /// a call returns without scanning when a scan that began after it was made has finished.
     pub async fn rescan(&self) -> Result<(), Error> {
-        self.discover().await
+        self.scan(None).await
+    }
+
+    /// Scans unless a scan that began after this call has finished meanwhile, or, with
+    /// `fresh_within`, unless the last scan began less than that long ago and the directory has
+    /// not changed since.
+    async fn scan(&self, fresh_within: Option<Duration>) -> Result<(), Error> {
+        let asked = Instant::now();
+        let mut last = self.shared.last_scan.lock().await;
+        let dir_modified = tokio::fs::metadata(&self.shared.settings.plugins_dir)
+            .await
+            .and_then(|m| m.modified())
+            .ok();
+        if let Some(mark) = *last {
+            let shared_scan = mark.started >= asked;
+            let fresh = fresh_within.is_some_and(|within| {
+                mark.started.elapsed() < within && mark.dir_modified == dir_modified
+            });
+            if shared_scan || fresh {
+                return Ok(());
+            }
+        }
+        let started = Instant::now();
+        let result = self.discover().await;
+        *last = Some(ScanMark {
+            started,
+            dir_modified,
+        });
+        result
     }
 
     /// Scans the plugins directory and records what was found. Plugins already known keep their
@@ -481,10 +578,12 @@ impl PluginManager {
     /// status moves through `starting` to `running`. Enabling an enabled plugin is a no-op.
     pub async fn enable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
+        self.scanned().await;
         // A plugin installed since the last scan: look again before saying it does not exist,
-        // so `build.sh DIR && toructl plugin enable ID` works against a running daemon.
+        // so `build.sh DIR && toructl plugin enable ID` works against a running daemon. At most
+        // once per interval, so made-up ids cannot keep the daemon scanning.
         if shared.slot(plugin_id).is_none() {
-            self.rescan().await?;
+            self.scan(Some(RESCAN_INTERVAL)).await?;
         }
         let slot = shared
             .slot(plugin_id)
@@ -588,10 +687,16 @@ impl PluginManager {
         plugin_id: &str,
         request: HttpRequest,
     ) -> Result<HttpResponse, ForwardError> {
-        let slot = self
-            .shared
-            .slot(plugin_id)
-            .ok_or_else(|| ForwardError::NotFound(plugin_id.to_owned()))?;
+        let slot = match self.shared.slot(plugin_id) {
+            Some(slot) => slot,
+            // Perhaps not scanned yet: the daemon has just started.
+            None => {
+                self.scanned().await;
+                self.shared
+                    .slot(plugin_id)
+                    .ok_or_else(|| ForwardError::NotFound(plugin_id.to_owned()))?
+            }
+        };
         let (enabled, state) = {
             let status = slot.status.borrow();
             (status.enabled, status.state)

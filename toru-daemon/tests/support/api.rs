@@ -54,6 +54,8 @@ impl ApiDaemon {
     pub async fn start_with(config: Config) -> Self {
         let shutdown = CancellationToken::new();
         let daemon = Daemon::start(&config, shutdown.clone()).await.unwrap();
+        // Discovery runs behind the API; tests that look at plugins directly want it done.
+        daemon.plugins.scanned().await;
         let anonymous = Client::new(Endpoint::Tcp(daemon.http_addr.to_string()), None);
         let local = Client::new(Endpoint::Unix(daemon.socket_path.clone()), None);
         ApiDaemon {

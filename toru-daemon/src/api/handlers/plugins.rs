@@ -25,8 +25,9 @@ struct PluginDetails {
     events: Vec<Event>,
 }
 
-/// `GET /api/plugins`.
+/// `GET /api/plugins`. Waits for the first scan after start-up, so a list is never partial.
 pub async fn list(state: ApiState) -> ApiResult {
+    state.plugins.scanned().await;
     Ok(warp::reply::json(&state.plugins.list()).into_response())
 }
 
@@ -40,6 +41,7 @@ struct Skipped {
 /// `GET /api/discovery-failures`: the `*.binary` files that are not plugins, so the dashboard and
 /// `toructl` can show why an installed file does not appear.
 pub async fn discovery_failures(state: ApiState) -> ApiResult {
+    state.plugins.scanned().await;
     let skipped: Vec<Skipped> = state
         .plugins
         .discovery_failures()
@@ -60,6 +62,7 @@ pub async fn rescan(state: ApiState) -> ApiResult {
 
 /// `GET /api/plugins/:id`.
 pub async fn get(state: ApiState, id: String) -> ApiResult {
+    state.plugins.scanned().await;
     let info = state
         .plugins
         .get(&id)

@@ -26,8 +26,9 @@ struct Counts {
     failed: usize,
 }
 
-/// `GET /api/status`.
+/// `GET /api/status`. Waits for the first scan after start-up, so the counts are never partial.
 pub async fn status(state: ApiState, caller: Caller) -> ApiResult {
+    state.plugins.scanned().await;
     let plugins = state.plugins.list();
     let count =
         |f: &dyn Fn(&crate::plugins::PluginInfo) -> bool| plugins.iter().filter(|p| f(p)).count();
