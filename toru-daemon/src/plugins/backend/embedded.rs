@@ -205,21 +205,23 @@ impl SupervisorBackend for EmbeddedBackend {
             let _ = child.wait().await;
             return Err(fail("exited before it could be tracked".into()));
         };
+        // First, so that a daemon killed from here on leaves a child the next one can find.
+        if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
+            tracing::warn!(plugin = id, error = %e, "cannot write pid file");
+        }
         let relay = match self.spawn_relay(id, pid, out_read, err_read) {
             Ok(relay) => relay,
             Err(e) => {
                 let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
                 let _ = child.wait().await;
                 end_group(pid).await;
+                let _ = std::fs::remove_file(self.pid_file(id));
                 return Err(fail(format!(
                     "cannot start its log relay {}: {e}",
                     self.config.log_relay.display()
                 )));
             }
         };
-        if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
-            tracing::warn!(plugin = id, error = %e, "cannot write pid file");
-        }
 
         let (exited_tx, exited_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(false);
