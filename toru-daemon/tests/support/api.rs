@@ -42,6 +42,9 @@ pub fn test_config(dirs: &Dirs) -> Config {
         plugin_tasks_max: None,
         request_timeout: Duration::from_secs(1),
         start_timeout: Duration::from_secs(5),
+        allowed_hosts: Vec::new(),
+        http_idle_timeout: None,
+        http_body_timeout: None,
     }
 }
 
