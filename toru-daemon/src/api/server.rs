@@ -46,6 +46,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, by default, a connection may stay open with no request in progress: from accept
 /// until its first request's headers are in, and from the end of each response to the next.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for requests in progress.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The time bounds of one listener's connections (tests shorten them).
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +66,6 @@ impl Default for Timeouts {
         }
     }
 }
-/// How long shutdown waits for requests in progress.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the API listens.
 pub enum Listener {
