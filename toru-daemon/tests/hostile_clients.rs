@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD, session_token, test_config};
+use support::fixtures::{hello_rust, install};
 use support::harness::Dirs;
 use support::raw::{
     closed_within, connect_from, exchange, exchange_from, json_post, loopback, read_response,
     request,
 };
-use support::fixtures::{hello_rust, install};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toru_daemon::config::Config;
 
@@ -324,6 +324,18 @@ async fn a_trickled_body_gets_408() {
 async fn health_answers_while_idle_sockets_hold_every_slot() {
     let (_dirs, d) = started().await;
     let addr = d.daemon.http_addr;
+    // Both ends of every socket are in this process.
+    let needed = 2 * (toru_daemon::api::server::MAX_CONNECTIONS + 16) + 256;
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let open_files: usize = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        open_files >= needed,
+        "this test needs {needed} open files; raise `ulimit -n` (now {open_files})"
+    );
     let mut idle = Vec::new();
     for _ in 0..toru_daemon::api::server::MAX_CONNECTIONS + 16 {
         idle.push(connect_from(addr, None).await);
