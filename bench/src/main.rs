@@ -31,6 +31,8 @@ enum Command {
     Faults(driver::faults::Args),
     /// Slow-header clients against normal requests.
     Slowloris(driver::slowloris::Args),
+    /// Parallel logins or idle sockets against authenticated requests; the daemon's RSS.
+    AttackHttp(driver::attack_http::Args),
     /// Logs in and prints the session token (for wrk's cookie header).
     Login(driver::login::Args),
     /// Prints the figures table and writes the JSON results from a figures file.
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             Command::Kv(args) => driver::kv::run(args).await,
             Command::Faults(args) => driver::faults::run(args).await,
             Command::Slowloris(args) => driver::slowloris::run(args).await,
+            Command::AttackHttp(args) => driver::attack_http::run(args).await,
             Command::Login(args) => {
                 println!("{}", driver::login::run(args).await?);
                 Ok(Vec::new())

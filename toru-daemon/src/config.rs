@@ -74,6 +74,9 @@ struct FileConfig {
     plugin_tasks_max: Option<u64>,
     request_timeout_secs: Option<u64>,
     start_timeout_secs: Option<u64>,
+    allowed_hosts: Option<Vec<String>>,
+    http_idle_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -106,6 +109,13 @@ pub struct Config {
     /// The executable the embedded backend runs as each plugin's log relay (in its
     /// `--log-relay` mode): this daemon's own binary, [`SELF_EXE`] unless a test names it.
     pub log_relay: PathBuf,
+    /// Host names the TCP API answers to besides `localhost`, `127.0.0.1`, `[::1]` and the
+    /// listening addresses (a request naming another host is refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// How long an HTTP connection may have no request in progress; `None`: the API's default.
+    pub http_idle_timeout: Option<Duration>,
+    /// How long a request body may take to arrive; `None`: the API's default.
+    pub http_body_timeout: Option<Duration>,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -230,6 +240,9 @@ impl Config {
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
             start_timeout: Duration::from_secs(file.start_timeout_secs.unwrap_or(10)),
             log_relay: SELF_EXE.into(),
+            allowed_hosts: file.allowed_hosts.unwrap_or_default(),
+            http_idle_timeout: file.http_idle_timeout_secs.map(Duration::from_secs),
+            http_body_timeout: file.http_body_timeout_secs.map(Duration::from_secs),
             data_dir,
         })
     }
@@ -350,12 +363,16 @@ mod tests {
             plugin_tasks_max,
             request_timeout_secs,
             start_timeout_secs,
+            allowed_hosts,
+            http_idle_timeout_secs,
+            http_body_timeout_secs,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
         assert!(listen.is_some() && web_root.is_some() && plugin_memory_max.is_some());
         assert!(plugin_tasks_max.is_some() && request_timeout_secs.is_some());
-        assert!(start_timeout_secs.is_some());
+        assert!(start_timeout_secs.is_some() && allowed_hosts.is_some());
+        assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::activation::Inherited;
+use crate::api::filters::AllowedHosts;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
@@ -122,11 +123,22 @@ impl Daemon {
                 .with_context(|| format!("cannot listen on {}", socket_path.display()))?,
         };
         tracing::info!(%http_addr, socket = %socket_path.display(), activated, "API listening");
+        let timeouts = server::Timeouts {
+            idle: config.http_idle_timeout.unwrap_or(server::IDLE_TIMEOUT),
+            body: config
+                .http_body_timeout
+                .unwrap_or(api::filters::BODY_TIMEOUT),
+        };
         for tcp in tcp_listeners {
+            let hosts = AllowedHosts::new(
+                tcp.local_addr().ok().into_iter().chain([config.listen]),
+                config.allowed_hosts.iter().map(String::as_str),
+            );
             tasks.spawn(server::serve(
-                Listener::Tcp(tcp),
+                Listener::Tcp(tcp, hosts),
                 state.clone(),
                 routes.clone(),
+                timeouts,
                 shutdown.clone(),
             ));
         }
@@ -134,6 +146,7 @@ impl Daemon {
             Listener::Unix(unix),
             state,
             routes,
+            timeouts,
             shutdown.clone(),
         ));
         tasks.close();

@@ -207,11 +207,13 @@ async fn login_attempts_are_rate_limited() {
             assert!((1..=12).contains(&retry), "Retry-After {retry}");
         }
     }
+    // A check that waited too long for a hashing thread is 503 `busy`, still counted.
     statuses.sort_unstable();
+    let checked = statuses.iter().filter(|s| matches!(s, 401 | 503)).count();
     assert_eq!(
-        statuses,
-        [401, 401, 401, 401, 401, 429],
-        "5 attempts per user, then 429"
+        (checked, statuses.last()),
+        (5, Some(&429)),
+        "5 attempts per user and address, then 429: {statuses:?}"
     );
     // Even the right password is refused while limited: no guessing through the limit.
     let right = json!({"username": "admin", "password": PASSWORD}).to_string();
@@ -413,7 +415,7 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
     let path = "/api/plugins/hello-rust/route/echo";
     // Declared too large: refused from the header alone, before any body is read.
     let declared = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncookie: toru_session={token}\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncookie: toru_session={token}\r\ncontent-length: {}\r\n\r\n",
         4 * 1024 * 1024 + 1
     );
     assert_eq!(
@@ -422,7 +424,7 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
     );
     // Chunked, no length: counted as it arrives and cut off past 4 MiB (65 chunks of 64 KiB).
     let chunked = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncookie: toru_session={token}\r\ntransfer-encoding: chunked\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncookie: toru_session={token}\r\ntransfer-encoding: chunked\r\n\r\n"
     );
     assert_eq!(
         raw_exchange(d.daemon.http_addr, chunked, 80).await,

@@ -737,8 +737,12 @@ async fn users_create_find_list_and_change_password() {
         Err(Error::UserExists { username }) => assert_eq!(username, "bob"),
         other => panic!("expected UserExists, got {other:?}"),
     }
-    // Usernames are case-sensitive.
-    store.create_user("Bob", "hash-B").await.unwrap();
+    // Names are unique ignoring case (the error names the existing user), but looked up exactly.
+    match store.create_user("Bob", "hash-B").await {
+        Err(Error::UserExists { username }) => assert_eq!(username, "bob"),
+        other => panic!("expected UserExists, got {other:?}"),
+    }
+    assert_eq!(store.user_by_name("Bob").await.unwrap(), None);
 
     assert_eq!(store.user_by_name("bob").await.unwrap(), Some(bob.clone()));
     assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
@@ -749,7 +753,7 @@ async fn users_create_find_list_and_change_password() {
         .into_iter()
         .map(|u| u.username)
         .collect();
-    assert_eq!(names, ["Bob", "alice", "bob"]);
+    assert_eq!(names, ["alice", "bob"]);
 
     assert!(store.set_password("bob", "hash-b2").await.unwrap());
     assert!(!store.set_password("nobody", "x").await.unwrap());

@@ -1,5 +1,6 @@
 //! One module per scenario, plus the small shared pieces (`stats`, `http`).
 
+pub mod attack_http;
 pub mod enable;
 pub mod faults;
 pub mod floor;

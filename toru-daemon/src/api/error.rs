@@ -6,6 +6,7 @@ use serde::Serialize;
 use warp::Reply;
 use warp::reply::Response;
 
+use crate::auth::password::PasswordError;
 use crate::plugins::ForwardError;
 use crate::plugins::manager::Error as PluginsError;
 
@@ -18,7 +19,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for a human.
     pub message: String,
-    /// Seconds to wait, for 429.
+    /// Seconds to wait, for 429 and 503.
     pub retry_after: Option<u64>,
 }
 
@@ -73,6 +74,44 @@ impl ApiError {
             "payload_too_large",
             format!("request body over {limit} bytes"),
         )
+    }
+
+    /// 415, for a body that is not `application/json` where JSON is expected.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        )
+    }
+
+    /// 400, for a body that is not the JSON a route expects; `problem` says why (syntax, a
+    /// wrong type, a missing or duplicate field, with line and column).
+    pub fn invalid_json(problem: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid JSON body: {problem}"),
+        )
+    }
+
+    /// 408, for a request body that did not arrive within `limit`.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// 503 with `Retry-After`, for work refused because the daemon is saturated.
+    pub fn busy(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        error.retry_after = Some(retry_after_secs);
+        error
     }
 
     /// 500, logged: the client only learns that something failed.
@@ -134,42 +173,51 @@ impl From<ForwardError> for ApiError {
     }
 }
 
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::TooShort => ApiError::bad_request(e.to_string()),
+            PasswordError::Busy => ApiError::busy(e.to_string(), 1),
+            PasswordError::Hash(_) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
         ApiError::internal(format!("{e:#}"))
     }
 }
 
-/// Turns warp's own rejections (no route, wrong method, bad JSON…) into JSON errors.
+/// Turns warp's own rejections (no route, wrong method, bad query…) into JSON errors. What is
+/// wrong with a request that reached its route (an [`ApiError`] such as a bad body, or one of
+/// warp's body rejections) wins over "method not allowed", which only says that some other
+/// route with the same path wanted another method.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
     let error = if let Some(e) = rejection.find::<ApiError>() {
         e.clone()
     } else if rejection.is_not_found() {
         ApiError::not_found("no such route")
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed",
-        )
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
-        ApiError::bad_request(format!("invalid JSON body: {e}"))
-    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
-        ApiError::bad_request("invalid query string")
+        ApiError::invalid_json(e)
     } else if rejection
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()
     {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected Content-Type: application/json",
-        )
+        ApiError::unsupported_media_type()
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "request body too large",
+        )
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        ApiError::bad_request("invalid query string")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed",
         )
     } else {
         tracing::warn!(?rejection, "unhandled rejection");

@@ -40,7 +40,7 @@ use filters::{ClientAddr, behind_tls, body_limited, caller, same_origin, with_st
 use handlers::{auth, events, kv, license, logs, plugins, status, users};
 
 /// Largest JSON body accepted by the API's own routes.
-const MAX_JSON_BODY: u64 = 64 * 1024;
+const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// What every handler can reach. Cheap to clone: filters clone it for every request, so every
 /// field is a handle (paths are `Arc<Path>`, not `PathBuf`).
@@ -58,10 +58,10 @@ pub struct ApiState {
     pub web_root: Option<Arc<Path>>,
 }
 
-/// A JSON body within [`MAX_JSON_BODY`].
+/// A JSON body within [`MAX_JSON_BODY`] (see [`filters::json_body`] for what is refused how).
 fn json_body<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_JSON_BODY).and(warp::body::json())
+    filters::json_body(MAX_JSON_BODY)
 }
 
 /// Turns a handler's `Result` into a response, so errors keep their JSON shape and status.

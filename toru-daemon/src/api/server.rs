@@ -1,18 +1,27 @@
-//! Serving the API: our own accept loop (warp's has no connection limit, header timeout or peer
+//! Serving the API: our own accept loop (warp's has no connection limit, idle timeout or peer
 //! credentials) feeding warp's filter through hyper, except for forwarded plugin routes, which
 //! go straight to [`forward::serve`] (the hot path; see there why).
 //!
 //! Each connection gets its peer's identity attached to every request — the TCP address for
 //! rate limiting, or the Unix peer's credentials for authorisation — and each request is logged
-//! with its status and duration. Bounds: at most [`MAX_CONNECTIONS`] open connections, request
-//! headers must arrive within [`HEADER_TIMEOUT`] (a slowloris client is cut off), and shutdown
-//! waits at most [`SHUTDOWN_GRACE`] for requests in progress.
+//! with its status and duration. On TCP, a request naming a host this daemon does not answer to
+//! is refused here, before warp or the forwarded path see it ([`AllowedHosts`]). Bounds: at most
+//! [`MAX_CONNECTIONS`] open connections; a connection with no request in progress is closed
+//! [`Timeouts::idle`] after it was accepted or its last response ended (a client that sends
+//! nothing, garbage, an HTTP/2 preface or headers that never end is idle), and when every slot
+//! is taken the connection idle the longest is closed to make room; request headers must
+//! arrive within [`HEADER_TIMEOUT`]; a request body within [`Timeouts::body`] (408, in
+//! `filters::collect_limited`); and shutdown waits at most [`SHUTDOWN_GRACE`] for requests in
+//! progress.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -20,27 +29,48 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service as _;
 use warp::Filter;
 
 use super::ApiState;
-use super::filters::ClientAddr;
+use super::filters::{AllowedHosts, BODY_TIME, BODY_TIMEOUT, ClientAddr};
 use super::handlers::forward;
 use crate::auth::peer::{LOCAL_GROUP, PeerCred};
 
 /// Open connections served at once, per listener; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// How long a client has to send a request's headers.
+/// How long a client has to send a request's headers once it has begun them.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long, by default, a connection may stay open with no request in progress: from accept
+/// until its first request's headers are in, and from the end of each response to the next.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The time bounds of one listener's connections (tests shorten them).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a connection may have no request in progress ([`IDLE_TIMEOUT`]).
+    pub idle: Duration,
+    /// How long a request body may take to arrive, else 408 (`filters::BODY_TIMEOUT`).
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: IDLE_TIMEOUT,
+            body: BODY_TIMEOUT,
+        }
+    }
+}
+
 /// Where the API listens.
 pub enum Listener {
-    /// A TCP socket (the dashboard, remote `toructl --url`).
-    Tcp(TcpListener),
+    /// A TCP socket (the dashboard, remote `toructl --url`), and the host names it answers to.
+    Tcp(TcpListener, AllowedHosts),
     /// The local Unix socket (`toructl` on the host).
     Unix(UnixListener),
 }
@@ -73,8 +103,13 @@ pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
 
 /// Serves `filter` (and forwarded routes with `state`) on `listener` until `shutdown` is
 /// cancelled, then drains.
-pub async fn serve<F>(listener: Listener, state: ApiState, filter: F, shutdown: CancellationToken)
-where
+pub async fn serve<F>(
+    listener: Listener,
+    state: ApiState,
+    filter: F,
+    timeouts: Timeouts,
+    shutdown: CancellationToken,
+) where
     F: Filter<Extract = (warp::reply::Response,), Error = Infallible>
         + Clone
         + Send
@@ -83,7 +118,12 @@ where
 {
     // One handle for all connections: each forwarded request clones one `Arc`, not every field.
     let state = Arc::new(state);
+    let (listener, hosts) = match listener {
+        Listener::Tcp(l, hosts) => (Accepting::Tcp(l), Some(Arc::new(hosts))),
+        Listener::Unix(l) => (Accepting::Unix(l), None),
+    };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(OpenConnections::default());
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -94,9 +134,17 @@ where
         .writev(false);
     let builder = Arc::new(builder);
     loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = shutdown.cancelled() => break,
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Every slot is taken: make room by closing the connection idle the longest, so
+                // a flood of idle sockets cannot keep real requests waiting.
+                open.evict_oldest_idle();
+                tokio::select! {
+                    permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                    _ = shutdown.cancelled() => break,
+                }
+            }
         };
         let accepted = tokio::select! {
             accepted = accept(&listener) => accepted,
@@ -111,11 +159,25 @@ where
                 continue;
             }
         };
-        let service = request_service(state.clone(), filter.clone(), identity);
+        let activity = Arc::new(Activity::new());
+        let service = request_service(
+            state.clone(),
+            filter.clone(),
+            identity,
+            hosts.clone(),
+            activity.clone(),
+            timeouts.body,
+        );
         let connection = builder.serve_connection(io, service);
         let connection = graceful.watch(connection.into_owned());
+        let id = open.insert(activity.clone());
+        let open = open.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection => {}
+                () = activity.idle_for(timeouts.idle) => {}
+            }
+            open.remove(id);
             drop(permit);
         });
     }
@@ -125,6 +187,164 @@ where
     {
         tracing::warn!("shutdown: some HTTP connections did not finish in time");
     }
+}
+
+/// Whether a connection has requests in progress, and since when it has had none.
+struct Activity {
+    state: Mutex<ActivityState>,
+    /// Told to close the connection if it is still idle (the accept loop needs its slot).
+    evict: Notify,
+}
+
+struct ActivityState {
+    /// Requests whose response has not been sent completely.
+    in_progress: u32,
+    /// When the connection was accepted or its last response ended.
+    idle_since: Instant,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            state: Mutex::new(ActivityState {
+                in_progress: 0,
+                idle_since: Instant::now(),
+            }),
+            evict: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ActivityState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Since when the connection has been idle, `None` while a request is in progress.
+    fn idle_since(&self) -> Option<Instant> {
+        let state = self.lock();
+        (state.in_progress == 0).then_some(state.idle_since)
+    }
+
+    /// A request has begun; it is in progress until the guard is dropped, which the response
+    /// body does when it has been sent (a log stream stays in progress while it is open).
+    fn begin(self: &Arc<Self>) -> InProgress {
+        self.lock().in_progress += 1;
+        InProgress(self.clone())
+    }
+
+    /// Resolves once the connection has been idle for `limit`, or has been told to make room
+    /// while idle.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let since = self.idle_since();
+            let check_at = since.unwrap_or_else(Instant::now) + limit;
+            tokio::select! {
+                () = tokio::time::sleep_until(check_at.into()) => {
+                    if self.idle_since().is_some_and(|since| since.elapsed() >= limit) {
+                        return;
+                    }
+                }
+                () = self.evict.notified() => {
+                    if self.idle_since().is_some() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One request in progress on a connection (see [`Activity::begin`]).
+struct InProgress(Arc<Activity>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_progress -= 1;
+        if state.in_progress == 0 {
+            state.idle_since = Instant::now();
+        }
+    }
+}
+
+/// The open connections of one listener, so the accept loop can find the one idle the longest.
+#[derive(Default)]
+struct OpenConnections {
+    by_id: Mutex<(u64, HashMap<u64, Arc<Activity>>)>,
+}
+
+impl OpenConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<u64, Arc<Activity>>)> {
+        self.by_id.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, activity: Arc<Activity>) -> u64 {
+        let mut guard = self.lock();
+        let (next, map) = &mut *guard;
+        *next += 1;
+        map.insert(*next, activity);
+        *next
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().1.remove(&id);
+    }
+
+    /// Asks the connection idle the longest, if any, to close.
+    fn evict_oldest_idle(&self) {
+        let guard = self.lock();
+        let oldest = guard
+            .1
+            .values()
+            .filter_map(|a| Some((a.idle_since()?, a)))
+            .min_by_key(|(since, _)| *since);
+        if let Some((_, activity)) = oldest {
+            activity.evict.notify_one();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it has been sent.
+struct Tracked<B> {
+    body: B,
+    _in_progress: InProgress,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Names the body type of warp's responses, which warp does not export.
+trait ResponseBody {
+    type Body;
+}
+
+impl<B> ResponseBody for http::Response<B> {
+    type Body = B;
+}
+
+/// What the API answers with.
+type TrackedResponse = http::Response<Tracked<<warp::reply::Response as ResponseBody>::Body>>;
+
+/// A listener of either kind, once [`serve`] has taken the host names out.
+enum Accepting {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }
 
 /// Who is on the other end of a connection.
@@ -141,9 +361,9 @@ type Io = TokioIo<Box<dyn Stream>>;
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-async fn accept(listener: &Listener) -> std::io::Result<(Io, Identity)> {
+async fn accept(listener: &Accepting) -> std::io::Result<(Io, Identity)> {
     match listener {
-        Listener::Tcp(l) => {
+        Accepting::Tcp(l) => {
             let (stream, addr) = l.accept().await?;
             let _ = stream.set_nodelay(true);
             Ok((
@@ -151,7 +371,7 @@ async fn accept(listener: &Listener) -> std::io::Result<(Io, Identity)> {
                 Identity::Tcp(ClientAddr(addr)),
             ))
         }
-        Listener::Unix(l) => {
+        Accepting::Unix(l) => {
             let (stream, _) = l.accept().await?;
             let cred = stream.peer_cred().ok().map(|c| PeerCred {
                 uid: c.uid(),
@@ -166,16 +386,21 @@ async fn accept(listener: &Listener) -> std::io::Result<(Io, Identity)> {
 }
 
 /// Routes a request to the forwarding path or to warp's service (attaching the connection's
-/// identity for warp's filters), and logs it.
+/// identity for warp's filters), and logs it. Both paths pass through here, so this is where a
+/// TCP request for an unknown host is refused, where the request counts as in progress on its
+/// connection, and where the listener's body time is set for `filters::collect_limited`.
 fn request_service<F>(
     state: Arc<ApiState>,
     filter: F,
     identity: Identity,
+    hosts: Option<Arc<AllowedHosts>>,
+    activity: Arc<Activity>,
+    body_time: Duration,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
-    Response = warp::reply::Response,
+    Response = TrackedResponse,
     Error = Infallible,
-    Future = impl Future<Output = Result<warp::reply::Response, Infallible>> + Send + 'static,
+    Future = impl Future<Output = Result<TrackedResponse, Infallible>> + Send + 'static,
 > + Clone
 + Send
 + 'static
@@ -186,8 +411,10 @@ where
         + Sync
         + 'static,
 {
+    use warp::Reply as _;
     let warp_service = warp::service(filter);
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        let in_progress = activity.begin();
         let peer = match identity {
             Identity::Tcp(addr) => {
                 req.extensions_mut().insert(addr);
@@ -201,16 +428,20 @@ where
                 cred
             }
         };
+        let host_refused = hosts
+            .as_ref()
+            .and_then(|hosts| hosts.check(req.headers().get(http::header::HOST)).err());
         let method = req.method().clone();
         // Cloning the URI shares its bytes; only a log line that is written reads the path.
         let uri = req.uri().clone();
         let started = Instant::now();
         let mut service = warp_service.clone();
         let state = state.clone();
-        async move {
-            let response = match forward::route_target(uri.path()) {
-                Some((id, path)) => forward::serve(&state, req, peer, id, path).await,
-                None => service.call(req).await?,
+        BODY_TIME.scope(body_time, async move {
+            let response = match (host_refused, forward::route_target(uri.path())) {
+                (Some(refused), _) => refused.into_response(),
+                (None, Some((id, path))) => forward::serve(&state, req, peer, id, path).await,
+                (None, None) => service.call(req).await?,
             };
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros() as u64;
@@ -220,7 +451,10 @@ where
             } else {
                 tracing::info!(%method, path = uri.path(), status, micros, "request");
             }
-            Ok(response)
-        }
+            Ok(response.map(|body| Tracked {
+                body,
+                _in_progress: in_progress,
+            }))
+        })
     })
 }

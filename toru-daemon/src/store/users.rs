@@ -50,30 +50,42 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 impl Store {
-    /// Creates a user. Fails with [`Error::UserExists`] if the name is taken.
+    /// Creates a user. Fails with [`Error::UserExists`] if the name is taken, in any ASCII
+    /// case: `erin` cannot be created next to `Erin`, so two accounts never look alike in a
+    /// list, a log line or the login limiter (which counts names in lower case).
     pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, Error> {
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
         self.call("create_user", None, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let taken = tx
+                .prepare_cached("SELECT username FROM users WHERE username = ?1 COLLATE NOCASE")?
+                .query_row([&username], |row| row.get::<_, String>(0))
+                .optional()?;
+            if let Some(existing) = taken {
+                return Err(OpError::Done(Error::UserExists { username: existing }));
+            }
             let created_at_unix_ms = now_unix_ms();
-            let inserted = conn
+            let inserted = tx
                 .prepare_cached(
                     "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
                 )?
                 .execute((&username, &password_hash, created_at_unix_ms));
-            match inserted {
-                Ok(_) => Ok(User {
-                    id: conn.last_insert_rowid(),
+            let user = match inserted {
+                Ok(_) => User {
+                    id: tx.last_insert_rowid(),
                     username,
                     password_hash,
                     created_at_unix_ms,
-                }),
+                },
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
                 {
-                    Err(OpError::Done(Error::UserExists { username }))
+                    return Err(OpError::Done(Error::UserExists { username }));
                 }
-                Err(e) => Err(e.into()),
-            }
+                Err(e) => return Err(e.into()),
+            };
+            tx.commit()?;
+            Ok(user)
         })
         .await
     }

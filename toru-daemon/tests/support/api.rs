@@ -43,6 +43,9 @@ pub fn test_config(dirs: &Dirs) -> Config {
         request_timeout: Duration::from_secs(1),
         start_timeout: Duration::from_secs(5),
         log_relay: env!("CARGO_BIN_EXE_toru-daemon").into(),
+        allowed_hosts: Vec::new(),
+        http_idle_timeout: None,
+        http_body_timeout: None,
     }
 }
 

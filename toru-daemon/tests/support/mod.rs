@@ -6,4 +6,5 @@ pub mod api;
 pub mod ctl;
 pub mod fixtures;
 pub mod harness;
+pub mod raw;
 pub mod sandbox;

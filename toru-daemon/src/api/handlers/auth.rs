@@ -10,7 +10,7 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::filters::{ClientAddr, now_millis};
 use crate::auth::session::{SESSION_TTL, clear_cookie, hash_token, new_token, set_cookie};
-use crate::auth::{Caller, password};
+use crate::auth::{Caller, MAX_USERNAME_LEN, loggable_name, password};
 
 /// The login form.
 #[derive(Deserialize)]
@@ -27,7 +27,8 @@ pub struct Me<'a> {
     method: &'static str,
 }
 
-/// `POST /api/auth/login`: checks the password, starts a session, sets the cookie.
+/// `POST /api/auth/login`: checks the password, starts a session, sets the cookie. A name
+/// longer than any user's is refused (400) before the rate limits or the hasher see it.
 pub async fn login(
     state: ApiState,
     client: Option<ClientAddr>,
@@ -35,8 +36,16 @@ pub async fn login(
     form: LoginRequest,
 ) -> ApiResult {
     let address = client.map(|ClientAddr(addr): ClientAddr| SocketAddr::ip(&addr));
+    if form.username.len() > MAX_USERNAME_LEN {
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_username",
+            format!("user names are at most {MAX_USERNAME_LEN} bytes"),
+        ));
+    }
+    let username = loggable_name(&form.username);
     if let Err(wait) = state.limiter.check(&form.username, address) {
-        tracing::warn!(username = form.username, ?address, "login rate limited");
+        tracing::warn!(username, ?address, "login rate limited");
         let mut error = ApiError::new(
             http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -47,8 +56,8 @@ pub async fn login(
     }
     let user = state.store.user_by_name(&form.username).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(&form.password, stored).await {
-        tracing::warn!(username = form.username, ?address, "failed login");
+    if !password::verify(&form.password, stored).await? {
+        tracing::warn!(username, ?address, "failed login");
         return Err(ApiError::new(
             http::StatusCode::UNAUTHORIZED,
             "invalid_credentials",

@@ -165,6 +165,7 @@ async fn forward(
         header("sec-fetch-site"),
         header("origin"),
         header("host"),
+        header("x-forwarded-proto"),
     )?;
     let caller = authenticate(state, peer, session_cookie(&parts.headers)).await?;
     // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call.

@@ -7,7 +7,8 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::auth::password::{self, PasswordError};
+use crate::auth::MAX_USERNAME_LEN;
+use crate::auth::password;
 use crate::store::Error as StoreError;
 
 /// A user as listed.
@@ -32,7 +33,7 @@ pub struct NewPassword {
 
 /// User names: 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
 fn validate_username(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.len())
+    let ok = (1..=MAX_USERNAME_LEN).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
@@ -43,13 +44,6 @@ fn validate_username(name: &str) -> Result<(), ApiError> {
         Err(ApiError::bad_request(
             "user names are 1–64 characters of A-Z a-z 0-9 . _ - @, starting with a letter or digit",
         ))
-    }
-}
-
-fn password_error(e: PasswordError) -> ApiError {
-    match e {
-        PasswordError::TooShort => ApiError::bad_request(e.to_string()),
-        PasswordError::Hash(_) => ApiError::internal(e),
     }
 }
 
@@ -68,12 +62,11 @@ pub async fn list(state: ApiState) -> ApiResult {
     Ok(warp::reply::json(&users).into_response())
 }
 
-/// `POST /api/users`: 201, or 409 when the name is taken.
+/// `POST /api/users`: 201, or 409 when the name is taken, in any case (`erin` when `Erin`
+/// exists).
 pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
     validate_username(&form.username)?;
-    let hash = password::hash(&form.password)
-        .await
-        .map_err(password_error)?;
+    let hash = password::hash(&form.password).await?;
     match state.store.create_user(&form.username, &hash).await {
         Ok(user) => {
             tracing::info!(username = user.username, "user created");
@@ -94,9 +87,7 @@ pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
 
 /// `PUT /api/users/:name/password`: sets a new password and ends that user's sessions.
 pub async fn set_password(state: ApiState, username: String, form: NewPassword) -> ApiResult {
-    let hash = password::hash(&form.password)
-        .await
-        .map_err(password_error)?;
+    let hash = password::hash(&form.password).await?;
     if !state.store.set_password(&username, &hash).await? {
         return Err(ApiError::not_found(format!("no user {username}")));
     }
