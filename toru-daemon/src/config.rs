@@ -74,6 +74,7 @@ struct FileConfig {
     plugin_tasks_max: Option<u64>,
     request_timeout_secs: Option<u64>,
     start_timeout_secs: Option<u64>,
+    kv_quota_bytes: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -103,6 +104,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long a plugin has to start and answer init.
     pub start_timeout: Duration,
+    /// Bytes of KV data (keys and values) each plugin may keep
+    /// [default: [`DEFAULT_KV_QUOTA`](crate::store::DEFAULT_KV_QUOTA), 64 MiB].
+    pub kv_quota_bytes: u64,
 }
 
 /// A configuration file that could not be used.
@@ -221,6 +225,9 @@ impl Config {
             plugin_tasks_max: file.plugin_tasks_max,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
             start_timeout: Duration::from_secs(file.start_timeout_secs.unwrap_or(10)),
+            kv_quota_bytes: file
+                .kv_quota_bytes
+                .unwrap_or(crate::store::DEFAULT_KV_QUOTA),
             data_dir,
         })
     }
@@ -341,12 +348,13 @@ mod tests {
             plugin_tasks_max,
             request_timeout_secs,
             start_timeout_secs,
+            kv_quota_bytes,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
         assert!(listen.is_some() && web_root.is_some() && plugin_memory_max.is_some());
         assert!(plugin_tasks_max.is_some() && request_timeout_secs.is_some());
-        assert!(start_timeout_secs.is_some());
+        assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));
@@ -356,5 +364,6 @@ mod tests {
         assert_eq!(supervisor, Some(defaults.supervisor));
         assert_eq!(max_failures, Some(defaults.max_failures));
         assert_eq!(listen, Some(defaults.listen));
+        assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
     }
 }

@@ -1,4 +1,4 @@
-//! Plugins that attack the daemon on purpose (issue 16 items 6 and 7): one that
+//! Plugins that attack the daemon on purpose (issue 16 items 6, 7 and the KV quota): one that
 //! stops reading its socket, one that floods the store with `kv.request`s. Each test checks
 //! that the daemon stays bounded and answers others within a generous bound (a behaviour check,
 //! not a speed test).
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::UnixStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 use toru_daemon::plugins::PluginState;
 use toru_daemon::plugins::connection::{Connection, ConnectionError, ConnectionLimits};
-use toru_daemon::store::{EventKind, Store};
-use toru_plugin_api::{Body, FrameCodec, KvOp, Message};
+use toru_daemon::store::{DEFAULT_KV_QUOTA, EventKind, Store};
+use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message};
 
 use support::harness::{Dirs, Harness, alive, test_settings};
 
@@ -275,4 +275,102 @@ async fn a_kv_flood_from_one_plugin_does_not_starve_other_plugins_or_the_api() {
     );
     flood.abort();
     answers.abort();
+}
+
+/// Sends one KV request over `plugin` and returns the answer's body.
+async fn kv(plugin: &mut Framed<UnixStream, FrameCodec>, id: &str, op: KvOp) -> Body {
+    plugin
+        .send(&Message::new(id, Body::KvRequest(op)))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), plugin.next())
+        .await
+        .expect("an answer within 5 s")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.request_id, id);
+    reply.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_past_its_kv_quota_gets_kv_failed_and_can_still_delete_and_shrink() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
+    let _conn = Connection::serve(
+        "p",
+        daemon_side,
+        store.clone(),
+        toru_plugin_api::DEFAULT_MAX_FRAME,
+    );
+    let mut plugin = Framed::new(plugin_side, FrameCodec::new());
+    let set = |key: String, len: usize| KvOp::Set {
+        key,
+        value: "x".repeat(len),
+    };
+    // The default quota is 64 MiB: 64 values of 1 MiB minus their key fit, the next does not.
+    for i in 0..64 {
+        let body = kv(
+            &mut plugin,
+            &format!("p-{i}"),
+            set(format!("{i:02}"), (1 << 20) - 2),
+        )
+        .await;
+        assert_eq!(body, Body::KvResponse(KvResult::Set), "value {i}");
+    }
+    match kv(&mut plugin, "p-over", set("over".into(), 1)).await {
+        Body::Error(e) => {
+            assert_eq!(e.code, ErrorCode::KvFailed);
+            assert!(e.message.contains("quota"), "{}", e.message);
+        }
+        other => panic!("a write past the quota was accepted: {other:?}"),
+    }
+    assert_eq!(
+        store.kv_get("p", "over").await.unwrap(),
+        None,
+        "nothing written"
+    );
+    // Overwrites that shrink and deletes still work, and free room for new writes.
+    let shrink = kv(&mut plugin, "p-shrink", set("00".into(), 10)).await;
+    assert_eq!(shrink, Body::KvResponse(KvResult::Set));
+    let delete = kv(&mut plugin, "p-del", KvOp::Delete { key: "01".into() }).await;
+    assert_eq!(delete, Body::KvResponse(KvResult::Delete { existed: true }));
+    let again = kv(&mut plugin, "p-again", set("over".into(), 1 << 20)).await;
+    assert_eq!(again, Body::KvResponse(KvResult::Set));
+    let usage = store.kv_usage("p").await.unwrap();
+    assert_eq!(usage.quota, DEFAULT_KV_QUOTA);
+    assert_eq!(usage.bytes, 62 * (1 << 20) + (2 + 10) + (4 + (1 << 20)));
+    // Another plugin's quota is its own.
+    store.kv_set("other", "k", "v").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_shows_kv_use_and_its_put_obeys_the_quota() {
+    let _serial = SERIAL.lock().await;
+    let dirs = Dirs::new();
+    support::fixtures::crashing_plugin(&dirs.plugins(), "quota", 1);
+    let mut config = support::api::test_config(&dirs);
+    config.kv_quota_bytes = 1000;
+    let d = support::api::ApiDaemon::start_with(config).await;
+    let local = &d.local;
+    let put = |key: &str, len: usize| {
+        let body = serde_json::json!({ "value": "x".repeat(len) }).to_string();
+        let path = format!("/api/plugins/quota/kv/{key}");
+        async move {
+            local
+                .raw(http::Method::PUT, &path, Some(body.into_bytes()))
+                .await
+        }
+    };
+    assert_eq!(put("a", 600).await.unwrap().status, 200);
+    let over = put("b", 600).await.unwrap();
+    assert_eq!(over.status, http::StatusCode::INSUFFICIENT_STORAGE);
+    let error: serde_json::Value = serde_json::from_slice(&over.body).unwrap();
+    assert_eq!(error["error"]["code"], "kv_quota_exceeded", "{error}");
+    let details: serde_json::Value = local.get("/api/plugins/quota").await.unwrap();
+    assert_eq!(details["kv"]["bytes"], 601, "{details:#}");
+    assert_eq!(details["kv"]["quota"], 1000, "{details:#}");
+    d.stop().await;
 }

@@ -31,7 +31,7 @@ use toru_plugin_api::{
     Message, Ready,
 };
 
-use crate::store::Store;
+use crate::store::{Error as StoreError, Store};
 
 /// Longest KV key accepted from a plugin, in bytes.
 pub const MAX_KV_KEY: usize = 512;
@@ -532,7 +532,14 @@ async fn serve_kv(store: &Store, plugin_id: &str, op: KvOp) -> Result<KvResult, 
             .map(|keys| KvResult::List { keys }),
     };
     result.map_err(|e| {
-        tracing::error!(plugin = plugin_id, error = %e, "kv operation failed");
+        match e {
+            // The plugin's own doing, answered with a message naming the quota; not an error
+            // of the daemon's, and a plugin that keeps trying must not flood the log.
+            StoreError::KvQuotaExceeded { .. } => {
+                tracing::debug!(plugin = plugin_id, error = %e, "kv write over quota refused");
+            }
+            _ => tracing::error!(plugin = plugin_id, error = %e, "kv operation failed"),
+        }
         e.to_string()
     })
 }

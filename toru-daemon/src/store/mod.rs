@@ -64,6 +64,7 @@ mod settings;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -72,6 +73,7 @@ use rusqlite::Connection;
 pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Event, EventKind, UnknownEventKind};
+pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use schema::SCHEMA_VERSION;
 pub use users::User;
 
@@ -93,6 +95,8 @@ struct Inner {
     path: PathBuf,
     /// Valid sessions, so authenticated requests skip the database (`session_cache.rs`).
     sessions: Mutex<session_cache::SessionCache>,
+    /// Bytes of KV data each plugin may keep; see [`Store::set_kv_quota`].
+    kv_quota: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -121,6 +125,7 @@ impl Store {
                 turn: Arc::new(tokio::sync::Semaphore::new(1)),
                 path,
                 sessions: Mutex::default(),
+                kv_quota: AtomicU64::new(DEFAULT_KV_QUOTA),
             }),
         })
     }

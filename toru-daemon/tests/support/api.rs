@@ -42,6 +42,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
         plugin_tasks_max: None,
         request_timeout: Duration::from_secs(1),
         start_timeout: Duration::from_secs(5),
+        kv_quota_bytes: toru_daemon::store::DEFAULT_KV_QUOTA,
     }
 }
 
