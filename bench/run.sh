@@ -11,7 +11,9 @@
 #   3 enable → ready, embedded and under systemd (in scripts/systemd-sandbox);
 #   4 idle RSS with 10 plugins, 200 plugins enabled at once, the plugin list with 200;
 #   5 KV get latency and durable set throughput, measured inside a plugin;
-#   6 load under plugin kill -9 with the list polled; slowloris against normal requests.
+#   6 load under plugin kill -9 with the list polled; slowloris against normal requests;
+#   7 hostile plugins (issue 16): one stops reading its socket, one floods KV sets, while the
+#     API's status and another plugin's KV are asked for; prints the daemon's RSS and the p99.
 # Prints a table and writes target/bench/results.json. Traffic goes only to 127.0.0.1 and Unix
 # sockets; every load is bounded in time. Thread counts are pinned: daemon and plugins run 2
 # tokio workers (TOKIO_WORKER_THREADS), nginx 2 workers, the hyper baseline 2, wrk -t2.
@@ -35,10 +37,10 @@ for arg in "$@"; do
 done
 if ((smoke)); then
   wrk_secs=1 warm_secs=1 floor_n=2000 floor_secs=0.5 kv_n=200 scale_runs=1 idle_settle=1
-  fault_secs=8 fault_every=2 fault_warm=1 slow_conns=200 slow_secs=3 list_n=50
+  fault_secs=8 fault_every=2 fault_warm=1 slow_conns=200 slow_secs=3 list_n=50 attack_secs=3
 else
   wrk_secs=10 warm_secs=3 floor_n=20000 floor_secs=5 kv_n=2000 scale_runs=3 idle_settle=5
-  fault_secs=60 fault_every=5 fault_warm=5 slow_conns=1000 slow_secs=15 list_n=500
+  fault_secs=60 fault_every=5 fault_warm=5 slow_conns=1000 slow_secs=15 list_n=500 attack_secs=15
 fi
 
 out=$root/target/bench
@@ -277,6 +279,13 @@ log "5 kv"
 
 log "6 slowloris ($slow_conns slow connections)"
 "$bench" slowloris --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --slow "$slow_conns" --secs "$slow_secs" >>"$figures"
+
+log "7 hostile plugins (${attack_secs}s: one stops reading, one floods KV)"
+for id in attack-deaf attack-flood; do cp "$bin/attack-plugin" "$work/a/plugins/$id.binary"; done
+D_SOCK=$A_SOCK api POST /api/rescan >/dev/null
+D_SOCK=$A_SOCK api PUT /api/plugins/bench/kv/attack-probe '{"value":"probe"}' >/dev/null
+"$bench" attack-plugin --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --socket "$A_SOCK" --pid "$A_PID" \
+  --secs "$attack_secs" >>"$figures"
 
 # ------------------------------------------------------- 3 under systemd ---
 log "3 enable → ready (systemd, in scripts/systemd-sandbox)"

@@ -31,6 +31,8 @@ enum Command {
     Faults(driver::faults::Args),
     /// Slow-header clients against normal requests.
     Slowloris(driver::slowloris::Args),
+    /// Hostile plugins (one that stops reading, one that floods KV) against the API and RSS.
+    AttackPlugin(driver::attack_plugin::Args),
     /// Logs in and prints the session token (for wrk's cookie header).
     Login(driver::login::Args),
     /// Prints the figures table and writes the JSON results from a figures file.
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             Command::Kv(args) => driver::kv::run(args).await,
             Command::Faults(args) => driver::faults::run(args).await,
             Command::Slowloris(args) => driver::slowloris::run(args).await,
+            Command::AttackPlugin(args) => driver::attack_plugin::run(args).await,
             Command::Login(args) => {
                 println!("{}", driver::login::run(args).await?);
                 Ok(Vec::new())

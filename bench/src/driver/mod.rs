@@ -1,5 +1,6 @@
 //! One module per scenario, plus the small shared pieces (`stats`, `http`).
 
+pub mod attack_plugin;
 pub mod enable;
 pub mod faults;
 pub mod floor;
