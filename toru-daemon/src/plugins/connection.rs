@@ -234,6 +234,7 @@ impl Connection {
             FramedRead::new(read_half, codec),
             inner.clone(),
             store,
+            limits.max_frame,
         ));
         Connection { inner }
     }
@@ -386,6 +387,7 @@ async fn read_frames(
     mut frames: FramedRead<tokio::net::unix::OwnedReadHalf, FrameCodec>,
     inner: Arc<Inner>,
     store: Store,
+    max_frame: usize,
 ) {
     let plugin_id = inner.plugin_id.clone();
     let mut bad_frames = 0u32;
@@ -444,7 +446,7 @@ async fn read_frames(
                 let inner = inner.clone();
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let reply = match serve_kv(&store, &inner.plugin_id, op).await {
+                    let reply = match serve_kv(&store, &inner.plugin_id, op, max_frame).await {
                         Ok(result) => Message::new(message.request_id, Body::KvResponse(result)),
                         Err(reason) => {
                             Message::error(message.request_id, ErrorCode::KvFailed, reason)
@@ -486,8 +488,14 @@ async fn read_frames(
     inner.pending().clear();
 }
 
-/// Runs one KV operation for `plugin_id`, enforcing the protocol's size limits.
-async fn serve_kv(store: &Store, plugin_id: &str, op: KvOp) -> Result<KvResult, String> {
+/// Runs one KV operation for `plugin_id`, enforcing the protocol's size limits; a `list`
+/// whose keys alone would not fit in a `max_frame` answer is refused before it is built.
+async fn serve_kv(
+    store: &Store,
+    plugin_id: &str,
+    op: KvOp,
+    max_frame: usize,
+) -> Result<KvResult, String> {
     let check_key = |key: &str| {
         if key.is_empty() || key.len() > MAX_KV_KEY {
             Err(format!(
@@ -526,10 +534,16 @@ async fn serve_kv(store: &Store, plugin_id: &str, op: KvOp) -> Result<KvResult, 
                 .await
                 .map(|existed| KvResult::Delete { existed })
         }
-        KvOp::List { prefix } => store
-            .kv_list(plugin_id, &prefix)
-            .await
-            .map(|keys| KvResult::List { keys }),
+        KvOp::List { prefix } => match store.kv_list_within(plugin_id, &prefix, max_frame).await {
+            Ok(Some(keys)) => Ok(KvResult::List { keys }),
+            Ok(None) => {
+                return Err(format!(
+                    "the keys starting with {prefix:?} are over the {max_frame}-byte frame \
+                     limit; list a longer prefix"
+                ));
+            }
+            Err(e) => Err(e),
+        },
     };
     result.map_err(|e| {
         match e {

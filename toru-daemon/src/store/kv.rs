@@ -115,27 +115,47 @@ impl Store {
     /// their UTF-8 bytes (= by code point). The prefix is matched literally: `%` and `_` are
     /// ordinary characters, not `LIKE` wildcards.
     pub async fn kv_list(&self, plugin_id: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        let keys = self.kv_list_within(plugin_id, prefix, usize::MAX).await?;
+        Ok(keys.unwrap_or_default())
+    }
+
+    /// Like [`Store::kv_list`], but `None` as soon as the keys take more than `max_bytes`
+    /// (their UTF-8 lengths): an answer that could not be sent anyway is never built in full,
+    /// so a plugin's `list` costs the daemon at most about one frame of memory.
+    pub async fn kv_list_within(
+        &self,
+        plugin_id: &str,
+        prefix: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<String>>, Error> {
         let plugin = plugin_id.to_owned();
         let lower = prefix.to_owned();
         let upper = prefix_upper_bound(prefix);
         self.call("kv_list", Some(plugin_id), move |conn| {
             // A range on the primary key, so SQLite walks exactly the matching keys.
-            let keys = match &upper {
-                Some(upper) => conn
-                    .prepare_cached(
-                        "SELECT key FROM plugin_kv \
-                         WHERE plugin_id = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
-                    )?
-                    .query_map((&plugin, &lower, upper), |row| row.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?,
-                None => conn
-                    .prepare_cached(
-                        "SELECT key FROM plugin_kv WHERE plugin_id = ?1 AND key >= ?2 ORDER BY key",
-                    )?
-                    .query_map((&plugin, &lower), |row| row.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?,
+            let mut statement = match &upper {
+                Some(_) => conn.prepare_cached(
+                    "SELECT key FROM plugin_kv \
+                     WHERE plugin_id = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
+                )?,
+                None => conn.prepare_cached(
+                    "SELECT key FROM plugin_kv WHERE plugin_id = ?1 AND key >= ?2 ORDER BY key",
+                )?,
             };
-            Ok(keys)
+            let mut rows = match &upper {
+                Some(upper) => statement.query((&plugin, &lower, upper))?,
+                None => statement.query((&plugin, &lower))?,
+            };
+            let (mut keys, mut bytes) = (Vec::new(), 0usize);
+            while let Some(row) = rows.next()? {
+                let key: String = row.get(0)?;
+                bytes = bytes.saturating_add(key.len());
+                if bytes > max_bytes {
+                    return Ok(None);
+                }
+                keys.push(key);
+            }
+            Ok(Some(keys))
         })
         .await
     }
@@ -176,6 +196,34 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::prefix_upper_bound;
+
+    #[tokio::test]
+    async fn a_list_stops_as_soon_as_its_keys_pass_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(&dir.path().join("t.db")).await.unwrap();
+        for key in ["aa", "ab", "ac", "b"] {
+            store.kv_set("p", key, "v").await.unwrap();
+        }
+        let within = |prefix: &'static str, max: usize| {
+            let store = store.clone();
+            async move { store.kv_list_within("p", prefix, max).await.unwrap() }
+        };
+        assert_eq!(
+            within("a", 6).await,
+            Some(vec!["aa".into(), "ab".into(), "ac".into()])
+        );
+        assert_eq!(
+            within("a", 5).await,
+            None,
+            "6 bytes of keys over a 5-byte bound"
+        );
+        assert_eq!(within("b", 1).await, Some(vec!["b".into()]));
+        assert_eq!(
+            store.kv_list("p", "").await.unwrap().len(),
+            4,
+            "kv_list is unbounded"
+        );
+    }
 
     #[test]
     fn upper_bounds() {
