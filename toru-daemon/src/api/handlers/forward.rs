@@ -122,18 +122,26 @@ pub fn check_forward_path(path: &str) -> Result<(), ApiError> {
         if segment.is_empty() {
             return bad("it has an empty segment");
         }
-        let decoded = percent_decode_str(segment).collect::<Vec<u8>>();
-        if decoded.contains(&b'/') || decoded.contains(&b'\\') {
+        // Decoded on the fly, without allocating: this runs for every forwarded request.
+        if percent_decode_str(segment).any(|b| b == b'/' || b == b'\\') {
             return bad("it has an encoded / or \\");
         }
-        if decoded == b"." || decoded == b".." {
+        if decodes_to(segment, b".") || decodes_to(segment, b"..") {
             return bad("it has a . or .. segment");
         }
-        if index == 0 && decoded.eq_ignore_ascii_case(b"_toru") {
+        if index == 0 && decodes_to(segment, b"_toru") {
             return Err(ApiError::not_found("no such route"));
         }
     }
     Ok(())
+}
+
+/// Whether `segment`, percent-decoded, is `word` in any ASCII letter case.
+fn decodes_to(segment: &str, word: &[u8]) -> bool {
+    let mut decoded = percent_decode_str(segment);
+    word.iter()
+        .all(|w| decoded.next().is_some_and(|b| b.eq_ignore_ascii_case(w)))
+        && decoded.next().is_none()
 }
 
 /// The client's response, or why the plugin's answer was unusable.
