@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use tokio::net::UnixStream;
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
-use toru_daemon::plugins::PluginState;
 use toru_daemon::plugins::connection::{Connection, ConnectionError, ConnectionLimits};
+use toru_daemon::plugins::{ForwardError, PluginState};
 use toru_daemon::store::{DEFAULT_KV_QUOTA, EventKind, Store};
 use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message};
 
@@ -90,6 +90,7 @@ async fn a_plugin_that_stops_reading_cannot_grow_the_daemon_or_block_its_request
         started.elapsed()
     );
     let grown = rss().saturating_sub(before);
+    println!("the daemon grew by {} KiB", grown >> 10);
     assert!(
         grown < 64 << 20,
         "the daemon grew by {} MiB for a plugin that does not read",
@@ -166,7 +167,10 @@ async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() 
     let _serial = SERIAL.lock().await;
     let dirs = Dirs::new();
     install_hostile(&dirs, "deaf");
-    let settings = test_settings(&dirs.plugins());
+    let mut settings = test_settings(&dirs.plugins());
+    // No health checks in this test: it is about requests and disable, not the restart.
+    settings.ping_interval = Duration::from_secs(600);
+    let request_timeout = settings.request_timeout;
     // The documented bound: `stop_grace` after `lifecycle.shutdown`, `stop_grace` after SIGTERM.
     let bound = settings.stop_grace * 2 + Duration::from_secs(2);
     let h = Harness::start_with(&dirs, settings).await;
@@ -174,6 +178,21 @@ async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() 
     let pid = h.wait_running("deaf").await.pid.unwrap();
     // Let its socket and the daemon's queue fill up.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // A forwarded request is a timeout (504 for the client) within its timeout.
+    let request = toru_plugin_api::HttpRequest {
+        method: "GET".into(),
+        path: "/x".into(),
+        ..Default::default()
+    };
+    let forwarded = tokio::time::timeout(
+        request_timeout + Duration::from_secs(2),
+        h.manager.forward("deaf", request),
+    )
+    .await;
+    assert!(
+        matches!(forwarded, Ok(Err(ForwardError::Timeout(_)))),
+        "{forwarded:?}"
+    );
     let started = Instant::now();
     let disabled = tokio::time::timeout(bound, h.manager.disable("deaf")).await;
     assert!(
