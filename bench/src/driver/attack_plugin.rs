@@ -106,18 +106,21 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<Figure>> {
     }
     let (mut api_times, api_failed) = api.await?;
     let (mut kv_times, kv_failed) = kv.await?;
-    let started = Instant::now();
+    // One after another, each within the documented stop bound (5 s after
+    // `lifecycle.shutdown`, 5 s after SIGTERM) whatever the plugin does.
+    let mut disable_secs = Vec::new();
     for id in &args.attackers {
+        let started = Instant::now();
         admin
             .call(Method::POST, &format!("/api/plugins/{id}/disable"), None)
             .await?;
+        disable_secs.push((id, started.elapsed().as_secs_f64()));
     }
-    let disable_secs = started.elapsed().as_secs_f64();
     let rss_after = rss_mb(args.pid)?;
 
     let (api_s, kv_s) = (summarize(&mut api_times), summarize(&mut kv_times));
     let s = "7 hostile plugins";
-    Ok(vec![
+    let mut figures = vec![
         Figure::new(s, "daemon RSS before", "MB", vec![rss_before]),
         Figure::new(s, "daemon RSS max during the attack", "MB", vec![rss_max]).target("<= 64"),
         Figure::new(s, "daemon RSS after disabling", "MB", vec![rss_after]),
@@ -148,6 +151,9 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<Figure>> {
             vec![(api_failed + kv_failed) as f64],
         )
         .target("<= 0"),
-        Figure::new(s, "disable both attackers", "s", vec![disable_secs]).target("<= 10"),
-    ])
+    ];
+    for (id, secs) in disable_secs {
+        figures.push(Figure::new(s, &format!("disable {id}"), "s", vec![secs]).target("<= 10"));
+    }
+    Ok(figures)
 }
