@@ -14,6 +14,8 @@
 #   6 load under plugin kill -9 with the list polled; slowloris against normal requests;
 #   7 hostile clients: 100 parallel logins from ever new 127.x addresses, then 1100 idle,
 #     HTTP/2-preface and trickling sockets, each against GET /api/status, with the daemon's RSS.
+#   8 hostile plugins (issue 16): one stops reading its socket, one floods KV sets, while the
+#     API's status and another plugin's KV are asked for; prints the daemon's RSS and the p99.
 # Prints a table and writes target/bench/results.json. Traffic goes only to 127.0.0.1 and Unix
 # sockets; every load is bounded in time. Thread counts are pinned: daemon and plugins run 2
 # tokio workers (TOKIO_WORKER_THREADS), nginx 2 workers, the hyper baseline 2, wrk -t2.
@@ -287,6 +289,12 @@ log "7 hostile clients: $attack_logins parallel logins, then $attack_idle idle s
   --attack logins --conns "$attack_logins" --secs "$attack_secs" >>"$figures"
 "$bench" attack-http --url "127.0.0.1:$A_PORT" --pid "$A_PID" --token="$A_TOKEN" \
   --attack idle --conns "$attack_idle" --secs "$attack_secs" >>"$figures"
+log "8 hostile plugins (${attack_secs}s: one stops reading, one floods KV)"
+for id in attack-deaf attack-flood; do cp "$bin/attack-plugin" "$work/a/plugins/$id.binary"; done
+D_SOCK=$A_SOCK api POST /api/rescan >/dev/null
+D_SOCK=$A_SOCK api PUT /api/plugins/bench/kv/attack-probe '{"value":"probe"}' >/dev/null
+"$bench" attack-plugin --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --socket "$A_SOCK" --pid "$A_PID" \
+  --secs "$attack_secs" >>"$figures"
 
 # ------------------------------------------------------- 3 under systemd ---
 log "3 enable → ready (systemd, in scripts/systemd-sandbox)"

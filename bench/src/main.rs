@@ -33,6 +33,8 @@ enum Command {
     Slowloris(driver::slowloris::Args),
     /// Parallel logins or idle sockets against authenticated requests; the daemon's RSS.
     AttackHttp(driver::attack_http::Args),
+    /// Hostile plugins (one that stops reading, one that floods KV) against the API and RSS.
+    AttackPlugin(driver::attack_plugin::Args),
     /// Logs in and prints the session token (for wrk's cookie header).
     Login(driver::login::Args),
     /// Prints the figures table and writes the JSON results from a figures file.
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             Command::Faults(args) => driver::faults::run(args).await,
             Command::Slowloris(args) => driver::slowloris::run(args).await,
             Command::AttackHttp(args) => driver::attack_http::run(args).await,
+            Command::AttackPlugin(args) => driver::attack_plugin::run(args).await,
             Command::Login(args) => {
                 println!("{}", driver::login::run(args).await?);
                 Ok(Vec::new())

@@ -13,6 +13,9 @@
 //!   reaches the plugin, in any letter case;
 //! - every other header with a textual value does, in order, unchanged; nothing is invented;
 //! - method, path (`/` + tail), query, body and user are carried over exactly;
+//! - a path `check_forward_path` lets through has one spelling: percent-decoded, no segment is
+//!   empty (but for one trailing `/`), `.` or `..`, none holds a `/` or `\`, and the first is not
+//!   `_toru` in any letter case (a model with its own decoder);
 //! - the request, framed as the daemon sends it, is one line with no newline inside, and decodes
 //!   to the same request (no frame injection through a header, path or query).
 
@@ -22,7 +25,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
-use toru_daemon::api::handlers::forward::{route_target, to_plugin_request};
+use toru_daemon::api::handlers::forward::{check_forward_path, route_target, to_plugin_request};
 use toru_daemon::auth::Caller;
 use toru_plugin_api::{Body, Message};
 
@@ -211,6 +214,9 @@ fn check(
     let (id, path) = route_target(&format!("/api/plugins/fuzz/route/{tail}"))
         .expect("every path under route/ is a forwarded route");
     assert_eq!(id, "fuzz");
+    if check_forward_path(&path).is_ok() {
+        check_one_spelling(&path);
+    }
     let out = to_plugin_request(
         method,
         path,
@@ -263,4 +269,53 @@ fn check(
         Ok(&message),
         "the frame did not round-trip"
     );
+}
+
+/// The model of an accepted path: see the module doc.
+fn check_one_spelling(path: &str) {
+    let rest = path.strip_prefix('/').expect("accepted paths start with /");
+    if rest.is_empty() {
+        return;
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    for (index, segment) in rest.split('/').enumerate() {
+        let decoded = percent_decode(segment.as_bytes());
+        assert!(!decoded.is_empty(), "empty segment accepted in {path:?}");
+        assert!(
+            decoded != b"." && decoded != b"..",
+            "dot segment accepted in {path:?}"
+        );
+        assert!(
+            !decoded.contains(&b'/') && !decoded.contains(&b'\\'),
+            "encoded separator accepted in {path:?}"
+        );
+        if index == 0 {
+            assert!(
+                !decoded.eq_ignore_ascii_case(b"_toru"),
+                "reserved prefix accepted in {path:?}"
+            );
+        }
+    }
+}
+
+/// `%XX` → the byte; anything else as it is (a stray `%` stays).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(hi * 16 + lo).expect("two hex digits"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }

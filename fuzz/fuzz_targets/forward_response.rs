@@ -12,6 +12,9 @@
 //!
 //! Properties checked, beyond "never panics":
 //! - a status outside 200–599 becomes a 502 error, and every other status is kept;
+//! - more than `MAX_RESPONSE_HEADERS` headers, or more than `MAX_RESPONSE_HEADER_BYTES` of
+//!   names and values, become a 502 error, and a response within both bounds is never refused
+//!   for its headers;
 //! - no hop-by-hop header and no `set-cookie` reaches the client, in any letter case, and no
 //!   value with CR, LF or NUL;
 //! - every other valid header does, in order per name, unchanged; nothing is invented;
@@ -32,7 +35,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use toru_daemon::api::handlers::forward::from_plugin_response;
+use toru_daemon::api::handlers::forward::{
+    MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS, from_plugin_response,
+};
 use toru_plugin_api::HttpResponse;
 
 /// Never to reach the client, checked case-insensitively.
@@ -165,18 +170,26 @@ fn check(response: HttpResponse) {
     let input = response.clone();
     let headers = &input.headers;
 
+    let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    let too_many = headers.len() > MAX_RESPONSE_HEADERS || header_bytes > MAX_RESPONSE_HEADER_BYTES;
     let out = match from_plugin_response("fuzz", response) {
         Err(e) => {
             assert!(
-                !(200..=599).contains(&input.status),
-                "a valid status {} was refused: {e:?}",
-                input.status
+                !(200..=599).contains(&input.status) || too_many,
+                "a valid status {} with {} headers of {header_bytes} bytes was refused: {e:?}",
+                input.status,
+                headers.len()
             );
             assert_eq!(e.status, StatusCode::BAD_GATEWAY);
             return;
         }
         Ok(out) => out,
     };
+    assert!(
+        !too_many,
+        "{} headers of {header_bytes} bytes let through",
+        headers.len()
+    );
     assert!(
         (200..=599).contains(&input.status),
         "status {} let through",

@@ -77,6 +77,7 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     http_idle_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
+    kv_quota_bytes: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -116,6 +117,9 @@ pub struct Config {
     pub http_idle_timeout: Option<Duration>,
     /// How long a request body may take to arrive; `None`: the API's default.
     pub http_body_timeout: Option<Duration>,
+    /// Bytes of KV data (keys and values) each plugin may keep
+    /// [default: [`DEFAULT_KV_QUOTA`](crate::store::DEFAULT_KV_QUOTA), 64 MiB].
+    pub kv_quota_bytes: u64,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -243,6 +247,9 @@ impl Config {
             allowed_hosts: file.allowed_hosts.unwrap_or_default(),
             http_idle_timeout: file.http_idle_timeout_secs.map(Duration::from_secs),
             http_body_timeout: file.http_body_timeout_secs.map(Duration::from_secs),
+            kv_quota_bytes: file
+                .kv_quota_bytes
+                .unwrap_or(crate::store::DEFAULT_KV_QUOTA),
             data_dir,
         })
     }
@@ -366,6 +373,7 @@ mod tests {
             allowed_hosts,
             http_idle_timeout_secs,
             http_body_timeout_secs,
+            kv_quota_bytes,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -373,6 +381,7 @@ mod tests {
         assert!(plugin_tasks_max.is_some() && request_timeout_secs.is_some());
         assert!(start_timeout_secs.is_some() && allowed_hosts.is_some());
         assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
+        assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));
@@ -382,5 +391,6 @@ mod tests {
         assert_eq!(supervisor, Some(defaults.supervisor));
         assert_eq!(max_failures, Some(defaults.max_failures));
         assert_eq!(listen, Some(defaults.listen));
+        assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
     }
 }

@@ -69,6 +69,7 @@ impl Daemon {
                     config.database_path().display()
                 )
             })?;
+        store.set_kv_quota(config.kv_quota_bytes);
         let tasks = TaskTracker::new();
         tasks.spawn(spawn_event_cleanup(store.clone(), shutdown.clone()));
         let backend = choose_backend(config).await?;

@@ -6,6 +6,13 @@
 //! this took the plugin from one write per response to one per eight. A message too large to send
 //! is replaced by an `error` with the same `request_id`, so the peer's waiter is released
 //! instead of the whole connection being dropped.
+//!
+//! A peer that stops reading must not wedge the writer forever: with a stall limit
+//! ([`write_messages_with_stall`], which the daemon uses), a write that cannot put its bytes on
+//! the socket within that time ends the connection.
+
+use std::borrow::Borrow;
+use std::time::Duration;
 
 use futures::SinkExt;
 use tokio::io::AsyncWrite;
@@ -19,10 +26,27 @@ use crate::protocol::{Body, ErrorCode, Message};
 /// Writes queued messages until the queue closes, `closed` is cancelled, or the socket fails;
 /// then cancels `closed` so the connection's other half stops too.
 pub async fn write_messages<W: AsyncWrite + Unpin>(
-    mut sink: FramedWrite<W, FrameCodec>,
-    mut rx: mpsc::Receiver<Message>,
+    sink: FramedWrite<W, FrameCodec>,
+    rx: mpsc::Receiver<Message>,
     closed: CancellationToken,
 ) {
+    write_messages_with_stall(sink, rx, closed, None).await;
+}
+
+/// Like [`write_messages`], for queue items that carry a message and whatever must live until
+/// it has been handed to the socket (the daemon's KV replies keep their permit that way, so a
+/// peer that does not read holds back new work instead of piling up replies). With `stall`, a
+/// feed or flush that makes no progress for that long — the peer stopped reading and the
+/// socket is full — ends the connection.
+pub async fn write_messages_with_stall<W, M>(
+    mut sink: FramedWrite<W, FrameCodec>,
+    mut rx: mpsc::Receiver<M>,
+    closed: CancellationToken,
+    stall: Option<Duration>,
+) where
+    W: AsyncWrite + Unpin,
+    M: Borrow<Message>,
+{
     // Whether the last burst had more than one message: then others are likely on their way.
     let mut busy = false;
     loop {
@@ -31,9 +55,10 @@ pub async fn write_messages<W: AsyncWrite + Unpin>(
             _ = closed.cancelled() => None,
         };
         let Some(message) = message else { break };
-        if !feed(&mut sink, message).await {
+        if !feed(&mut sink, message.borrow(), stall).await {
             break;
         }
+        drop(message);
         if busy {
             // Under load, let the tasks producing the next replies run first, so one write
             // (and one wake-up of the peer) carries many frames. When idle this is skipped:
@@ -44,25 +69,29 @@ pub async fn write_messages<W: AsyncWrite + Unpin>(
         let mut ok = true;
         while let Ok(message) = rx.try_recv() {
             burst += 1;
-            ok = feed(&mut sink, message).await;
+            ok = feed(&mut sink, message.borrow(), stall).await;
             if !ok {
                 break;
             }
         }
         busy = burst > 1;
-        if !ok || sink.flush().await.is_err() {
+        if !ok || !matches!(within(stall, sink.flush()).await, Some(Ok(()))) {
             break;
         }
     }
     closed.cancel();
 }
 
-/// Queues one message; false when the connection is unusable.
+/// Queues one message; false when the connection is unusable or stalled for `stall`.
 async fn feed<W: AsyncWrite + Unpin>(
     sink: &mut FramedWrite<W, FrameCodec>,
-    message: Message,
+    message: &Message,
+    stall: Option<Duration>,
 ) -> bool {
-    match sink.feed(&message).await {
+    let Some(fed) = within(stall, sink.feed(message)).await else {
+        return false;
+    };
+    match fed {
         Ok(()) => true,
         Err(CodecError::FrameTooLarge { limit }) => {
             let code = match message.body {
@@ -70,15 +99,24 @@ async fn feed<W: AsyncWrite + Unpin>(
                 _ => ErrorCode::Internal,
             };
             let error = Message::error(
-                message.request_id,
+                message.request_id.clone(),
                 code,
                 format!(
                     "the {} was over the {limit}-byte frame limit",
                     message.body.type_name()
                 ),
             );
-            sink.feed(&error).await.is_ok()
+            matches!(within(stall, sink.feed(&error)).await, Some(Ok(())))
         }
         Err(_) => false,
+    }
+}
+
+/// `f`'s output, or `None` when `stall` is set and `f` took longer. Without a limit no timer
+/// is made, so the SDK's hot path pays nothing for it.
+async fn within<F: std::future::Future>(stall: Option<Duration>, f: F) -> Option<F::Output> {
+    match stall {
+        Some(stall) => tokio::time::timeout(stall, f).await.ok(),
+        None => Some(f.await),
     }
 }

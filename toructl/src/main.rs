@@ -286,6 +286,11 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 println!("{:<12}{}{required}", "licence", license_line(l));
             }
             println!("{:<12}{}", "permissions", permissions(&p["permissions"]));
+            if let (Some(bytes), Some(quota)) =
+                (p["kv"]["bytes"].as_u64(), p["kv"]["quota"].as_u64())
+            {
+                println!("{:<12}{}", "kv data", kv_usage_line(bytes, quota));
+            }
             let events = p["events"].as_array().cloned().unwrap_or_default();
             if !events.is_empty() {
                 println!("\nrecent events:");
@@ -670,4 +675,17 @@ async fn login(client: &Client, url: &Option<String>, username: &str) -> Outcome
         })?;
     println!("export TORU_SESSION={token}");
     Ok(())
+}
+
+/// A plugin's KV use against its quota, e.g. `1.5 MiB of 64.0 MiB (2%)`.
+fn kv_usage_line(bytes: u64, quota: u64) -> String {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let percent = (bytes.saturating_mul(100))
+        .checked_div(quota)
+        .unwrap_or(100);
+    format!(
+        "{:.1} MiB of {:.1} MiB ({percent}%)",
+        mib(bytes),
+        mib(quota)
+    )
 }

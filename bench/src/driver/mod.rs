@@ -1,6 +1,7 @@
 //! One module per scenario, plus the small shared pieces (`stats`, `http`).
 
 pub mod attack_http;
+pub mod attack_plugin;
 pub mod enable;
 pub mod faults;
 pub mod floor;

@@ -5,6 +5,15 @@
 //! KV requests are answered in their own tasks. When the connection dies, every waiter fails at
 //! once with [`ConnectionError::Closed`] and [`Connection::closed`] resolves, which is how the
 //! supervisor learns that a plugin went away even before its process is reaped.
+//!
+//! A plugin cannot make the daemon buffer or wait without limit ([`ConnectionLimits`]): at most
+//! [`MAX_KV_IN_FLIGHT`] of its KV requests are served or waiting to be written at once (the
+//! reader stops reading from it until one is written, so a flood of `kv.request`s becomes
+//! backpressure on its socket, and a plugin that does not read its answers holds back its own
+//! requests instead of piling up replies); a request's timeout covers the wait for room in the
+//! queue as well as the wait for the reply; and a write that makes no progress for
+//! [`DEFAULT_WRITE_STALL`] closes the connection, so the supervisor restarts a plugin that
+//! stopped reading its socket.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use toru_plugin_api::{
@@ -22,12 +31,45 @@ use toru_plugin_api::{
     Message, Ready,
 };
 
-use crate::store::Store;
+use crate::store::{Error as StoreError, Store};
 
 /// Longest KV key accepted from a plugin, in bytes.
 pub const MAX_KV_KEY: usize = 512;
 /// Largest KV value accepted from a plugin, in bytes.
 pub const MAX_KV_VALUE: usize = 1024 * 1024;
+
+/// KV requests of one connection served at once, counting answers not yet written to its
+/// socket. Past this the daemon stops reading from the plugin until one is written: this bounds
+/// what one plugin can ask of the store at a time (so others, logins and the API wait for at
+/// most this many of its operations) and what a plugin that does not read can make the daemon
+/// hold (this many answers, each at most one frame).
+pub const MAX_KV_IN_FLIGHT: usize = 16;
+
+/// How long a write to a plugin may make no progress before the connection is closed: a plugin
+/// must keep reading its socket, and one that does not is restarted like one that crashed.
+pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// The bounds of one connection; [`Default`] gives the documented ones.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Protocol frame limit, both directions.
+    pub max_frame: usize,
+    /// See [`DEFAULT_WRITE_STALL`].
+    pub write_stall: Duration,
+    /// See [`MAX_KV_IN_FLIGHT`].
+    pub kv_in_flight: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// 8 MiB frames, 10 s write stall, 16 KV requests in flight.
+    fn default() -> Self {
+        ConnectionLimits {
+            max_frame: toru_plugin_api::DEFAULT_MAX_FRAME,
+            write_stall: DEFAULT_WRITE_STALL,
+            kv_in_flight: MAX_KV_IN_FLIGHT,
+        }
+    }
+}
 
 /// Why a request to a plugin failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,18 +128,42 @@ pub struct Connection {
 
 struct Inner {
     plugin_id: String,
-    outbound: mpsc::Sender<Message>,
+    outbound: mpsc::Sender<Outbound>,
     pending: Mutex<HashMap<String, oneshot::Sender<Body>>>,
     next_id: AtomicU64,
     /// Cancelled when the connection is over, for whatever reason.
     closed: CancellationToken,
+    /// One permit per KV request being served or answered; see [`MAX_KV_IN_FLIGHT`].
+    kv_permits: Arc<Semaphore>,
+}
+
+/// A message queued for the writer, with the KV permit it holds until it is on its way.
+struct Outbound {
+    message: Message,
+    /// Released when the writer has handed the message to the socket.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl std::borrow::Borrow<Message> for Outbound {
+    fn borrow(&self) -> &Message {
+        &self.message
+    }
+}
+
+impl From<Message> for Outbound {
+    fn from(message: Message) -> Self {
+        Outbound {
+            message,
+            _permit: None,
+        }
+    }
 }
 
 /// Invalid frames tolerated on one connection before it is closed: each is answered with an
 /// `error`, and a plugin that answers errors with more garbage must not keep both sides busy.
 const MAX_BAD_FRAMES: u32 = 100;
 
-/// How many outbound messages may queue before senders wait.
+/// How many outbound messages may queue before senders wait (within their timeout).
 const OUTBOUND_QUEUE: usize = 1024;
 
 impl Connection {
@@ -108,7 +174,7 @@ impl Connection {
         socket: &Path,
         within: Duration,
         store: Store,
-        max_frame: usize,
+        limits: ConnectionLimits,
     ) -> Result<Connection, ConnectionError> {
         let deadline = Instant::now() + within;
         let mut delay = Duration::from_millis(2);
@@ -128,11 +194,25 @@ impl Connection {
                 }
             }
         };
-        Ok(Self::serve(plugin_id, stream, store, max_frame))
+        Ok(Self::serve_with(plugin_id, stream, store, limits))
     }
 
-    /// Serves an established stream.
+    /// Serves an established stream with the default limits and this frame limit.
     pub fn serve(plugin_id: &str, stream: UnixStream, store: Store, max_frame: usize) -> Self {
+        let limits = ConnectionLimits {
+            max_frame,
+            ..ConnectionLimits::default()
+        };
+        Self::serve_with(plugin_id, stream, store, limits)
+    }
+
+    /// Serves an established stream within `limits`.
+    pub fn serve_with(
+        plugin_id: &str,
+        stream: UnixStream,
+        store: Store,
+        limits: ConnectionLimits,
+    ) -> Self {
         let (read_half, write_half) = stream.into_split();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let inner = Arc::new(Inner {
@@ -141,17 +221,20 @@ impl Connection {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             closed: CancellationToken::new(),
+            kv_permits: Arc::new(Semaphore::new(limits.kv_in_flight.max(1))),
         });
-        let codec = FrameCodec::with_max_frame(max_frame);
-        tokio::spawn(toru_plugin_api::writer::write_messages(
+        let codec = FrameCodec::with_max_frame(limits.max_frame);
+        tokio::spawn(toru_plugin_api::writer::write_messages_with_stall(
             FramedWrite::new(write_half, codec.clone()),
             rx,
             inner.closed.clone(),
+            Some(limits.write_stall),
         ));
         tokio::spawn(read_frames(
             FramedRead::new(read_half, codec),
             inner.clone(),
             store,
+            limits.max_frame,
         ));
         Connection { inner }
     }
@@ -171,29 +254,43 @@ impl Connection {
         self.inner.closed.is_cancelled()
     }
 
-    /// Sends a request and waits up to `timeout` for the reply with the same id. An `error`
-    /// reply becomes [`ConnectionError::Remote`].
+    /// Sends a request and waits up to `timeout` for the reply with the same id; the timeout
+    /// covers the wait for room in the queue too, so a plugin that does not read cannot make a
+    /// caller wait longer. An `error` reply becomes [`ConnectionError::Remote`].
     pub async fn request(&self, body: Body, timeout: Duration) -> Result<Body, ConnectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let id = format!("d-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         self.inner.pending().insert(id.clone(), tx);
         // Registered before sending, so even an instant reply finds its waiter.
-        if self.is_closed()
-            || self
-                .inner
-                .outbound
-                .send(Message::new(id.clone(), body))
+        let sent = if self.is_closed() {
+            Some(false)
+        } else {
+            let message = Message::new(id.clone(), body);
+            tokio::time::timeout_at(deadline, self.inner.send(message.into()))
                 .await
-                .is_err()
-        {
-            self.inner.pending().remove(&id);
-            return Err(self.closed_error());
-        }
-        let reply = tokio::select! {
-            reply = rx => reply.map_err(|_| self.closed_error()),
-            _ = tokio::time::sleep(timeout) => {
+                .ok()
+        };
+        let timed_out = || ConnectionError::Timeout {
+            plugin_id: self.inner.plugin_id.clone(),
+            after: timeout,
+        };
+        match sent {
+            Some(true) => {}
+            Some(false) => {
                 self.inner.pending().remove(&id);
-                Err(ConnectionError::Timeout { plugin_id: self.inner.plugin_id.clone(), after: timeout })
+                return Err(self.closed_error());
+            }
+            None => {
+                self.inner.pending().remove(&id);
+                return Err(timed_out());
+            }
+        }
+        let reply = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(reply) => reply.map_err(|_| self.closed_error()),
+            Err(_) => {
+                self.inner.pending().remove(&id);
+                Err(timed_out())
             }
         }?;
         match reply {
@@ -235,14 +332,17 @@ impl Connection {
         }
     }
 
-    /// Asks the plugin to shut down. No reply is expected; the plugin exits.
-    pub async fn shutdown(&self) {
+    /// Asks the plugin to shut down. No reply is expected; the plugin exits. Never waits: when
+    /// the queue is full (the plugin does not read) or the connection is closed, the message
+    /// cannot reach the plugin anyway, and this returns false so the caller stops it at once.
+    pub fn shutdown(&self) -> bool {
         let id = format!("d-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let _ = self
-            .inner
-            .outbound
-            .send(Message::new(id, Body::Shutdown))
-            .await;
+        !self.is_closed()
+            && self
+                .inner
+                .outbound
+                .try_send(Message::new(id, Body::Shutdown).into())
+                .is_ok()
     }
 
     /// Ends the connection from our side.
@@ -266,6 +366,15 @@ impl Connection {
 }
 
 impl Inner {
+    /// Queues a message, waiting for room; false when the connection closed first. Every
+    /// sender goes through here, so none waits on a dead connection.
+    async fn send(&self, message: Outbound) -> bool {
+        tokio::select! {
+            sent = self.outbound.send(message) => sent.is_ok(),
+            _ = self.closed.cancelled() => false,
+        }
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Body>>> {
         // Each critical section is one insert or remove: the map survives a panicking holder.
         self.pending
@@ -278,6 +387,7 @@ async fn read_frames(
     mut frames: FramedRead<tokio::net::unix::OwnedReadHalf, FrameCodec>,
     inner: Arc<Inner>,
     store: Store,
+    max_frame: usize,
 ) {
     let plugin_id = inner.plugin_id.clone();
     let mut bad_frames = 0u32;
@@ -319,24 +429,36 @@ async fn read_frames(
                     bad.code(),
                     bad.to_string(),
                 );
-                let _ = inner.outbound.send(reply).await;
+                inner.send(reply.into()).await;
                 continue;
             }
             Some(Ok(Ok(message))) => message,
         };
         match message.body {
             Body::KvRequest(op) => {
-                let outbound = inner.outbound.clone();
+                // Backpressure: with `MAX_KV_IN_FLIGHT` requests unanswered, stop reading.
+                let permit = tokio::select! {
+                    permit = inner.kv_permits.clone().acquire_owned() => {
+                        permit.expect("the KV semaphore is never closed")
+                    }
+                    _ = inner.closed.cancelled() => break,
+                };
+                let inner = inner.clone();
                 let store = store.clone();
-                let plugin_id = plugin_id.clone();
                 tokio::spawn(async move {
-                    let reply = match serve_kv(&store, &plugin_id, op).await {
+                    let reply = match serve_kv(&store, &inner.plugin_id, op, max_frame).await {
                         Ok(result) => Message::new(message.request_id, Body::KvResponse(result)),
                         Err(reason) => {
                             Message::error(message.request_id, ErrorCode::KvFailed, reason)
                         }
                     };
-                    let _ = outbound.send(reply).await;
+                    // The permit travels with the reply and is released once it is written.
+                    inner
+                        .send(Outbound {
+                            message: reply,
+                            _permit: Some(permit),
+                        })
+                        .await;
                 });
             }
             body @ (Body::Ready(_) | Body::HttpResponse(_) | Body::Pong | Body::Error(_)) => {
@@ -357,7 +479,7 @@ async fn read_frames(
                     ErrorCode::UnknownType,
                     format!("the daemon does not accept {}", other.type_name()),
                 );
-                let _ = inner.outbound.send(reply).await;
+                inner.send(reply.into()).await;
             }
         }
     }
@@ -366,8 +488,14 @@ async fn read_frames(
     inner.pending().clear();
 }
 
-/// Runs one KV operation for `plugin_id`, enforcing the protocol's size limits.
-async fn serve_kv(store: &Store, plugin_id: &str, op: KvOp) -> Result<KvResult, String> {
+/// Runs one KV operation for `plugin_id`, enforcing the protocol's size limits; a `list`
+/// whose keys alone would not fit in a `max_frame` answer is refused before it is built.
+async fn serve_kv(
+    store: &Store,
+    plugin_id: &str,
+    op: KvOp,
+    max_frame: usize,
+) -> Result<KvResult, String> {
     let check_key = |key: &str| {
         if key.is_empty() || key.len() > MAX_KV_KEY {
             Err(format!(
@@ -406,13 +534,26 @@ async fn serve_kv(store: &Store, plugin_id: &str, op: KvOp) -> Result<KvResult, 
                 .await
                 .map(|existed| KvResult::Delete { existed })
         }
-        KvOp::List { prefix } => store
-            .kv_list(plugin_id, &prefix)
-            .await
-            .map(|keys| KvResult::List { keys }),
+        KvOp::List { prefix } => match store.kv_list_within(plugin_id, &prefix, max_frame).await {
+            Ok(Some(keys)) => Ok(KvResult::List { keys }),
+            Ok(None) => {
+                return Err(format!(
+                    "the keys starting with {prefix:?} are over the {max_frame}-byte frame \
+                     limit; list a longer prefix"
+                ));
+            }
+            Err(e) => Err(e),
+        },
     };
     result.map_err(|e| {
-        tracing::error!(plugin = plugin_id, error = %e, "kv operation failed");
+        match e {
+            // The plugin's own doing, answered with a message naming the quota; not an error
+            // of the daemon's, and a plugin that keeps trying must not flood the log.
+            StoreError::KvQuotaExceeded { .. } => {
+                tracing::debug!(plugin = plugin_id, error = %e, "kv write over quota refused");
+            }
+            _ => tracing::error!(plugin = plugin_id, error = %e, "kv operation failed"),
+        }
         e.to_string()
     })
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use toru_plugin_api::Init;
 
 use super::backend::{ExitInfo, LaunchSpec, RunningPlugin};
-use super::connection::Connection;
+use super::connection::{Connection, ConnectionLimits};
 use super::manager::{Shared, Slot};
 use super::status::PluginState;
 use crate::store::EventKind;
@@ -172,7 +172,10 @@ async fn run_once(
             &socket,
             settings.start_timeout,
             shared.store.clone(),
-            settings.max_frame,
+            ConnectionLimits {
+                max_frame: settings.max_frame,
+                ..ConnectionLimits::default()
+            },
         )
         .await?;
         let init = Init {
@@ -302,8 +305,10 @@ async fn stop_process(
     slot.update(|s| s.state = PluginState::Stopping);
     let grace = shared.settings.stop_grace;
     if let Some(conn) = conn {
-        conn.shutdown().await;
-        let _ = tokio::time::timeout(grace, &mut running.exited).await;
+        // Never waits for room: a plugin that does not read gets no grace, only SIGTERM.
+        if conn.shutdown() {
+            let _ = tokio::time::timeout(grace, &mut running.exited).await;
+        }
         conn.close();
     }
     if let Err(e) = shared.backend.stop(id, grace).await {

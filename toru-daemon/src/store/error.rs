@@ -81,6 +81,23 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// A KV write would take the plugin's data past its quota (key and value bytes of all its
+    /// entries). Nothing was written; deletes, and overwrites that do not grow, still work.
+    #[error(
+        "plugin {plugin_id:?} is over its KV quota of {quota} bytes: {used} bytes in use, and \
+         this write would make it {would_be}"
+    )]
+    KvQuotaExceeded {
+        /// The plugin.
+        plugin_id: String,
+        /// Its quota in bytes ([`Store::set_kv_quota`](super::Store::set_kv_quota)).
+        quota: u64,
+        /// The bytes its entries take now.
+        used: u64,
+        /// The bytes they would take after this write.
+        would_be: u64,
+    },
+
     /// `create_user` was asked for a username that is already taken.
     #[error("a user named {username:?} already exists")]
     UserExists {

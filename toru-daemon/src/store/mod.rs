@@ -19,8 +19,14 @@
 //!
 //! rusqlite is blocking, and DB work must never stall the tokio runtime, so every call runs on
 //! tokio's blocking pool ([`tokio::task::spawn_blocking`]) and takes the single [`Connection`]
-//! from behind a [`std::sync::Mutex`]. We chose this over a dedicated database thread fed by a
-//! channel because:
+//! from behind a [`std::sync::Mutex`]. Callers first queue for a turn asynchronously, first come
+//! first served (`Inner::turn`, a one-permit [`tokio::sync::Semaphore`], which is FIFO), and
+//! only the caller whose turn it is goes to the blocking pool. So a flood of calls parks tasks,
+//! not blocking threads, and a call waits for the calls queued before it and no more: with each
+//! plugin's KV requests bounded per connection
+//! ([`MAX_KV_IN_FLIGHT`](crate::plugins::connection::MAX_KV_IN_FLIGHT)), a login or an API call
+//! waits for at most that many short operations per plugin. We chose this over a dedicated
+//! database thread fed by a channel because:
 //!
 //! - it is less machinery: no thread lifecycle, no shutdown protocol, no request enum — the
 //!   connection simply closes when the last [`Store`] clone is dropped;
@@ -34,7 +40,8 @@
 //!
 //! Two exceptions skip the hand-off, because they are on every request's path and the hand-off
 //! costs more than the work: `kv_get` runs at once on the calling thread when the connection is
-//! free ([`Store::read_now`]; a busy connection still means the pool), and `session_user`
+//! free and no one is queued for it ([`Store::read_now`]; otherwise it queues like any other
+//! call), and `session_user`
 //! answers sessions it has seen valid from memory (`session_cache.rs`).
 //!
 //! One connection means calls are serialized. That is fine at a plugin host's load — SQLite
@@ -57,6 +64,7 @@ mod settings;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,6 +73,7 @@ use rusqlite::Connection;
 pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Event, EventKind, UnknownEventKind};
+pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use schema::SCHEMA_VERSION;
 pub use users::User;
 
@@ -80,9 +89,14 @@ pub struct Store {
 /// What all clones of a [`Store`] share.
 struct Inner {
     conn: Mutex<Connection>,
+    /// The turn to use `conn`: one permit, handed out in the order callers asked for it, taken
+    /// before a call goes to the blocking pool, so at most one blocking thread waits for `conn`.
+    turn: Arc<tokio::sync::Semaphore>,
     path: PathBuf,
     /// Valid sessions, so authenticated requests skip the database (`session_cache.rs`).
     sessions: Mutex<session_cache::SessionCache>,
+    /// Bytes of KV data each plugin may keep; see [`Store::set_kv_quota`].
+    kv_quota: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,8 +122,10 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                turn: Arc::new(tokio::sync::Semaphore::new(1)),
                 path,
                 sessions: Mutex::default(),
+                kv_quota: AtomicU64::new(DEFAULT_KV_QUOTA),
             }),
         })
     }
@@ -126,8 +142,18 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, OpError> + Send + 'static,
         T: Send + 'static,
     {
+        let turn = Arc::clone(&self.inner.turn)
+            .acquire_owned()
+            .await
+            .expect("the store's turn semaphore is never closed");
         let inner = Arc::clone(&self.inner);
-        match tokio::task::spawn_blocking(move || f(&mut inner.lock())).await {
+        // The turn moves into the closure: a caller that gives up still lets the call finish
+        // before the next one starts.
+        let run = move || {
+            let _turn = turn;
+            f(&mut inner.lock())
+        };
+        match tokio::task::spawn_blocking(run).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.into_error(op, plugin_id)),
             Err(source) => Err(Error::TaskPanicked { op, source }),
@@ -138,8 +164,9 @@ impl Store {
     /// calling thread. For point reads by primary key (a plugin's `kv get`, every plugin's hot
     /// path) the query takes microseconds while the trip through the blocking pool costs a
     /// thread wake-up each way, more than the query. Only for short reads: a busy connection
-    /// (a write in progress) still means the blocking pool, so a runtime thread never waits
-    /// for another query.
+    /// (a call in progress, or callers queued for their turn) means queueing like
+    /// [`Store::call`], so a runtime thread never waits for another query and no read jumps
+    /// the queue.
     async fn read_now<T, F>(
         &self,
         op: &'static str,
@@ -150,7 +177,9 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, OpError> + Send + 'static,
         T: Send + 'static,
     {
-        if let Ok(mut conn) = self.inner.conn.try_lock() {
+        if let Ok(_turn) = self.inner.turn.try_acquire()
+            && let Ok(mut conn) = self.inner.conn.try_lock()
+        {
             return f(&mut conn).map_err(|e| e.into_error(op, plugin_id));
         }
         self.call(op, plugin_id, f).await

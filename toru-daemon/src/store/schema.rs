@@ -62,6 +62,43 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL -- unix ms
     ) WITHOUT ROWID;
     "#,
+    // Version 3: each plugin's KV use in bytes (UTF-8 key + value lengths), kept by triggers so
+    // the quota check is one primary-key read; filled from the rows already there. Written to
+    // apply cleanly over a file whose version number was set back by hand, too.
+    r#"
+    CREATE TABLE IF NOT EXISTS plugin_kv_usage (
+        plugin_id TEXT PRIMARY KEY,
+        bytes     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    DELETE FROM plugin_kv_usage;
+    INSERT INTO plugin_kv_usage (plugin_id, bytes)
+        SELECT plugin_id, SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB)))
+        FROM plugin_kv GROUP BY plugin_id;
+
+    CREATE TRIGGER IF NOT EXISTS plugin_kv_usage_insert AFTER INSERT ON plugin_kv BEGIN
+        INSERT INTO plugin_kv_usage (plugin_id, bytes)
+            VALUES (NEW.plugin_id, length(CAST(NEW.key AS BLOB)) + length(CAST(NEW.value AS BLOB)))
+            ON CONFLICT (plugin_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS plugin_kv_usage_update AFTER UPDATE ON plugin_kv BEGIN
+        UPDATE plugin_kv_usage
+            SET bytes = bytes
+                - length(CAST(OLD.key AS BLOB)) - length(CAST(OLD.value AS BLOB))
+            WHERE plugin_id = OLD.plugin_id;
+        INSERT INTO plugin_kv_usage (plugin_id, bytes)
+            VALUES (NEW.plugin_id, length(CAST(NEW.key AS BLOB)) + length(CAST(NEW.value AS BLOB)))
+            ON CONFLICT (plugin_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS plugin_kv_usage_delete AFTER DELETE ON plugin_kv BEGIN
+        UPDATE plugin_kv_usage
+            SET bytes = bytes
+                - length(CAST(OLD.key AS BLOB)) - length(CAST(OLD.value AS BLOB))
+            WHERE plugin_id = OLD.plugin_id;
+    END;
+    "#,
 ];
 
 /// The schema version this build of Toru writes and understands: the number of migrations it
@@ -185,6 +222,38 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn kv_usage_is_filled_from_existing_rows_and_kept_by_the_triggers() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        apply(&mut conn, path, &MIGRATIONS[..2]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO plugin_kv VALUES ('a', 'k1', 'vvv', 0), ('a', 'é', 'ü', 0), \
+             ('b', 'k', '', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn, path).unwrap();
+        let usage = |conn: &Connection, id: &str| -> i64 {
+            conn.query_row(
+                "SELECT bytes FROM plugin_kv_usage WHERE plugin_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        // UTF-8 bytes: 'k1' + 'vvv' = 5, 'é' + 'ü' = 4.
+        assert_eq!(usage(&conn, "a"), 9);
+        assert_eq!(usage(&conn, "b"), 1);
+        conn.execute_batch(
+            "UPDATE plugin_kv SET value = 'v' WHERE plugin_id = 'a' AND key = 'k1'; \
+             DELETE FROM plugin_kv WHERE plugin_id = 'a' AND key = 'é'; \
+             INSERT INTO plugin_kv VALUES ('b', 'new', 'xy', 0);",
+        )
+        .unwrap();
+        assert_eq!(usage(&conn, "a"), 3);
+        assert_eq!(usage(&conn, "b"), 6);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
         allowed_hosts: Vec::new(),
         http_idle_timeout: None,
         http_body_timeout: None,
+        kv_quota_bytes: toru_daemon::store::DEFAULT_KV_QUOTA,
     }
 }
 

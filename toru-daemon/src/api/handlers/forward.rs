@@ -31,6 +31,14 @@ use toru_plugin_api::{HttpRequest, HttpResponse, license_error_body};
 /// under the 8 MiB frame limit.
 pub const MAX_FORWARD_BODY: usize = 4 * 1024 * 1024;
 
+/// Most response headers a plugin may send; more is a 502. hyper's `HeaderMap` panics past
+/// 32,768 entries, and no real response needs more than a few dozen.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
+/// Most bytes of response header names and values a plugin may send, all headers together;
+/// more is a 502. The same order as the header limits of common HTTP servers and clients.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones that
 /// must not cross between the dashboard and a plugin.
 fn is_hop_by_hop(name: &str) -> bool {
@@ -90,11 +98,79 @@ pub fn to_plugin_request(
     }
 }
 
+/// Refuses a forwarded path a plugin could mistake for another one: empty, `.` or `..`
+/// segments (also percent-encoded), an encoded `/` or `\\`, or a first segment that decodes to
+/// `_toru` in any letter case — the daemon's own channel to the plugin. What passes reaches the
+/// plugin exactly as sent (still percent-encoded), so it is the one spelling of its route.
+pub fn check_forward_path(path: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            format!("refused path {path:?}: {why}"),
+        ))
+    };
+    let Some(rest) = path.strip_prefix('/') else {
+        return bad("it does not start with /");
+    };
+    if rest.is_empty() {
+        return Ok(());
+    }
+    // A trailing `/` is an ordinary path (`/items/`); empty segments elsewhere are not.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    for (index, segment) in rest.split('/').enumerate() {
+        if segment.is_empty() {
+            return bad("it has an empty segment");
+        }
+        // Decoded on the fly, without allocating: this runs for every forwarded request.
+        if percent_decode_str(segment).any(|b| b == b'/' || b == b'\\') {
+            return bad("it has an encoded / or \\");
+        }
+        if decodes_to(segment, b".") || decodes_to(segment, b"..") {
+            return bad("it has a . or .. segment");
+        }
+        if index == 0 && decodes_to(segment, b"_toru") {
+            return Err(ApiError::not_found("no such route"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `segment`, percent-decoded, is `word` in any ASCII letter case.
+fn decodes_to(segment: &str, word: &[u8]) -> bool {
+    let mut decoded = percent_decode_str(segment);
+    word.iter()
+        .all(|w| decoded.next().is_some_and(|b| b.eq_ignore_ascii_case(w)))
+        && decoded.next().is_none()
+}
+
 /// The client's response, or why the plugin's answer was unusable.
 pub fn from_plugin_response(
     plugin_id: &str,
     response: HttpResponse,
 ) -> Result<warp::reply::Response, ApiError> {
+    let header_bytes: usize = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if response.headers.len() > MAX_RESPONSE_HEADERS || header_bytes > MAX_RESPONSE_HEADER_BYTES {
+        tracing::warn!(
+            plugin = plugin_id,
+            headers = response.headers.len(),
+            bytes = header_bytes,
+            "plugin sent too many response headers"
+        );
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin_error",
+            format!(
+                "plugin {plugin_id} answered with {} headers of {header_bytes} bytes; at most \
+                 {MAX_RESPONSE_HEADERS} headers of {MAX_RESPONSE_HEADER_BYTES} bytes are allowed",
+                response.headers.len()
+            ),
+        ));
+    }
     let status = StatusCode::from_u16(response.status)
         .ok()
         .filter(|s| (200..=599).contains(&s.as_u16()))
@@ -168,10 +244,9 @@ async fn forward(
         header("x-forwarded-proto"),
     )?;
     let caller = authenticate(state, peer, session_cookie(&parts.headers)).await?;
-    // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call.
-    if path.starts_with("/_toru/") || path == "/_toru" {
-        return Err(ApiError::not_found("no such route"));
-    }
+    // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call;
+    // other spellings of it, and paths with `.`/`..` or empty segments, are refused too.
+    check_forward_path(&path)?;
     let body = read_body(&parts.headers, body, MAX_FORWARD_BODY).await?;
     let request = to_plugin_request(
         &parts.method,
@@ -255,6 +330,69 @@ mod tests {
         let names: Vec<&str> = out.headers().keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-fine"]);
         assert_eq!(out.headers().get_all("x-fine").iter().count(), 2);
+    }
+
+    #[test]
+    fn too_many_or_too_large_response_headers_are_a_502_not_a_panic() {
+        // Over 32,768 headers made `HeaderMap` panic ("size overflows MAX_SIZE").
+        let many: Vec<(String, String)> = (0..40_000)
+            .map(|i| (format!("x-h{i}"), "v".to_owned()))
+            .collect();
+        let huge = vec![("x-big".to_owned(), "v".repeat(MAX_RESPONSE_HEADER_BYTES))];
+        let at_limit: Vec<(String, String)> = (0..MAX_RESPONSE_HEADERS)
+            .map(|i| (format!("x-h{i}"), "v".to_owned()))
+            .collect();
+        for (case, headers) in [("40,000 headers", many), ("one 64 KiB header", huge)] {
+            let response = HttpResponse {
+                status: 200,
+                headers,
+                body: Vec::new(),
+            };
+            let err = from_plugin_response("p", response).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_GATEWAY, "{case}");
+            assert_eq!(err.code, "plugin_error", "{case}");
+            assert!(err.message.contains("headers"), "{case}: {}", err.message);
+        }
+        let response = HttpResponse {
+            status: 200,
+            headers: at_limit,
+            body: Vec::new(),
+        };
+        let out = from_plugin_response("p", response).unwrap();
+        assert_eq!(out.headers().len(), MAX_RESPONSE_HEADERS);
+    }
+
+    #[test]
+    fn ambiguous_paths_and_spellings_of_the_reserved_prefix_are_refused() {
+        // (path, expected status; None = forwarded)
+        let cases: &[(&str, Option<u16>)] = &[
+            ("/", None),
+            ("/a/b", None),
+            ("/a/b/", None),
+            ("/a%20b", None),
+            ("/x/_toru/y", None), // only the first segment is reserved
+            ("/_torux", None),
+            ("/.well-known/x", None),
+            ("/_toru", Some(404)),
+            ("/_toru/bundle.js", Some(404)),
+            ("/_TORU/bundle.js", Some(404)),
+            ("/%5Ftoru/bundle.js", Some(404)),
+            ("/%5f%54oru/", Some(404)),
+            ("//_toru/bundle.js", Some(400)),
+            ("/x/../_toru/bundle.js", Some(400)),
+            ("/x/%2e%2e/_toru/bundle.js", Some(400)),
+            ("/x/%2E/y", Some(400)),
+            ("/./_toru", Some(400)),
+            ("/a//b", Some(400)),
+            ("/a%2fb", Some(400)),
+            ("/a%5Cb", Some(400)),
+            ("/..", Some(400)),
+        ];
+        for (path, expected) in cases {
+            let got = check_forward_path(path).err().map(|e| e.status.as_u16());
+            assert_eq!(got, *expected, "{path}");
+        }
+        assert_eq!(check_forward_path("/a//b").unwrap_err().code, "bad_path");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::api::error::ApiError;
 use crate::auth::Caller;
 use crate::plugins::PluginInfo;
 use crate::plugins::backend::{BackendKind, unit_name};
-use crate::store::Event;
+use crate::store::{Event, KvUsage};
 
 /// How many recent events `GET /api/plugins/:id` includes.
 const DETAIL_EVENTS: usize = 20;
@@ -22,6 +22,8 @@ struct PluginDetails {
     info: PluginInfo,
     /// The systemd unit it runs as; absent under the embedded backend, where there is none.
     unit_name: Option<String>,
+    /// Its KV use against its quota, so an administrator sees a plugin filling its store.
+    kv: KvUsage,
     events: Vec<Event>,
 }
 
@@ -68,7 +70,9 @@ pub async fn get(state: ApiState, id: String) -> ApiResult {
         .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("no plugin with id {id:?}")))?;
     let events = state.store.recent_events(&id, DETAIL_EVENTS).await?;
+    let kv = state.store.kv_usage(&id).await?;
     Ok(warp::reply::json(&PluginDetails {
+        kv,
         unit_name: (state.plugins.backend_kind() == BackendKind::Systemd)
             .then(|| unit_name(&info.meta.id)),
         info,
