@@ -7,6 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use http::Method;
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD, session_token, test_config};
 use support::fixtures::{hello_rust, install};
@@ -326,12 +327,11 @@ async fn health_answers_while_idle_sockets_hold_every_slot() {
     let addr = d.daemon.http_addr;
     // Both ends of every socket are in this process.
     let needed = 2 * (toru_daemon::api::server::MAX_CONNECTIONS + 16) + 256;
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let open_files: usize = limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(usize::MAX);
+    // The soft limit is often 1024; the hard one is what this process may have.
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    let open_files =
+        usize::try_from(getrlimit(Resource::RLIMIT_NOFILE).unwrap().0).unwrap_or(usize::MAX);
     assert!(
         open_files >= needed,
         "this test needs {needed} open files; raise `ulimit -n` (now {open_files})"
