@@ -371,9 +371,7 @@ async fn the_backoff_schedule_continues_to_16s_and_caps() {
 
 /// Installs the misbehaving Python plugin under `mode`.
 fn install_misbehaving(dirs: &Dirs, mode: &str) {
-    let dest = dirs.plugins().join(format!("{mode}.binary"));
-    std::fs::create_dir_all(dirs.plugins()).unwrap();
-    std::os::unix::fs::symlink(fixtures::misbehaving_plugin(), dest).unwrap();
+    fixtures::install_misbehaving(&dirs.plugins(), mode);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

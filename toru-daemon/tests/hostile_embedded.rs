@@ -27,6 +27,27 @@ fn recorded_pids(file: &Path) -> Vec<u32> {
 }
 
 /// Waits until none of `pids` is alive, failing the test after `within`.
+/// Installs a plugin `id` whose `--metadata` runs `before` and then answers; the closure
+/// returned says how many times it has been asked, i.e. how many scans saw it.
+fn counted_plugin(dirs: &Dirs, id: &str, before: &str) -> impl Fn() -> usize + use<> {
+    let asked = dirs.root.path().join(format!("{id}.asked"));
+    let meta = metadata_json(id);
+    script(
+        &dirs.plugins(),
+        id,
+        &format!(
+            "if [ \"$1\" = --metadata ]; then echo x >> '{}'; {before}echo '{meta}'; exit 0; fi\nexit 1",
+            asked.display()
+        ),
+    );
+    move || {
+        std::fs::read_to_string(&asked)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+}
+
 async fn wait_all_gone(pids: &[u32], within: Duration) {
     let deadline = Instant::now() + within;
     while pids.iter().any(|pid| alive(*pid)) {
@@ -95,23 +116,8 @@ async fn a_crashed_plugins_helper_is_killed_and_the_plugin_restarted_promptly() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enabling_unknown_ids_in_a_loop_does_not_rescan_each_time() {
     let dirs = Dirs::new();
-    let asked = dirs.root.path().join("asked");
-    let meta = metadata_json("counted");
-    script(
-        &dirs.plugins(),
-        "counted",
-        &format!(
-            "if [ \"$1\" = --metadata ]; then echo x >> '{}'; echo '{meta}'; exit 0; fi\nexit 1",
-            asked.display()
-        ),
-    );
+    let scans = counted_plugin(&dirs, "counted", "");
     let h = Harness::start(&dirs).await;
-    let scans = || {
-        std::fs::read_to_string(&asked)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
     assert_eq!(scans(), 1, "the scan at start");
     for i in 0..20 {
         let err = h.manager.enable(&format!("nope-{i}")).await.unwrap_err();
@@ -137,23 +143,8 @@ async fn enabling_unknown_ids_in_a_loop_does_not_rescan_each_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_rescans_are_coalesced() {
     let dirs = Dirs::new();
-    let asked = dirs.root.path().join("asked");
-    let meta = metadata_json("slow");
-    script(
-        &dirs.plugins(),
-        "slow",
-        &format!(
-            "if [ \"$1\" = --metadata ]; then echo x >> '{}'; sleep 0.3; echo '{meta}'; exit 0; fi\nexit 1",
-            asked.display()
-        ),
-    );
+    let scans = counted_plugin(&dirs, "slow", "sleep 0.3; ");
     let h = Harness::start(&dirs).await;
-    let scans = || {
-        std::fs::read_to_string(&asked)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
     assert_eq!(scans(), 1, "the scan at start");
     let rescans: Vec<_> = (0..8)
         .map(|_| {

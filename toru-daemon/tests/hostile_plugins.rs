@@ -4,7 +4,7 @@
 //! not a speed test).
 //!
 //! The fake plugins are either the test itself speaking raw frames over a socket pair, or
-//! `tests/fixtures/hostile_plugin.py` run by a real manager over the embedded backend.
+//! `tests/fixtures/misbehaving_plugin.py` run by a real manager over the embedded backend.
 
 mod support;
 
@@ -42,6 +42,16 @@ async fn open_store(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("toru.db")).await.unwrap()
 }
 
+/// A store in which plugin `p` has a 1 MiB value under `big`, for a plugin to ask for and not read.
+async fn store_with_big_value(dir: &tempfile::TempDir) -> Store {
+    let store = open_store(dir).await;
+    store
+        .kv_set("p", "big", &"x".repeat(1 << 20))
+        .await
+        .unwrap();
+    store
+}
+
 fn kv_get(id: usize, key: &str) -> Message {
     Message::new(
         format!("p-{id}"),
@@ -49,23 +59,11 @@ fn kv_get(id: usize, key: &str) -> Message {
     )
 }
 
-/// Installs the hostile Python plugin under `mode`.
-fn install_hostile(dirs: &Dirs, mode: &str) {
-    let source =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_plugin.py");
-    std::fs::create_dir_all(dirs.plugins()).unwrap();
-    std::os::unix::fs::symlink(source, dirs.plugins().join(format!("{mode}.binary"))).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_stops_reading_cannot_grow_the_daemon_or_block_its_requests() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(&dir).await;
-    store
-        .kv_set("p", "big", &"x".repeat(1 << 20))
-        .await
-        .unwrap();
+    let store = store_with_big_value(&dir).await;
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
     let conn = Connection::serve("p", daemon_side, store, toru_plugin_api::DEFAULT_MAX_FRAME);
     let before = rss();
@@ -103,11 +101,7 @@ async fn a_plugin_that_stops_reading_cannot_grow_the_daemon_or_block_its_request
 async fn a_connection_whose_socket_stays_full_is_closed_after_the_write_stall() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(&dir).await;
-    store
-        .kv_set("p", "big", &"x".repeat(1 << 20))
-        .await
-        .unwrap();
+    let store = store_with_big_value(&dir).await;
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
     let stall = Duration::from_millis(300);
     let conn = Connection::serve_with(
@@ -142,7 +136,7 @@ async fn a_connection_whose_socket_stays_full_is_closed_after_the_write_stall() 
 async fn a_plugin_that_stops_reading_is_unhealthy_and_restarted() {
     let _serial = SERIAL.lock().await;
     let dirs = Dirs::new();
-    install_hostile(&dirs, "deaf");
+    support::fixtures::install_misbehaving(&dirs.plugins(), "deaf");
     let h = Harness::start(&dirs).await;
     h.manager.enable("deaf").await.unwrap();
     let first = h.wait_running("deaf").await.pid.unwrap();
@@ -166,7 +160,7 @@ async fn a_plugin_that_stops_reading_is_unhealthy_and_restarted() {
 async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() {
     let _serial = SERIAL.lock().await;
     let dirs = Dirs::new();
-    install_hostile(&dirs, "deaf");
+    support::fixtures::install_misbehaving(&dirs.plugins(), "deaf");
     let mut settings = test_settings(&dirs.plugins());
     // No health checks in this test: it is about requests and disable, not the restart.
     settings.ping_interval = Duration::from_secs(600);
@@ -208,7 +202,7 @@ async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() 
 async fn daemon_shutdown_with_a_plugin_that_stops_reading_finishes_within_the_stop_bound() {
     let _serial = SERIAL.lock().await;
     let dirs = Dirs::new();
-    install_hostile(&dirs, "deaf");
+    support::fixtures::install_misbehaving(&dirs.plugins(), "deaf");
     let settings = test_settings(&dirs.plugins());
     let bound = settings.stop_grace * 2 + Duration::from_secs(2);
     let h = Harness::start_with(&dirs, settings).await;

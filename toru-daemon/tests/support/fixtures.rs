@@ -95,6 +95,14 @@ pub fn misbehaving_plugin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/misbehaving_plugin.py")
 }
 
+/// Installs the misbehaving Python plugin in `plugins_dir` under `mode` (a symlink, so its
+/// mode is its file name).
+pub fn install_misbehaving(plugins_dir: &Path, mode: &str) {
+    std::fs::create_dir_all(plugins_dir).unwrap();
+    let dest = plugins_dir.join(format!("{mode}.binary"));
+    std::os::unix::fs::symlink(misbehaving_plugin(), dest).unwrap();
+}
+
 /// Copies `source` into `dir` as `<name>.binary`, executable.
 pub fn install(dir: &Path, source: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
