@@ -185,7 +185,19 @@ impl From<PasswordError> for ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
-        ApiError::internal(format!("{e:#}"))
+        use crate::store::Error as StoreError;
+        match e {
+            // The client's doing, not the daemon broken: statuses with codes tools can test.
+            StoreError::UserExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string())
+            }
+            StoreError::KvQuotaExceeded { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "kv_quota_exceeded",
+                e.to_string(),
+            ),
+            other => ApiError::internal(format!("{other:#}")),
+        }
     }
 }
 

@@ -9,7 +9,6 @@ use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
-use crate::store::Error as StoreError;
 
 /// `?prefix=` for listing.
 #[derive(Deserialize)]
@@ -83,19 +82,8 @@ pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> A
             "values are at most {MAX_KV_VALUE} bytes"
         )));
     }
-    state
-        .store
-        .kv_set(&id, &key, &value)
-        .await
-        .map_err(|e| match e {
-            // The plugin's data is full, not the daemon broken: 507, with a code tools can test.
-            StoreError::KvQuotaExceeded { .. } => ApiError::new(
-                http::StatusCode::INSUFFICIENT_STORAGE,
-                "kv_quota_exceeded",
-                e.to_string(),
-            ),
-            other => ApiError::from(other),
-        })?;
+    // Past the plugin's quota this is 507 `kv_quota_exceeded` (`api/error.rs`).
+    state.store.kv_set(&id, &key, &value).await?;
     Ok(warp::reply::json(&Entry {
         key: &key,
         value: &value,

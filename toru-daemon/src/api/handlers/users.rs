@@ -9,7 +9,6 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
-use crate::store::Error as StoreError;
 
 /// A user as listed.
 #[derive(Serialize)]
@@ -76,11 +75,7 @@ pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
             });
             Ok(warp::reply::with_status(body, http::StatusCode::CREATED).into_response())
         }
-        Err(StoreError::UserExists { username }) => Err(ApiError::new(
-            http::StatusCode::CONFLICT,
-            "user_exists",
-            format!("user {username} already exists"),
-        )),
+        // A taken name is 409 `user_exists` (`api/error.rs`).
         Err(e) => Err(e.into()),
     }
 }
