@@ -107,8 +107,7 @@ impl Daemon {
         }
         if tcp_listeners.is_empty() {
             tcp_listeners.push(
-                TcpListener::bind(config.listen)
-                    .await
+                server::bind_tcp(config.listen)
                     .with_context(|| format!("cannot listen on {}", config.listen))?,
             );
         }

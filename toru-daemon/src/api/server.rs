@@ -75,6 +75,24 @@ pub enum Listener {
     Unix(UnixListener),
 }
 
+/// Connections the kernel queues for a TCP listener the daemon binds itself, as many as
+/// systemd's socket units allow (`Backlog=` defaults to `SOMAXCONN`, 4096): with tokio's 1024, a
+/// burst of attacking connects filled the queue and a real client's SYN was dropped, costing it
+/// the 1 s retransmit.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the TCP listener when no socket unit handed one over, with [`LISTEN_BACKLOG`].
+pub fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Binds the local socket: removes a stale socket file (never another kind of file), then
 /// makes it `0660` and, where group `toru` exists, owned by it so its members can connect.
 pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
