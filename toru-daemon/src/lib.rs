@@ -5,13 +5,15 @@
 //! - [`store`]: the SQLite database (the only module that runs SQL);
 //! - [`plugins`]: discovery, supervision over systemd or child processes, the plugin protocol;
 //! - [`logs`]: the log entry format and the embedded backend's log files;
-//! - [`daemon`]: [`Daemon`] and [`run`], which put them together.
+//! - [`daemon`]: [`Daemon`] and [`run`], which put them together;
+//! - [`sync`]: the poison-ignoring mutex lock every module shares.
 
 pub mod config;
 pub mod daemon;
 pub mod logs;
 pub mod plugins;
 pub mod store;
+pub mod sync;
 
 pub use daemon::{Daemon, run};
 pub mod api;

@@ -233,7 +233,7 @@ impl Activity {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ActivityState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Since when the connection has been idle, `None` while a request is in progress.
@@ -292,7 +292,7 @@ struct OpenConnections {
 
 impl OpenConnections {
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<u64, Arc<Activity>>)> {
-        self.by_id.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.by_id)
     }
 
     fn insert(&self, activity: Arc<Activity>) -> u64 {

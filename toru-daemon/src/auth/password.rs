@@ -61,7 +61,7 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
             .name(format!("toru-hash-{i}"))
             .spawn(move || {
                 loop {
-                    let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let job = crate::sync::lock(&receiver).recv();
                     match job {
                         Ok(job) => job(),
                         Err(_) => return,
@@ -93,9 +93,7 @@ async fn on_hash_thread<T: Send + 'static>(
         let _ = tx.send(work());
         drop(permit);
     });
-    POOL.jobs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(&POOL.jobs)
         .send(job)
         .map_err(|e| PasswordError::Hash(e.to_string()))?;
     rx.await

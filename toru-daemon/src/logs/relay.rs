@@ -191,9 +191,7 @@ fn spawn_log_writer(
             // A failed write loses those lines: the relay has nowhere to report it, and a
             // plugin must not stall because its log cannot be written.
             let _ = tokio::task::spawn_blocking(move || {
-                let mut writer = writer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut writer = crate::sync::lock(&writer);
                 entries.iter().try_for_each(|e| writer.write(e))
             })
             .await;

@@ -376,10 +376,7 @@ impl Inner {
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Body>>> {
-        // Each critical section is one insert or remove: the map survives a panicking holder.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.pending)
     }
 }
 

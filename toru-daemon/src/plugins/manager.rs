@@ -20,6 +20,7 @@ use super::license::{LicenseSlot, LicenseStatus};
 use super::status::{PluginState, PluginStatus};
 use super::supervisor::{Backoff, supervise};
 use crate::store::{EventKind, Store};
+use crate::sync::lock;
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -739,9 +740,4 @@ impl PluginManager {
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
     }
-}
-
-/// Locks a std mutex, ignoring poisoning: critical sections here are single reads or writes.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

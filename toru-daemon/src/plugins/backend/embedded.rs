@@ -29,6 +29,7 @@ use tokio::sync::{oneshot, watch};
 use super::{BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
 use crate::logs::file_writer::Rotation;
 use crate::logs::relay::{RELAY_FLAG, RelayArgs};
+use crate::sync::lock;
 
 /// Where the embedded backend keeps its files, and the relay it runs.
 #[derive(Debug, Clone)]
@@ -331,12 +332,6 @@ impl SupervisorBackend for EmbeddedBackend {
         ids.sort();
         Ok(ids)
     }
-}
-
-/// Locks the children map, ignoring poisoning: every critical section is one insert, lookup or
-/// remove, so the map is consistent even if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether any process of this process group is still alive (zombies do not count: a helper
