@@ -16,6 +16,7 @@
 #     HTTP/2-preface and trickling sockets, each against GET /api/status, with the daemon's RSS.
 #   8 hostile plugins (issue 16): one stops reading its socket, one floods KV sets, while the
 #     API's status and another plugin's KV are asked for; prints the daemon's RSS and the p99.
+#     Each attack of 7 and 8 meets a freshly started daemon of its own.
 # Prints a table and writes target/bench/results.json. Traffic goes only to 127.0.0.1 and Unix
 # sockets; every load is bounded in time. Thread counts are pinned: daemon and plugins run 2
 # tokio workers (TOKIO_WORKER_THREADS), nginx 2 workers, the hyper baseline 2, wrk -t2.
@@ -284,17 +285,37 @@ log "5 kv"
 log "6 slowloris ($slow_conns slow connections)"
 "$bench" slowloris --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --slow "$slow_conns" --secs "$slow_secs" >>"$figures"
 
-log "7 hostile clients: $attack_logins parallel logins, then $attack_idle idle sockets"
-"$bench" attack-http --url "127.0.0.1:$A_PORT" --pid "$A_PID" --token="$A_TOKEN" \
+# ----------------------------------- 7, 8 hostile clients and plugins ---
+# Each attack meets a daemon of its own, started fresh: its RSS figures are then what the attack
+# costs, not what the scenarios above left in the allocator (daemon A ends them at ~30-50 MB).
+
+# fresh_daemon NAME: start_daemon with the bench plugin installed (not enabled), logged in.
+fresh_daemon() {
+  start_daemon "$1"
+  cp "$bin/bench-plugin" "$D_DIR/plugins/bench.binary"
+  api POST /api/rescan >/dev/null
+  login
+}
+stop_daemon() { kill -TERM "$D_PID"; wait "$D_PID" 2>/dev/null || true; }
+
+log "7 hostile clients: $attack_logins parallel logins"
+fresh_daemon attack-logins
+"$bench" attack-http --url "127.0.0.1:$D_PORT" --pid "$D_PID" --token="$TOKEN" \
   --attack logins --conns "$attack_logins" --secs "$attack_secs" >>"$figures"
-"$bench" attack-http --url "127.0.0.1:$A_PORT" --pid "$A_PID" --token="$A_TOKEN" \
+stop_daemon
+log "7 hostile clients: $attack_idle idle sockets"
+fresh_daemon attack-idle
+"$bench" attack-http --url "127.0.0.1:$D_PORT" --pid "$D_PID" --token="$TOKEN" \
   --attack idle --conns "$attack_idle" --secs "$attack_secs" >>"$figures"
+stop_daemon
 log "8 hostile plugins (${attack_secs}s: one stops reading, one floods KV)"
-for id in attack-deaf attack-flood; do cp "$bin/attack-plugin" "$work/a/plugins/$id.binary"; done
-D_SOCK=$A_SOCK api POST /api/rescan >/dev/null
-D_SOCK=$A_SOCK api PUT /api/plugins/bench/kv/attack-probe '{"value":"probe"}' >/dev/null
-"$bench" attack-plugin --url "127.0.0.1:$A_PORT" --token="$A_TOKEN" --socket "$A_SOCK" --pid "$A_PID" \
+fresh_daemon attack-plugins
+for id in attack-deaf attack-flood; do cp "$bin/attack-plugin" "$D_DIR/plugins/$id.binary"; done
+api POST /api/rescan >/dev/null
+api PUT /api/plugins/bench/kv/attack-probe '{"value":"probe"}' >/dev/null
+"$bench" attack-plugin --url "127.0.0.1:$D_PORT" --token="$TOKEN" --socket "$D_SOCK" --pid "$D_PID" \
   --secs "$attack_secs" >>"$figures"
+stop_daemon
 
 # ------------------------------------------------------- 3 under systemd ---
 log "3 enable → ready (systemd, in scripts/systemd-sandbox)"
