@@ -177,7 +177,7 @@ t=$(now_us)
 inside toructl plugin enable hello-rust >/dev/null || fail "toructl plugin enable hello-rust"
 figure "toructl plugin enable hello-rust (until running)" "$(ms_since "$t") ms"
 wait_state toru-plugin-hello-rust.service 10
-inside systemctl list-units --no-pager --no-legend 'toru-plugin-*' | grep -q toru-plugin-hello-rust.service ||
+inside systemctl list-units --no-pager --no-legend 'toru-plugin-*' | grep toru-plugin-hello-rust.service >/dev/null ||
   fail "toru-plugin-hello-rust.service is not listed by systemctl"
 # The plugin's route through the API, as a local client (peer credentials, no session).
 route=$(inside python3 -c '
@@ -212,7 +212,7 @@ figure "apt upgrade (daemon restarted)" "$(ms_since "$t") ms"
 [[ $(inside dpkg-query -W -f '${Version}' toru) == "$upgrade_version" ]] || fail "toru is not at $upgrade_version"
 wait_state toru-daemon.service 30
 [[ $(inside toructl kv get hello-rust install-test) == "kept across upgrades" ]] || fail "the KV value was lost"
-inside toructl user list | grep -qw admin || fail "the user admin was lost"
+inside toructl user list | grep -w admin >/dev/null || fail "the user admin was lost"
 for _ in $(seq 100); do
   state=$(inside toructl --json plugin show hello-rust | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["state"])') || true
   [[ $state == running ]] && break
