@@ -12,6 +12,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
+use crate::plugins::settings;
+
 /// Which supervisor backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,7 +231,11 @@ impl Config {
                 .supervisor
                 .or(file.supervisor)
                 .unwrap_or(SupervisorChoice::Auto),
-            max_failures: args.max_failures.or(file.max_failures).unwrap_or(10).max(1),
+            max_failures: args
+                .max_failures
+                .or(file.max_failures)
+                .unwrap_or(settings::DEFAULT_MAX_FAILURES)
+                .max(1),
             listen: args
                 .listen
                 .or(file.listen)
@@ -241,8 +247,12 @@ impl Config {
                 .or_else(default_web_root),
             plugin_memory_max: file.plugin_memory_max,
             plugin_tasks_max: file.plugin_tasks_max,
-            request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
-            start_timeout: Duration::from_secs(file.start_timeout_secs.unwrap_or(10)),
+            request_timeout: file
+                .request_timeout_secs
+                .map_or(settings::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs),
+            start_timeout: file
+                .start_timeout_secs
+                .map_or(settings::DEFAULT_START_TIMEOUT, Duration::from_secs),
             log_relay: SELF_EXE.into(),
             allowed_hosts: file.allowed_hosts.unwrap_or_default(),
             http_idle_timeout: file.http_idle_timeout_secs.map(Duration::from_secs),
@@ -392,5 +402,15 @@ mod tests {
         assert_eq!(max_failures, Some(defaults.max_failures));
         assert_eq!(listen, Some(defaults.listen));
         assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
+        assert_eq!(
+            request_timeout_secs,
+            Some(defaults.request_timeout.as_secs())
+        );
+        assert_eq!(start_timeout_secs, Some(defaults.start_timeout.as_secs()));
+        // And the supervision defaults are the ones `Settings` starts from.
+        let supervision = crate::plugins::Settings::new(PathBuf::new());
+        assert_eq!(defaults.max_failures, supervision.max_failures);
+        assert_eq!(defaults.request_timeout, supervision.request_timeout);
+        assert_eq!(defaults.start_timeout, supervision.start_timeout);
     }
 }

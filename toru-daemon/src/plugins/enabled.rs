@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+
+use crate::sync::lock;
 
 /// The file's contents. Versioned, since it is an on-disk format admins may back up.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +22,27 @@ struct File {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Entry {
     enabled: bool,
+}
+
+/// Why the enabled-state file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// It exists but cannot be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// It is not the JSON this module writes.
+    #[error("{} is not valid", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
 }
 
 /// The persistent set of enabled plugin ids.
@@ -36,16 +60,18 @@ impl EnabledState {
 
     /// Loads the state; a missing file means nothing is enabled. A file that cannot be parsed is
     /// an error rather than silently "nothing enabled", so a typo does not disable everything.
-    pub fn load(plugins_dir: &Path) -> Result<Self, String> {
+    pub fn load(plugins_dir: &Path) -> Result<Self, LoadError> {
         let path = Self::path_for(plugins_dir);
         let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not valid: {e}", path.display()))?,
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(file) => file,
+                Err(source) => return Err(LoadError::Invalid { path, source }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => File {
                 version: 1,
                 ..File::default()
             },
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(LoadError::Read { path, source }),
         };
         Ok(EnabledState { path, file })
     }
@@ -73,6 +99,37 @@ impl EnabledState {
         write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
         self.file = next;
         Ok(())
+    }
+}
+
+/// The enabled set shared by the manager and every supervisor (a supervisor that gives up
+/// records the plugin as disabled). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EnabledConfig(Arc<Mutex<EnabledState>>);
+
+impl EnabledConfig {
+    /// Shares a loaded state.
+    pub fn new(state: EnabledState) -> Self {
+        EnabledConfig(Arc::new(Mutex::new(state)))
+    }
+
+    /// Whether `plugin_id` is enabled.
+    pub fn is_enabled(&self, plugin_id: &str) -> bool {
+        lock(&self.0).is_enabled(plugin_id)
+    }
+
+    /// Every enabled id.
+    pub fn enabled_ids(&self) -> Vec<String> {
+        lock(&self.0).enabled_ids()
+    }
+
+    /// Saves the enabled flag durably, off the async runtime.
+    pub async fn persist(&self, plugin_id: &str, enabled: bool) -> std::io::Result<()> {
+        let state = self.0.clone();
+        let id = plugin_id.to_owned();
+        tokio::task::spawn_blocking(move || lock(&state).set(&id, enabled))
+            .await
+            .unwrap_or_else(|interrupted| Err(std::io::Error::other(interrupted)))
     }
 }
 

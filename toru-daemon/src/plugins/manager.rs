@@ -2,25 +2,26 @@
 //! API offers on them (list, enable, disable, forward a request).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use toru_plugin_api::{ErrorCode, HttpRequest, HttpResponse, PluginMetadata};
+use toru_plugin_api::{ErrorCode, HttpRequest, HttpResponse};
 
-use super::backend::{BackendKind, Limits, SupervisorBackend};
-use super::connection::{Connection, ConnectionError};
-use super::discovery::{self, DiscoveryFailure, DiscoveryLimits};
-use super::enabled::EnabledState;
-use super::license::{LicenseSlot, LicenseStatus};
-use super::status::{PluginState, PluginStatus};
-use super::supervisor::{Backoff, supervise};
+pub use super::error::{Error, ForwardError};
+
+use super::backend::{BackendKind, RunningPlugin, SupervisorBackend};
+use super::connection::ConnectionError;
+use super::discovery::{self, DiscoveryFailure};
+use super::enabled::{EnabledConfig, EnabledState};
+use super::lifecycle::{Event, StopIntent};
+use super::settings::Settings;
+use super::slot::{Slot, StopSignal, SupervisorHandle};
+use super::status::{PluginInfo, PluginState, PluginStatus};
+use super::supervisor::{SupervisorContext, supervise};
 use crate::store::{EventKind, Store};
-use crate::sync::lock;
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -36,150 +37,12 @@ struct ScanMark {
     dir_modified: Option<std::time::SystemTime>,
 }
 
-/// Tunables of plugin supervision; [`Settings::new`] gives the documented defaults.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where `*.binary` files are found and `.metadata/config.json` is kept.
-    pub plugins_dir: PathBuf,
-    /// Consecutive failures after which a plugin is disabled.
-    pub max_failures: u32,
-    /// Restart delays.
-    pub backoff: Backoff,
-    /// A run this long resets the failure count.
-    pub stable_after: Duration,
-    /// How long a started plugin has to listen and answer `lifecycle.init`.
-    pub start_timeout: Duration,
-    /// How long a forwarded HTTP request may take.
-    pub request_timeout: Duration,
-    /// Health-check period.
-    pub ping_interval: Duration,
-    /// How long a ping may take.
-    pub ping_timeout: Duration,
-    /// Missed pings in a row after which the plugin is restarted as hung.
-    pub max_missed_pings: u32,
-    /// How long a plugin has to exit after being asked to.
-    pub stop_grace: Duration,
-    /// Protocol frame limit.
-    pub max_frame: usize,
-    /// Resource limits for plugin processes.
-    pub limits: Limits,
-    /// Limits for `--metadata`.
-    pub discovery: DiscoveryLimits,
-}
-
-impl Settings {
-    /// Defaults: 10 failures, 1–16 s backoff, stable after 30 s, 10 s start, 30 s requests,
-    /// ping every 10 s (5 s timeout, 3 missed = hung), 5 s stop grace, 8 MiB frames.
-    pub fn new(plugins_dir: PathBuf) -> Self {
-        Settings {
-            plugins_dir,
-            max_failures: 10,
-            backoff: Backoff::default(),
-            stable_after: Duration::from_secs(30),
-            start_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            ping_interval: Duration::from_secs(10),
-            ping_timeout: Duration::from_secs(5),
-            max_missed_pings: 3,
-            stop_grace: Duration::from_secs(5),
-            max_frame: toru_plugin_api::DEFAULT_MAX_FRAME,
-            limits: Limits::default(),
-            discovery: DiscoveryLimits::default(),
-        }
-    }
-}
-
-/// Errors of plugin management, with the plugin they concern.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No discovered plugin has this id.
-    #[error("no plugin with id {0:?}")]
-    UnknownPlugin(String),
-    /// The enabled state could not be saved; nothing was changed.
-    #[error("cannot save the enabled state of {plugin_id}: {reason}")]
-    Persist {
-        /// The plugin.
-        plugin_id: String,
-        /// Why.
-        reason: String,
-    },
-    /// The enabled-state file exists but is unreadable.
-    #[error("{0}")]
-    EnabledState(String),
-    /// Scanning the plugins directory failed.
-    #[error("cannot scan the plugins directory {dir}: {source}")]
-    Scan {
-        /// The directory.
-        dir: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] crate::store::Error),
-    /// The backend failed outside any one plugin.
-    #[error(transparent)]
-    Backend(#[from] super::backend::BackendError),
-}
-
-/// Why a request could not be forwarded to a plugin.
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    /// Unknown or not enabled: its routes do not exist.
-    #[error("no enabled plugin with id {0:?}")]
-    NotFound(String),
-    /// Enabled but not running right now (starting, restarting, failed).
-    #[error("plugin {plugin_id} is not available ({state:?})")]
-    Unavailable {
-        /// The plugin.
-        plugin_id: String,
-        /// Its state.
-        state: PluginState,
-    },
-    /// The plugin did not answer in time.
-    #[error("plugin {0} did not answer in time")]
-    Timeout(String),
-    /// The plugin is busy or its connection died mid-request.
-    #[error("{0}")]
-    Gone(String),
-    /// The plugin answered with a protocol error.
-    #[error("{0}")]
-    Plugin(String),
-    /// A `license_required` plugin has no valid licence; the daemon answers for it.
-    #[error("{message}")]
-    Unlicensed {
-        /// 402 when no key is installed, else 403.
-        status: u16,
-        /// The licence failure kind, e.g. `wrong_instance`.
-        kind: String,
-        /// What the admin can do about it.
-        message: String,
-    },
-}
-
-/// A plugin as the API shows it: metadata plus runtime status.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginInfo {
-    /// What the plugin says about itself.
-    #[serde(flatten)]
-    pub meta: PluginMetadata,
-    /// Its executable.
-    pub binary: PathBuf,
-    /// What the daemon knows about it now.
-    pub status: PluginStatus,
-    /// Its licence key and the plugin's verdict on it.
-    pub license: LicenseStatus,
-}
-
-/// State shared by the manager and every supervisor.
-pub(crate) struct Shared {
-    pub(crate) settings: Settings,
-    pub(crate) store: Store,
-    pub(crate) backend: Arc<dyn SupervisorBackend>,
-    pub(crate) instance_id: String,
+/// State shared by the manager's clones.
+struct Shared {
+    /// What the supervisors need; the manager uses the same settings, store and backend.
+    context: Arc<SupervisorContext>,
     plugins: RwLock<BTreeMap<String, Arc<Slot>>>,
     failures: RwLock<Vec<DiscoveryFailure>>,
-    enabled: Arc<Mutex<EnabledState>>,
     /// Serialises scans and holds when the last one started, so that concurrent rescans share
     /// one and `enable` rescans at most once per [`RESCAN_INTERVAL`].
     last_scan: tokio::sync::Mutex<Option<ScanMark>>,
@@ -189,107 +52,17 @@ pub(crate) struct Shared {
     tasks: TaskTracker,
 }
 
-/// One discovered plugin.
-pub(crate) struct Slot {
-    pub(crate) meta: PluginMetadata,
-    pub(crate) binary: PathBuf,
-    status: watch::Sender<PluginStatus>,
-    /// The live, initialised connection while the plugin runs.
-    connection: Mutex<Option<Connection>>,
-    /// The installed licence key and the plugin's last verdict on it.
-    license: Mutex<LicenseSlot>,
-    /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
-    /// awaits, which serialises them per plugin.
-    supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
-}
-
-struct SupervisorHandle {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SupervisorHandle {
-    /// Stops the supervisor, if there is one, and waits until it has finished.
-    async fn stop(handle: Option<SupervisorHandle>) {
-        if let Some(handle) = handle {
-            handle.stop.cancel();
-            let _ = handle.task.await;
-        }
-    }
-}
-
-impl Slot {
-    pub(crate) fn update(&self, change: impl FnOnce(&mut PluginStatus)) {
-        self.status.send_modify(change);
-    }
-
-    pub(crate) fn set_connection(&self, conn: Option<Connection>) {
-        *lock(&self.connection) = conn;
-    }
-
-    fn connection(&self) -> Option<Connection> {
-        lock(&self.connection).clone()
-    }
-
-    /// The key to send in `lifecycle.init`.
-    pub(crate) fn license_key(&self) -> Option<String> {
-        lock(&self.license).key.clone()
-    }
-
-    /// Records the plugin's verdict from `lifecycle.ready`.
-    pub(crate) fn set_license_report(&self, report: Option<toru_plugin_api::LicenseReport>) {
-        lock(&self.license).report = report;
-    }
-
-    fn license_status(&self) -> LicenseStatus {
-        lock(&self.license).status(self.meta.license_required, std::time::SystemTime::now())
-    }
-
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            meta: self.meta.clone(),
-            binary: self.binary.clone(),
-            status: self.status.borrow().clone(),
-            license: self.license_status(),
-        }
-    }
-}
-
 impl Shared {
-    /// Records an event in the store and never fails the caller: losing an event row must not
-    /// stop supervision.
-    pub(crate) async fn event(&self, plugin_id: &str, kind: EventKind, details: &str) {
-        if let Err(e) = self.store.record_event(plugin_id, kind, details).await {
-            tracing::error!(plugin = plugin_id, error = %e, "cannot record plugin event");
-        }
-    }
-
-    /// Saves the enabled flag durably, off the async runtime.
-    pub(crate) async fn persist_enabled(
-        &self,
-        plugin_id: &str,
-        enabled: bool,
-    ) -> Result<(), Error> {
-        let state = self.enabled.clone();
-        let id = plugin_id.to_owned();
-        let result = tokio::task::spawn_blocking(move || lock(&state).set(&id, enabled)).await;
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Persist {
+    /// Saves the enabled flag durably.
+    async fn persist_enabled(&self, plugin_id: &str, enabled: bool) -> Result<(), Error> {
+        self.context
+            .enabled
+            .persist(plugin_id, enabled)
+            .await
+            .map_err(|source| Error::Persist {
                 plugin_id: plugin_id.to_owned(),
-                reason: e.to_string(),
-            }),
-            Err(e) => Err(Error::Persist {
-                plugin_id: plugin_id.to_owned(),
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    /// Whether plugins keep running when the daemon stops: true for systemd units, which the
-    /// next daemon adopts; child processes of the embedded backend are stopped with it.
-    pub(crate) fn leaves_plugins_running(&self) -> bool {
-        self.shutdown.is_cancelled() && self.backend.kind() == BackendKind::Systemd
+                source,
+            })
     }
 
     fn slot(&self, plugin_id: &str) -> Option<Arc<Slot>> {
@@ -339,18 +112,18 @@ impl PluginManager {
         };
         tokio::fs::create_dir_all(&dir).await.map_err(scan_error)?;
         let _listable = tokio::fs::read_dir(&dir).await.map_err(scan_error)?;
-        let enabled = tokio::task::spawn_blocking(move || EnabledState::load(&dir))
-            .await
-            .map_err(|e| Error::EnabledState(e.to_string()))?
-            .map_err(Error::EnabledState)?;
-        let shared = Arc::new(Shared {
+        let enabled = tokio::task::spawn_blocking(move || EnabledState::load(&dir)).await??;
+        let context = SupervisorContext {
             settings,
-            store,
             backend,
+            store,
             instance_id,
+            enabled: EnabledConfig::new(enabled),
+        };
+        let shared = Arc::new(Shared {
+            context: Arc::new(context),
             plugins: RwLock::default(),
             failures: RwLock::default(),
-            enabled: Arc::new(Mutex::new(enabled)),
             last_scan: tokio::sync::Mutex::default(),
             scanned: watch::Sender::new(false),
             shutdown,
@@ -401,7 +174,7 @@ impl PluginManager {
     async fn scan(&self, fresh_within: Option<Duration>) -> Result<(), Error> {
         let asked = Instant::now();
         let mut last = self.shared.last_scan.lock().await;
-        let dir_modified = tokio::fs::metadata(&self.shared.settings.plugins_dir)
+        let dir_modified = tokio::fs::metadata(&self.shared.context.settings.plugins_dir)
             .await
             .and_then(|m| m.modified())
             .ok();
@@ -427,8 +200,8 @@ impl PluginManager {
     /// supervisors; new ones are added disabled.
     async fn discover(&self) -> Result<(), Error> {
         let shared = &self.shared;
-        let dir = &shared.settings.plugins_dir;
-        let scan = discovery::scan(dir, shared.settings.discovery)
+        let dir = &shared.context.settings.plugins_dir;
+        let scan = discovery::scan(dir, shared.context.settings.discovery)
             .await
             .map_err(|source| Error::Scan {
                 dir: dir.clone(),
@@ -441,10 +214,10 @@ impl PluginManager {
             );
             tracing::warn!(binary = %failure.binary.display(), reason = failure.reason, "skipping plugin");
             shared
+                .context
                 .event(&name, EventKind::DiscoveryFailed, &failure.reason)
                 .await;
         }
-        let enabled_ids = lock(&shared.enabled).enabled_ids();
         for found in scan.plugins {
             let id = found.meta.id.clone();
             if shared.slot(&id).is_some() {
@@ -457,21 +230,16 @@ impl PluginManager {
                 found.meta.version,
                 found.binary.display()
             );
-            shared.event(&id, EventKind::Discovered, &details).await;
-            let mut status = PluginStatus::disabled();
-            status.enabled = enabled_ids.contains(&id);
-            let license = LicenseSlot {
-                key: shared.store.license_key(&id).await?,
-                report: None,
-            };
-            let slot = Arc::new(Slot {
-                meta: found.meta,
-                binary: found.binary,
-                status: watch::Sender::new(status),
-                connection: Mutex::new(None),
-                license: Mutex::new(license),
-                supervisor: tokio::sync::Mutex::new(None),
-            });
+            let context = &shared.context;
+            context.event(&id, EventKind::Discovered, &details).await;
+            // Disabled until `restore` or `enable` starts it, even if `config.json` says it is
+            // enabled: the status says what is true, and nothing runs yet.
+            let slot = Arc::new(Slot::new(
+                found.meta,
+                found.binary,
+                context.settings.restart_policy(),
+                context.store.license_key(&id).await?,
+            ));
             shared
                 .plugins
                 .write()
@@ -486,12 +254,16 @@ impl PluginManager {
     /// no longer enabled (or no longer installed), adopts running enabled ones, starts the rest.
     async fn restore(&self) -> Result<(), Error> {
         let shared = &self.shared;
-        for id in shared.backend.list_running().await? {
-            let wanted = shared.slot(&id).is_some() && lock(&shared.enabled).is_enabled(&id);
+        let context = &shared.context;
+        for id in context.backend.list_running().await? {
+            let wanted = shared.slot(&id).is_some() && context.enabled.is_enabled(&id);
             if !wanted {
                 tracing::info!(plugin = id, "stopping a plugin that is no longer enabled");
-                shared.backend.stop(&id, shared.settings.stop_grace).await?;
-                shared
+                context
+                    .backend
+                    .stop(&id, context.settings.stop_grace)
+                    .await?;
+                context
                     .event(
                         &id,
                         EventKind::Stopped,
@@ -500,41 +272,42 @@ impl PluginManager {
                     .await;
             }
         }
-        let enabled_ids = lock(&shared.enabled).enabled_ids();
-        for id in enabled_ids {
+        for id in context.enabled.enabled_ids() {
             let Some(slot) = shared.slot(&id) else {
                 tracing::warn!(plugin = id, "enabled plugin is not installed");
                 continue;
             };
-            let adopted = match shared.backend.adopt(&id).await {
+            let adopted = match context.backend.adopt(&id).await {
                 Ok(adopted) => adopted,
                 Err(e) => {
                     tracing::warn!(plugin = id, error = %e, "cannot adopt plugin; starting it");
                     None
                 }
             };
-            self.spawn_supervisor(&slot, adopted).await;
+            let mut supervisor = slot.supervisor.lock().await;
+            if supervisor.is_none() {
+                slot.send(Event::Enable);
+                *supervisor = Some(self.spawn_supervisor(&slot, adopted));
+            }
         }
         Ok(())
     }
 
-    async fn spawn_supervisor(
+    /// Starts the supervisor of a plugin whose lifecycle is `starting`. The caller holds the
+    /// slot's supervisor lock and stores the handle.
+    fn spawn_supervisor(
         &self,
         slot: &Arc<Slot>,
-        adopted: Option<super::backend::RunningPlugin>,
-    ) {
-        let mut supervisor = slot.supervisor.lock().await;
-        if supervisor.is_some() {
-            return;
-        }
-        let stop = self.shared.shutdown.child_token();
+        adopted: Option<RunningPlugin>,
+    ) -> SupervisorHandle {
+        let stop = StopSignal::new(&self.shared.shutdown);
         let task = self.shared.tasks.spawn(supervise(
-            self.shared.clone(),
+            self.shared.context.clone(),
             slot.clone(),
             stop.clone(),
             adopted,
         ));
-        *supervisor = Some(SupervisorHandle { stop, task });
+        SupervisorHandle::new(stop, task)
     }
 
     /// Every discovered plugin, sorted by id.
@@ -555,24 +328,22 @@ impl PluginManager {
 
     /// Watches one plugin's status, e.g. to wait until it runs.
     pub fn subscribe(&self, plugin_id: &str) -> Option<watch::Receiver<PluginStatus>> {
-        self.shared
-            .slot(plugin_id)
-            .map(|slot| slot.status.subscribe())
+        self.shared.slot(plugin_id).map(|slot| slot.subscribe())
     }
 
     /// The installation's id.
     pub fn instance_id(&self) -> &str {
-        &self.shared.instance_id
+        &self.shared.context.instance_id
     }
 
     /// Which backend runs the plugins.
     pub fn backend_kind(&self) -> BackendKind {
-        self.shared.backend.kind()
+        self.shared.context.backend.kind()
     }
 
     /// The store, for KV access on a plugin's behalf.
     pub fn store(&self) -> &Store {
-        &self.shared.store
+        &self.shared.context.store
     }
 
     /// Enables a plugin: records it durably, then starts supervising it. Returns at once; the
@@ -589,28 +360,27 @@ impl PluginManager {
         let slot = shared
             .slot(plugin_id)
             .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let mut supervisor = slot.supervisor.lock().await;
+        // A supervisor that gave up has ended; its handle is stale.
+        if supervisor
+            .as_ref()
+            .is_some_and(SupervisorHandle::is_finished)
         {
-            let mut supervisor = slot.supervisor.lock().await;
-            // A supervisor that gave up has ended; its handle is stale.
-            if supervisor.as_ref().is_some_and(|s| s.task.is_finished()) {
-                *supervisor = None;
-            }
-            if supervisor.is_some() {
-                return Ok(slot.info());
-            }
-            shared.persist_enabled(plugin_id, true).await?;
-            // `starting` at once, so a client polling after this call never sees `disabled`.
-            slot.update(|s| {
-                *s = PluginStatus {
-                    enabled: true,
-                    state: PluginState::Starting,
-                    ..PluginStatus::disabled()
-                };
-            });
-            shared.event(plugin_id, EventKind::Enabled, "enabled").await;
-            tracing::info!(plugin = plugin_id, "plugin enabled");
+            *supervisor = None;
         }
-        self.spawn_supervisor(&slot, None).await;
+        if supervisor.is_some() {
+            return Ok(slot.info());
+        }
+        shared.persist_enabled(plugin_id, true).await?;
+        // `starting` at once, so a client polling after this call never sees `disabled`.
+        slot.send(Event::Enable);
+        shared
+            .context
+            .event(plugin_id, EventKind::Enabled, "enabled")
+            .await;
+        tracing::info!(plugin = plugin_id, "plugin enabled");
+        *supervisor = Some(self.spawn_supervisor(&slot, None));
+        drop(supervisor);
         Ok(slot.info())
     }
 
@@ -622,19 +392,16 @@ impl PluginManager {
             .slot(plugin_id)
             .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
         let mut supervisor = slot.supervisor.lock().await;
-        let was_enabled = slot.status.borrow().enabled || supervisor.is_some();
+        let was_enabled = slot.status().enabled || supervisor.is_some();
         shared.persist_enabled(plugin_id, false).await?;
-        SupervisorHandle::stop(supervisor.take()).await;
-        slot.update(|s| {
-            s.enabled = false;
-            if s.state != PluginState::Failed {
-                s.state = PluginState::Disabled;
-            }
-            s.healthy = false;
-            s.pid = None;
-        });
+        // The supervisor moves the lifecycle to `disabled`; one that gave up left it `failed`.
+        if let Some(handle) = supervisor.take() {
+            handle.stop(StopIntent::Disable).await;
+        }
+        drop(supervisor);
         if was_enabled {
             shared
+                .context
                 .event(plugin_id, EventKind::Disabled, "disabled")
                 .await;
             tracing::info!(plugin = plugin_id, "plugin disabled");
@@ -658,27 +425,27 @@ impl PluginManager {
         let mut supervisor = slot.supervisor.lock().await;
         let (kind, details) = match &key {
             Some(key) => {
-                shared.store.set_license_key(plugin_id, key).await?;
+                shared.context.store.set_license_key(plugin_id, key).await?;
                 (EventKind::LicenseSet, "licence key installed")
             }
             None => {
-                shared.store.clear_license_key(plugin_id).await?;
+                shared.context.store.clear_license_key(plugin_id).await?;
                 (EventKind::LicenseCleared, "licence key removed")
             }
         };
-        *lock(&slot.license) = LicenseSlot { key, report: None };
-        shared.event(plugin_id, kind, details).await;
+        slot.set_license_key(key);
+        shared.context.event(plugin_id, kind, details).await;
         tracing::info!(plugin = plugin_id, "{details}");
-        let running = supervisor.as_ref().is_some_and(|s| !s.task.is_finished());
-        if running {
-            SupervisorHandle::stop(supervisor.take()).await;
-            slot.update(|s| {
-                s.state = PluginState::Starting;
-                s.enabled = true;
-            });
-            drop(supervisor);
-            self.spawn_supervisor(&slot, None).await;
+        let running = supervisor.as_ref().is_some_and(|s| !s.is_finished());
+        if running && let Some(handle) = supervisor.take() {
+            // The supervisor stops the plugin and leaves the lifecycle `starting`, unless it
+            // gave up meanwhile.
+            handle.stop(StopIntent::Restart).await;
+            if slot.status().state == PluginState::Starting {
+                *supervisor = Some(self.spawn_supervisor(&slot, None));
+            }
         }
+        drop(supervisor);
         Ok(slot.info())
     }
 
@@ -698,10 +465,7 @@ impl PluginManager {
                     .ok_or_else(|| ForwardError::NotFound(plugin_id.to_owned()))?
             }
         };
-        let (enabled, state) = {
-            let status = slot.status.borrow();
-            (status.enabled, status.state)
-        };
+        let PluginStatus { enabled, state, .. } = slot.status();
         if !enabled {
             return Err(ForwardError::NotFound(plugin_id.to_owned()));
         }
@@ -719,7 +483,7 @@ impl PluginManager {
                 plugin_id: plugin_id.to_owned(),
                 state,
             })?;
-        conn.http(request, self.shared.settings.request_timeout)
+        conn.http(request, self.shared.context.settings.request_timeout)
             .await
             .map_err(|e| match e {
                 ConnectionError::Timeout { plugin_id, .. } => ForwardError::Timeout(plugin_id),
@@ -728,8 +492,8 @@ impl PluginManager {
                     ..
                 }
                 | ConnectionError::Closed { .. }
-                | ConnectionError::Connect { .. } => ForwardError::Gone(e.to_string()),
-                other => ForwardError::Plugin(other.to_string()),
+                | ConnectionError::Connect { .. } => ForwardError::Gone(e),
+                other => ForwardError::Plugin(other),
             })
     }
 

@@ -2,9 +2,12 @@
 //!
 //! - [`discovery`] asks each `*.binary` for its metadata, within limits;
 //! - [`backend`] starts and stops processes (systemd units or children);
-//! - [`supervisor`] keeps one enabled plugin running, with backoff and give-up;
+//! - [`lifecycle`] is the state machine of one plugin, the only thing that changes its status;
+//! - [`supervisor`] keeps one enabled plugin running, with backoff and give-up, reporting to
+//!   the lifecycle; [`settings`] holds its tunables and their defaults;
 //! - [`connection`] is the daemon's side of the protocol, and serves the plugin's KV requests;
-//! - [`manager`] ties them together behind the operations the API offers;
+//! - [`manager`] ties them together behind the operations the API offers, over each plugin's
+//!   `slot` (shared with its supervisor); [`error`] is what those operations fail with;
 //! - [`enabled`] persists which plugins are enabled; [`status`] is what is shown about them;
 //! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`.
 
@@ -12,10 +15,16 @@ pub mod backend;
 pub mod connection;
 pub mod discovery;
 pub mod enabled;
+pub mod error;
 pub mod license;
+pub mod lifecycle;
 pub mod manager;
+pub mod settings;
+mod slot;
 pub mod status;
 pub mod supervisor;
 
-pub use manager::{ForwardError, PluginInfo, PluginManager, Settings};
-pub use status::{PluginState, PluginStatus};
+pub use error::{Error, ForwardError};
+pub use manager::PluginManager;
+pub use settings::Settings;
+pub use status::{PluginInfo, PluginState, PluginStatus};

@@ -1,6 +1,13 @@
-//! What the daemon knows about a plugin right now, as the API and the CLI show it.
+//! What the daemon knows about a plugin right now, as the API and the CLI show it. The status
+//! is computed from the plugin's [`Lifecycle`](super::lifecycle::Lifecycle), never set field by
+//! field.
+
+use std::path::PathBuf;
 
 use serde::Serialize;
+use toru_plugin_api::PluginMetadata;
+
+use super::license::LicenseStatus;
 
 /// Where a plugin is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,18 +48,16 @@ pub struct PluginStatus {
     pub last_error: Option<String>,
 }
 
-impl PluginStatus {
-    /// The status of a plugin that is not enabled.
-    pub fn disabled() -> Self {
-        PluginStatus {
-            enabled: false,
-            state: PluginState::Disabled,
-            healthy: false,
-            pid: None,
-            unit: None,
-            restarts: 0,
-            consecutive_failures: 0,
-            last_error: None,
-        }
-    }
+/// A plugin as the API shows it: metadata plus runtime status.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// What the plugin says about itself.
+    #[serde(flatten)]
+    pub meta: PluginMetadata,
+    /// Its executable.
+    pub binary: PathBuf,
+    /// What the daemon knows about it now.
+    pub status: PluginStatus,
+    /// Its licence key and the plugin's verdict on it.
+    pub license: LicenseStatus,
 }

@@ -1,144 +1,129 @@
 //! One task per enabled plugin: start it, connect, keep it healthy, restart it with backoff when
 //! it fails, give up after too many failures in a row.
 //!
-//! The same loop runs over either backend, so both produce the same schedule: after the n-th
-//! consecutive failure the next start waits `min(initial × 2ⁿ⁻¹, max)` — 1, 2, 4, 8, 16, 16… s
-//! with the defaults. A run that lasted `stable_after` resets the count. systemd 252 has no
-//! `RestartSteps=`, so units are created with `Restart=no` and this loop is the restart policy.
+//! The supervisor does the work and reports what happened to the plugin's
+//! [`Lifecycle`](super::lifecycle::Lifecycle) as events; the lifecycle decides the state, the
+//! backoff delay and the give-up. The same loop runs over either backend, so both produce the
+//! same schedule. systemd 252 has no `RestartSteps=`, so units are created with `Restart=no`
+//! and this loop is the restart policy. It needs only a [`SupervisorContext`] and its
+//! [`Slot`], not the manager, so it can be tested against a fake backend.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 use toru_plugin_api::Init;
 
-use super::backend::{ExitInfo, LaunchSpec, RunningPlugin};
-use super::connection::{Connection, ConnectionLimits};
-use super::manager::{Shared, Slot};
-use super::status::PluginState;
-use crate::store::EventKind;
+use super::backend::{BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
+use super::connection::{Connection, ConnectionError, ConnectionLimits};
+use super::enabled::EnabledConfig;
+use super::lifecycle::{Event, Process, State, StopIntent};
+use super::settings::Settings;
+use super::slot::{Slot, StopSignal};
+use crate::store::{EventKind, Store};
 
-/// The restart delay schedule.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    /// Delay after the first failure.
-    pub initial: Duration,
-    /// The cap.
-    pub max: Duration,
+/// What every supervisor needs besides its own slot.
+pub(crate) struct SupervisorContext {
+    /// Timeouts, limits and the restart policy.
+    pub(crate) settings: Settings,
+    /// Runs the processes.
+    pub(crate) backend: Arc<dyn SupervisorBackend>,
+    /// Where events are recorded and the plugin's KV requests are answered from.
+    pub(crate) store: Store,
+    /// Sent in `lifecycle.init`.
+    pub(crate) instance_id: String,
+    /// Where giving up records the plugin as disabled.
+    pub(crate) enabled: EnabledConfig,
 }
 
-impl Default for Backoff {
-    /// 1 s doubling to 16 s.
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(16),
+impl SupervisorContext {
+    /// Records an event in the store and never fails the caller: losing an event row must not
+    /// stop supervision.
+    pub(crate) async fn event(&self, plugin_id: &str, kind: EventKind, details: &str) {
+        if let Err(e) = self.store.record_event(plugin_id, kind, details).await {
+            tracing::error!(plugin = plugin_id, error = %e, "cannot record plugin event");
         }
-    }
-}
-
-impl Backoff {
-    /// The delay before restarting after the `failures`-th consecutive failure (1-based).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(31);
-        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 }
 
 /// How one run of the plugin ended.
 enum Outcome {
-    /// Stopped on request (disable or daemon shutdown).
+    /// Stopped on request (disable, a new licence key, or daemon shutdown).
     Stopped,
     /// It failed; `stable` says whether it had run long enough to reset the failure count.
     Failed { reason: String, stable: bool },
 }
 
-/// Supervises one plugin until `stop` is cancelled or it gives up. `adopted` is a process found
+/// Supervises one plugin until `stop` is raised or it gives up. The plugin's lifecycle is
+/// `starting` when this begins (the manager sent `Enable`). `adopted` is a process found
 /// running at daemon start, to reconnect to instead of starting a new one.
 pub(crate) async fn supervise(
-    shared: Arc<Shared>,
+    ctx: Arc<SupervisorContext>,
     slot: Arc<Slot>,
-    stop: CancellationToken,
+    stop: StopSignal,
     mut adopted: Option<RunningPlugin>,
 ) {
     let id = slot.meta.id.clone();
-    let mut failures = 0u32;
     loop {
-        slot.update(|s| {
-            s.state = PluginState::Starting;
-            s.healthy = false;
-        });
-        match run_once(&shared, &slot, &stop, adopted.take()).await {
-            Outcome::Stopped => {
-                slot.set_connection(None);
-                slot.update(|s| {
-                    s.state = PluginState::Disabled;
-                    s.healthy = false;
-                    s.pid = None;
-                });
-                return;
+        let (reason, stable) = match run_once(&ctx, &slot, &stop, adopted.take()).await {
+            Outcome::Stopped => return,
+            Outcome::Failed { reason, stable } => (reason, stable),
+        };
+        slot.set_connection(None);
+        let failed = Event::Failed {
+            reason: reason.clone(),
+            stable,
+        };
+        let Some(transition) = slot.send(failed) else {
+            return;
+        };
+        let failures = slot.status().consecutive_failures;
+        tracing::warn!(plugin = id, failures, reason, "plugin failed");
+        ctx.event(&id, EventKind::Crashed, &reason).await;
+        let State::Backoff { delay } = transition.to else {
+            give_up(&ctx, &slot, failures).await;
+            return;
+        };
+        let details = format!("restart {failures} in {delay:?}");
+        tracing::info!(plugin = id, ?delay, "restarting plugin after backoff");
+        ctx.event(&id, EventKind::Restarting, &details).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {
+                slot.send(Event::Retry);
             }
-            Outcome::Failed { reason, stable } => {
-                slot.set_connection(None);
-                if stable {
-                    failures = 0;
+            () = stop.raised() => {
+                // Nothing runs: disabling or restarting needs no stop, only the transition.
+                if let Some(intent) = stop.intent() {
+                    slot.send(Event::Stop(intent));
                 }
-                failures += 1;
-                tracing::warn!(plugin = id, failures, reason, "plugin failed");
-                shared.event(&id, EventKind::Crashed, &reason).await;
-                slot.update(|s| {
-                    s.state = PluginState::Backoff;
-                    s.healthy = false;
-                    s.pid = None;
-                    s.consecutive_failures = failures;
-                    s.last_error = Some(reason.clone());
-                });
-                if failures >= shared.settings.max_failures {
-                    give_up(&shared, &slot, failures).await;
-                    return;
-                }
-                let delay = shared.settings.backoff.delay(failures);
-                let details = format!("restart {} in {delay:?}", failures);
-                tracing::info!(plugin = id, ?delay, "restarting plugin after backoff");
-                shared.event(&id, EventKind::Restarting, &details).await;
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.cancelled() => {
-                        slot.update(|s| s.state = PluginState::Disabled);
-                        return;
-                    }
-                }
-                slot.update(|s| s.restarts += 1);
+                return;
             }
         }
     }
 }
 
-async fn give_up(shared: &Shared, slot: &Slot, failures: u32) {
+/// The lifecycle already moved to `failed`; records it and disables the plugin durably, so it
+/// stays stopped after a daemon restart.
+async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32) {
     let id = &slot.meta.id;
     let details = format!("gave up after {failures} consecutive failures; disabled");
     tracing::error!(plugin = id, failures, "giving up on plugin; disabling it");
-    shared.event(id, EventKind::GaveUp, &details).await;
-    if let Err(e) = shared.persist_enabled(id, false).await {
+    ctx.event(id, EventKind::GaveUp, &details).await;
+    if let Err(e) = ctx.enabled.persist(id, false).await {
         tracing::error!(plugin = id, error = %e, "cannot record that the plugin is disabled");
     }
-    slot.update(|s| {
-        s.enabled = false;
-        s.state = PluginState::Failed;
-        s.last_error = Some(details.clone());
-    });
 }
 
 /// Starts (or adopts), connects, initialises, then waits for the run to end.
 async fn run_once(
-    shared: &Shared,
+    ctx: &SupervisorContext,
     slot: &Slot,
-    stop: &CancellationToken,
+    stop: &StopSignal,
     adopted: Option<RunningPlugin>,
 ) -> Outcome {
     let id = &slot.meta.id;
-    let settings = &shared.settings;
-    let socket = shared.backend.socket_path(id);
+    let settings = &ctx.settings;
+    let socket = ctx.backend.socket_path(id);
     let was_adopted = adopted.is_some();
     let mut running = match adopted {
         Some(running) => running,
@@ -150,7 +135,7 @@ async fn run_once(
                 limits: settings.limits,
                 permissions: slot.meta.permissions.clone(),
             };
-            match shared.backend.start(&spec).await {
+            match ctx.backend.start(&spec).await {
                 Ok(running) => running,
                 Err(e) => {
                     return Outcome::Failed {
@@ -161,17 +146,17 @@ async fn run_once(
             }
         }
     };
-    slot.update(|s| {
-        s.pid = running.pid;
-        s.unit = running.unit.clone();
-    });
+    slot.send(Event::Launched(Process {
+        pid: running.pid,
+        unit: running.unit.clone(),
+    }));
 
     let connect = async {
         let conn = Connection::connect(
             id,
             &socket,
             settings.start_timeout,
-            shared.store.clone(),
+            ctx.store.clone(),
             ConnectionLimits {
                 max_frame: settings.max_frame,
                 ..ConnectionLimits::default()
@@ -181,28 +166,28 @@ async fn run_once(
         let init = Init {
             protocol_version: toru_plugin_api::PROTOCOL_VERSION,
             plugin_id: id.clone(),
-            instance_id: shared.instance_id.clone(),
+            instance_id: ctx.instance_id.clone(),
             config: Default::default(),
             license: slot.license_key(),
         };
         let ready = conn.init(init, settings.start_timeout).await?;
         slot.set_license_report(ready.license);
-        Ok::<_, super::connection::ConnectionError>(conn)
+        Ok::<_, ConnectionError>(conn)
     };
     let conn = tokio::select! {
         conn = connect => conn,
         exit = &mut running.exited => {
             return Outcome::Failed { reason: format!("{} during start", exit_text(exit)), stable: false };
         }
-        _ = stop.cancelled() => {
-            stop_process(shared, slot, None, running).await;
+        () = stop.raised() => {
+            stop_on_request(ctx, slot, stop, None, running).await;
             return Outcome::Stopped;
         }
     };
     let conn = match conn {
         Ok(conn) => conn,
         Err(e) => {
-            stop_process(shared, slot, None, running).await;
+            stop_to_recover(ctx, slot, running).await;
             return Outcome::Failed {
                 reason: e.to_string(),
                 stable: false,
@@ -211,44 +196,35 @@ async fn run_once(
     };
 
     slot.set_connection(Some(conn.clone()));
-    slot.update(|s| {
-        s.state = PluginState::Running;
-        s.healthy = true;
-    });
+    slot.send(Event::Ready);
     let (kind, details) = if was_adopted {
         (EventKind::Adopted, "reconnected to the running plugin")
     } else {
         (EventKind::Started, "started and initialised")
     };
     tracing::info!(plugin = id, pid = ?running.pid, adopted = was_adopted, "plugin running");
-    shared.event(id, kind, details).await;
+    ctx.event(id, kind, details).await;
     let started = Instant::now();
 
     let reason = tokio::select! {
         exit = &mut running.exited => exit_text(exit),
-        _ = conn.closed() => {
+        () = conn.closed() => {
             // The process is probably exiting; give it a moment to be reaped so the event says
             // how it ended, then make sure it is gone.
             match tokio::time::timeout(Duration::from_secs(2), &mut running.exited).await {
                 Ok(exit) => exit_text(exit),
                 Err(_) => {
-                    stop_process(shared, slot, None, running).await;
+                    stop_to_recover(ctx, slot, running).await;
                     "closed its connection".to_owned()
                 }
             }
         }
-        reason = watch_health(shared, slot, &conn) => {
-            stop_process(shared, slot, None, running).await;
+        reason = watch_health(ctx, slot, &conn) => {
+            stop_to_recover(ctx, slot, running).await;
             reason
         }
-        _ = stop.cancelled() => {
-            if shared.leaves_plugins_running() {
-                // Daemon shutdown under systemd: the unit keeps running and is adopted by the
-                // next daemon; only the connection goes.
-                conn.close();
-            } else {
-                stop_process(shared, slot, Some(&conn), running).await;
-            }
+        () = stop.raised() => {
+            stop_on_request(ctx, slot, stop, Some(&conn), running).await;
             return Outcome::Stopped;
         }
     };
@@ -260,8 +236,8 @@ async fn run_once(
 }
 
 /// Returns when the plugin has missed too many pings in a row; marks it unhealthy meanwhile.
-async fn watch_health(shared: &Shared, slot: &Slot, conn: &Connection) -> String {
-    let settings = &shared.settings;
+async fn watch_health(ctx: &SupervisorContext, slot: &Slot, conn: &Connection) -> String {
+    let settings = &ctx.settings;
     let mut ticks = tokio::time::interval(settings.ping_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate; the plugin just answered init
@@ -271,18 +247,16 @@ async fn watch_health(shared: &Shared, slot: &Slot, conn: &Connection) -> String
         match conn.ping(settings.ping_timeout).await {
             Ok(_) if missed > 0 => {
                 missed = 0;
-                slot.update(|s| s.healthy = true);
-                shared
-                    .event(&slot.meta.id, EventKind::Healthy, "answers pings again")
+                slot.send(Event::PingAnswered);
+                ctx.event(&slot.meta.id, EventKind::Healthy, "answers pings again")
                     .await;
             }
             Ok(_) => {}
             Err(e) => {
                 missed += 1;
                 if missed == 1 {
-                    slot.update(|s| s.healthy = false);
-                    shared
-                        .event(&slot.meta.id, EventKind::Unhealthy, &e.to_string())
+                    slot.send(Event::PingMissed);
+                    ctx.event(&slot.meta.id, EventKind::Unhealthy, &e.to_string())
                         .await;
                 }
                 if missed >= settings.max_missed_pings {
@@ -293,17 +267,46 @@ async fn watch_health(shared: &Shared, slot: &Slot, conn: &Connection) -> String
     }
 }
 
-/// Stops the process: a polite `lifecycle.shutdown` first when connected, then the backend's
+/// Stops the process of a plugin that failed while alive; the caller then reports the failure.
+async fn stop_to_recover(ctx: &SupervisorContext, slot: &Slot, running: RunningPlugin) {
+    slot.send(Event::Stop(StopIntent::Recover));
+    terminate(ctx, slot, None, running).await;
+}
+
+/// Stops the process because `stop` was raised. On the daemon's shutdown there is no
+/// transition (the status is the daemon's last word on a plugin it no longer watches), and a
+/// connected systemd unit is left running for the next daemon to adopt.
+async fn stop_on_request(
+    ctx: &SupervisorContext,
+    slot: &Slot,
+    stop: &StopSignal,
+    conn: Option<&Connection>,
+    running: RunningPlugin,
+) {
+    match stop.intent() {
+        Some(intent) => {
+            slot.send(Event::Stop(intent));
+            terminate(ctx, slot, conn, running).await;
+            slot.set_connection(None);
+            slot.send(Event::Stopped);
+        }
+        None => match conn {
+            Some(conn) if ctx.backend.kind() == BackendKind::Systemd => conn.close(),
+            conn => terminate(ctx, slot, conn, running).await,
+        },
+    }
+}
+
+/// Ends the process: a polite `lifecycle.shutdown` first when connected, then the backend's
 /// SIGTERM and SIGKILL.
-async fn stop_process(
-    shared: &Shared,
+async fn terminate(
+    ctx: &SupervisorContext,
     slot: &Slot,
     conn: Option<&Connection>,
     mut running: RunningPlugin,
 ) {
     let id = &slot.meta.id;
-    slot.update(|s| s.state = PluginState::Stopping);
-    let grace = shared.settings.stop_grace;
+    let grace = ctx.settings.stop_grace;
     if let Some(conn) = conn {
         // Never waits for room: a plugin that does not read gets no grace, only SIGTERM.
         if conn.shutdown() {
@@ -311,10 +314,10 @@ async fn stop_process(
         }
         conn.close();
     }
-    if let Err(e) = shared.backend.stop(id, grace).await {
+    if let Err(e) = ctx.backend.stop(id, grace).await {
         tracing::error!(plugin = id, error = %e, "cannot stop plugin");
     }
-    shared.event(id, EventKind::Stopped, "stopped").await;
+    ctx.event(id, EventKind::Stopped, "stopped").await;
 }
 
 fn exit_text(exit: Result<ExitInfo, tokio::sync::oneshot::error::RecvError>) -> String {
@@ -325,14 +328,5 @@ fn exit_text(exit: Result<ExitInfo, tokio::sync::oneshot::error::RecvError>) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_schedule_is_1_2_4_8_16_then_capped() {
-        let b = Backoff::default();
-        let secs: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 16, 16, 16]);
-        assert_eq!(b.delay(u32::MAX), Duration::from_secs(16), "no overflow");
-    }
-}
+#[path = "supervisor_tests.rs"]
+mod tests;

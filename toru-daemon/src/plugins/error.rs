@@ -1,0 +1,81 @@
+//! The errors of the plugin core as the API sees them: each variant says which plugin and what
+//! went wrong, and keeps its cause as a `source` so the whole chain reaches the log. Which HTTP
+//! status each becomes is decided in `api/error.rs`, not here.
+
+use std::path::PathBuf;
+
+use super::backend::BackendError;
+use super::connection::ConnectionError;
+use super::enabled::LoadError;
+use super::status::PluginState;
+
+/// Errors of plugin management, with the plugin they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No discovered plugin has this id.
+    #[error("no plugin with id {0:?}")]
+    UnknownPlugin(String),
+    /// The enabled state could not be saved; nothing was changed.
+    #[error("cannot save the enabled state of {plugin_id}")]
+    Persist {
+        /// The plugin.
+        plugin_id: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The enabled-state file exists but is unusable.
+    #[error("cannot load the enabled plugins")]
+    EnabledState(#[from] LoadError),
+    /// A blocking task the manager waited for was cancelled or panicked.
+    #[error("a blocking task of the plugin manager was interrupted")]
+    Interrupted(#[from] tokio::task::JoinError),
+    /// Scanning the plugins directory failed.
+    #[error("cannot scan the plugins directory {dir}")]
+    Scan {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// The backend failed outside any one plugin.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a request could not be forwarded to a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// Unknown or not enabled: its routes do not exist.
+    #[error("no enabled plugin with id {0:?}")]
+    NotFound(String),
+    /// Enabled but not running right now (starting, restarting, failed).
+    #[error("plugin {plugin_id} is not available ({state:?})")]
+    Unavailable {
+        /// The plugin.
+        plugin_id: String,
+        /// Its state.
+        state: PluginState,
+    },
+    /// The plugin did not answer in time.
+    #[error("plugin {0} did not answer in time")]
+    Timeout(String),
+    /// The plugin is busy or its connection died mid-request.
+    #[error(transparent)]
+    Gone(ConnectionError),
+    /// The plugin answered with a protocol error.
+    #[error(transparent)]
+    Plugin(ConnectionError),
+    /// A `license_required` plugin has no valid licence; the daemon answers for it.
+    #[error("{message}")]
+    Unlicensed {
+        /// 402 when no key is installed, else 403.
+        status: u16,
+        /// The licence failure kind, e.g. `wrong_instance`.
+        kind: String,
+        /// What the admin can do about it.
+        message: String,
+    },
+}

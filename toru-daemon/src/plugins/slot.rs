@@ -1,0 +1,186 @@
+//! One discovered plugin as the manager and its supervisor share it: metadata, the lifecycle
+//! and the status published from it, the live connection, the licence, and the handle of the
+//! supervisor task. Depends on neither `manager` nor `supervisor`, which both use it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use toru_plugin_api::{LicenseReport, PluginMetadata};
+
+use super::connection::Connection;
+use super::license::{LicenseSlot, LicenseStatus};
+use super::lifecycle::{Event, IllegalTransition, Lifecycle, StopIntent, Transition};
+use super::settings::RestartPolicy;
+use super::status::{PluginInfo, PluginStatus};
+use crate::sync::lock;
+
+/// One discovered plugin.
+pub(crate) struct Slot {
+    pub(crate) meta: PluginMetadata,
+    pub(crate) binary: PathBuf,
+    /// The one source of the plugin's state; changed only through [`Slot::apply`].
+    lifecycle: Mutex<Lifecycle>,
+    /// The lifecycle's status, published once per transition for `subscribe`rs.
+    status: watch::Sender<PluginStatus>,
+    /// The live, initialised connection while the plugin runs.
+    connection: Mutex<Option<Connection>>,
+    /// The installed licence key and the plugin's last verdict on it.
+    license: Mutex<LicenseSlot>,
+    /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
+    /// awaits, which serialises them per plugin.
+    pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
+}
+
+impl Slot {
+    /// A plugin just discovered: disabled until the manager enables or restores it.
+    pub(crate) fn new(
+        meta: PluginMetadata,
+        binary: PathBuf,
+        policy: RestartPolicy,
+        license_key: Option<String>,
+    ) -> Self {
+        let lifecycle = Lifecycle::new(policy);
+        Slot {
+            meta,
+            binary,
+            status: watch::Sender::new(lifecycle.status()),
+            lifecycle: Mutex::new(lifecycle),
+            connection: Mutex::new(None),
+            license: Mutex::new(LicenseSlot {
+                key: license_key,
+                report: None,
+            }),
+            supervisor: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Applies `event` to the lifecycle and publishes the new status, under one lock so that
+    /// statuses are published in the order of the transitions.
+    pub(crate) fn apply(&self, event: Event) -> Result<Transition, IllegalTransition> {
+        let mut lifecycle = lock(&self.lifecycle);
+        let transition = lifecycle.apply(event)?;
+        self.status.send_replace(lifecycle.status());
+        Ok(transition)
+    }
+
+    /// [`Slot::apply`] for senders that only send events the diagram has: a refusal is a bug,
+    /// logged (and a panic in debug builds, so tests find it).
+    pub(crate) fn send(&self, event: Event) -> Option<Transition> {
+        match self.apply(event) {
+            Ok(transition) => Some(transition),
+            Err(refused) => {
+                tracing::error!(plugin = self.meta.id, error = %refused, "bug: lifecycle event refused");
+                if cfg!(debug_assertions) {
+                    panic!("plugin {}: {refused}", self.meta.id);
+                }
+                None
+            }
+        }
+    }
+
+    /// The status now.
+    pub(crate) fn status(&self) -> PluginStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Watches the status.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<PluginStatus> {
+        self.status.subscribe()
+    }
+
+    pub(crate) fn set_connection(&self, conn: Option<Connection>) {
+        *lock(&self.connection) = conn;
+    }
+
+    pub(crate) fn connection(&self) -> Option<Connection> {
+        lock(&self.connection).clone()
+    }
+
+    /// The key to send in `lifecycle.init`.
+    pub(crate) fn license_key(&self) -> Option<String> {
+        lock(&self.license).key.clone()
+    }
+
+    /// Installs or removes the key; the plugin's verdict on the old one no longer applies.
+    pub(crate) fn set_license_key(&self, key: Option<String>) {
+        *lock(&self.license) = LicenseSlot { key, report: None };
+    }
+
+    /// Records the plugin's verdict from `lifecycle.ready`.
+    pub(crate) fn set_license_report(&self, report: Option<LicenseReport>) {
+        lock(&self.license).report = report;
+    }
+
+    pub(crate) fn license_status(&self) -> LicenseStatus {
+        lock(&self.license).status(self.meta.license_required, SystemTime::now())
+    }
+
+    pub(crate) fn info(&self) -> PluginInfo {
+        PluginInfo {
+            meta: self.meta.clone(),
+            binary: self.binary.clone(),
+            status: self.status(),
+            license: self.license_status(),
+        }
+    }
+}
+
+/// How the manager tells a supervisor to stop, and why. Cancelled without an intent, by the
+/// daemon's shutdown token it descends from, it means the daemon is stopping.
+#[derive(Debug, Clone)]
+pub(crate) struct StopSignal {
+    token: CancellationToken,
+    intent: Arc<OnceLock<StopIntent>>,
+}
+
+impl StopSignal {
+    /// A signal that the daemon's `shutdown` also raises.
+    pub(crate) fn new(shutdown: &CancellationToken) -> Self {
+        StopSignal {
+            token: shutdown.child_token(),
+            intent: Arc::default(),
+        }
+    }
+
+    /// Asks the supervisor to stop for `intent`; the first request wins.
+    pub(crate) fn request(&self, intent: StopIntent) {
+        let _ = self.intent.set(intent);
+        self.token.cancel();
+    }
+
+    /// Resolves once a stop was requested or the daemon is stopping.
+    pub(crate) async fn raised(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Why the stop was requested; `None` for the daemon's shutdown.
+    pub(crate) fn intent(&self) -> Option<StopIntent> {
+        self.intent.get().copied()
+    }
+}
+
+/// The supervisor task of one plugin.
+pub(crate) struct SupervisorHandle {
+    stop: StopSignal,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SupervisorHandle {
+    pub(crate) fn new(stop: StopSignal, task: tokio::task::JoinHandle<()>) -> Self {
+        SupervisorHandle { stop, task }
+    }
+
+    /// True once the supervisor has ended on its own (it gave up).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Asks the supervisor to stop the plugin for `intent` and waits until it has finished.
+    pub(crate) async fn stop(self, intent: StopIntent) {
+        self.stop.request(intent);
+        let _ = self.task.await;
+    }
+}
