@@ -115,7 +115,7 @@ impl Backoff {
 }
 
 /// When a failed plugin is restarted and when it is given up on; the part of [`Settings`] the
-/// pure [`Lifecycle`](super::lifecycle::Lifecycle) applies.
+/// pure `Lifecycle` applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartPolicy {
     /// The failure in a row that gives up (at least 1).

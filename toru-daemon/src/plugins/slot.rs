@@ -66,6 +66,14 @@ impl Slot {
         Ok(transition)
     }
 
+    /// What `event` would make of the lifecycle, without applying it or publishing anything:
+    /// lets the supervisor make a give-up durable before any client sees `failed`.
+    pub(crate) fn preview(&self, event: Event) -> Result<Lifecycle, IllegalTransition> {
+        let mut next = lock(&self.lifecycle).clone();
+        next.apply(event)?;
+        Ok(next)
+    }
+
     /// [`Slot::apply`] for senders that only send events the diagram has: a refusal is a bug,
     /// logged (and a panic in debug builds, so tests find it).
     pub(crate) fn send(&self, event: Event) -> Option<Transition> {

@@ -1,5 +1,5 @@
 //! What the daemon knows about a plugin right now, as the API and the CLI show it. The status
-//! is computed from the plugin's [`Lifecycle`](super::lifecycle::Lifecycle), never set field by
+//! is computed from the plugin's `Lifecycle`, never set field by
 //! field.
 
 use std::path::PathBuf;
@@ -30,15 +30,15 @@ pub enum PluginState {
 /// A snapshot of one plugin's runtime status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginStatus {
-    /// Whether the admin wants it running.
+    /// Whether the admin wants it running (see `lifecycle.rs` for its value in each state).
     pub enabled: bool,
     /// Lifecycle state.
     pub state: PluginState,
-    /// Whether it answers pings. Only meaningful while running.
+    /// Whether it answers pings; `false` in every state but `running`.
     pub healthy: bool,
-    /// Main PID while running.
+    /// Main PID while it has a process: `starting` (once launched), `running`, `stopping`.
     pub pid: Option<u32>,
-    /// The systemd unit, under the systemd backend.
+    /// The systemd unit under the systemd backend, while it has a process.
     pub unit: Option<String>,
     /// Restarts after failures since it was last enabled.
     pub restarts: u32,

@@ -74,16 +74,26 @@ pub(crate) async fn supervise(
             reason: reason.clone(),
             stable,
         };
-        let Some(transition) = slot.send(failed) else {
-            return;
+        // The lifecycle decides between backing off and giving up; a give-up is recorded and
+        // made durable before any client can see `failed`.
+        let next = match slot.preview(failed.clone()) {
+            Ok(next) => next,
+            Err(_) => {
+                slot.send(failed); // reports the bug
+                return;
+            }
         };
-        let failures = slot.status().consecutive_failures;
+        let next_status = next.status();
+        let failures = next_status.consecutive_failures;
         tracing::warn!(plugin = id, failures, reason, "plugin failed");
         ctx.event(&id, EventKind::Crashed, &reason).await;
-        let State::Backoff { delay } = transition.to else {
-            give_up(&ctx, &slot, failures).await;
+        let State::Backoff { delay } = *next.state() else {
+            let details = next_status.last_error.unwrap_or_default();
+            give_up(&ctx, &slot, failures, &details).await;
+            slot.send(failed);
             return;
         };
+        slot.send(failed);
         let details = format!("restart {failures} in {delay:?}");
         tracing::info!(plugin = id, ?delay, "restarting plugin after backoff");
         ctx.event(&id, EventKind::Restarting, &details).await;
@@ -102,13 +112,12 @@ pub(crate) async fn supervise(
     }
 }
 
-/// The lifecycle already moved to `failed`; records it and disables the plugin durably, so it
-/// stays stopped after a daemon restart.
-async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32) {
+/// Records the give-up and disables the plugin durably, so it stays stopped after a daemon
+/// restart; the caller then moves the lifecycle to `failed`.
+async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32, details: &str) {
     let id = &slot.meta.id;
-    let details = format!("gave up after {failures} consecutive failures; disabled");
     tracing::error!(plugin = id, failures, "giving up on plugin; disabling it");
-    ctx.event(id, EventKind::GaveUp, &details).await;
+    ctx.event(id, EventKind::GaveUp, details).await;
     if let Err(e) = ctx.enabled.persist(id, false).await {
         tracing::error!(plugin = id, error = %e, "cannot record that the plugin is disabled");
     }
