@@ -249,12 +249,11 @@ impl Supervised {
     /// Waits (in paused time, so at no real cost) until the status satisfies `done`.
     async fn wait_for(&self, done: impl Fn(&PluginStatus) -> bool) -> PluginStatus {
         let mut status = self.slot.subscribe();
-        let found = tokio::time::timeout(Duration::from_secs(3600), status.wait_for(|s| done(s)))
+        tokio::time::timeout(Duration::from_secs(3600), status.wait_for(|s| done(s)))
             .await
             .expect("the status was reached within an hour of virtual time")
             .expect("the slot is alive")
-            .clone();
-        found
+            .clone()
     }
 
     async fn events(&self) -> Vec<StoredEvent> {
