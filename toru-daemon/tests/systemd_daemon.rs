@@ -125,7 +125,7 @@ fn install_hello(layout: &Layout) {
 #[test]
 fn enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
     in_sandbox(
-        "t12_t13_enable_runs_a_unit_that_serves_and_logs_to_the_journal",
+        "enable_runs_a_unit_that_serves_and_logs_to_the_journal",
         || async {
             let layout = Layout::new();
             install_hello(&layout);
@@ -220,7 +220,7 @@ fn enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
 #[test]
 fn a_crashing_unit_backs_off_1_2_and_is_given_up_after_3() {
     in_sandbox(
-        "t15_a_crashing_unit_backs_off_1_2_and_is_given_up_after_3",
+        "a_crashing_unit_backs_off_1_2_and_is_given_up_after_3",
         || async {
             let layout = Layout::new();
             std::fs::create_dir_all(layout.plugins()).unwrap();
@@ -354,7 +354,7 @@ fn adoption_after_kill_9_keeps_the_unit_and_reconnects() {
 #[test]
 fn both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
     in_sandbox(
-        "v1_v2_v10_both_examples_run_sandboxed_and_survive_kill_9_with_their_kv",
+        "both_examples_run_sandboxed_and_survive_kill_9_with_their_kv",
         || async {
             let layout = Layout::new();
             std::fs::create_dir_all(layout.plugins()).unwrap();
