@@ -1,0 +1,204 @@
+//! What a handler receives. Every route's handler has the one shape [`Handler`]: an async
+//! function whose parameters each implement [`FromRequest`] — the state, the [`Caller`], a
+//! [`Path`], a [`Json`] or [`Query`] value, a header — taken from a [`Request`] that has
+//! passed the pipeline. The route table says what the pipeline checks; the parameter list says
+//! what the handler reads; neither depends on the order of warp filters.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use super::ApiState;
+use super::error::ApiError;
+use super::handlers::ApiResult;
+use super::pipeline::{Peer, session_cookie};
+use crate::auth::Caller;
+
+/// A request that passed the pipeline, as its handler's parameters are taken from it.
+pub struct Request {
+    /// What every handler can reach.
+    pub state: ApiState,
+    /// The route's path parameters, in the order the route's path names them, as sent
+    /// (still percent-encoded).
+    pub params: Vec<String>,
+    /// Who is calling, when the route's policy asked (`Auth::Caller`).
+    pub caller: Option<Caller>,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+    /// Who is on the other end of the connection.
+    pub peer: Option<Peer>,
+    /// The body the route's policy allowed, empty for `Body::None`.
+    pub body: Bytes,
+}
+
+/// A handler parameter, taken from the request. An `Err` is answered instead of calling the
+/// handler.
+pub trait FromRequest: Sized {
+    /// Takes (or copies) this value out of `request`.
+    fn from_request(request: &mut Request) -> Result<Self, ApiError>;
+}
+
+impl FromRequest for ApiState {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        Ok(request.state.clone())
+    }
+}
+
+impl FromRequest for Caller {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        // Only a route declared `Auth::Anyone` whose handler asks for a caller gets here: a
+        // mistake in the route table, not the client's.
+        request.caller.take().ok_or_else(|| {
+            ApiError::internal("a handler wants a caller its route does not ask for")
+        })
+    }
+}
+
+/// The raw body the route's policy allowed (`Body::Bytes`).
+impl FromRequest for Bytes {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        Ok(std::mem::take(&mut request.body))
+    }
+}
+
+/// The route's path parameters, as sent: one `String`, or a tuple of two.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl FromRequest for Path<String> {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        match <[String; 1]>::try_from(std::mem::take(&mut request.params)) {
+            Ok([one]) => Ok(Path(one)),
+            Err(_) => Err(ApiError::internal("a handler wants one path parameter")),
+        }
+    }
+}
+
+impl FromRequest for Path<(String, String)> {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        match <[String; 2]>::try_from(std::mem::take(&mut request.params)) {
+            Ok([first, second]) => Ok(Path((first, second))),
+            Err(_) => Err(ApiError::internal("a handler wants two path parameters")),
+        }
+    }
+}
+
+/// The JSON body (`Body::Json`, so its type and size were checked), decoded: 400
+/// `invalid_json` for a wrong shape, saying what and where.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Json<T> {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        serde_json::from_slice(&request.body)
+            .map(Json)
+            .map_err(ApiError::invalid_json)
+    }
+}
+
+/// The query string decoded (an absent one as empty): 400 for one that does not fit `T`.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(request.query.as_deref().unwrap_or_default())
+            .map(Query)
+            .map_err(|_| ApiError::bad_request("invalid query string"))
+    }
+}
+
+/// The TCP client's address, for the login rate limits; absent on the Unix socket.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl FromRequest for Option<ClientAddr> {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        Ok(match request.peer {
+            Some(Peer::Tcp(addr)) => Some(ClientAddr(addr)),
+            _ => None,
+        })
+    }
+}
+
+/// Whether the client reached us over TLS (a proxy in front says so with
+/// `X-Forwarded-Proto: https`), so cookies get `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct BehindTls(pub bool);
+
+impl FromRequest for BehindTls {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        let proto = header(&request.headers, "x-forwarded-proto");
+        Ok(BehindTls(
+            proto.is_some_and(|p| p.eq_ignore_ascii_case("https")),
+        ))
+    }
+}
+
+/// The session token of the `Cookie` header, if any, for routes that work with or without one
+/// (logout).
+#[derive(Debug)]
+pub struct SessionToken(pub Option<String>);
+
+impl FromRequest for SessionToken {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        Ok(SessionToken(
+            session_cookie(&request.headers).map(str::to_owned),
+        ))
+    }
+}
+
+/// The `If-None-Match` header, for routes that answer 304 (a plugin's bundle).
+#[derive(Debug)]
+pub struct IfNoneMatch(pub Option<String>);
+
+impl FromRequest for IfNoneMatch {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        Ok(IfNoneMatch(
+            header(&request.headers, "if-none-match").map(str::to_owned),
+        ))
+    }
+}
+
+/// A header's value, absent when it is not visible ASCII.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The one shape of a route's handler: an async function of up to four [`FromRequest`]
+/// parameters. `Args` is the tuple of those parameter types, so each arity is its own impl.
+pub trait Handler<Args>: Clone + Send + Sync + 'static {
+    /// Takes the parameters from `request` (answering the first that fails) and runs.
+    fn call(self, request: Request) -> impl Future<Output = ApiResult> + Send;
+}
+
+/// Implements [`Handler`] for functions of the given parameter types.
+macro_rules! handler_of_arity {
+    ($($param:ident),*) => {
+        impl<F, Fut, $($param,)*> Handler<($($param,)*)> for F
+        where
+            F: Fn($($param),*) -> Fut + Clone + Send + Sync + 'static,
+            Fut: Future<Output = ApiResult> + Send,
+            $($param: FromRequest + Send,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn call(self, mut request: Request) -> impl Future<Output = ApiResult> + Send {
+                async move {
+                    $(let $param = $param::from_request(&mut request)?;)*
+                    self($($param),*).await
+                }
+            }
+        }
+    };
+}
+
+handler_of_arity!();
+handler_of_arity!(A);
+handler_of_arity!(A, B);
+handler_of_arity!(A, B, C);
+handler_of_arity!(A, B, C, D);
