@@ -1,25 +1,16 @@
-//! The HTTP API, served by warp on TCP and on a local Unix socket. [`routes`] is the one place
-//! that lists every route; handlers live in [`handlers`], one file per group.
+//! The HTTP API, served on TCP and on a local Unix socket. `table` is the one place that lists
+//! every route, one row each: method, path, who may call it, what body it reads, handler.
+//! [`documented_routes`] reads the same table.
 //!
-//! | route | auth | what |
-//! | --- | --- | --- |
-//! | `GET /api/health` | none | liveness probe |
-//! | `POST /api/auth/login` · `POST /api/auth/logout` · `GET /api/auth/me` | – | sessions |
-//! | `GET /api/status` | yes | version, instance id, backend, counts |
-//! | `GET /api/plugins` · `GET /api/plugins/:id` | yes | plugins with status (details add events) |
-//! | `POST /api/plugins/:id/enable` · `…/disable` | yes | lifecycle |
-//! | `PUT /api/plugins/:id/license` · `DELETE …/license` | yes | install or remove its licence key |
-//! | `GET /api/plugins/:id/bundle.js` | yes | the plugin's view (ES module, ETag) |
-//! | `ANY /api/plugins/:id/route/<path>` | yes | forwarded to the plugin as `http.request` (served outside warp, see [`handlers::forward`]) |
-//! | `GET /api/plugins/:id/kv?prefix=` · `GET/PUT/DELETE /api/plugins/:id/kv/:key` | yes | KV |
-//! | `GET /api/plugins/:id/logs?page&page_size&level` · `…/logs/follow` (SSE) | yes | logs |
-//! | `GET /api/events?limit&plugin` | yes | plugin events |
-//! | `GET /api/discovery-failures` · `POST /api/rescan` | yes | skipped `*.binary` files and why; look for new plugins |
-//! | `GET /api/users` · `POST /api/users` · `PUT /api/users/:name/password` | yes | users |
-//! | `GET /*` | none | the dashboard, with fallback to `index.html` |
-//!
-//! "yes" means a session cookie, or a Unix-socket peer that is root, the daemon's user, or in
-//! group `toru`. Every non-GET route also refuses cross-site browser requests.
+//! Every request takes the same way (ARCHITECTURE.md, "The life of one request"): `server.rs`
+//! accepts it and refuses an unknown `Host`; then either warp matches a row ([`filters`]) or,
+//! for `/api/plugins/{id}/route/{path}`, the fast path takes it ([`handlers::forward`]); both
+//! run the [`pipeline`] — the cross-site rule for every method but GET, HEAD and OPTIONS, the
+//! caller where the row says `Caller` (a session cookie, or a Unix-socket peer that is root,
+//! the daemon's user, or in group `toru`), the body the row allows — and then the handler,
+//! whose parameters are taken from the request by type ([`extract`]). Errors become responses
+//! in [`error`]. Paths under `/api/` that no row matches are JSON 404s; every other GET is
+//! the dashboard ([`web`]), with a fallback to `index.html`.
 
 pub mod activation;
 pub mod error;
