@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::ApiState;
 use super::error::ApiError;
 use super::handlers::ApiResult;
-use super::pipeline::{Peer, session_cookie};
+use super::pipeline::{Auth, Body, Peer, Policy, session_cookie};
 use crate::auth::Caller;
 
 /// A request that passed the pipeline, as its handler's parameters are taken from it.
@@ -39,8 +39,83 @@ pub struct Request {
 /// A handler parameter, taken from the request. An `Err` is answered instead of calling the
 /// handler.
 pub trait FromRequest: Sized {
+    /// What the parameter needs its route's row to provide, checked when the table is built.
+    const NEEDS: Needs = Needs::NOTHING;
+
     /// Takes (or copies) this value out of `request`.
     fn from_request(request: &mut Request) -> Result<Self, ApiError>;
+}
+
+/// What a handler's parameters need of the route's row: a caller, path parameters, a body.
+/// [`Needs::check`] compares them with the row when the route table is built, so a handler
+/// that asks for what its row does not provide is a panic at start-up (and in the route
+/// table's tests), never a request answered 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// A [`Caller`]: the row must say `Auth::Caller`.
+    pub caller: bool,
+    /// A [`Path`] of this many parameters: the row's path must have as many.
+    pub path_params: Option<usize>,
+    /// The body as JSON or as bytes: the row must say `Body::Json` or `Body::Bytes`.
+    pub body: Option<BodyNeed>,
+}
+
+/// The body a handler parameter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// [`Json`].
+    Json,
+    /// [`Bytes`].
+    Bytes,
+}
+
+impl Needs {
+    /// What a parameter taken from the state or the headers needs.
+    pub const NOTHING: Needs = Needs {
+        caller: false,
+        path_params: None,
+        body: None,
+    };
+
+    /// The needs of two parameters together (a later one's path or body wins; a handler has
+    /// at most one of each).
+    pub const fn and(self, other: Needs) -> Needs {
+        Needs {
+            caller: self.caller || other.caller,
+            path_params: match other.path_params {
+                Some(n) => Some(n),
+                None => self.path_params,
+            },
+            body: match other.body {
+                Some(b) => Some(b),
+                None => self.body,
+            },
+        }
+    }
+
+    /// Panics unless a row with `policy` and `params` path parameters provides these needs.
+    pub fn check(self, route: &str, policy: Policy, params: usize) {
+        if self.caller {
+            assert_eq!(
+                policy.auth,
+                Auth::Caller,
+                "{route}: its handler wants a caller"
+            );
+        }
+        if let Some(wanted) = self.path_params {
+            assert_eq!(
+                wanted, params,
+                "{route}: its handler wants {wanted} path parameters"
+            );
+        }
+        match (self.body, policy.body) {
+            (Some(BodyNeed::Json), Body::Json(_)) | (Some(BodyNeed::Bytes), Body::Bytes(_)) => {}
+            (None, _) => {}
+            (Some(need), body) => {
+                panic!("{route}: its handler reads {need:?}, its row allows {body:?}")
+            }
+        }
+    }
 }
 
 impl FromRequest for ApiState {
@@ -50,9 +125,14 @@ impl FromRequest for ApiState {
 }
 
 impl FromRequest for Caller {
+    const NEEDS: Needs = Needs {
+        caller: true,
+        ..Needs::NOTHING
+    };
+
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
-        // Only a route declared `Auth::Anyone` whose handler asks for a caller gets here: a
-        // mistake in the route table, not the client's.
+        // Unreachable: `Needs::check` refuses a row whose handler wants a caller it does not
+        // provide, when the table is built.
         request.caller.take().ok_or_else(|| {
             ApiError::internal("a handler wants a caller its route does not ask for")
         })
@@ -61,6 +141,11 @@ impl FromRequest for Caller {
 
 /// The raw body the route's policy allowed (`Body::Bytes`).
 impl FromRequest for Bytes {
+    const NEEDS: Needs = Needs {
+        body: Some(BodyNeed::Bytes),
+        ..Needs::NOTHING
+    };
+
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         Ok(std::mem::take(&mut request.body))
     }
@@ -71,6 +156,11 @@ impl FromRequest for Bytes {
 pub struct Path<T>(pub T);
 
 impl FromRequest for Path<String> {
+    const NEEDS: Needs = Needs {
+        path_params: Some(1),
+        ..Needs::NOTHING
+    };
+
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         match <[String; 1]>::try_from(std::mem::take(&mut request.params)) {
             Ok([one]) => Ok(Path(one)),
@@ -80,6 +170,11 @@ impl FromRequest for Path<String> {
 }
 
 impl FromRequest for Path<(String, String)> {
+    const NEEDS: Needs = Needs {
+        path_params: Some(2),
+        ..Needs::NOTHING
+    };
+
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         match <[String; 2]>::try_from(std::mem::take(&mut request.params)) {
             Ok([first, second]) => Ok(Path((first, second))),
@@ -94,6 +189,11 @@ impl FromRequest for Path<(String, String)> {
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest for Json<T> {
+    const NEEDS: Needs = Needs {
+        body: Some(BodyNeed::Json),
+        ..Needs::NOTHING
+    };
+
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         serde_json::from_slice(&request.body)
             .map(Json)
@@ -173,6 +273,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The one shape of a route's handler: an async function of up to four [`FromRequest`]
 /// parameters. `Args` is the tuple of those parameter types, so each arity is its own impl.
 pub trait Handler<Args>: Clone + Send + Sync + 'static {
+    /// What the parameters need of the route's row, all together.
+    const NEEDS: Needs;
+
     /// Takes the parameters from `request` (answering the first that fails) and runs.
     fn call(self, request: Request) -> impl Future<Output = ApiResult> + Send;
 }
@@ -186,6 +289,8 @@ macro_rules! handler_of_arity {
             Fut: Future<Output = ApiResult> + Send,
             $($param: FromRequest + Send,)*
         {
+            const NEEDS: Needs = Needs::NOTHING $(.and($param::NEEDS))*;
+
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(self, mut request: Request) -> impl Future<Output = ApiResult> + Send {
                 async move {

@@ -59,6 +59,14 @@ impl PathPattern {
         PathPattern { segments }
     }
 
+    /// How many path parameters the pattern has.
+    pub fn params(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Param))
+            .count()
+    }
+
     /// The path parameters, as sent (still percent-encoded), when `path` is this pattern. As
     /// warp's `path!` matches: segment by segment, literals exactly, parameters not empty, and
     /// one trailing `/` allowed.

@@ -140,10 +140,12 @@ where
     H: Handler<Args>,
     Args: 'static,
 {
+    let policy = Policy { auth, body };
+    H::NEEDS.check(path, policy, filters::PathPattern::parse(path).params());
     Route {
         method: Some(method.clone()),
         path,
-        policy: Policy { auth, body },
+        policy,
         serve: Serve::Warp(Box::new(move |state, policy| {
             filters::route(state, method, path, policy, handler)
         })),
@@ -265,6 +267,30 @@ mod tests {
             let refused = origin::check_same_origin(&method, &cross_site).is_err();
             assert_eq!(refused, method != Method::GET, "{method} {path}");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler wants a caller")]
+    fn a_row_without_the_caller_its_handler_takes_is_refused() {
+        route(Method::GET, "/api/x", Auth::Anyone, NO_BODY, auth::me);
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler wants 2 path parameters")]
+    fn a_row_without_the_path_parameters_its_handler_takes_is_refused() {
+        route(Method::GET, "/api/x/{id}", Auth::Caller, NO_BODY, kv::get);
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler reads Json, its row allows None")]
+    fn a_row_without_the_body_its_handler_takes_is_refused() {
+        route(
+            Method::POST,
+            "/api/users",
+            Auth::Caller,
+            NO_BODY,
+            users::create,
+        );
     }
 
     #[test]
