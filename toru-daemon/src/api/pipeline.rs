@@ -73,11 +73,21 @@ pub async fn admit(
     peer: Option<Peer>,
     state: &ApiState,
 ) -> Result<Option<Caller>, ApiError> {
-    check_same_origin(method, headers)?;
     match auth {
-        Auth::Anyone => Ok(None),
-        Auth::Caller => identify_caller(headers, peer, state).await.map(Some),
+        Auth::Anyone => check_same_origin(method, headers).map(|()| None),
+        Auth::Caller => admit_caller(method, headers, peer, state).await.map(Some),
     }
+}
+
+/// [`admit`] for a route that always asks for a caller (the forwarded route).
+pub async fn admit_caller(
+    method: &Method,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+    state: &ApiState,
+) -> Result<Caller, ApiError> {
+    check_same_origin(method, headers)?;
+    identify_caller(headers, peer, state).await
 }
 
 /// The authenticated caller: a Unix-socket peer with the right credentials (403 if its

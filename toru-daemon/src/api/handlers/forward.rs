@@ -32,6 +32,9 @@ pub const POLICY: Policy = Policy {
     body: Body::Bytes(MAX_FORWARD_BODY),
 };
 
+// `forward` admits with `admit_caller`, which is what this policy asks for.
+const _: () = assert!(matches!(POLICY.auth, Auth::Caller));
+
 /// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
 /// under the 8 MiB frame limit.
 pub const MAX_FORWARD_BODY: usize = 4 * 1024 * 1024;
@@ -238,15 +241,7 @@ async fn forward(
     path: String,
 ) -> Result<warp::reply::Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let caller = pipeline::admit(
-        POLICY.auth,
-        &parts.method,
-        &parts.headers,
-        Some(peer),
-        state,
-    )
-    .await?
-    .expect("POLICY asks for a caller");
+    let caller = pipeline::admit_caller(&parts.method, &parts.headers, Some(peer), state).await?;
     // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call;
     // other spellings of it, and paths with `.`/`..` or empty segments, are refused too.
     check_forward_path(&path)?;
