@@ -4,7 +4,7 @@
 //! ([`handlers::forward`](super::handlers::forward)), which is served outside warp, apply the
 //! same code in the same order:
 //!
-//! 1. the cross-site rule, derived from the method ([`origin::check_same_origin`]);
+//! 1. the cross-site rule, derived from the method ([`check_same_origin`]);
 //! 2. who is calling, where the route's [`Policy`] asks ([`identify_caller`]);
 //! 3. the body the policy allows, bounded in size and time ([`read_body`]).
 //!
