@@ -300,6 +300,9 @@ mod tests {
             assert!(routes.contains(&(method, "/api/plugins/{id}/route/{path}")));
         }
         assert!(routes.contains(&(Method::PUT, "/api/plugins/{id}/kv/{key}")));
-        assert_eq!(routes.len(), 24 + FORWARDED_METHODS.len());
+        let mut unique = routes.clone();
+        unique.sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
+        unique.dedup();
+        assert_eq!(unique.len(), routes.len(), "a (method, path) listed twice");
     }
 }
