@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::activation::Inherited;
-use crate::api::filters::AllowedHosts;
+use crate::api::origin::AllowedHosts;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
@@ -127,7 +127,7 @@ impl Daemon {
             idle: config.http_idle_timeout.unwrap_or(server::IDLE_TIMEOUT),
             body: config
                 .http_body_timeout
-                .unwrap_or(api::filters::BODY_TIMEOUT),
+                .unwrap_or(api::pipeline::BODY_TIMEOUT),
         };
         for tcp in tcp_listeners {
             let hosts = AllowedHosts::new(

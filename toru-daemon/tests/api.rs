@@ -870,3 +870,81 @@ async fn plugins_installed_while_running_are_found() {
     assert_eq!(list[1]["status"]["state"], "disabled");
     d.stop().await;
 }
+
+/// Warp's routes and the forwarded route, which is served outside warp, run one pipeline: the
+/// same request is refused by both with the same status and error, and a local peer is a caller
+/// on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warp_routes_and_the_forwarded_route_refuse_and_admit_alike() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    d.enable(&s, "hello-rust").await;
+    let on_warp = "/api/plugins/hello-rust/enable";
+    let forwarded = "/api/plugins/hello-rust/route/counter/increment";
+    let error = |r: &toructl::client::Response| -> (StatusCode, Value) {
+        let body: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&r.body)));
+        (r.status, body["error"].clone())
+    };
+
+    // Cross-site: the same 403 with the same message.
+    for headers in [
+        [("origin", "http://evil.example")],
+        [("sec-fetch-site", "cross-site")],
+        [("sec-fetch-site", "same-site")],
+    ] {
+        let a = s
+            .request(Method::POST, on_warp, &headers, None)
+            .await
+            .unwrap();
+        let b = s
+            .request(Method::POST, forwarded, &headers, None)
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(error(&a), error(&b), "{headers:?}");
+    }
+    // No session, and a session that does not exist: the same 401.
+    let forged = Client::new(
+        Endpoint::Tcp(d.daemon.http_addr.to_string()),
+        Some("x".repeat(43)),
+    );
+    for client in [&d.anonymous, &forged] {
+        let a = client.raw(Method::POST, on_warp, None).await.unwrap();
+        let b = client.raw(Method::POST, forwarded, None).await.unwrap();
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error(&a), error(&b));
+    }
+    // A body declared over the route's limit: 413 from both, before a byte of it is read.
+    let token = {
+        let body = json!({"username": "admin", "password": PASSWORD}).to_string();
+        let r = d
+            .anonymous
+            .raw(Method::POST, "/api/auth/login", Some(body.into_bytes()))
+            .await
+            .unwrap();
+        session_token(&r.headers).unwrap()
+    };
+    for path in ["/api/plugins/hello-rust/kv/counter", forwarded] {
+        let declared = format!(
+            "PUT {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncookie: toru_session={token}\r\n\
+             content-length: {}\r\n\r\n",
+            4 * 1024 * 1024 + 1
+        );
+        assert_eq!(
+            raw_exchange(d.daemon.http_addr, declared, 0).await,
+            "HTTP/1.1 413 Payload Too Large",
+            "{path}"
+        );
+    }
+    // A local peer (root, by its credentials) is a caller on both, by the same name.
+    let me: Value = d.local.get("/api/auth/me").await.unwrap();
+    assert_eq!(me["username"], "root");
+    let greeting: Value = d
+        .local
+        .get("/api/plugins/hello-rust/route/greeting")
+        .await
+        .unwrap();
+    assert_eq!(greeting["message"], "Hello, root!");
+    d.stop().await;
+}

@@ -1,46 +1,53 @@
-//! The HTTP API, served by warp on TCP and on a local Unix socket. [`routes`] is the one place
-//! that lists every route; handlers live in [`handlers`], one file per group.
+//! The HTTP API, served on TCP and on a local Unix socket. `table` is the one place that lists
+//! every route, one row each: method, path, who may call it, what body it reads, handler.
+//! [`documented_routes`] reads the same table.
 //!
-//! | route | auth | what |
-//! | --- | --- | --- |
-//! | `GET /api/health` | none | liveness probe |
-//! | `POST /api/auth/login` · `POST /api/auth/logout` · `GET /api/auth/me` | – | sessions |
-//! | `GET /api/status` | yes | version, instance id, backend, counts |
-//! | `GET /api/plugins` · `GET /api/plugins/:id` | yes | plugins with status (details add events) |
-//! | `POST /api/plugins/:id/enable` · `…/disable` | yes | lifecycle |
-//! | `PUT /api/plugins/:id/license` · `DELETE …/license` | yes | install or remove its licence key |
-//! | `GET /api/plugins/:id/bundle.js` | yes | the plugin's view (ES module, ETag) |
-//! | `ANY /api/plugins/:id/route/<path>` | yes | forwarded to the plugin as `http.request` (served outside warp, see [`handlers::forward`]) |
-//! | `GET /api/plugins/:id/kv?prefix=` · `GET/PUT/DELETE /api/plugins/:id/kv/:key` | yes | KV |
-//! | `GET /api/plugins/:id/logs?page&page_size&level` · `…/logs/follow` (SSE) | yes | logs |
-//! | `GET /api/events?limit&plugin` | yes | plugin events |
-//! | `GET /api/discovery-failures` · `POST /api/rescan` | yes | skipped `*.binary` files and why; look for new plugins |
-//! | `GET /api/users` · `POST /api/users` · `PUT /api/users/:name/password` | yes | users |
-//! | `GET /*` | none | the dashboard, with fallback to `index.html` |
-//!
-//! "yes" means a session cookie, or a Unix-socket peer that is root, the daemon's user, or in
-//! group `toru`. Every non-GET route also refuses cross-site browser requests.
+//! Every request takes the same way (ARCHITECTURE.md, "The life of one request"): `server.rs`
+//! accepts it and refuses an unknown `Host`; then either warp matches a row ([`filters`]) or,
+//! for `/api/plugins/{id}/route/{path}`, the fast path takes it ([`handlers::forward`]); both
+//! run the [`pipeline`] — the cross-site rule for every method but GET, HEAD and OPTIONS, the
+//! caller where the row says `Caller` (a session cookie, or a Unix-socket peer that is root,
+//! the daemon's user, or in group `toru`), the body the row allows — and then the handler,
+//! whose parameters are taken from the request by type ([`extract`]). Errors become responses
+//! in [`error`]. Paths under `/api/` that no row matches are JSON 404s; every other GET is
+//! the dashboard ([`web`]), with a fallback to `index.html`.
 
 pub mod activation;
 pub mod error;
+pub mod extract;
 pub mod filters;
 pub mod handlers;
+pub mod origin;
+pub mod pipeline;
 pub mod server;
 pub mod web;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use warp::{Filter, Rejection, Reply};
+use http::Method;
+use warp::Filter;
 
 use crate::auth::rate_limit::LoginLimiter;
 use crate::plugins::PluginManager;
 use crate::store::Store;
-use filters::{ClientAddr, behind_tls, body_limited, caller, same_origin, with_state};
-use handlers::{auth, events, kv, license, logs, plugins, status, users};
+use extract::Handler;
+use filters::BoxedRoute;
+use handlers::{auth, events, forward, kv, license, logs, plugins, status, users};
+use pipeline::{Auth, Body, Policy};
 
 /// Largest JSON body accepted by the API's own routes.
 const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The body of the API's own JSON routes.
+const JSON: Body = Body::Json(MAX_JSON_BODY);
+
+/// The body of `PUT …/kv/{key}`: `{"value": …}` with a value of up to `MAX_KV_VALUE` bytes,
+/// JSON-escaped.
+const KV_BODY: Body = Body::Bytes(crate::plugins::connection::MAX_KV_VALUE * 2);
+
+/// No body.
+const NO_BODY: Body = Body::None;
 
 /// What every handler can reach. Cheap to clone: filters clone it for every request, so every
 /// field is a handle (paths are `Arc<Path>`, not `PathBuf`).
@@ -58,23 +65,126 @@ pub struct ApiState {
     pub web_root: Option<Arc<Path>>,
 }
 
-/// A JSON body within [`MAX_JSON_BODY`] (see [`filters::json_body`] for what is refused how).
-fn json_body<T: serde::de::DeserializeOwned + Send>()
--> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    filters::json_body(MAX_JSON_BODY)
+/// Every route of the API, one row each: method, path (OpenAPI syntax), who may call it, what
+/// body it reads, and its handler. The cross-site rule follows from the method (see
+/// [`pipeline`]). The one row without a handler is served outside warp.
+#[rustfmt::skip] // A table: one row a route, columns aligned.
+fn table() -> Vec<Route> {
+    use Auth::{Anyone, Caller};
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PUT: Method = Method::PUT;
+    const DELETE: Method = Method::DELETE;
+    vec![
+        route(GET,    "/api/health",                   Anyone, NO_BODY, status::health),
+        route(POST,   "/api/auth/login",               Anyone, JSON,    auth::login),
+        route(POST,   "/api/auth/logout",              Anyone, NO_BODY, auth::logout),
+        route(GET,    "/api/auth/me",                  Caller, NO_BODY, auth::me),
+        route(GET,    "/api/status",                   Caller, NO_BODY, status::status),
+        route(GET,    "/api/plugins",                  Caller, NO_BODY, plugins::list),
+        route(GET,    "/api/plugins/{id}",             Caller, NO_BODY, plugins::get),
+        route(POST,   "/api/plugins/{id}/enable",      Caller, NO_BODY, plugins::enable),
+        route(POST,   "/api/plugins/{id}/disable",     Caller, NO_BODY, plugins::disable),
+        route(PUT,    "/api/plugins/{id}/license",     Caller, JSON,    license::set),
+        route(DELETE, "/api/plugins/{id}/license",     Caller, NO_BODY, license::clear),
+        route(GET,    "/api/plugins/{id}/bundle.js",   Caller, NO_BODY, plugins::bundle),
+        forwarded(    "/api/plugins/{id}/route/{path}", forward::POLICY), // any method
+        route(GET,    "/api/plugins/{id}/kv",          Caller, NO_BODY, kv::list),
+        route(GET,    "/api/plugins/{id}/kv/{key}",    Caller, NO_BODY, kv::get),
+        route(PUT,    "/api/plugins/{id}/kv/{key}",    Caller, KV_BODY, kv::set),
+        route(DELETE, "/api/plugins/{id}/kv/{key}",    Caller, NO_BODY, kv::delete),
+        route(GET,    "/api/plugins/{id}/logs",        Caller, NO_BODY, logs::page),
+        route(GET,    "/api/plugins/{id}/logs/follow", Caller, NO_BODY, logs::follow),
+        route(GET,    "/api/events",                   Caller, NO_BODY, events::list),
+        route(GET,    "/api/discovery-failures",       Caller, NO_BODY, plugins::discovery_failures),
+        route(POST,   "/api/rescan",                   Caller, NO_BODY, plugins::rescan),
+        route(GET,    "/api/users",                    Caller, NO_BODY, users::list),
+        route(POST,   "/api/users",                    Caller, JSON,    users::create),
+        route(PUT,    "/api/users/{name}/password",    Caller, JSON,    users::set_password),
+    ]
 }
 
-/// Turns a handler's `Result` into a response, so errors keep their JSON shape and status.
-fn respond(result: handlers::ApiResult) -> warp::reply::Response {
-    result.unwrap_or_else(Reply::into_response)
+/// The methods documented for the forwarded route, which passes any method to the plugin.
+const FORWARDED_METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// One row of [`table`].
+struct Route {
+    /// The method; `None` for the forwarded route, which takes any.
+    method: Option<Method>,
+    /// The path in OpenAPI syntax.
+    path: &'static str,
+    /// What the pipeline checks before the handler runs.
+    policy: Policy,
+    /// How the row is served.
+    serve: Serve,
 }
 
-/// One route, boxed so a long list of them type-checks quickly.
-type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
+/// How a row of the route table is served.
+enum Serve {
+    /// By warp, with the filter this builds from the state and the row's policy.
+    Warp(Box<dyn FnOnce(ApiState, Policy) -> BoxedRoute>),
+    /// By `server.rs` straight from hyper ([`handlers::forward`]), the hot path, applying the
+    /// row's policy with the same pipeline functions.
+    Forwarded,
+}
+
+/// A row served by warp.
+fn route<H, Args>(method: Method, path: &'static str, auth: Auth, body: Body, handler: H) -> Route
+where
+    H: Handler<Args>,
+    Args: 'static,
+{
+    let policy = Policy { auth, body };
+    H::NEEDS.check(path, policy, filters::PathPattern::parse(path).params());
+    Route {
+        method: Some(method.clone()),
+        path,
+        policy,
+        serve: Serve::Warp(Box::new(move |state, policy| {
+            filters::route(state, method, path, policy, handler)
+        })),
+    }
+}
+
+/// The forwarded route's row.
+fn forwarded(path: &'static str, policy: Policy) -> Route {
+    Route {
+        method: None,
+        path,
+        policy,
+        serve: Serve::Forwarded,
+    }
+}
+
+impl Route {
+    /// The methods this row serves, as documented.
+    fn methods(&self) -> Vec<Method> {
+        match &self.method {
+            Some(method) => vec![method.clone()],
+            None => FORWARDED_METHODS.to_vec(),
+        }
+    }
+}
+
+/// Every route of the API, forwarded route included, as (method, path in OpenAPI syntax:
+/// `/api/plugins/{id}/kv/{key}`), from the same table the server serves, so a document of the
+/// API can be checked against it.
+pub fn documented_routes() -> Vec<(Method, &'static str)> {
+    table()
+        .into_iter()
+        .flat_map(|route| route.methods().into_iter().map(move |m| (m, route.path)))
+        .collect()
+}
 
 /// The routes joined with `or` as a balanced tree, not a chain: a request reaches any route
 /// through log2(n) boxed filters instead of up to n, each costing an allocation and a poll.
-fn balanced_or(mut routes: Vec<Route>) -> Route {
+fn balanced_or(mut routes: Vec<BoxedRoute>) -> BoxedRoute {
     if routes.len() <= 1 {
         return routes.pop().expect("at least one route");
     }
@@ -82,242 +192,20 @@ fn balanced_or(mut routes: Vec<Route>) -> Route {
     balanced_or(routes).or(balanced_or(right)).unify().boxed()
 }
 
-/// Every route of the API and the dashboard.
+/// Every route of the API served by warp, and the dashboard. (The forwarded route reaches
+/// `server.rs`'s fast path before warp.)
 pub fn routes(
     state: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
-    let s = || with_state(state.clone());
-    let authed = || caller(state.clone());
-    let id = || warp::path::param::<String>();
-
-    let health = warp::path!("api" / "health")
-        .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response())
-        .boxed();
-
-    let login = warp::path!("api" / "auth" / "login")
-        .and(warp::post())
-        .and(same_origin())
-        .and(s())
-        .and(warp::ext::optional::<ClientAddr>())
-        .and(behind_tls())
-        .and(json_body())
-        .then(auth::login)
-        .map(respond)
-        .boxed();
-    let logout = warp::path!("api" / "auth" / "logout")
-        .and(warp::post())
-        .and(same_origin())
-        .and(s())
-        .and(warp::cookie::optional::<String>(
-            crate::auth::session::COOKIE_NAME,
-        ))
-        .and(behind_tls())
-        .then(auth::logout)
-        .map(respond)
-        .boxed();
-    let me = warp::path!("api" / "auth" / "me")
-        .and(warp::get())
-        .and(authed())
-        .then(auth::me)
-        .map(respond)
-        .boxed();
-
-    let status = warp::path!("api" / "status")
-        .and(warp::get())
-        .and(s())
-        .and(authed())
-        .then(status::status)
-        .map(respond)
-        .boxed();
-
-    let list = warp::path!("api" / "plugins")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .then(|_, state| plugins::list(state))
-        .map(respond)
-        .boxed();
-    let details = warp::path("api")
-        .and(warp::path("plugins"))
-        .and(id())
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .then(|id, _, state| plugins::get(state, id))
-        .map(respond)
-        .boxed();
-    let enable = warp::path!("api" / "plugins" / String / "enable")
-        .and(warp::post())
-        .and(same_origin())
-        .and(s())
-        .and(authed())
-        .then(|id, state, caller| plugins::enable(state, id, caller))
-        .map(respond)
-        .boxed();
-    let disable = warp::path!("api" / "plugins" / String / "disable")
-        .and(warp::post())
-        .and(same_origin())
-        .and(s())
-        .and(authed())
-        .then(|id, state, caller| plugins::disable(state, id, caller))
-        .map(respond)
-        .boxed();
-    let license_set = warp::path!("api" / "plugins" / String / "license")
-        .and(warp::put())
-        .and(same_origin())
-        .and(s())
-        .and(authed())
-        .and(json_body())
-        .then(|id, state, caller, form| license::set(state, id, caller, form))
-        .map(respond)
-        .boxed();
-    let license_clear = warp::path!("api" / "plugins" / String / "license")
-        .and(warp::delete())
-        .and(same_origin())
-        .and(s())
-        .and(authed())
-        .then(|id, state, caller| license::clear(state, id, caller))
-        .map(respond)
-        .boxed();
-    let bundle = warp::path!("api" / "plugins" / String / "bundle.js")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .and(warp::header::optional::<String>("if-none-match"))
-        .then(|id, _, state, tag| plugins::bundle(state, id, tag))
-        .map(respond)
-        .boxed();
-
-    let kv_list = warp::path!("api" / "plugins" / String / "kv")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .and(warp::query::<kv::ListQuery>())
-        .then(|id, _, state, q| kv::list(state, id, q))
-        .map(respond)
-        .boxed();
-    let kv_get = warp::path!("api" / "plugins" / String / "kv" / String)
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .then(|id, key, _, state| kv::get(state, id, key))
-        .map(respond)
-        .boxed();
-    let kv_set = warp::path!("api" / "plugins" / String / "kv" / String)
-        .and(warp::put())
-        .and(same_origin())
-        .and(authed())
-        .and(s())
-        .and(body_limited(crate::plugins::connection::MAX_KV_VALUE * 2))
-        .then(|id, key, _, state, body| kv::set(state, id, key, body))
-        .map(respond)
-        .boxed();
-    let kv_delete = warp::path!("api" / "plugins" / String / "kv" / String)
-        .and(warp::delete())
-        .and(same_origin())
-        .and(authed())
-        .and(s())
-        .then(|id, key, _, state| kv::delete(state, id, key))
-        .map(respond)
-        .boxed();
-
-    let log_page = warp::path!("api" / "plugins" / String / "logs")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .and(warp::query::<logs::LogsQuery>())
-        .then(|id, _, state, q| logs::page(state, id, q))
-        .map(respond)
-        .boxed();
-    let log_follow = warp::path!("api" / "plugins" / String / "logs" / "follow")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .and(warp::query::<logs::LogsQuery>())
-        .then(|id, _, state, q| logs::follow(state, id, q))
-        .map(respond)
-        .boxed();
-
-    let skipped = warp::path!("api" / "discovery-failures")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .then(|_, state| plugins::discovery_failures(state))
-        .map(respond)
-        .boxed();
-    let rescan = warp::path!("api" / "rescan")
-        .and(warp::post())
-        .and(same_origin())
-        .and(authed())
-        .and(s())
-        .then(|_, state| plugins::rescan(state))
-        .map(respond)
-        .boxed();
-    let events = warp::path!("api" / "events")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .and(warp::query::<events::EventsQuery>())
-        .then(|_, state, q| events::list(state, q))
-        .map(respond)
-        .boxed();
-
-    let user_list = warp::path!("api" / "users")
-        .and(warp::get())
-        .and(authed())
-        .and(s())
-        .then(|_, state| users::list(state))
-        .map(respond)
-        .boxed();
-    let user_create = warp::path!("api" / "users")
-        .and(warp::post())
-        .and(same_origin())
-        .and(authed())
-        .and(s())
-        .and(json_body())
-        .then(|_, state, form| users::create(state, form))
-        .map(respond)
-        .boxed();
-    let user_password = warp::path!("api" / "users" / String / "password")
-        .and(warp::put())
-        .and(same_origin())
-        .and(authed())
-        .and(s())
-        .and(json_body())
-        .then(|name, _, state, form| users::set_password(state, name, form))
-        .map(respond)
-        .boxed();
-
-    // The forwarded route is not here: `server` sends it to `handlers::forward` directly.
-    let api = balanced_or(vec![
-        health,
-        login,
-        logout,
-        me,
-        status,
-        list,
-        details,
-        enable,
-        disable,
-        license_set,
-        license_clear,
-        bundle,
-        kv_list,
-        kv_get,
-        kv_set,
-        kv_delete,
-        log_page,
-        log_follow,
-        events,
-        skipped,
-        rescan,
-        user_list,
-        user_create,
-        user_password,
-    ]);
-
+    let api = balanced_or(
+        table()
+            .into_iter()
+            .filter_map(|route| match route.serve {
+                Serve::Warp(build) => Some(build(state.clone(), route.policy)),
+                Serve::Forwarded => None,
+            })
+            .collect(),
+    );
     // An unknown `/api/…` path falls through both and becomes a JSON 404 in `recover`.
     api.or(web::dashboard(
         state.web_root.as_deref().map(Path::to_path_buf),
@@ -325,4 +213,96 @@ pub fn routes(
     .unify()
     .recover(error::recover)
     .unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pattern` with each `{param}` replaced by a sample value.
+    fn sample(pattern: &str) -> String {
+        pattern
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn every_request_matches_at_most_one_row_and_only_the_forwarded_row_takes_the_fast_path() {
+        let table = table();
+        for route in &table {
+            let path = sample(route.path);
+            let is_forwarded = matches!(route.serve, Serve::Forwarded);
+            assert_eq!(
+                forward::route_target(&path).is_some(),
+                is_forwarded,
+                "{path}: the fast path must take exactly the forwarded row"
+            );
+            for method in route.methods() {
+                let rows = table
+                    .iter()
+                    .filter(|other| other.methods().contains(&method))
+                    .filter(|other| {
+                        filters::PathPattern::parse(other.path)
+                            .matches(&path)
+                            .is_some()
+                    })
+                    .count();
+                assert_eq!(rows, 1, "{method} {path} matches {rows} rows");
+            }
+        }
+    }
+
+    #[test]
+    fn state_changing_routes_are_checked_for_cross_site_requests_by_their_method() {
+        // Every row's method other than GET goes through `check_same_origin`, which refuses a
+        // cross-site request for any method but GET, HEAD and OPTIONS.
+        let mut cross_site = http::HeaderMap::new();
+        cross_site.insert(
+            "sec-fetch-site",
+            http::HeaderValue::from_static("cross-site"),
+        );
+        for (method, path) in documented_routes() {
+            let refused = origin::check_same_origin(&method, &cross_site).is_err();
+            assert_eq!(refused, method != Method::GET, "{method} {path}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler wants a caller")]
+    fn a_row_without_the_caller_its_handler_takes_is_refused() {
+        route(Method::GET, "/api/x", Auth::Anyone, NO_BODY, auth::me);
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler wants 2 path parameters")]
+    fn a_row_without_the_path_parameters_its_handler_takes_is_refused() {
+        route(Method::GET, "/api/x/{id}", Auth::Caller, NO_BODY, kv::get);
+    }
+
+    #[test]
+    #[should_panic(expected = "its handler reads Json, its row allows None")]
+    fn a_row_without_the_body_its_handler_takes_is_refused() {
+        route(
+            Method::POST,
+            "/api/users",
+            Auth::Caller,
+            NO_BODY,
+            users::create,
+        );
+    }
+
+    #[test]
+    fn the_documented_routes_include_the_forwarded_route() {
+        let routes = documented_routes();
+        for method in FORWARDED_METHODS {
+            assert!(routes.contains(&(method, "/api/plugins/{id}/route/{path}")));
+        }
+        assert!(routes.contains(&(Method::PUT, "/api/plugins/{id}/kv/{key}")));
+        let mut unique = routes.clone();
+        unique.sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
+        unique.dedup();
+        assert_eq!(unique.len(), routes.len(), "a (method, path) listed twice");
+    }
 }

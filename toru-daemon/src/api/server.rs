@@ -11,7 +11,7 @@
 //! nothing, garbage, an HTTP/2 preface or headers that never end is idle), and when every slot
 //! is taken the connection idle the longest is closed to make room; request headers must
 //! arrive within [`HEADER_TIMEOUT`]; a request body within [`Timeouts::body`] (408, in
-//! `filters::collect_limited`); and shutdown waits at most [`SHUTDOWN_GRACE`] for requests in
+//! `pipeline::collect_limited`); and shutdown waits at most [`SHUTDOWN_GRACE`] for requests in
 //! progress.
 
 use std::collections::HashMap;
@@ -35,8 +35,9 @@ use tower_service::Service as _;
 use warp::Filter;
 
 use super::ApiState;
-use super::filters::{AllowedHosts, BODY_TIME, BODY_TIMEOUT, ClientAddr};
 use super::handlers::forward;
+use super::origin::AllowedHosts;
+use super::pipeline::{BODY_TIME, BODY_TIMEOUT, Peer};
 use crate::auth::peer::{LOCAL_GROUP, PeerCred};
 
 /// Open connections served at once, per listener; more wait in the kernel's backlog.
@@ -54,7 +55,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Timeouts {
     /// How long a connection may have no request in progress ([`IDLE_TIMEOUT`]).
     pub idle: Duration,
-    /// How long a request body may take to arrive, else 408 (`filters::BODY_TIMEOUT`).
+    /// How long a request body may take to arrive, else 408 (`pipeline::BODY_TIMEOUT`).
     pub body: Duration,
 }
 
@@ -168,7 +169,7 @@ pub async fn serve<F>(
             accepted = accept(&listener) => accepted,
             _ = shutdown.cancelled() => break,
         };
-        let (io, identity) = match accepted {
+        let (io, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // Usually EMFILE: wait instead of spinning; connections in flight continue.
@@ -181,7 +182,7 @@ pub async fn serve<F>(
         let service = request_service(
             state.clone(),
             filter.clone(),
-            identity,
+            peer,
             hosts.clone(),
             activity.clone(),
             timeouts.body,
@@ -365,13 +366,6 @@ enum Accepting {
     Unix(UnixListener),
 }
 
-/// Who is on the other end of a connection.
-#[derive(Clone, Copy)]
-enum Identity {
-    Tcp(ClientAddr),
-    Unix(Option<PeerCred>),
-}
-
 /// Either kind of stream, so one accept loop serves both listeners.
 type Io = TokioIo<Box<dyn Stream>>;
 
@@ -379,14 +373,14 @@ type Io = TokioIo<Box<dyn Stream>>;
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-async fn accept(listener: &Accepting) -> std::io::Result<(Io, Identity)> {
+async fn accept(listener: &Accepting) -> std::io::Result<(Io, Peer)> {
     match listener {
         Accepting::Tcp(l) => {
             let (stream, addr) = l.accept().await?;
             let _ = stream.set_nodelay(true);
             Ok((
                 TokioIo::new(Box::new(stream) as Box<dyn Stream>),
-                Identity::Tcp(ClientAddr(addr)),
+                Peer::Tcp(addr),
             ))
         }
         Accepting::Unix(l) => {
@@ -397,20 +391,20 @@ async fn accept(listener: &Accepting) -> std::io::Result<(Io, Identity)> {
             });
             Ok((
                 TokioIo::new(Box::new(stream) as Box<dyn Stream>),
-                Identity::Unix(cred),
+                Peer::Unix(cred),
             ))
         }
     }
 }
 
 /// Routes a request to the forwarding path or to warp's service (attaching the connection's
-/// identity for warp's filters), and logs it. Both paths pass through here, so this is where a
+/// [`Peer`] for the pipeline), and logs it. Both paths pass through here, so this is where a
 /// TCP request for an unknown host is refused, where the request counts as in progress on its
-/// connection, and where the listener's body time is set for `filters::collect_limited`.
+/// connection, and where the listener's body time is set for `pipeline::collect_limited`.
 fn request_service<F>(
     state: Arc<ApiState>,
     filter: F,
-    identity: Identity,
+    peer: Peer,
     hosts: Option<Arc<AllowedHosts>>,
     activity: Arc<Activity>,
     body_time: Duration,
@@ -433,19 +427,6 @@ where
     let warp_service = warp::service(filter);
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         let in_progress = activity.begin();
-        let peer = match identity {
-            Identity::Tcp(addr) => {
-                req.extensions_mut().insert(addr);
-                None
-            }
-            // A Unix peer without readable credentials gets none, and is refused by auth.
-            Identity::Unix(cred) => {
-                if let Some(cred) = cred {
-                    req.extensions_mut().insert(cred);
-                }
-                cred
-            }
-        };
         let host_refused = hosts
             .as_ref()
             .and_then(|hosts| hosts.check(req.headers().get(http::header::HOST)).err());
@@ -459,7 +440,12 @@ where
             let response = match (host_refused, forward::route_target(uri.path())) {
                 (Some(refused), _) => refused.into_response(),
                 (None, Some((id, path))) => forward::serve(&state, req, peer, id, path).await,
-                (None, None) => service.call(req).await?,
+                (None, None) => {
+                    // Only warp's routes read the peer from the extensions; the forwarded path
+                    // is handed it directly and spares the extension map's allocation.
+                    req.extensions_mut().insert(peer);
+                    service.call(req).await?
+                }
             };
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros() as u64;

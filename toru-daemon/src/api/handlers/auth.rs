@@ -8,7 +8,8 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::filters::{ClientAddr, now_millis};
+use crate::api::extract::{BehindTls, ClientAddr, Json, SessionToken};
+use crate::api::pipeline::now_millis;
 use crate::auth::session::{SESSION_TTL, clear_cookie, hash_token, new_token, set_cookie};
 use crate::auth::{Caller, MAX_USERNAME_LEN, loggable_name, password};
 
@@ -32,8 +33,8 @@ pub struct Me<'a> {
 pub async fn login(
     state: ApiState,
     client: Option<ClientAddr>,
-    tls: bool,
-    form: LoginRequest,
+    BehindTls(tls): BehindTls,
+    Json(form): Json<LoginRequest>,
 ) -> ApiResult {
     let address = client.map(|ClientAddr(addr): ClientAddr| SocketAddr::ip(&addr));
     if form.username.len() > MAX_USERNAME_LEN {
@@ -80,7 +81,11 @@ pub async fn login(
 }
 
 /// `POST /api/auth/logout`: ends the session (if any) and clears the cookie.
-pub async fn logout(state: ApiState, token: Option<String>, tls: bool) -> ApiResult {
+pub async fn logout(
+    state: ApiState,
+    SessionToken(token): SessionToken,
+    BehindTls(tls): BehindTls,
+) -> ApiResult {
     if let Some(token) = token {
         state.store.delete_session(hash_token(&token)).await?;
     }

@@ -5,6 +5,7 @@ use warp::Reply;
 
 use super::ApiResult;
 use crate::api::ApiState;
+use crate::api::extract::Query;
 
 /// Most events one request returns.
 const MAX_EVENTS: usize = 1000;
@@ -17,7 +18,7 @@ pub struct EventsQuery {
 }
 
 /// `GET /api/events`: newest first, all plugins or one.
-pub async fn list(state: ApiState, query: EventsQuery) -> ApiResult {
+pub async fn list(state: ApiState, Query(query): Query<EventsQuery>) -> ApiResult {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
     let events = match query.plugin {
         Some(plugin) => state.store.recent_events(&plugin, limit).await?,

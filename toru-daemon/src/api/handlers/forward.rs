@@ -2,9 +2,10 @@
 //!
 //! This is the hot path (every plugin call), so it is served straight from hyper's request
 //! rather than through warp's filter chain: [`route_target`] recognises the path and [`serve`]
-//! does what the filters would (cross-site check, authentication, bounded body). In the
-//! forwarding benchmark the filter chain and its boxed futures cost more than the whole hop
-//! to the plugin.
+//! runs the same pipeline functions a warp route runs (`api/pipeline.rs`: cross-site rule,
+//! caller, bounded body) under this route's [`POLICY`], on the request's own parts, without
+//! copying them. In the forwarding benchmark warp's filter chain and its boxed futures cost
+//! more than the whole hop to the plugin.
 //!
 //! Both directions are sanitised: hop-by-hop headers never cross, the dashboard's session
 //! cookie is not shown to plugins, a plugin cannot set cookies on the dashboard's origin, and a
@@ -16,16 +17,23 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
-use warp::Reply;
 
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::filters::{authenticate, check_same_origin, collect_limited};
+use crate::api::pipeline::{self, Auth, Body, Peer, Policy};
 use crate::auth::Caller;
-use crate::auth::peer::PeerCred;
-use crate::auth::session::COOKIE_NAME;
 use crate::plugins::ForwardError;
 use toru_plugin_api::{HttpRequest, HttpResponse, license_error_body};
+
+/// What the pipeline checks of a forwarded request: a caller, and a body of at most
+/// [`MAX_FORWARD_BODY`]; the route table's row for the forwarded route says the same.
+pub const POLICY: Policy = Policy {
+    auth: Auth::Caller,
+    body: Body::Bytes(MAX_FORWARD_BODY),
+};
+
+// `forward` admits with `admit_caller`, which is what this policy asks for.
+const _: () = assert!(matches!(POLICY.auth, Auth::Caller));
 
 /// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
 /// under the 8 MiB frame limit.
@@ -213,41 +221,31 @@ pub fn from_plugin_response(
     Ok(out)
 }
 
-/// `ANY /api/plugins/:id/route/<tail>`, from [`route_target`]'s `id` and `path`. `peer` is
-/// the Unix-socket caller's credentials, if the request came that way.
+/// `ANY /api/plugins/{id}/route/{path}`, from [`route_target`]'s `id` and `path`; `peer` is
+/// who is on the other end of the connection.
 pub async fn serve(
     state: &ApiState,
     request: http::Request<Incoming>,
-    peer: Option<PeerCred>,
+    peer: Peer,
     id: String,
     path: String,
 ) -> warp::reply::Response {
-    forward(state, request, peer, id, path)
-        .await
-        .unwrap_or_else(Reply::into_response)
+    pipeline::respond(forward(state, request, peer, id, path).await)
 }
 
 async fn forward(
     state: &ApiState,
     request: http::Request<Incoming>,
-    peer: Option<PeerCred>,
+    peer: Peer,
     id: String,
     path: String,
 ) -> Result<warp::reply::Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    check_same_origin(
-        &parts.method,
-        header("sec-fetch-site"),
-        header("origin"),
-        header("host"),
-        header("x-forwarded-proto"),
-    )?;
-    let caller = authenticate(state, peer, session_cookie(&parts.headers)).await?;
+    let caller = pipeline::admit_caller(&parts.method, &parts.headers, Some(peer), state).await?;
     // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call;
     // other spellings of it, and paths with `.`/`..` or empty segments, are refused too.
     check_forward_path(&path)?;
-    let body = read_body(&parts.headers, body, MAX_FORWARD_BODY).await?;
+    let body = pipeline::read_body(POLICY.body, &parts.headers, body.into_data_stream()).await?;
     let request = to_plugin_request(
         &parts.method,
         path,
@@ -266,27 +264,6 @@ async fn forward(
         other => other?,
     };
     from_plugin_response(&id, response)
-}
-
-/// The session token from the `Cookie` header(s), if any.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE_NAME).then(|| value.to_owned())
-        })
-}
-
-/// The request body, refusing more than `limit` bytes with 413, as every other route does.
-async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    collect_limited(declared, body.into_data_stream(), limit).await
 }
 
 #[cfg(test)]
@@ -419,26 +396,6 @@ mod tests {
         ] {
             assert_eq!(target(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn the_session_cookie_is_found_among_others() {
-        let with = |values: &[&'static str]| {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(http::header::COOKIE, HeaderValue::from_static(v));
-            }
-            session_cookie(&h)
-        };
-        assert_eq!(with(&["toru_session=abc"]).as_deref(), Some("abc"));
-        assert_eq!(
-            with(&["a=1; toru_session=abc; b=2"]).as_deref(),
-            Some("abc")
-        );
-        assert_eq!(with(&["a=1", "toru_session=abc"]).as_deref(), Some("abc"));
-        // A cookie whose name merely ends or starts the same way is not ours.
-        assert_eq!(with(&["xtoru_session=abc; toru_session_old=d"]), None);
-        assert_eq!(with(&[]), None);
     }
 
     #[test]

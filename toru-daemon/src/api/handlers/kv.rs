@@ -8,6 +8,7 @@ use warp::Reply;
 use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::api::extract::{Path, Query};
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
 
 /// `?prefix=` for listing.
@@ -49,14 +50,18 @@ fn decode_key(raw: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/plugins/:id/kv?prefix=`.
-pub async fn list(state: ApiState, id: String, query: ListQuery) -> ApiResult {
+pub async fn list(
+    state: ApiState,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult {
     require_plugin(&state, &id)?;
     let keys = state.store.kv_list(&id, &query.prefix).await?;
     Ok(warp::reply::json(&Keys { keys }).into_response())
 }
 
 /// `GET /api/plugins/:id/kv/:key`.
-pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
+pub async fn get(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     match state.store.kv_get(&id, &key).await? {
@@ -72,7 +77,11 @@ pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
 }
 
 /// `PUT /api/plugins/:id/kv/:key` with `{"value": "…"}`.
-pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> ApiResult {
+pub async fn set(
+    state: ApiState,
+    Path((id, raw_key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     let SetBody { value } = serde_json::from_slice(&body)
@@ -92,7 +101,7 @@ pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> A
 }
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
-pub async fn delete(state: ApiState, id: String, raw_key: String) -> ApiResult {
+pub async fn delete(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     if state.store.kv_delete(&id, &key).await? {

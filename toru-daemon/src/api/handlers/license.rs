@@ -7,6 +7,7 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::api::extract::{Json, Path};
 use crate::auth::Caller;
 use crate::plugins::license::check_key;
 
@@ -22,7 +23,12 @@ pub struct LicenseForm {
 /// runs, so it checks the new key. Answers with the plugin, whose `license` shows the verdict
 /// once the plugin has reported it. A key that can never be valid for this plugin (not a Toru
 /// key, damaged, for another plugin) is refused with 400 and nothing changes.
-pub async fn set(state: ApiState, id: String, caller: Caller, form: LicenseForm) -> ApiResult {
+pub async fn set(
+    state: ApiState,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(form): Json<LicenseForm>,
+) -> ApiResult {
     super::require_plugin(&state, &id)?;
     let key = check_key(&id, &form.key)
         .map_err(|message| ApiError::new(http::StatusCode::BAD_REQUEST, "bad_license", message))?;
@@ -32,7 +38,7 @@ pub async fn set(state: ApiState, id: String, caller: Caller, form: LicenseForm)
 }
 
 /// `DELETE /api/plugins/:id/license`: removes the key (restarting the plugin if it runs).
-pub async fn clear(state: ApiState, id: String, caller: Caller) -> ApiResult {
+pub async fn clear(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     super::require_plugin(&state, &id)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key removed");
     let info = state.plugins.set_license(&id, None).await?;

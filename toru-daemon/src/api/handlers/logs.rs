@@ -10,6 +10,7 @@ use warp::Reply;
 use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::api::extract::{Path, Query};
 use crate::logs::entry::Level;
 use crate::logs::query::{LogQuery, MAX_PAGE_SIZE};
 use crate::logs::{files, journal};
@@ -48,7 +49,11 @@ impl LogsQuery {
 }
 
 /// `GET /api/plugins/:id/logs`.
-pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
+pub async fn page(
+    state: ApiState,
+    Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult {
     require_plugin(&state, &id)?;
     let query = query.parse()?;
     let page = match state.plugins.backend_kind() {
@@ -73,7 +78,11 @@ pub async fn page(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
 
 /// `GET /api/plugins/:id/logs/follow`: entries as they are written, as server-sent events
 /// (`data: <entry JSON>`), with keep-alive comments.
-pub async fn follow(state: ApiState, id: String, query: LogsQuery) -> ApiResult {
+pub async fn follow(
+    state: ApiState,
+    Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult {
     require_plugin(&state, &id)?;
     let query = query.parse()?;
     let rx = match state.plugins.backend_kind() {

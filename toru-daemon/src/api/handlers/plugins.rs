@@ -7,6 +7,7 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::api::extract::{IfNoneMatch, Path};
 use crate::auth::Caller;
 use crate::plugins::PluginInfo;
 use crate::plugins::backend::{BackendKind, unit_name};
@@ -63,7 +64,7 @@ pub async fn rescan(state: ApiState) -> ApiResult {
 }
 
 /// `GET /api/plugins/:id`.
-pub async fn get(state: ApiState, id: String) -> ApiResult {
+pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
     state.plugins.scanned().await;
     let info = state
         .plugins
@@ -82,14 +83,14 @@ pub async fn get(state: ApiState, id: String) -> ApiResult {
 }
 
 /// `POST /api/plugins/:id/enable`.
-pub async fn enable(state: ApiState, id: String, caller: Caller) -> ApiResult {
+pub async fn enable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     tracing::info!(plugin = id, by = caller.name(), "enable requested");
     let info = state.plugins.enable(&id).await?;
     Ok(warp::reply::json(&info).into_response())
 }
 
 /// `POST /api/plugins/:id/disable`.
-pub async fn disable(state: ApiState, id: String, caller: Caller) -> ApiResult {
+pub async fn disable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     tracing::info!(plugin = id, by = caller.name(), "disable requested");
     let info = state.plugins.disable(&id).await?;
     Ok(warp::reply::json(&info).into_response())
@@ -97,7 +98,11 @@ pub async fn disable(state: ApiState, id: String, caller: Caller) -> ApiResult {
 
 /// `GET /api/plugins/:id/bundle.js`: the plugin's view, asked of the running plugin on its
 /// reserved path `/_toru/bundle.js`, with an ETag so browsers revalidate instead of refetching.
-pub async fn bundle(state: ApiState, id: String, if_none_match: Option<String>) -> ApiResult {
+pub async fn bundle(
+    state: ApiState,
+    Path(id): Path<String>,
+    IfNoneMatch(if_none_match): IfNoneMatch,
+) -> ApiResult {
     let request = toru_plugin_api::HttpRequest {
         method: "GET".into(),
         path: "/_toru/bundle.js".into(),

@@ -26,6 +26,11 @@ struct Counts {
     failed: usize,
 }
 
+/// `GET /api/health`: the liveness probe, open to anyone.
+pub async fn health() -> ApiResult {
+    Ok(warp::reply::json(&serde_json::json!({"status": "ok"})).into_response())
+}
+
 /// `GET /api/status`. Waits for the first scan after start-up, so the counts are never partial.
 pub async fn status(state: ApiState, caller: Caller) -> ApiResult {
     state.plugins.scanned().await;

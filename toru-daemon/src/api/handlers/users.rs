@@ -7,6 +7,7 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::api::extract::{Json, Path};
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
 
@@ -63,7 +64,7 @@ pub async fn list(state: ApiState) -> ApiResult {
 
 /// `POST /api/users`: 201, or 409 when the name is taken, in any case (`erin` when `Erin`
 /// exists).
-pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
+pub async fn create(state: ApiState, Json(form): Json<NewUser>) -> ApiResult {
     validate_username(&form.username)?;
     let hash = password::hash(&form.password).await?;
     match state.store.create_user(&form.username, &hash).await {
@@ -81,7 +82,11 @@ pub async fn create(state: ApiState, form: NewUser) -> ApiResult {
 }
 
 /// `PUT /api/users/:name/password`: sets a new password and ends that user's sessions.
-pub async fn set_password(state: ApiState, username: String, form: NewPassword) -> ApiResult {
+pub async fn set_password(
+    state: ApiState,
+    Path(username): Path<String>,
+    Json(form): Json<NewPassword>,
+) -> ApiResult {
     let hash = password::hash(&form.password).await?;
     if !state.store.set_password(&username, &hash).await? {
         return Err(ApiError::not_found(format!("no user {username}")));

@@ -1,0 +1,310 @@
+//! The one request pipeline: the rules every API request passes before its handler runs, as
+//! plain functions on the method and headers, so that warp's routes (through
+//! [`filters::route`](super::filters::route)) and the forwarded fast path
+//! ([`handlers::forward`](super::handlers::forward)), which is served outside warp, apply the
+//! same code in the same order:
+//!
+//! 1. the cross-site rule, derived from the method ([`check_same_origin`]);
+//! 2. who is calling, where the route's [`Policy`] asks ([`identify_caller`]);
+//! 3. the body the policy allows, bounded in size and time ([`read_body`]).
+//!
+//! The Host allow-list comes before all of them, for every request, in `server.rs`. Whatever a
+//! stage refuses is an [`ApiError`], answered by [`respond`] with the status `error.rs` gives it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use http::{HeaderMap, Method};
+use warp::{Buf, Reply};
+
+use super::ApiState;
+use super::error::ApiError;
+use super::origin::check_same_origin;
+use crate::auth::Caller;
+use crate::auth::peer::{self, PeerCred};
+use crate::auth::session::{COOKIE_NAME, hash_token};
+
+/// Who is on the other end of a request's connection; `server.rs` learns it at accept.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    /// A TCP client, by address (for the login rate limits).
+    Tcp(SocketAddr),
+    /// A local process on the Unix socket, with its credentials when the kernel gave them.
+    Unix(Option<PeerCred>),
+}
+
+/// Whether a route needs to know who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone may call it (health, login, logout).
+    Anyone,
+    /// A session cookie or an authorised Unix peer, else 401 (403 for a refused peer).
+    Caller,
+}
+
+/// What a route reads of the request body, and how much of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing: the body, if any, is left unread.
+    None,
+    /// `Content-Type: application/json` (else 415) of at most this many bytes (else 413).
+    Json(usize),
+    /// Any bytes, at most this many (else 413).
+    Bytes(usize),
+}
+
+/// The rules of one route: the pipeline's stages that depend on the route. (The cross-site
+/// rule depends on the method alone.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Who may call it.
+    pub auth: Auth,
+    /// What body it reads.
+    pub body: Body,
+}
+
+/// Stages 1 and 2: the cross-site rule, then the caller where `auth` asks for one.
+pub async fn admit(
+    auth: Auth,
+    method: &Method,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+    state: &ApiState,
+) -> Result<Option<Caller>, ApiError> {
+    match auth {
+        Auth::Anyone => check_same_origin(method, headers).map(|()| None),
+        Auth::Caller => admit_caller(method, headers, peer, state).await.map(Some),
+    }
+}
+
+/// [`admit`] for a route that always asks for a caller (the forwarded route).
+pub async fn admit_caller(
+    method: &Method,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+    state: &ApiState,
+) -> Result<Caller, ApiError> {
+    check_same_origin(method, headers)?;
+    identify_caller(headers, peer, state).await
+}
+
+/// The authenticated caller: a Unix-socket peer with the right credentials (403 if its
+/// credentials are refused), or a valid session cookie (401 if there is none or it is not
+/// valid). A Unix peer whose credentials could not be read is treated like a TCP client.
+pub async fn identify_caller(
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+    state: &ApiState,
+) -> Result<Caller, ApiError> {
+    if let Some(Peer::Unix(Some(cred))) = peer {
+        return peer::authorize(cred).map_err(ApiError::forbidden);
+    }
+    let token = session_cookie(headers).ok_or_else(|| ApiError::unauthorized("log in first"))?;
+    let user = state
+        .store
+        .session_user(hash_token(token), now_millis())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("session expired or invalid; log in again"))?;
+    Ok(Caller::User {
+        id: user.id,
+        username: user.username,
+    })
+}
+
+/// The session token from the `Cookie` header(s), if any; values that are not visible ASCII
+/// are skipped.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE_NAME).then_some(value)
+        })
+}
+
+/// Stage 3: the body `body` allows, from `stream`: empty for [`Body::None`] (the stream is not
+/// polled), 415 `unsupported_media_type` for a JSON body without a JSON `Content-Type`, and
+/// otherwise whatever [`collect_limited`] refuses.
+pub async fn read_body<S, B, E>(
+    body: Body,
+    headers: &HeaderMap,
+    stream: S,
+) -> Result<Bytes, ApiError>
+where
+    S: futures::Stream<Item = Result<B, E>>,
+    B: Buf,
+    E: std::fmt::Display,
+{
+    let limit = match body {
+        Body::None => return Ok(Bytes::new()),
+        Body::Json(limit) => {
+            let content_type = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            if !content_type.is_some_and(is_json_media_type) {
+                return Err(ApiError::unsupported_media_type());
+            }
+            limit
+        }
+        Body::Bytes(limit) => limit,
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    collect_limited(declared, stream, limit).await
+}
+
+/// `application/json`, any case, with or without parameters such as `charset`.
+fn is_json_media_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// How long a client has, by default, to send a whole request body once its headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+tokio::task_local! {
+    /// The body time of the listener serving the current request, set by
+    /// `server::request_service` around each request so that [`collect_limited`] sees it on
+    /// warp's routes and the forwarded route alike; [`BODY_TIMEOUT`] where unset.
+    pub static BODY_TIME: Duration;
+}
+
+/// Collects a body of at most `limit` bytes: refused with 413 from the declared `length`
+/// alone when it says so, otherwise as soon as the chunks that arrived pass the limit, and
+/// with 408 when the whole body has not arrived within [`BODY_TIME`].
+pub async fn collect_limited<S, B, E>(
+    length: Option<u64>,
+    body: S,
+    limit: usize,
+) -> Result<Bytes, ApiError>
+where
+    S: futures::Stream<Item = Result<B, E>>,
+    B: Buf,
+    E: std::fmt::Display,
+{
+    if length.is_some_and(|l| l > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let within = BODY_TIME.try_with(|t| *t).unwrap_or(BODY_TIMEOUT);
+    let collect = async {
+        let mut body = std::pin::pin!(body);
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
+            if buf.len() + chunk.remaining() > limit {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            while chunk.has_remaining() {
+                let part = chunk.chunk();
+                buf.extend_from_slice(part);
+                let n = part.len();
+                chunk.advance(n);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(within, collect)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::request_timeout(within)))
+}
+
+/// The last step of every route: a handler's response, or its error (or a stage's) as
+/// `{"error": …}` with its status.
+pub fn respond(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> impl futures::Stream<Item = Result<Bytes, String>> {
+        futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let with = |values: &[&'static str]| {
+            let h = headers(&values.iter().map(|v| ("cookie", *v)).collect::<Vec<_>>());
+            session_cookie(&h).map(str::to_owned)
+        };
+        assert_eq!(with(&["toru_session=abc"]).as_deref(), Some("abc"));
+        assert_eq!(
+            with(&["a=1; toru_session=abc; b=2"]).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(with(&["a=1", "toru_session=abc"]).as_deref(), Some("abc"));
+        // A cookie whose name merely ends or starts the same way is not ours.
+        assert_eq!(with(&["xtoru_session=abc; toru_session_old=d"]), None);
+        assert_eq!(with(&[]), None);
+    }
+
+    #[tokio::test]
+    async fn bodies_are_refused_by_type_then_size() {
+        let json = headers(&[("content-type", "application/json; charset=utf-8")]);
+        let text = headers(&[("content-type", "text/plain")]);
+        let code = |r: Result<Bytes, ApiError>| r.map_err(|e| (e.status.as_u16(), e.code));
+        assert_eq!(
+            code(read_body(Body::Json(4), &json, chunks(&[b"{}"])).await),
+            Ok(Bytes::from_static(b"{}"))
+        );
+        assert_eq!(
+            code(read_body(Body::Json(4), &text, chunks(&[b"{}"])).await),
+            Err((415, "unsupported_media_type"))
+        );
+        // Counted as it arrives, without a Content-Length.
+        assert_eq!(
+            code(read_body(Body::Bytes(4), &text, chunks(&[b"abc", b"de"])).await),
+            Err((413, "payload_too_large"))
+        );
+        // Refused from the declared length before a byte is read.
+        let declared = headers(&[("content-length", "5")]);
+        assert_eq!(
+            code(read_body(Body::Bytes(4), &declared, chunks(&[])).await),
+            Err((413, "payload_too_large"))
+        );
+        // A route that reads no body does not look at it.
+        assert_eq!(
+            code(read_body(Body::None, &declared, chunks(&[b"abcdef"])).await),
+            Ok(Bytes::new())
+        );
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/jsonx"));
+    }
+}
