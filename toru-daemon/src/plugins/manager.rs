@@ -19,6 +19,7 @@ use super::enabled::EnabledState;
 use super::license::{LicenseSlot, LicenseStatus};
 use super::status::{PluginState, PluginStatus};
 use super::supervisor::{Backoff, supervise};
+use crate::error_chain::ErrorChain;
 use crate::store::{EventKind, Store};
 use crate::sync::lock;
 
@@ -373,10 +374,10 @@ impl PluginManager {
     /// The first scan and the restore, with errors logged: nobody waits for them to report.
     async fn first_scan(&self) {
         if let Err(e) = self.scan(None).await {
-            tracing::error!(error = %e, "cannot scan the plugins directory");
+            tracing::error!(error = %ErrorChain(&e), "cannot scan the plugins directory");
         }
         if let Err(e) = self.restore().await {
-            tracing::error!(error = %e, "cannot restore the enabled plugins");
+            tracing::error!(error = %ErrorChain(&e), "cannot restore the enabled plugins");
         }
         tracing::info!(plugins = self.list().len(), "plugins discovered");
     }
@@ -509,7 +510,7 @@ impl PluginManager {
             let adopted = match shared.backend.adopt(&id).await {
                 Ok(adopted) => adopted,
                 Err(e) => {
-                    tracing::warn!(plugin = id, error = %e, "cannot adopt plugin; starting it");
+                    tracing::warn!(plugin = id, error = %ErrorChain(&e), "cannot adopt plugin; starting it");
                     None
                 }
             };

@@ -16,6 +16,7 @@ use super::backend::{ExitInfo, LaunchSpec, RunningPlugin};
 use super::connection::{Connection, ConnectionLimits};
 use super::manager::{Shared, Slot};
 use super::status::PluginState;
+use crate::error_chain::ErrorChain;
 use crate::store::EventKind;
 
 /// The restart delay schedule.
@@ -154,7 +155,7 @@ async fn run_once(
                 Ok(running) => running,
                 Err(e) => {
                     return Outcome::Failed {
-                        reason: e.to_string(),
+                        reason: ErrorChain(&e).to_string(),
                         stable: false,
                     };
                 }
@@ -312,7 +313,7 @@ async fn stop_process(
         conn.close();
     }
     if let Err(e) = shared.backend.stop(id, grace).await {
-        tracing::error!(plugin = id, error = %e, "cannot stop plugin");
+        tracing::error!(plugin = id, error = %ErrorChain(&e), "cannot stop plugin");
     }
     shared.event(id, EventKind::Stopped, "stopped").await;
 }
