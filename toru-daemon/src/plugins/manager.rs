@@ -147,15 +147,8 @@ pub enum ForwardError {
     #[error("{0}")]
     Plugin(String),
     /// A `license_required` plugin has no valid licence; the daemon answers for it.
-    #[error("{message}")]
-    Unlicensed {
-        /// 402 when no key is installed, else 403.
-        status: u16,
-        /// The licence failure kind, e.g. `wrong_instance`.
-        kind: String,
-        /// What the admin can do about it.
-        message: String,
-    },
+    #[error("{}", .0.message())]
+    Unlicensed(super::license::LicenseRefusal),
 }
 
 /// A plugin as the API shows it: metadata plus runtime status.
@@ -706,12 +699,8 @@ impl PluginManager {
         if !enabled {
             return Err(ForwardError::NotFound(plugin_id.to_owned()));
         }
-        if let Some((status, kind, message)) = slot.license_status().refusal() {
-            return Err(ForwardError::Unlicensed {
-                status,
-                kind,
-                message,
-            });
+        if let Some(refusal) = slot.license_status().refusal() {
+            return Err(ForwardError::Unlicensed(refusal));
         }
         let conn = slot
             .connection()

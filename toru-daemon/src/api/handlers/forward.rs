@@ -19,13 +19,13 @@ use percent_encoding::percent_decode_str;
 use warp::Reply;
 
 use crate::api::ApiState;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, license_refusal};
 use crate::api::filters::{authenticate, check_same_origin, collect_limited};
 use crate::auth::Caller;
 use crate::auth::peer::PeerCred;
 use crate::auth::session::COOKIE_NAME;
 use crate::plugins::ForwardError;
-use toru_plugin_api::{HttpRequest, HttpResponse, license_error_body};
+use toru_plugin_api::{HttpRequest, HttpResponse};
 
 /// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
 /// under the 8 MiB frame limit.
@@ -258,11 +258,7 @@ async fn forward(
     );
     let response = match state.plugins.forward(&id, request).await {
         // The same body a plugin's own licence refusal has, with the failure kind.
-        Err(ForwardError::Unlicensed {
-            status,
-            kind,
-            message,
-        }) => HttpResponse::json(status, &license_error_body(&kind, &message)),
+        Err(ForwardError::Unlicensed(refusal)) => license_refusal(&refusal),
         other => other?,
     };
     from_plugin_response(&id, response)

@@ -24,8 +24,7 @@ pub struct LicenseForm {
 /// key, damaged, for another plugin) is refused with 400 and nothing changes.
 pub async fn set(state: ApiState, id: String, caller: Caller, form: LicenseForm) -> ApiResult {
     super::require_plugin(&state, &id)?;
-    let key = check_key(&id, &form.key)
-        .map_err(|message| ApiError::new(http::StatusCode::BAD_REQUEST, "bad_license", message))?;
+    let key = check_key(&id, &form.key).map_err(ApiError::from)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key set");
     let info = state.plugins.set_license(&id, Some(key)).await?;
     Ok(warp::reply::json(&info).into_response())
