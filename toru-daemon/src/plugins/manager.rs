@@ -718,7 +718,7 @@ impl PluginManager {
                     ..
                 }
                 | ConnectionError::Closed { .. }
-                | ConnectionError::Connect { .. } => ForwardError::Gone(e.to_string()),
+                | ConnectionError::Connect { .. } => ForwardError::Gone(ErrorChain(&e).to_string()),
                 other => ForwardError::Plugin(other.to_string()),
             })
     }

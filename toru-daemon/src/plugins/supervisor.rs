@@ -205,7 +205,7 @@ async fn run_once(
         Err(e) => {
             stop_process(shared, slot, None, running).await;
             return Outcome::Failed {
-                reason: e.to_string(),
+                reason: ErrorChain(&e).to_string(),
                 stable: false,
             };
         }
