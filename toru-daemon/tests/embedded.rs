@@ -1,5 +1,5 @@
 //! The daemon core over the embedded backend: real plugin processes, real sockets, a real
-//! SQLite file. Seed tests T1–T15, T20–T21, T23, V.8–V.10 for this backend.
+//! SQLite file.
 
 mod support;
 
@@ -37,24 +37,24 @@ fn json(response: &toru_plugin_api::HttpResponse) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t3_v8_a_missing_plugins_dir_is_created_and_an_empty_one_is_fine() {
+async fn a_missing_plugins_dir_is_created_and_an_empty_one_is_fine() {
     let dirs = Dirs::new();
     assert!(!dirs.plugins().exists());
     let h = Harness::start(&dirs).await;
-    assert!(dirs.plugins().is_dir(), "T3: plugins dir created");
-    assert!(h.manager.list().is_empty(), "V.8: no plugins, no problem");
+    assert!(dirs.plugins().is_dir(), "plugins dir created");
+    assert!(h.manager.list().is_empty(), "no plugins, no problem");
     h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t2_t4_v9_bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
+async fn bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
     let dirs = Dirs::new();
     let p = dirs.plugins();
     install(&p, &hello_rust(), "hello-rust");
     // Each case is one way a binary can be wrong; the comment says which.
-    script(&p, "garbage", "echo 'this is not json'"); // T4: garbage output
-    script(&p, "fails", "echo boom >&2; exit 3"); // T4: --metadata exits non-zero
-    script(&p, "hangs", "sleep 30"); // T4: --metadata never finishes
+    script(&p, "garbage", "echo 'this is not json'"); // garbage output
+    script(&p, "fails", "echo boom >&2; exit 3"); // --metadata exits non-zero
+    script(&p, "hangs", "sleep 30"); // --metadata never finishes
     script(&p, "huge", "head -c 1000000 /dev/zero | tr '\\0' 'x'"); // output over the cap
     script(
         &p,
@@ -76,7 +76,7 @@ async fn t2_t4_v9_bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
         "twin",
         &format!("echo '{}'", metadata_json("hello-rust")),
     ); // duplicate id
-    std::fs::write(p.join("not-executable.binary"), "#!/bin/sh\necho hi\n").unwrap(); // T2: no exec bit
+    std::fs::write(p.join("not-executable.binary"), "#!/bin/sh\necho hi\n").unwrap(); // no exec bit
     std::fs::write(p.join("README.txt"), "not a plugin").unwrap(); // ignored: wrong extension
 
     let started = Instant::now();
@@ -107,7 +107,7 @@ async fn t2_t4_v9_bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
     assert!(reason("twin").contains("duplicate plugin id"));
     assert!(reason("not-executable").contains("cannot execute"));
     assert_eq!(failures.len(), 9, "{failures:#?}");
-    // Each failure is recorded as an event (T23) under the binary's name.
+    // Each failure is recorded as an event under the binary's name.
     assert_eq!(h.event_kinds("garbage").await, [EventKind::DiscoveryFailed]);
     // And the daemon still works: the valid plugin runs.
     h.manager.enable("hello-rust").await.unwrap();
@@ -116,7 +116,7 @@ async fn t2_t4_v9_bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t1_t8_t12_t13_enable_starts_serves_and_disable_stops() {
+async fn enable_starts_serves_and_disable_stops() {
     let dirs = Dirs::new();
     install(&dirs.plugins(), &hello_rust(), "hello-rust");
     let h = Harness::start(&dirs).await;
@@ -129,11 +129,11 @@ async fn t1_t8_t12_t13_enable_starts_serves_and_disable_stops() {
 
     h.manager.enable("hello-rust").await.unwrap();
     let status = h.wait_running("hello-rust").await;
-    let pid = status.pid.expect("T1: a pid");
-    assert!(alive(pid), "T1: the process runs");
+    let pid = status.pid.expect("a pid");
+    assert!(alive(pid), "the process runs");
     assert!(status.healthy);
 
-    // T12: routes available.
+    // Routes available.
     let reply = h
         .manager
         .forward(
@@ -147,8 +147,8 @@ async fn t1_t8_t12_t13_enable_starts_serves_and_disable_stops() {
         .unwrap();
     assert_eq!(json(&reply)["message"], "Hello, ada!");
 
-    // T8: the plugin got the instance id in lifecycle.init; it logs it, and its log file (T20)
-    // holds valid JSON lines (T21) with levels from the `<N>` prefix.
+    // The plugin got the instance id in lifecycle.init; it logs it, and its log file
+    // holds valid JSON lines with levels from the `<N>` prefix.
     let instance_id = h.store.instance_id().await.unwrap().to_string();
     let log_path = dirs.logs().join("plugins/hello-rust.log");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -173,10 +173,10 @@ async fn t1_t8_t12_t13_enable_starts_serves_and_disable_stops() {
     );
     assert_eq!(entry["fields"]["stream"], "stderr");
 
-    // T13: disable stops the process and the routes 404.
+    // Disable stops the process and the routes 404.
     let info = h.manager.disable("hello-rust").await.unwrap();
     assert_eq!(info.status.state, PluginState::Disabled);
-    assert!(!alive(pid), "T13: the process is gone");
+    assert!(!alive(pid), "the process is gone");
     assert!(matches!(
         h.manager.forward("hello-rust", get("/greeting")).await,
         Err(ForwardError::NotFound(_))
@@ -200,12 +200,12 @@ async fn t1_t8_t12_t13_enable_starts_serves_and_disable_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t5_t6_t9_t10_t11_t14_kv_and_enabled_state_survive_restarts() {
+async fn kv_and_enabled_state_survive_restarts() {
     let dirs = Dirs::new();
     install(&dirs.plugins(), &hello_rust(), "hello-rust");
     let h = Harness::start(&dirs).await;
     let instance_id = h.store.instance_id().await.unwrap();
-    assert_eq!(instance_id.get_version_num(), 4, "T5/T7: a v4 UUID");
+    assert_eq!(instance_id.get_version_num(), 4, "a v4 UUID");
     h.manager.enable("hello-rust").await.unwrap();
     h.wait_running("hello-rust").await;
     for expected in 1..=3 {
@@ -217,10 +217,10 @@ async fn t5_t6_t9_t10_t11_t14_kv_and_enabled_state_survive_restarts() {
         assert_eq!(
             json(&reply)["count"],
             expected,
-            "T9: set/get through the plugin"
+            "set/get through the plugin"
         );
     }
-    // T10: the value is scoped to the plugin.
+    // The value is scoped to the plugin.
     assert_eq!(
         h.store
             .kv_get("hello-rust", "counter")
@@ -240,20 +240,16 @@ async fn t5_t6_t9_t10_t11_t14_kv_and_enabled_state_survive_restarts() {
     assert_eq!(
         h.store.instance_id().await.unwrap(),
         instance_id,
-        "T6: same instance id"
+        "same instance id"
     );
     let status = h.wait_running("hello-rust").await;
-    assert!(status.enabled, "T14: enabled state restored");
+    assert!(status.enabled, "enabled state restored");
     let reply = h
         .manager
         .forward("hello-rust", get("/counter"))
         .await
         .unwrap();
-    assert_eq!(
-        json(&reply)["count"],
-        3,
-        "T11: KV persisted across the restart"
-    );
+    assert_eq!(json(&reply)["count"], 3, "KV persisted across the restart");
     h.stop().await;
 }
 
@@ -302,7 +298,7 @@ async fn v10_a_killed_plugin_is_restarted_and_keeps_its_kv() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t15_t23_a_crashing_plugin_backs_off_1_2_then_gives_up_after_n() {
+async fn a_crashing_plugin_backs_off_1_2_then_gives_up_after_n() {
     let dirs = Dirs::new();
     crashing_plugin(&dirs.plugins(), "crasher", 1);
     let h = Harness::start(&dirs).await; // max_failures = 3
