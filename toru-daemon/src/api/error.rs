@@ -162,7 +162,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_GATEWAY, "journal_unavailable", message)
     }
 
-    /// 500. The client learns only that something failed and the incident id; the error and
+    /// A 500: the client learns only that something failed and the incident id; the error and
     /// every cause under it go to the log with the same id.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let incident = Incident::new();
