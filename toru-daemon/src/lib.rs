@@ -6,10 +6,12 @@
 //! - [`plugins`]: discovery, supervision over systemd or child processes, the plugin protocol;
 //! - [`logs`]: the log entry format and the embedded backend's log files;
 //! - [`daemon`]: [`Daemon`] and [`run`], which put them together;
-//! - [`sync`]: the poison-ignoring mutex lock every module shares.
+//! - [`sync`]: the poison-ignoring mutex lock every module shares;
+//! - [`error_chain`]: an error with all its causes on one line, for logs and status.
 
 pub mod config;
 pub mod daemon;
+pub mod error_chain;
 pub mod logs;
 pub mod plugins;
 pub mod store;

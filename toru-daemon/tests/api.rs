@@ -1,5 +1,5 @@
 //! The HTTP API of a real daemon (embedded backend) on loopback and on its Unix socket: auth,
-//! plugin lifecycle through HTTP, forwarding, KV, logs. Seed T12–T13, T16–T19, T22.
+//! plugin lifecycle through HTTP, forwarding, KV, logs.
 
 mod support;
 
@@ -261,10 +261,10 @@ async fn cross_site_state_changes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
+async fn routes_follow_enable_and_disable_and_kv_is_shared() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
-    // T13 (before): a disabled plugin's routes do not exist.
+    // Before: a disabled plugin's routes do not exist.
     let r = s
         .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
         .await
@@ -281,14 +281,14 @@ async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
     assert_eq!(p["status"]["enabled"], true);
     d.wait_state(&s, "hello-rust", "running").await;
 
-    // T12 + T17: the route answers, with the logged-in user forwarded.
+    // The route answers, with the logged-in user forwarded.
     let greeting: Value = s
         .get("/api/plugins/hello-rust/route/greeting")
         .await
         .unwrap();
     assert_eq!(greeting["message"], "Hello, admin!");
 
-    // T18: KV through the API is the plugin's KV.
+    // KV through the API is the plugin's KV.
     let _: Value = s
         .send_json(
             Method::PUT,
@@ -341,7 +341,7 @@ async fn t12_t13_t17_t18_routes_follow_enable_and_disable_and_kv_is_shared() {
         .unwrap();
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    // T13: disable and the routes are gone again.
+    // Disable and the routes are gone again.
     let p: Value = s
         .send_json(Method::POST, "/api/plugins/hello-rust/disable", &json!({}))
         .await
@@ -440,7 +440,7 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
+async fn a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
     let dirs = Dirs::new();
     install(&dirs.plugins(), &hello_rust(), "hello-rust");
     let hang = dirs.plugins().join("hang.binary");
@@ -503,7 +503,7 @@ async fn t19_a_dead_or_hung_plugin_gives_503_or_504_and_the_daemon_stays_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t22_logs_page_newest_first_and_filter_by_level() {
+async fn logs_page_newest_first_and_filter_by_level() {
     let dirs = Dirs::new();
     install(&dirs.plugins(), &hello_rust(), "hello-rust");
     // A plugin that logs one line per level and exits; each (re)start adds four lines.
@@ -766,7 +766,7 @@ async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t16_requests_are_forwarded_exactly_minus_what_must_not_cross() {
+async fn requests_are_forwarded_exactly_minus_what_must_not_cross() {
     let (_dirs, d) = started().await;
     let s = d.login().await;
     d.enable(&s, "hello-rust").await;

@@ -1,7 +1,7 @@
 //! Both example plugins exactly as their `build.sh` scripts build them, under a real daemon
 //! with the embedded supervisor: discovered, enabled, their routes called through the API, KV
 //! kept across a SIGKILL and the supervisor's restart, and their views served as ES modules
-//! that node can import. Seed V.1, V.2, V.5, V.10 (the systemd variant is in systemd_daemon.rs).
+//! that node can import.
 
 mod support;
 

@@ -143,7 +143,7 @@ async fn an_uncreatable_directory_is_an_io_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Instance id (T5–T7)
+// Instance id
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -151,7 +151,7 @@ async fn instance_id_is_made_once_is_v4_and_survives_reopen() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
 
-    // T5: made once — concurrent first calls agree, later calls return the same value.
+    // Made once — concurrent first calls agree, later calls return the same value.
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
@@ -166,10 +166,10 @@ async fn instance_id_is_made_once_is_v4_and_survives_reopen() {
     assert!(ids.iter().all(|other| *other == id), "{ids:?}");
     assert_eq!(store.instance_id().await.unwrap(), id);
 
-    // T6: a random (version 4) UUID.
+    // A random (version 4) UUID.
     assert_eq!(id.get_version(), Some(uuid::Version::Random));
 
-    // T7: stable across reopen.
+    // Stable across reopen.
     drop(store);
     let store = Store::open(&path).await.unwrap();
     assert_eq!(store.instance_id().await.unwrap(), id);
@@ -190,7 +190,7 @@ async fn a_garbled_instance_id_is_reported_as_corrupt() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Plugin key-value store (T10, T11)
+// Plugin key-value store
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -349,7 +349,6 @@ async fn kv_list_matches_prefixes_literally_and_sorts() {
 
 #[tokio::test]
 async fn kv_plugins_are_isolated() {
-    // T10
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
     store.kv_set("alpha", "shared", "from alpha").await.unwrap();
@@ -387,7 +386,6 @@ async fn kv_plugins_are_isolated() {
 
 #[tokio::test]
 async fn kv_persists_across_close_and_reopen() {
-    // T11
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
     store.kv_set("p", "kept", "1").await.unwrap();

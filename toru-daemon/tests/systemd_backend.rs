@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::{fixtures, sandbox};
-use toru_daemon::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
+use toru_daemon::error_chain::ErrorChain;
+use toru_daemon::plugins::backend::systemd::{SystemdBackend, SystemdConfig, SystemdError};
 use toru_daemon::plugins::backend::{
     BackendError, ExitInfo, LaunchSpec, Limits, RunningPlugin, SupervisorBackend, unit_name,
 };
@@ -339,7 +340,7 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
                 println!("start succeeded, then the plugin exited");
                 assert_eq!(exit_of(running).await, ExitInfo::Exited(3));
             }
-            Err(BackendError::Start { reason, .. }) => println!("start failed: {reason}"),
+            Err(e @ BackendError::Start { .. }) => println!("start failed: {}", ErrorChain(&e)),
             Err(e) => panic!("unexpected error: {e}"),
         }
         assert_eq!(is_active(&unit_name("crash")), "failed");
@@ -350,10 +351,20 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
             Ok(again) => assert_eq!(exit_of(again).await, ExitInfo::Exited(3)),
             // Under load the script may exit before its start job completes, as in the first
             // round above; what matters is that the start ran again (no UnitExists).
-            Err(BackendError::Start { reason, .. }) => assert!(
-                reason.contains("exit status 3") && !reason.contains("UnitExists"),
-                "start after a failure: {reason}"
-            ),
+            Err(e @ BackendError::Start { .. }) => {
+                let reason = ErrorChain(&e).to_string();
+                assert!(
+                    reason.contains("exit status 3") && !reason.contains("UnitExists"),
+                    "start after a failure: {reason}"
+                );
+                // The cause is typed: the start job failed, with the unit's details.
+                let cause =
+                    std::error::Error::source(&e).and_then(|c| c.downcast_ref::<SystemdError>());
+                assert!(
+                    matches!(cause, Some(SystemdError::StartJobFailed { .. })),
+                    "{reason}"
+                );
+            }
             Err(e) => panic!("start after a failure: {e}"),
         }
         // Stopping a failed plugin clears the failed unit.

@@ -406,6 +406,24 @@ impl fmt::Display for LicenseErrorKind {
     }
 }
 
+/// A name that is not one of [`LicenseErrorKind`]'s (e.g. a kind a newer plugin reports).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown licence failure kind {0:?}")]
+pub struct UnknownLicenseErrorKind(pub String);
+
+impl std::str::FromStr for LicenseErrorKind {
+    type Err = UnknownLicenseErrorKind;
+
+    /// The kind named `name` ([`LicenseErrorKind::as_str`]), so a reported kind is compared as
+    /// a kind, not as a string.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        LicenseErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownLicenseErrorKind(name.to_owned()))
+    }
+}
+
 /// Why a licence key was refused. The message says what is wrong and what to do about it; show
 /// it to the administrator as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -802,6 +820,17 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_parses_back_from_its_name_and_others_are_refused() {
+        for kind in LicenseErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<LicenseErrorKind>(), Ok(kind));
+        }
+        assert_eq!(
+            "unchecked".parse::<LicenseErrorKind>(),
+            Err(UnknownLicenseErrorKind("unchecked".to_owned()))
+        );
+    }
 
     #[test]
     fn utc_formats_known_instants() {

@@ -124,6 +124,18 @@ impl FromRequest for ApiState {
     }
 }
 
+/// A handler that wants what its route's row does not provide: a programming error that
+/// `Needs::check` refuses when the table is built, so a request never meets it.
+#[derive(Debug, thiserror::Error)]
+enum RowMismatch {
+    /// The handler takes a [`Caller`], the row admits anyone.
+    #[error("a handler wants a caller its route does not ask for")]
+    Caller,
+    /// The handler takes a different number of path parameters than the row's path has.
+    #[error("a handler wants {0} path parameters")]
+    PathParams(usize),
+}
+
 impl FromRequest for Caller {
     const NEEDS: Needs = Needs {
         caller: true,
@@ -133,9 +145,10 @@ impl FromRequest for Caller {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         // Unreachable: `Needs::check` refuses a row whose handler wants a caller it does not
         // provide, when the table is built.
-        request.caller.take().ok_or_else(|| {
-            ApiError::internal("a handler wants a caller its route does not ask for")
-        })
+        request
+            .caller
+            .take()
+            .ok_or_else(|| ApiError::internal(&RowMismatch::Caller))
     }
 }
 
@@ -164,7 +177,7 @@ impl FromRequest for Path<String> {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         match <[String; 1]>::try_from(std::mem::take(&mut request.params)) {
             Ok([one]) => Ok(Path(one)),
-            Err(_) => Err(ApiError::internal("a handler wants one path parameter")),
+            Err(_) => Err(ApiError::internal(&RowMismatch::PathParams(1))),
         }
     }
 }
@@ -178,7 +191,7 @@ impl FromRequest for Path<(String, String)> {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         match <[String; 2]>::try_from(std::mem::take(&mut request.params)) {
             Ok([first, second]) => Ok(Path((first, second))),
-            Err(_) => Err(ApiError::internal("a handler wants two path parameters")),
+            Err(_) => Err(ApiError::internal(&RowMismatch::PathParams(2))),
         }
     }
 }

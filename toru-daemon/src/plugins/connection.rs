@@ -16,7 +16,7 @@
 //! stopped reading its socket.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use toru_plugin_api::{
     Message, Ready,
 };
 
+use crate::error_chain::ErrorChain;
 use crate::store::{Error as StoreError, Store};
 
 /// Longest KV key accepted from a plugin, in bytes.
@@ -109,14 +110,15 @@ pub enum ConnectionError {
         got: &'static str,
     },
     /// Connecting to the plugin's socket failed until the deadline.
-    #[error("cannot connect to plugin {plugin_id} at {path}: {reason}")]
+    #[error("cannot connect to plugin {plugin_id} at {}", .path.display())]
     Connect {
         /// The plugin.
         plugin_id: String,
         /// The socket.
-        path: String,
-        /// The last error.
-        reason: String,
+        path: PathBuf,
+        /// The last attempt's error (shared, so that the error stays `Clone`).
+        #[source]
+        source: Arc<std::io::Error>,
     },
 }
 
@@ -184,8 +186,8 @@ impl Connection {
                 Err(e) if Instant::now() + delay >= deadline => {
                     return Err(ConnectionError::Connect {
                         plugin_id: plugin_id.to_owned(),
-                        path: socket.display().to_string(),
-                        reason: e.to_string(),
+                        path: socket.to_owned(),
+                        source: Arc::new(e),
                     });
                 }
                 Err(_) => {
@@ -445,9 +447,11 @@ async fn read_frames(
                 tokio::spawn(async move {
                     let reply = match serve_kv(&store, &inner.plugin_id, op, max_frame).await {
                         Ok(result) => Message::new(message.request_id, Body::KvResponse(result)),
-                        Err(reason) => {
-                            Message::error(message.request_id, ErrorCode::KvFailed, reason)
-                        }
+                        Err(refusal) => Message::error(
+                            message.request_id,
+                            ErrorCode::KvFailed,
+                            refusal.to_string(),
+                        ),
                     };
                     // The permit travels with the reply and is released once it is written.
                     inner
@@ -485,39 +489,63 @@ async fn read_frames(
     inner.pending().clear();
 }
 
+/// Why a plugin's `kv.request` was refused. Its text is the message of the `kv_failed` error
+/// the plugin gets: what was wrong with the request, or what the store said (without its cause,
+/// which only the daemon's log gets).
+#[derive(Debug, thiserror::Error)]
+enum KvRefusal {
+    /// A key outside 1–[`MAX_KV_KEY`] bytes.
+    #[error("key must be 1–{MAX_KV_KEY} bytes, got {0}")]
+    KeyLength(usize),
+    /// A value over [`MAX_KV_VALUE`] bytes.
+    #[error("value must be at most {MAX_KV_VALUE} bytes, got {0}")]
+    ValueTooLarge(usize),
+    /// A `list` whose keys alone would not fit in one frame.
+    #[error(
+        "the keys starting with {prefix:?} are over the {max_frame}-byte frame limit; list a \
+         longer prefix"
+    )]
+    ListTooLarge {
+        /// The prefix asked for.
+        prefix: String,
+        /// The frame limit.
+        max_frame: usize,
+    },
+    /// The store failed or refused (over quota).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a KV key's length.
+fn check_kv_key(key: &str) -> Result<(), KvRefusal> {
+    if key.is_empty() || key.len() > MAX_KV_KEY {
+        Err(KvRefusal::KeyLength(key.len()))
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs one KV operation for `plugin_id`, enforcing the protocol's size limits; a `list`
-/// whose keys alone would not fit in a `max_frame` answer is refused before it is built.
+/// whose keys alone would not fit in a `max_frame` answer is refused before it is built. A
+/// store failure is logged here with its whole cause.
 async fn serve_kv(
     store: &Store,
     plugin_id: &str,
     op: KvOp,
     max_frame: usize,
-) -> Result<KvResult, String> {
-    let check_key = |key: &str| {
-        if key.is_empty() || key.len() > MAX_KV_KEY {
-            Err(format!(
-                "key must be 1–{MAX_KV_KEY} bytes, got {}",
-                key.len()
-            ))
-        } else {
-            Ok(())
-        }
-    };
+) -> Result<KvResult, KvRefusal> {
     let result = match op {
         KvOp::Get { key } => {
-            check_key(&key)?;
+            check_kv_key(&key)?;
             store
                 .kv_get(plugin_id, &key)
                 .await
                 .map(|value| KvResult::Get { value })
         }
         KvOp::Set { key, value } => {
-            check_key(&key)?;
+            check_kv_key(&key)?;
             if value.len() > MAX_KV_VALUE {
-                return Err(format!(
-                    "value must be at most {MAX_KV_VALUE} bytes, got {}",
-                    value.len()
-                ));
+                return Err(KvRefusal::ValueTooLarge(value.len()));
             }
             store
                 .kv_set(plugin_id, &key, &value)
@@ -525,7 +553,7 @@ async fn serve_kv(
                 .map(|()| KvResult::Set)
         }
         KvOp::Delete { key } => {
-            check_key(&key)?;
+            check_kv_key(&key)?;
             store
                 .kv_delete(plugin_id, &key)
                 .await
@@ -533,12 +561,7 @@ async fn serve_kv(
         }
         KvOp::List { prefix } => match store.kv_list_within(plugin_id, &prefix, max_frame).await {
             Ok(Some(keys)) => Ok(KvResult::List { keys }),
-            Ok(None) => {
-                return Err(format!(
-                    "the keys starting with {prefix:?} are over the {max_frame}-byte frame \
-                     limit; list a longer prefix"
-                ));
-            }
+            Ok(None) => return Err(KvRefusal::ListTooLarge { prefix, max_frame }),
             Err(e) => Err(e),
         },
     };
@@ -549,8 +572,12 @@ async fn serve_kv(
             StoreError::KvQuotaExceeded { .. } => {
                 tracing::debug!(plugin = plugin_id, error = %e, "kv write over quota refused");
             }
-            _ => tracing::error!(plugin = plugin_id, error = %e, "kv operation failed"),
+            _ => tracing::error!(
+                plugin = plugin_id,
+                error = %ErrorChain(&e),
+                "kv operation failed"
+            ),
         }
-        e.to_string()
+        KvRefusal::Store(e)
     })
 }

@@ -69,13 +69,6 @@ pub enum ForwardError {
     #[error(transparent)]
     Plugin(ConnectionError),
     /// A `license_required` plugin has no valid licence; the daemon answers for it.
-    #[error("{message}")]
-    Unlicensed {
-        /// 402 when no key is installed, else 403.
-        status: u16,
-        /// The licence failure kind, e.g. `wrong_instance`.
-        kind: String,
-        /// What the admin can do about it.
-        message: String,
-    },
+    #[error("{}", .0.message())]
+    Unlicensed(super::license::LicenseRefusal),
 }

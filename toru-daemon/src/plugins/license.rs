@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use toru_plugin_api::LicenseReport;
-use toru_plugin_api::license::{self, CLOCK_SKEW};
+use toru_plugin_api::license::{self, CLOCK_SKEW, LicenseErrorKind};
 
 /// The installed key and the plugin's latest verdict on it.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +35,85 @@ pub enum LicenseState {
     Unchecked,
 }
 
+/// A licence failure kind as the daemon shows it (`LicenseStatus::error`): one of
+/// `docs/licensing.md`'s kinds, `unchecked`, or a kind a plugin reported that this daemon does
+/// not know, kept as sent. Serialized as its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A kind of `docs/licensing.md`.
+    Known(LicenseErrorKind),
+    /// A key is installed but the plugin has not judged it yet.
+    Unchecked,
+    /// A kind this daemon does not know (a newer plugin SDK), as the plugin reported it.
+    Other(String),
+}
+
+impl FailureKind {
+    /// The kind a plugin reported, by name.
+    fn reported(name: &str) -> Self {
+        name.parse()
+            .map(FailureKind::Known)
+            .unwrap_or_else(|_| FailureKind::Other(name.to_owned()))
+    }
+
+    /// Its stable name, e.g. `wrong_instance`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FailureKind::Known(kind) => kind.as_str(),
+            FailureKind::Unchecked => "unchecked",
+            FailureKind::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Why the daemon refuses a request to a `license_required` plugin that has no valid licence.
+/// `api/error.rs` turns it into a status (402 for [`LicenseRefusal::Missing`], 403 otherwise)
+/// and the same body a plugin's own refusal has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseRefusal {
+    /// No key is installed, or the plugin says it was given none.
+    Missing {
+        /// What the admin can do about it.
+        message: String,
+    },
+    /// A key is installed but is not valid: the plugin rejected it, it expired, or the plugin
+    /// has not judged it yet.
+    Invalid {
+        /// Why, e.g. `wrong_instance` or `unchecked`.
+        kind: FailureKind,
+        /// What the admin can do about it.
+        message: String,
+    },
+}
+
+impl LicenseRefusal {
+    /// The failure kind, as the refusal's body names it.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            LicenseRefusal::Missing { .. } => FailureKind::Known(LicenseErrorKind::Missing),
+            LicenseRefusal::Invalid { kind, .. } => kind.clone(),
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        let (LicenseRefusal::Missing { message } | LicenseRefusal::Invalid { message, .. }) = self;
+        format!("this plugin needs a valid licence: {message}")
+    }
+}
+
 /// A plugin's licence as the API, `toructl plugin show` and the dashboard card show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LicenseStatus {
@@ -45,7 +124,7 @@ pub struct LicenseStatus {
     /// The verdict.
     pub state: LicenseState,
     /// The failure kind of `docs/licensing.md` when not valid, e.g. `wrong_instance`.
-    pub error: Option<String>,
+    pub error: Option<FailureKind>,
     /// What the admin can do about it, or what a valid licence covers.
     pub message: Option<String>,
     /// Who the licence is for, when valid.
@@ -60,11 +139,11 @@ impl LicenseSlot {
     /// The licence's status at `now`. A `valid` verdict whose expiry (plus the clock-skew
     /// allowance every verifier grants) has passed reads as `invalid`/`expired`.
     pub(crate) fn status(&self, required: bool, now: SystemTime) -> LicenseStatus {
-        let status = |state, error: Option<&str>, message: Option<String>| LicenseStatus {
+        let status = |state, error: Option<FailureKind>, message: Option<String>| LicenseStatus {
             required,
             installed: self.key.is_some(),
             state,
-            error: error.map(str::to_owned),
+            error,
             message,
             licensee: None,
             expires_at: None,
@@ -85,7 +164,8 @@ impl LicenseSlot {
                         "the licence expired at {}; ask the vendor to renew it",
                         humantime::format_rfc3339_seconds(at)
                     );
-                    return status(LicenseState::Invalid, Some("expired"), Some(message));
+                    let expired = FailureKind::Known(LicenseErrorKind::Expired);
+                    return status(LicenseState::Invalid, Some(expired), Some(message));
                 }
                 LicenseStatus {
                     licensee: Some(licensee.clone()),
@@ -94,11 +174,14 @@ impl LicenseSlot {
                     ..status(LicenseState::Valid, None, None)
                 }
             }
-            Some(LicenseReport::Invalid { error, message }) if error == "missing" => {
-                status(LicenseState::Missing, Some(error), Some(message.clone()))
-            }
             Some(LicenseReport::Invalid { error, message }) => {
-                status(LicenseState::Invalid, Some(error), Some(message.clone()))
+                let kind = FailureKind::reported(error);
+                let state = if kind == FailureKind::Known(LicenseErrorKind::Missing) {
+                    LicenseState::Missing
+                } else {
+                    LicenseState::Invalid
+                };
+                status(state, Some(kind), Some(message.clone()))
             }
             None if self.key.is_some() => status(
                 LicenseState::Unchecked,
@@ -107,7 +190,7 @@ impl LicenseSlot {
             ),
             None => status(
                 LicenseState::Missing,
-                Some("missing"),
+                Some(FailureKind::Known(LicenseErrorKind::Missing)),
                 Some("no licence key is installed for this plugin".into()),
             ),
         }
@@ -115,26 +198,36 @@ impl LicenseSlot {
 }
 
 impl LicenseStatus {
-    /// Why a request to this plugin must be refused, as (HTTP status, failure kind, message):
-    /// only for a `license_required` plugin without a valid licence. 402 when no key is
-    /// installed, 403 otherwise.
-    pub fn refusal(&self) -> Option<(u16, String, String)> {
+    /// Why a request to this plugin must be refused: only for a `license_required` plugin
+    /// without a valid licence.
+    pub fn refusal(&self) -> Option<LicenseRefusal> {
         if !self.required || self.state == LicenseState::Valid {
             return None;
         }
-        let kind = self.error.clone().unwrap_or_else(|| "unchecked".into());
         let message = self.message.clone().unwrap_or_default();
-        let status = if self.state == LicenseState::Missing {
-            402
+        Some(if self.state == LicenseState::Missing {
+            LicenseRefusal::Missing { message }
         } else {
-            403
-        };
-        Some((
-            status,
-            kind,
-            format!("this plugin needs a valid licence: {message}"),
-        ))
+            let kind = self.error.clone().unwrap_or(FailureKind::Unchecked);
+            LicenseRefusal::Invalid { kind, message }
+        })
     }
+}
+
+/// Why [`check_key`] refused a key before storing it; the message is for the admin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRejected {
+    /// Not a Toru key, damaged, or of an unknown version or algorithm.
+    #[error(transparent)]
+    Undecodable(toru_plugin_api::license::LicenseError),
+    /// A key for another plugin.
+    #[error("the licence key was issued for plugin {issued_for:?}, not {plugin_id:?}")]
+    OtherPlugin {
+        /// The plugin the key names.
+        issued_for: String,
+        /// The plugin it was offered for.
+        plugin_id: String,
+    },
 }
 
 /// Checks a key an admin wants to install for `plugin_id`, without verifying its signature
@@ -143,13 +236,13 @@ impl LicenseStatus {
 ///
 /// A key for another *instance* is accepted: the plugin reports it invalid, which is what the
 /// admin needs to see to ask the vendor for the right one.
-pub fn check_key(plugin_id: &str, key: &str) -> Result<String, String> {
-    let claims = license::decode_unverified(key).map_err(|e| e.to_string())?;
+pub fn check_key(plugin_id: &str, key: &str) -> Result<String, KeyRejected> {
+    let claims = license::decode_unverified(key).map_err(KeyRejected::Undecodable)?;
     if claims.plugin != plugin_id {
-        return Err(format!(
-            "the licence key was issued for plugin {:?}, not {plugin_id:?}",
-            claims.plugin
-        ));
+        return Err(KeyRejected::OtherPlugin {
+            issued_for: claims.plugin,
+            plugin_id: plugin_id.to_owned(),
+        });
     }
     Ok(key.trim_matches([' ', '\t', '\r', '\n']).to_owned())
 }
@@ -170,21 +263,18 @@ mod tests {
     }
 
     #[test]
-    fn no_key_and_no_verdict_is_missing_and_refused_with_402_only_when_required() {
+    fn no_key_and_no_verdict_is_missing_and_refused_only_when_required() {
         let s = slot(None, None).status(true, at(0));
         assert_eq!((s.state, s.installed), (LicenseState::Missing, false));
-        assert_eq!(s.refusal().map(|r| r.0), Some(402));
+        assert!(matches!(s.refusal(), Some(LicenseRefusal::Missing { .. })));
         assert_eq!(slot(None, None).status(false, at(0)).refusal(), None);
     }
 
     #[test]
-    fn an_unchecked_key_is_refused_with_403_while_required() {
+    fn an_unchecked_key_is_refused_as_invalid_while_required() {
         let s = slot(Some("k"), None).status(true, at(0));
         assert_eq!(s.state, LicenseState::Unchecked);
-        assert_eq!(
-            s.refusal().map(|r| (r.0, r.1)),
-            Some((403, "unchecked".into()))
-        );
+        assert_eq!(s.refusal().map(|r| r.kind()), Some(FailureKind::Unchecked));
     }
 
     #[test]
@@ -201,8 +291,11 @@ mod tests {
         assert_eq!(inside.refusal(), None);
         let outside = s.status(true, at(1_000 + CLOCK_SKEW.as_secs()));
         assert_eq!(
-            (outside.state, outside.error.as_deref()),
-            (LicenseState::Invalid, Some("expired"))
+            (outside.state, outside.error.clone()),
+            (
+                LicenseState::Invalid,
+                Some(FailureKind::Known(LicenseErrorKind::Expired))
+            )
         );
         assert!(
             outside
@@ -211,7 +304,10 @@ mod tests {
                 .unwrap()
                 .contains("1970-01-01T00:16:40Z")
         );
-        assert_eq!(outside.refusal().map(|r| r.0), Some(403));
+        assert!(matches!(
+            outside.refusal(),
+            Some(LicenseRefusal::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -222,7 +318,10 @@ mod tests {
         };
         let s = slot(Some("k"), Some(report)).status(false, at(0));
         assert_eq!(s.state, LicenseState::Invalid);
-        assert_eq!(s.error.as_deref(), Some("wrong_instance"));
+        assert_eq!(
+            s.error,
+            Some(FailureKind::Known(LicenseErrorKind::WrongInstance))
+        );
         assert_eq!(
             s.message.as_deref(),
             Some("issued for instance X, this is instance Y")
@@ -230,11 +329,42 @@ mod tests {
     }
 
     #[test]
+    fn a_reported_missing_reads_as_missing_and_an_unknown_kind_is_kept() {
+        let report = |error: &str| LicenseReport::Invalid {
+            error: error.into(),
+            message: "m".into(),
+        };
+        let missing = slot(Some("k"), Some(report("missing"))).status(true, at(0));
+        assert_eq!(missing.state, LicenseState::Missing);
+        assert!(matches!(
+            missing.refusal(),
+            Some(LicenseRefusal::Missing { .. })
+        ));
+        let newer = slot(Some("k"), Some(report("revoked"))).status(true, at(0));
+        assert_eq!(newer.state, LicenseState::Invalid);
+        assert_eq!(newer.error, Some(FailureKind::Other("revoked".into())));
+        assert_eq!(
+            serde_json::to_value(&newer).unwrap()["error"],
+            serde_json::json!("revoked")
+        );
+    }
+
+    #[test]
     fn check_key_refuses_garbage_and_other_plugins_keys() {
         // Case: not a Toru key at all.
-        assert!(check_key("p", "hello").unwrap_err().contains("TORU1."));
+        assert!(
+            check_key("p", "hello")
+                .unwrap_err()
+                .to_string()
+                .contains("TORU1.")
+        );
         // Case: empty.
-        assert!(check_key("p", "  ").unwrap_err().contains("empty"));
+        assert!(
+            check_key("p", "  ")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         // Case: a structurally valid (unsigned-checked) key for plugin "p", with whitespace.
         let payload = r#"{"v":1,"alg":"HS256","plugin":"p","instance":"0b8e0b3e-5d2a-4c41-9a53-2f1f1e6f7a10","licensee":"","iat":1}"#;
         use base64::Engine as _;
@@ -242,10 +372,8 @@ mod tests {
         let key = format!("TORU1.{}.{}", b64(payload.as_bytes()), b64(&[0; 32]));
         assert_eq!(check_key("p", &format!(" {key}\n")).unwrap(), key);
         // Case: the same key offered for another plugin.
-        assert!(
-            check_key("q", &key)
-                .unwrap_err()
-                .contains("issued for plugin \"p\"")
-        );
+        let other = check_key("q", &key).unwrap_err();
+        assert!(matches!(&other, KeyRejected::OtherPlugin { issued_for, .. } if issued_for == "p"));
+        assert!(other.to_string().contains("issued for plugin \"p\""));
     }
 }

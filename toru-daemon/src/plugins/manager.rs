@@ -21,6 +21,7 @@ use super::settings::Settings;
 use super::slot::{Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
+use crate::error_chain::ErrorChain;
 use crate::store::{EventKind, Store};
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
@@ -146,10 +147,10 @@ impl PluginManager {
     /// The first scan and the restore, with errors logged: nobody waits for them to report.
     async fn first_scan(&self) {
         if let Err(e) = self.scan(None).await {
-            tracing::error!(error = %e, "cannot scan the plugins directory");
+            tracing::error!(error = %ErrorChain(&e), "cannot scan the plugins directory");
         }
         if let Err(e) = self.restore().await {
-            tracing::error!(error = %e, "cannot restore the enabled plugins");
+            tracing::error!(error = %ErrorChain(&e), "cannot restore the enabled plugins");
         }
         tracing::info!(plugins = self.list().len(), "plugins discovered");
     }
@@ -280,7 +281,7 @@ impl PluginManager {
             let adopted = match context.backend.adopt(&id).await {
                 Ok(adopted) => adopted,
                 Err(e) => {
-                    tracing::warn!(plugin = id, error = %e, "cannot adopt plugin; starting it");
+                    tracing::warn!(plugin = id, error = %ErrorChain(&e), "cannot adopt plugin; starting it");
                     None
                 }
             };
@@ -469,12 +470,8 @@ impl PluginManager {
         if !enabled {
             return Err(ForwardError::NotFound(plugin_id.to_owned()));
         }
-        if let Some((status, kind, message)) = slot.license_status().refusal() {
-            return Err(ForwardError::Unlicensed {
-                status,
-                kind,
-                message,
-            });
+        if let Some(refusal) = slot.license_status().refusal() {
+            return Err(ForwardError::Unlicensed(refusal));
         }
         let conn = slot
             .connection()

@@ -20,6 +20,7 @@ use super::enabled::EnabledConfig;
 use super::lifecycle::{Event, Process, State, StopIntent};
 use super::settings::Settings;
 use super::slot::{Slot, StopSignal};
+use crate::error_chain::ErrorChain;
 use crate::store::{EventKind, Store};
 
 /// What every supervisor needs besides its own slot.
@@ -148,7 +149,7 @@ async fn run_once(
                 Ok(running) => running,
                 Err(e) => {
                     return Outcome::Failed {
-                        reason: e.to_string(),
+                        reason: ErrorChain(&e).to_string(),
                         stable: false,
                     };
                 }
@@ -198,7 +199,7 @@ async fn run_once(
         Err(e) => {
             stop_to_recover(ctx, slot, running).await;
             return Outcome::Failed {
-                reason: e.to_string(),
+                reason: ErrorChain(&e).to_string(),
                 stable: false,
             };
         }
@@ -324,7 +325,7 @@ async fn terminate(
         conn.close();
     }
     if let Err(e) = ctx.backend.stop(id, grace).await {
-        tracing::error!(plugin = id, error = %e, "cannot stop plugin");
+        tracing::error!(plugin = id, error = %ErrorChain(&e), "cannot stop plugin");
     }
     ctx.event(id, EventKind::Stopped, "stopped").await;
 }

@@ -94,10 +94,10 @@ impl SupervisorBackend for FakeBackend {
         let (exit_tx, exited) = oneshot::channel();
         match script {
             Script::StartFails => {
-                return Err(BackendError::Start {
-                    plugin_id: spec.plugin_id.clone(),
-                    reason: "scripted to fail".to_owned(),
-                });
+                return Err(BackendError::start(
+                    &spec.plugin_id,
+                    std::io::Error::other("scripted to fail"),
+                ));
             }
             Script::ExitsAtStart => {
                 let _ = exit_tx.send(ExitInfo::Exited(1));

@@ -38,32 +38,18 @@ pub async fn login(
 ) -> ApiResult {
     let address = client.map(|ClientAddr(addr): ClientAddr| SocketAddr::ip(&addr));
     if form.username.len() > MAX_USERNAME_LEN {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "invalid_username",
-            format!("user names are at most {MAX_USERNAME_LEN} bytes"),
-        ));
+        return Err(ApiError::invalid_username(MAX_USERNAME_LEN));
     }
     let username = loggable_name(&form.username);
     if let Err(wait) = state.limiter.check(&form.username, address) {
         tracing::warn!(username, ?address, "login rate limited");
-        let mut error = ApiError::new(
-            http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many login attempts; try again later",
-        );
-        error.retry_after = Some(wait.as_secs().max(1));
-        return Err(error);
+        return Err(ApiError::rate_limited(wait.as_secs()));
     }
     let user = state.store.user_by_name(&form.username).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(&form.password, stored).await? {
         tracing::warn!(username, ?address, "failed login");
-        return Err(ApiError::new(
-            http::StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong user name or password",
-        ));
+        return Err(ApiError::invalid_credentials());
     }
     let user = user.expect("verify only succeeds for a stored hash");
     let (token, hash) = new_token();

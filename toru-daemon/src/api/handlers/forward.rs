@@ -19,11 +19,11 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::api::ApiState;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, license_refusal};
 use crate::api::pipeline::{self, Auth, Body, Peer, Policy};
 use crate::auth::Caller;
 use crate::plugins::ForwardError;
-use toru_plugin_api::{HttpRequest, HttpResponse, license_error_body};
+use toru_plugin_api::{HttpRequest, HttpResponse};
 
 /// What the pipeline checks of a forwarded request: a caller, and a body of at most
 /// [`MAX_FORWARD_BODY`]; the route table's row for the forwarded route says the same.
@@ -256,11 +256,7 @@ async fn forward(
     );
     let response = match state.plugins.forward(&id, request).await {
         // The same body a plugin's own licence refusal has, with the failure kind.
-        Err(ForwardError::Unlicensed {
-            status,
-            kind,
-            message,
-        }) => HttpResponse::json(status, &license_error_body(&kind, &message)),
+        Err(ForwardError::Unlicensed(refusal)) => license_refusal(&refusal),
         other => other?,
     };
     from_plugin_response(&id, response)

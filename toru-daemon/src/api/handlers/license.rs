@@ -30,8 +30,7 @@ pub async fn set(
     Json(form): Json<LicenseForm>,
 ) -> ApiResult {
     super::require_plugin(&state, &id)?;
-    let key = check_key(&id, &form.key)
-        .map_err(|message| ApiError::new(http::StatusCode::BAD_REQUEST, "bad_license", message))?;
+    let key = check_key(&id, &form.key).map_err(ApiError::from)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key set");
     let info = state.plugins.set_license(&id, Some(key)).await?;
     Ok(warp::reply::json(&info).into_response())

@@ -59,18 +59,12 @@ pub async fn page(
     let page = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::read_page(&id, &unit_name(&id), &query)
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    http::StatusCode::BAD_GATEWAY,
-                    "journal_unavailable",
-                    e.to_string(),
-                )
-            })?,
+            .map_err(|e| ApiError::journal_unavailable(e.to_string()))?,
         BackendKind::Embedded => {
             let dir = state.plugin_log_dir.to_path_buf();
             tokio::task::spawn_blocking(move || files::read_page(&dir, &id, &query))
                 .await
-                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::internal(&e))?
         }
     };
     Ok(warp::reply::json(&page).into_response())

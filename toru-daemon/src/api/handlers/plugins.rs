@@ -115,11 +115,10 @@ pub async fn bundle(
         )));
     }
     if response.status != 200 {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_GATEWAY,
-            "plugin_error",
-            format!("plugin {id} answered {} for its bundle", response.status),
-        ));
+        return Err(ApiError::plugin_error(format!(
+            "plugin {id} answered {} for its bundle",
+            response.status
+        )));
     }
     let digest = Sha256::digest(&response.body);
     let etag = format!("\"{}\"", hex(&digest[..16]));
@@ -138,7 +137,7 @@ pub async fn bundle(
     };
     response
         .map(Reply::into_response)
-        .map_err(ApiError::internal)
+        .map_err(|e| ApiError::internal(&e))
 }
 
 fn hex(bytes: &[u8]) -> String {

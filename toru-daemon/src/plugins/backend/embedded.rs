@@ -45,6 +45,54 @@ pub struct EmbeddedConfig {
     pub log_relay: PathBuf,
 }
 
+/// Why the embedded backend could not start or stop a child: the `source` of its
+/// [`BackendError`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// A child of this plugin runs already.
+    #[error("it is already running")]
+    AlreadyRunning,
+    /// The runtime directory for sockets and pid files could not be created.
+    #[error("cannot create {}", .dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The filesystem error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pipes for the child's stdout and stderr could not be created.
+    #[error("cannot create output pipes")]
+    Pipes(#[source] std::io::Error),
+    /// The binary could not be executed.
+    #[error("cannot execute {}", .binary.display())]
+    Execute {
+        /// The plugin binary.
+        binary: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child was gone before its pid could be read.
+    #[error("exited before it could be tracked")]
+    ExitedBeforeTracked,
+    /// The log relay could not be started; the child was stopped again.
+    #[error("cannot start its log relay {}", .relay.display())]
+    Relay {
+        /// The relay executable.
+        relay: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child's process group was still there after SIGKILL.
+    #[error("process {pid} was not reaped after SIGKILL")]
+    NotReaped {
+        /// The child's pid.
+        pid: u32,
+    },
+}
+
 /// Runs plugins as child processes.
 pub struct EmbeddedBackend {
     config: EmbeddedConfig,
@@ -173,22 +221,19 @@ impl SupervisorBackend for EmbeddedBackend {
 
     async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError> {
         let id = spec.plugin_id.as_str();
-        let fail = |reason: String| BackendError::Start {
-            plugin_id: id.to_owned(),
-            reason,
-        };
+        let fail = |cause: EmbeddedError| BackendError::start(id, cause);
         if self.children().contains_key(id) {
-            return Err(fail("it is already running".into()));
+            return Err(fail(EmbeddedError::AlreadyRunning));
         }
-        std::fs::create_dir_all(self.plugin_dir()).map_err(|e| {
-            fail(format!(
-                "cannot create {}: {e}",
-                self.plugin_dir().display()
-            ))
+        std::fs::create_dir_all(self.plugin_dir()).map_err(|source| {
+            fail(EmbeddedError::CreateDir {
+                dir: self.plugin_dir(),
+                source,
+            })
         })?;
         let pipes = std::io::pipe().and_then(|out| Ok((out, std::io::pipe()?)));
         let ((out_read, out_write), (err_read, err_write)) =
-            pipes.map_err(|e| fail(format!("cannot create output pipes: {e}")))?;
+            pipes.map_err(|e| fail(EmbeddedError::Pipes(e)))?;
         // The write ends go to the child only: the `Command` holding the daemon's copies is
         // dropped at the end of this statement.
         let mut child = Command::new(&spec.binary)
@@ -201,10 +246,15 @@ impl SupervisorBackend for EmbeddedBackend {
             .stderr(err_write)
             .process_group(0)
             .spawn()
-            .map_err(|e| fail(format!("cannot execute {}: {e}", spec.binary.display())))?;
+            .map_err(|source| {
+                fail(EmbeddedError::Execute {
+                    binary: spec.binary.clone(),
+                    source,
+                })
+            })?;
         let Some(pid) = child.id() else {
             let _ = child.wait().await;
-            return Err(fail("exited before it could be tracked".into()));
+            return Err(fail(EmbeddedError::ExitedBeforeTracked));
         };
         // First, so that a daemon killed from here on leaves a child the next one can find.
         if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
@@ -212,15 +262,15 @@ impl SupervisorBackend for EmbeddedBackend {
         }
         let relay = match self.spawn_relay(id, pid, out_read, err_read) {
             Ok(relay) => relay,
-            Err(e) => {
+            Err(source) => {
                 let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
                 let _ = child.wait().await;
                 end_group(pid).await;
                 let _ = std::fs::remove_file(self.pid_file(id));
-                return Err(fail(format!(
-                    "cannot start its log relay {}: {e}",
-                    self.config.log_relay.display()
-                )));
+                return Err(fail(EmbeddedError::Relay {
+                    relay: self.config.log_relay.clone(),
+                    source,
+                }));
             }
         };
 
@@ -303,10 +353,10 @@ impl SupervisorBackend for EmbeddedBackend {
                 .await
                 .is_err()
             {
-                return Err(BackendError::Stop {
-                    plugin_id: plugin_id.to_owned(),
-                    reason: format!("process {pid} was not reaped after SIGKILL"),
-                });
+                return Err(BackendError::stop(
+                    plugin_id,
+                    EmbeddedError::NotReaped { pid },
+                ));
             }
         }
         Ok(())

@@ -82,36 +82,83 @@ pub struct RunningPlugin {
     pub exited: oneshot::Receiver<ExitInfo>,
 }
 
-/// Errors from a backend, with the plugin they concern.
+/// Why a backend operation failed, below [`BackendError`]: each backend's own error enum
+/// ([`systemd::SystemdError`], [`embedded::EmbeddedError`]), boxed so that this module, shared by
+/// both, needs neither zbus nor process types. Tests and logs reach it through `source()`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors from a backend: which operation, for which plugin; the cause is the `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend itself is not usable (no system bus, systemd not answering).
-    #[error("{backend:?} backend unavailable: {reason}")]
+    #[error("{backend:?} backend unavailable")]
     Unavailable {
         /// Which backend.
         backend: BackendKind,
         /// Why.
-        reason: String,
+        #[source]
+        source: Cause,
     },
     /// Starting the plugin failed.
-    #[error("cannot start plugin {plugin_id}: {reason}")]
+    #[error("cannot start plugin {plugin_id}")]
     Start {
         /// The plugin.
         plugin_id: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Cause,
     },
     /// Stopping the plugin failed.
-    #[error("cannot stop plugin {plugin_id}: {reason}")]
+    #[error("cannot stop plugin {plugin_id}")]
     Stop {
         /// The plugin.
         plugin_id: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Cause,
     },
-    /// Listing or inspecting running plugins failed.
-    #[error("cannot inspect plugins: {0}")]
-    Inspect(String),
+    /// Inspecting one plugin's process (to adopt it) failed.
+    #[error("cannot inspect plugin {plugin_id}")]
+    Inspect {
+        /// The plugin.
+        plugin_id: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// Listing the running plugins failed.
+    #[error("cannot list the running plugins")]
+    List {
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+}
+
+impl BackendError {
+    /// A [`BackendError::Start`] of `plugin_id` because of `cause`.
+    pub fn start(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+        BackendError::Start {
+            plugin_id: plugin_id.to_owned(),
+            source: cause.into(),
+        }
+    }
+
+    /// A [`BackendError::Stop`] of `plugin_id` because of `cause`.
+    pub fn stop(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+        BackendError::Stop {
+            plugin_id: plugin_id.to_owned(),
+            source: cause.into(),
+        }
+    }
+
+    /// A [`BackendError::Inspect`] of `plugin_id` because of `cause`.
+    pub fn inspect(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+        BackendError::Inspect {
+            plugin_id: plugin_id.to_owned(),
+            source: cause.into(),
+        }
+    }
 }
 
 /// Starts and stops plugin processes and reports their end.

@@ -1,0 +1,391 @@
+//! [`SystemdBackend`]: the [`SupervisorBackend`] over systemd's D-Bus API — start, adopt, stop
+//! and list plugin units, each start or adoption followed by a [`Watcher`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::oneshot;
+use zbus::{Connection, OwnedObjectPath};
+
+use super::dbus::{
+    self, JobRemovedStream, ManagerProxy, manager_proxy, service_proxy, system_bus,
+    unit_object_path,
+};
+use super::error::{FailureDetails, SystemdError, is_no_such_unit};
+use super::properties::{UNIT_STOP_TIMEOUT, unit_properties};
+use super::socket::prepare_socket_dir;
+use super::unit_state::{ActiveState, ExecMain, JobResult};
+use super::watcher::Watcher;
+use super::{SystemdConfig, UNIT_PREFIX, UNIT_SUFFIX};
+use crate::plugins::backend::{
+    BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend, unit_name,
+};
+
+/// How long a start job may take before `start` gives up. A `Type=exec` start job finishes
+/// once `execve` succeeded, so this only bounds a wedged systemd.
+const START_JOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `stop` waits for the stop job after sending SIGKILL itself.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// Upper bound of [`SystemdBackend::probe`], so `--supervisor auto` decides quickly.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// `SIGKILL`, which systemd's `KillUnit` takes as a number (`<signal.h>`).
+const SIGKILL: i32 = 9;
+
+/// Runs plugins as transient systemd units over the system bus.
+///
+/// One D-Bus connection, subscribed to systemd's signals, serves every call and every watcher.
+/// Units outlive the backend (and the daemon): a new backend finds them with
+/// [`SupervisorBackend::list_running`] and [`SupervisorBackend::adopt`].
+pub struct SystemdBackend {
+    conn: Connection,
+    manager: ManagerProxy<'static>,
+    config: SystemdConfig,
+}
+
+impl std::fmt::Debug for SystemdBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemdBackend")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SystemdBackend {
+    /// Connects to the system bus and subscribes to systemd's signals (systemd sends most of
+    /// them only to subscribed clients).
+    pub async fn connect(config: SystemdConfig) -> Result<Self, BackendError> {
+        let unavailable = |cause: SystemdError| BackendError::Unavailable {
+            backend: BackendKind::Systemd,
+            source: cause.into(),
+        };
+        let conn = system_bus()
+            .await
+            .map_err(|e| unavailable(SystemdError::Bus(e)))?;
+        let manager = manager_proxy(&conn).await.map_err(|e| {
+            unavailable(SystemdError::call("connect to org.freedesktop.systemd1")(e))
+        })?;
+        manager
+            .subscribe()
+            .await
+            .map_err(|e| unavailable(SystemdError::call("Subscribe")(e)))?;
+        Ok(Self {
+            conn,
+            manager,
+            config,
+        })
+    }
+
+    /// Whether the system bus and systemd answer, within about two seconds. Used by
+    /// `--supervisor auto` to choose this backend; never fails, never hangs.
+    pub async fn probe() -> bool {
+        let check = async {
+            let conn = system_bus().await?;
+            manager_proxy(&conn).await?.version().await
+        };
+        matches!(tokio::time::timeout(PROBE_TIMEOUT, check).await, Ok(Ok(_)))
+    }
+
+    /// The `ActiveState` of the unit at `path`, read now.
+    async fn active_state(&self, path: &str) -> zbus::Result<ActiveState> {
+        dbus::active_state(&self.conn, path).await
+    }
+
+    /// The stream of `PropertiesChanged` signals of the unit at `path`. Creating it installs
+    /// the match rule, so every change after this call is seen.
+    async fn unit_changes(&self, path: &str) -> zbus::Result<zbus::fdo::PropertiesChangedStream> {
+        dbus::unit_changes(&self.conn, path).await
+    }
+
+    /// `ResetFailedUnit`, treating "not loaded" as done.
+    async fn reset_failed(&self, unit: &str) -> zbus::Result<()> {
+        match self.manager.reset_failed_unit(unit).await {
+            Err(e) if !is_no_such_unit(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The main PID of the unit at `path`, `None` when it has none (yet or any more).
+    async fn main_pid(&self, path: &str) -> zbus::Result<Option<u32>> {
+        let pid = service_proxy(&self.conn, path).await?.main_pid().await?;
+        Ok((pid != 0).then_some(pid))
+    }
+
+    /// What the unit says about a failed start, for the error message.
+    async fn failure_details(&self, path: &str) -> FailureDetails {
+        let read = async {
+            let service = service_proxy(&self.conn, path).await?;
+            let exec_main = ExecMain {
+                code: Some(service.exec_main_code().await?),
+                status: Some(service.exec_main_status().await?),
+            };
+            Ok::<_, zbus::Error>(FailureDetails::Read {
+                result: service.result().await?,
+                exit: exec_main.exit_info(),
+            })
+        };
+        read.await.unwrap_or_else(FailureDetails::Unreadable)
+    }
+
+    /// Starts the watcher for a unit that runs, returning the receiver of its exit.
+    fn spawn_watcher(
+        &self,
+        plugin_id: &str,
+        changes: zbus::fdo::PropertiesChangedStream,
+        path: String,
+        armed: bool,
+    ) -> oneshot::Receiver<ExitInfo> {
+        let (tx, rx) = oneshot::channel();
+        let watcher = Watcher {
+            plugin_id: plugin_id.to_owned(),
+            conn: self.conn.clone(),
+            path,
+            armed,
+            exec_main: ExecMain::default(),
+        };
+        tokio::spawn(watcher.run(changes, tx));
+        rx
+    }
+}
+
+/// The outcome of one job, from its `JobRemoved` signal.
+async fn wait_for_job(
+    jobs: &mut JobRemovedStream,
+    job: &OwnedObjectPath,
+) -> Result<JobResult, SystemdError> {
+    while let Some(signal) = jobs.next().await {
+        match signal.args() {
+            Ok(args) if args.job() == job => return Ok(JobResult::from(args.result().as_str())),
+            Ok(_) => {}
+            Err(e) => tracing::debug!("ignoring an undecodable JobRemoved signal: {e}"),
+        }
+    }
+    Err(SystemdError::ConnectionClosed)
+}
+
+#[async_trait]
+impl SupervisorBackend for SystemdBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Systemd
+    }
+
+    fn socket_path(&self, plugin_id: &str) -> PathBuf {
+        self.config.socket_path(plugin_id)
+    }
+
+    async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError> {
+        let id = spec.plugin_id.as_str();
+        let fail = |cause: SystemdError| BackendError::start(id, cause);
+        // The supervisor validated the id already; the unit name is built from it, so check
+        // again here where it matters.
+        toru_plugin_api::validate_plugin_id(id)
+            .map_err(|e| fail(SystemdError::InvalidPluginId(e)))?;
+        let unit = unit_name(id);
+        let path = unit_object_path(&unit);
+        let props = unit_properties(spec, &self.config).map_err(fail)?;
+        prepare_socket_dir(&self.config.socket_dir, id).map_err(|source| {
+            fail(SystemdError::SocketDir {
+                dir: self.config.socket_dir.clone(),
+                source,
+            })
+        })?;
+
+        // A failed unit of the same name stays loaded and would make the start fail with
+        // UnitExists.
+        self.reset_failed(&unit)
+            .await
+            .map_err(|e| fail(SystemdError::call("ResetFailedUnit")(e)))?;
+
+        // Both streams before the start call, so neither the job's end nor a fast exit of the
+        // plugin can slip through.
+        let mut jobs = self
+            .manager
+            .receive_job_removed_with_args(&[(2, unit.as_str())])
+            .await
+            .map_err(|e| fail(SystemdError::call("AddMatch JobRemoved")(e)))?;
+        let changes = self
+            .unit_changes(&path)
+            .await
+            .map_err(|e| fail(SystemdError::call("AddMatch PropertiesChanged")(e)))?;
+
+        let job = self
+            .manager
+            .start_transient_unit(&unit, "fail", &props, &[])
+            .await
+            .map_err(|e| fail(SystemdError::call("StartTransientUnit")(e)))?;
+        let result = tokio::time::timeout(START_JOB_TIMEOUT, wait_for_job(&mut jobs, &job))
+            .await
+            .map_err(|_| {
+                fail(SystemdError::StartJobTimeout {
+                    unit: unit.clone(),
+                    limit: START_JOB_TIMEOUT,
+                })
+            })?
+            .map_err(fail)?;
+        if result != JobResult::Done {
+            // The unit stays loaded in the failed state for `systemctl status`; the next start
+            // resets it.
+            let details = self.failure_details(&path).await;
+            return Err(fail(SystemdError::StartJobFailed {
+                unit,
+                result,
+                details,
+            }));
+        }
+
+        let pid = self
+            .main_pid(&path)
+            .await
+            .map_err(|e| fail(SystemdError::call("Get MainPID")(e)))?;
+        let exited = self.spawn_watcher(id, changes, path, false);
+        tracing::info!(plugin = id, unit, ?pid, "started plugin unit");
+        Ok(RunningPlugin {
+            pid,
+            unit: Some(unit),
+            exited,
+        })
+    }
+
+    async fn adopt(&self, plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError> {
+        if toru_plugin_api::validate_plugin_id(plugin_id).is_err() {
+            return Ok(None);
+        }
+        let inspect = |cause: SystemdError| BackendError::inspect(plugin_id, cause);
+        let unit = unit_name(plugin_id);
+        // GetUnit does not load a unit (reading properties by path would), so "not loaded"
+        // stays not loaded.
+        let path = match self.manager.get_unit(&unit).await {
+            Ok(path) => path.to_string(),
+            Err(e) if is_no_such_unit(&e) => return Ok(None),
+            Err(e) => return Err(inspect(SystemdError::call("GetUnit")(e))),
+        };
+        // Follow changes before reading the state, so an exit right after the read is seen.
+        let changes = self
+            .unit_changes(&path)
+            .await
+            .map_err(|e| inspect(SystemdError::call("AddMatch PropertiesChanged")(e)))?;
+        let state = self
+            .active_state(&path)
+            .await
+            .map_err(|e| inspect(SystemdError::call("Get ActiveState")(e)))?;
+        if !state.is_running() {
+            if state == ActiveState::Failed {
+                // A crashed leftover: clear it so the supervisor can start a fresh unit.
+                self.reset_failed(&unit)
+                    .await
+                    .map_err(|e| inspect(SystemdError::call("ResetFailedUnit")(e)))?;
+            }
+            return Ok(None);
+        }
+        let pid = self
+            .main_pid(&path)
+            .await
+            .map_err(|e| inspect(SystemdError::call("Get MainPID")(e)))?;
+        let exited = self.spawn_watcher(plugin_id, changes, path, true);
+        tracing::info!(plugin = plugin_id, unit, ?pid, %state, "adopted plugin unit");
+        Ok(Some(RunningPlugin {
+            pid,
+            unit: Some(unit),
+            exited,
+        }))
+    }
+
+    async fn stop(&self, plugin_id: &str, grace: Duration) -> Result<(), BackendError> {
+        if toru_plugin_api::validate_plugin_id(plugin_id).is_err() {
+            // No unit can have this name: nothing runs.
+            return Ok(());
+        }
+        let fail = |cause: SystemdError| BackendError::stop(plugin_id, cause);
+        let unit = unit_name(plugin_id);
+        let mut jobs = self
+            .manager
+            .receive_job_removed_with_args(&[(2, unit.as_str())])
+            .await
+            .map_err(|e| fail(SystemdError::call("AddMatch JobRemoved")(e)))?;
+        let job = match self.manager.stop_unit(&unit, "replace").await {
+            Ok(job) => job,
+            Err(e) if is_no_such_unit(&e) => return Ok(()),
+            Err(e) => return Err(fail(SystemdError::call("StopUnit")(e))),
+        };
+        // SIGTERM went out with the job; SIGKILL after `grace` unless the job is done by then.
+        let grace = grace.min(UNIT_STOP_TIMEOUT);
+        let result = match tokio::time::timeout(grace, wait_for_job(&mut jobs, &job)).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    plugin = plugin_id,
+                    ?grace,
+                    "plugin did not stop in time, killing it"
+                );
+                match self.manager.kill_unit(&unit, "all", SIGKILL).await {
+                    Ok(()) => {}
+                    // Gone in the meantime: the job finishes on its own.
+                    Err(e) if is_no_such_unit(&e) => {}
+                    Err(e) => return Err(fail(SystemdError::call("KillUnit")(e))),
+                }
+                tokio::time::timeout(KILL_WAIT, wait_for_job(&mut jobs, &job))
+                    .await
+                    .map_err(|_| {
+                        fail(SystemdError::StillRunningAfterKill {
+                            unit: unit.clone(),
+                            waited: KILL_WAIT,
+                        })
+                    })?
+            }
+        }
+        .map_err(fail)?;
+        if result != JobResult::Done {
+            return Err(fail(SystemdError::StopJobFailed { unit, result }));
+        }
+        // A plugin that exited non-zero on SIGTERM leaves a failed unit behind; clear it so the
+        // name is free for the next start.
+        self.reset_failed(&unit)
+            .await
+            .map_err(|e| fail(SystemdError::call("ResetFailedUnit")(e)))?;
+        Ok(())
+    }
+
+    async fn list_running(&self) -> Result<Vec<String>, BackendError> {
+        let pattern = format!("{UNIT_PREFIX}*");
+        let units = self
+            .manager
+            .list_units_by_patterns(&[], &[pattern.as_str()])
+            .await
+            .map_err(|e| BackendError::List {
+                source: SystemdError::call("ListUnitsByPatterns")(e).into(),
+            })?;
+        let mut ids: Vec<String> = units
+            .into_iter()
+            .filter(|entry| entry.active_state().is_running())
+            .filter_map(|entry| plugin_id_of_unit(&entry.name))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// The plugin id of a unit name, when it is one of ours (`toru-plugin-<valid id>.service`).
+/// Units named like ours but with an id the daemon would never make are ignored, not touched.
+fn plugin_id_of_unit(unit: &str) -> Option<String> {
+    let id = unit.strip_prefix(UNIT_PREFIX)?.strip_suffix(UNIT_SUFFIX)?;
+    toru_plugin_api::validate_plugin_id(id).ok()?;
+    Some(id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_map_back_to_valid_ids_only() {
+        assert_eq!(
+            plugin_id_of_unit("toru-plugin-hello.service").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(plugin_id_of_unit("toru-plugin-Bad_Id.service"), None);
+        assert_eq!(plugin_id_of_unit("toru-plugin-hello.socket"), None);
+        assert_eq!(plugin_id_of_unit("other.service"), None);
+    }
+}
