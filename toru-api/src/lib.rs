@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod kv;
 pub mod logs;
+mod names;
 pub mod plugins;
 pub mod status;
 mod typescript;

@@ -33,7 +33,7 @@ pub struct LogEntry {
     /// Extra structured fields (`stream`, `pid`, …); absent when none.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[ts(optional, type = "Record<string, unknown>")]
-    #[schema(value_type = Option<Object>, additional_properties)]
+    #[schema(value_type = Object, additional_properties)]
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 

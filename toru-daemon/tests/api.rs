@@ -52,6 +52,39 @@ fn error_code(body: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_session_and_names_only_real_routes() {
+    let (_dirs, d) = started().await;
+    let r = d
+        .anonymous
+        .raw(Method::GET, "/api/openapi.json", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let doc: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every route the document's list names is one the router has: asked without a session,
+    // none is a "no such route" 404 or a 405.
+    for (method, path) in toru_daemon::api::openapi::route_list() {
+        let concrete = path
+            .replace("{id}", "hello-rust")
+            .replace("{key}", "counter")
+            .replace("{path}", "greeting")
+            .replace("{name}", "admin");
+        let r = d
+            .anonymous
+            .raw(method.clone(), &concrete, Some(b"{}".to_vec()))
+            .await
+            .unwrap();
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let no_route = r.status == StatusCode::NOT_FOUND
+            && String::from_utf8_lossy(&r.body).contains("no such route");
+        assert!(!no_route, "{method} {path} is not a route of the router");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protected_route_needs_a_session() {
     let (_dirs, d) = started().await;
     for (method, path) in PROTECTED {

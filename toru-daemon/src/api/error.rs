@@ -2,7 +2,7 @@
 //! place where error kinds become HTTP statuses.
 
 use http::StatusCode;
-use serde::Serialize;
+use toru_api::{ErrorBody, ErrorCode, ErrorDetail};
 use warp::Reply;
 use warp::reply::Response;
 
@@ -16,7 +16,7 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable, machine-readable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong, for a human.
     pub message: String,
     /// Seconds to wait, for 429 and 503.
@@ -25,20 +25,14 @@ pub struct ApiError {
 
 impl warp::reject::Reject for ApiError {}
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
 impl ApiError {
     /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        debug_assert_eq!(
+            status.as_u16(),
+            code.status(),
+            "{code} is sent with one status"
+        );
         ApiError {
             status,
             code,
@@ -49,29 +43,29 @@ impl ApiError {
 
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// 413, for a request body over `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body over {limit} bytes"),
         )
     }
@@ -80,7 +74,7 @@ impl ApiError {
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "expected Content-Type: application/json",
         )
     }
@@ -90,7 +84,7 @@ impl ApiError {
     pub fn invalid_json(problem: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("invalid JSON body: {problem}"),
         )
     }
@@ -99,7 +93,7 @@ impl ApiError {
     pub fn request_timeout(limit: std::time::Duration) -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request body did not arrive within {} s",
                 limit.as_secs()
@@ -109,7 +103,7 @@ impl ApiError {
 
     /// 503 with `Retry-After`, for work refused because the daemon is saturated.
     pub fn busy(message: impl Into<String>, retry_after_secs: u64) -> Self {
-        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, message);
         error.retry_after = Some(retry_after_secs);
         error
     }
@@ -119,7 +113,7 @@ impl ApiError {
         tracing::error!(error = %error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             error.to_string(),
         )
     }
@@ -127,10 +121,10 @@ impl ApiError {
 
 impl Reply for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
-                message: &self.message,
+                message: self.message,
             },
         };
         let mut response =
@@ -158,16 +152,17 @@ impl From<PluginsError> for ApiError {
 impl From<ForwardError> for ApiError {
     fn from(e: ForwardError) -> Self {
         let (status, code) = match &e {
-            ForwardError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ForwardError::Unavailable { .. } | ForwardError::Gone(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
-            }
-            ForwardError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
-            ForwardError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_error"),
+            ForwardError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ForwardError::Unavailable { .. } | ForwardError::Gone(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::PluginUnavailable,
+            ),
+            ForwardError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::PluginTimeout),
+            ForwardError::Plugin(_) => (StatusCode::BAD_GATEWAY, ErrorCode::PluginError),
             ForwardError::Unlicensed { status: 402, .. } => {
-                (StatusCode::PAYMENT_REQUIRED, "license_missing")
+                (StatusCode::PAYMENT_REQUIRED, ErrorCode::LicenseMissing)
             }
-            ForwardError::Unlicensed { .. } => (StatusCode::FORBIDDEN, "license_invalid"),
+            ForwardError::Unlicensed { .. } => (StatusCode::FORBIDDEN, ErrorCode::LicenseInvalid),
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -189,11 +184,11 @@ impl From<crate::store::Error> for ApiError {
         match e {
             // The client's doing, not the daemon broken: statuses with codes tools can test.
             StoreError::UserExists { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::UserExists, e.to_string())
             }
             StoreError::KvQuotaExceeded { .. } => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
-                "kv_quota_exceeded",
+                ErrorCode::KvQuotaExceeded,
                 e.to_string(),
             ),
             other => ApiError::internal(format!("{other:#}")),
@@ -220,7 +215,7 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "request body too large",
         )
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
@@ -228,14 +223,14 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "method not allowed",
         )
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            ErrorCode::BadRequest,
             format!("{rejection:?}"),
         )
     };

@@ -242,7 +242,7 @@ impl AllowedHosts {
             Some(name) if self.names.contains(&name) => Ok(()),
             _ => Err(ApiError::new(
                 http::StatusCode::MISDIRECTED_REQUEST,
-                "unknown_host",
+                toru_api::ErrorCode::UnknownHost,
                 format!(
                     "this server does not answer to Host {}; add the name to allowed_hosts",
                     String::from_utf8_lossy(host.as_bytes())
@@ -490,7 +490,11 @@ mod tests {
             "localhost:x",
         ] {
             let e = check(bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (421, "unknown_host"), "{bad}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (421, toru_api::ErrorCode::UnknownHost),
+                "{bad}"
+            );
         }
         assert!(hosts.check(None).is_ok());
     }

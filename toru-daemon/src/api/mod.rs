@@ -4,6 +4,7 @@
 //! | route | auth | what |
 //! | --- | --- | --- |
 //! | `GET /api/health` | none | liveness probe |
+//! | `GET /api/openapi.json` | none | the OpenAPI 3.1 document of this API ([`openapi`]) |
 //! | `POST /api/auth/login` · `POST /api/auth/logout` · `GET /api/auth/me` | – | sessions |
 //! | `GET /api/status` | yes | version, instance id, backend, counts |
 //! | `GET /api/plugins` · `GET /api/plugins/:id` | yes | plugins with status (details add events) |
@@ -25,8 +26,10 @@ pub mod activation;
 pub mod error;
 pub mod filters;
 pub mod handlers;
+pub mod openapi;
 pub mod server;
 pub mod web;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -92,7 +95,17 @@ pub fn routes(
 
     let health = warp::path!("api" / "health")
         .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response())
+        .map(|| {
+            let health = toru_api::Health {
+                status: toru_api::HealthStatus::Ok,
+            };
+            warp::reply::json(&health).into_response()
+        })
+        .boxed();
+
+    let openapi = warp::path!("api" / "openapi.json")
+        .and(warp::get())
+        .map(openapi::reply)
         .boxed();
 
     let login = warp::path!("api" / "auth" / "login")
@@ -194,7 +207,7 @@ pub fn routes(
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and(warp::query::<kv::ListQuery>())
+        .and(warp::query::<toru_api::KvListQuery>())
         .then(|id, _, state, q| kv::list(state, id, q))
         .map(respond)
         .boxed();
@@ -227,7 +240,7 @@ pub fn routes(
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and(warp::query::<logs::LogsQuery>())
+        .and(warp::query::<toru_api::LogsQuery>())
         .then(|id, _, state, q| logs::page(state, id, q))
         .map(respond)
         .boxed();
@@ -235,7 +248,7 @@ pub fn routes(
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and(warp::query::<logs::LogsQuery>())
+        .and(warp::query::<toru_api::LogsQuery>())
         .then(|id, _, state, q| logs::follow(state, id, q))
         .map(respond)
         .boxed();
@@ -259,7 +272,7 @@ pub fn routes(
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and(warp::query::<events::EventsQuery>())
+        .and(warp::query::<toru_api::EventsQuery>())
         .then(|_, state, q| events::list(state, q))
         .map(respond)
         .boxed();
@@ -293,6 +306,7 @@ pub fn routes(
     // The forwarded route is not here: `server` sends it to `handlers::forward` directly.
     let api = balanced_or(vec![
         health,
+        openapi,
         login,
         logout,
         me,

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use toru_plugin_api::LicenseReport;
 use toru_plugin_api::license::{self, CLOCK_SKEW};
 
@@ -21,8 +20,7 @@ pub(crate) struct LicenseSlot {
 }
 
 /// Where a plugin's licence stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseState {
     /// The plugin verified the key and it has not expired since.
     Valid,
@@ -36,7 +34,7 @@ pub enum LicenseState {
 }
 
 /// A plugin's licence as the API, `toructl plugin show` and the dashboard card show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseStatus {
     /// The plugin's metadata says it is useless without a licence.
     pub required: bool,

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -158,10 +157,9 @@ pub enum ForwardError {
 }
 
 /// A plugin as the API shows it: metadata plus runtime status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PluginInfo {
     /// What the plugin says about itself.
-    #[serde(flatten)]
     pub meta: PluginMetadata,
     /// Its executable.
     pub binary: PathBuf,

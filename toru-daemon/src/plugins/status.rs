@@ -1,10 +1,7 @@
 //! What the daemon knows about a plugin right now, as the API and the CLI show it.
 
-use serde::Serialize;
-
 /// Where a plugin is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginState {
     /// Not enabled; nothing runs.
     Disabled,
@@ -21,7 +18,7 @@ pub enum PluginState {
 }
 
 /// A snapshot of one plugin's runtime status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginStatus {
     /// Whether the admin wants it running.
     pub enabled: bool,

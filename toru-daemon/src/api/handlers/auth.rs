@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
+use toru_api::{AuthMethod, LoginRequest, Me};
 use warp::Reply;
 
 use super::ApiResult;
@@ -11,21 +11,6 @@ use crate::api::error::ApiError;
 use crate::api::filters::{ClientAddr, now_millis};
 use crate::auth::session::{SESSION_TTL, clear_cookie, hash_token, new_token, set_cookie};
 use crate::auth::{Caller, MAX_USERNAME_LEN, loggable_name, password};
-
-/// The login form.
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    username: String,
-    password: String,
-}
-
-/// Who is logged in.
-#[derive(Serialize)]
-pub struct Me<'a> {
-    username: &'a str,
-    /// `password` for a dashboard login, `local` for the Unix socket.
-    method: &'static str,
-}
 
 /// `POST /api/auth/login`: checks the password, starts a session, sets the cookie. A name
 /// longer than any user's is refused (400) before the rate limits or the hasher see it.
@@ -39,7 +24,7 @@ pub async fn login(
     if form.username.len() > MAX_USERNAME_LEN {
         return Err(ApiError::new(
             http::StatusCode::BAD_REQUEST,
-            "invalid_username",
+            toru_api::ErrorCode::InvalidUsername,
             format!("user names are at most {MAX_USERNAME_LEN} bytes"),
         ));
     }
@@ -48,7 +33,7 @@ pub async fn login(
         tracing::warn!(username, ?address, "login rate limited");
         let mut error = ApiError::new(
             http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            toru_api::ErrorCode::RateLimited,
             "too many login attempts; try again later",
         );
         error.retry_after = Some(wait.as_secs().max(1));
@@ -60,7 +45,7 @@ pub async fn login(
         tracing::warn!(username, ?address, "failed login");
         return Err(ApiError::new(
             http::StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            toru_api::ErrorCode::InvalidCredentials,
             "wrong user name or password",
         ));
     }
@@ -70,8 +55,8 @@ pub async fn login(
     state.store.insert_session(hash, user.id, expires).await?;
     tracing::info!(username = user.username, ?address, "login");
     let body = warp::reply::json(&Me {
-        username: &user.username,
-        method: "password",
+        username: user.username,
+        method: AuthMethod::Password,
     });
     Ok(
         warp::reply::with_header(body, http::header::SET_COOKIE, set_cookie(&token, tls))
@@ -94,11 +79,11 @@ pub async fn logout(state: ApiState, token: Option<String>, tls: bool) -> ApiRes
 /// `GET /api/auth/me`.
 pub async fn me(caller: Caller) -> ApiResult {
     let method = match caller {
-        Caller::User { .. } => "password",
-        Caller::Local { .. } => "local",
+        Caller::User { .. } => AuthMethod::Password,
+        Caller::Local { .. } => AuthMethod::Local,
     };
     Ok(warp::reply::json(&Me {
-        username: caller.name(),
+        username: caller.name().to_owned(),
         method,
     })
     .into_response())

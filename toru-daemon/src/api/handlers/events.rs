@@ -1,6 +1,6 @@
 //! The plugin event log (starts, crashes, restarts, give-ups…).
 
-use serde::Deserialize;
+use toru_api::{Event, EventsQuery};
 use warp::Reply;
 
 use super::ApiResult;
@@ -9,13 +9,6 @@ use crate::api::ApiState;
 /// Most events one request returns.
 const MAX_EVENTS: usize = 1000;
 
-/// `?limit=&plugin=`.
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    limit: Option<usize>,
-    plugin: Option<String>,
-}
-
 /// `GET /api/events`: newest first, all plugins or one.
 pub async fn list(state: ApiState, query: EventsQuery) -> ApiResult {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
@@ -23,5 +16,6 @@ pub async fn list(state: ApiState, query: EventsQuery) -> ApiResult {
         Some(plugin) => state.store.recent_events(&plugin, limit).await?,
         None => state.store.all_recent_events(limit).await?,
     };
+    let events: Vec<Event> = events.into_iter().map(Into::into).collect();
     Ok(warp::reply::json(&events).into_response())
 }

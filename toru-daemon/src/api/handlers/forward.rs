@@ -106,7 +106,7 @@ pub fn check_forward_path(path: &str) -> Result<(), ApiError> {
     let bad = |why: &str| {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_path",
+            toru_api::ErrorCode::BadPath,
             format!("refused path {path:?}: {why}"),
         ))
     };
@@ -163,7 +163,7 @@ pub fn from_plugin_response(
         );
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "plugin_error",
+            toru_api::ErrorCode::PluginError,
             format!(
                 "plugin {plugin_id} answered with {} headers of {header_bytes} bytes; at most \
                  {MAX_RESPONSE_HEADERS} headers of {MAX_RESPONSE_HEADER_BYTES} bytes are allowed",
@@ -182,7 +182,7 @@ pub fn from_plugin_response(
             );
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "plugin_error",
+                toru_api::ErrorCode::PluginError,
                 format!(
                     "plugin {plugin_id} answered with invalid status {}",
                     response.status
@@ -350,7 +350,7 @@ mod tests {
             };
             let err = from_plugin_response("p", response).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_GATEWAY, "{case}");
-            assert_eq!(err.code, "plugin_error", "{case}");
+            assert_eq!(err.code, toru_api::ErrorCode::PluginError, "{case}");
             assert!(err.message.contains("headers"), "{case}: {}", err.message);
         }
         let response = HttpResponse {
@@ -392,7 +392,10 @@ mod tests {
             let got = check_forward_path(path).err().map(|e| e.status.as_u16());
             assert_eq!(got, *expected, "{path}");
         }
-        assert_eq!(check_forward_path("/a//b").unwrap_err().code, "bad_path");
+        assert_eq!(
+            check_forward_path("/a//b").unwrap_err().code,
+            toru_api::ErrorCode::BadPath
+        );
     }
 
     #[test]

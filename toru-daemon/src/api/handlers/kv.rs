@@ -2,37 +2,13 @@
 //! plugin runs; always scoped to that one plugin.
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use toru_api::{KvEntry, KvKeys, KvListQuery, KvValue};
 use warp::Reply;
 
 use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
-
-/// `?prefix=` for listing.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    prefix: String,
-}
-
-#[derive(Serialize)]
-struct Keys {
-    keys: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    key: &'a str,
-    value: &'a str,
-}
-
-/// `PUT` body.
-#[derive(Deserialize)]
-struct SetBody {
-    value: String,
-}
 
 /// Keys arrive percent-encoded in the path.
 fn decode_key(raw: &str) -> Result<String, ApiError> {
@@ -49,10 +25,10 @@ fn decode_key(raw: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/plugins/:id/kv?prefix=`.
-pub async fn list(state: ApiState, id: String, query: ListQuery) -> ApiResult {
+pub async fn list(state: ApiState, id: String, query: KvListQuery) -> ApiResult {
     require_plugin(&state, &id)?;
     let keys = state.store.kv_list(&id, &query.prefix).await?;
-    Ok(warp::reply::json(&Keys { keys }).into_response())
+    Ok(warp::reply::json(&KvKeys { keys }).into_response())
 }
 
 /// `GET /api/plugins/:id/kv/:key`.
@@ -60,11 +36,7 @@ pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     match state.store.kv_get(&id, &key).await? {
-        Some(value) => Ok(warp::reply::json(&Entry {
-            key: &key,
-            value: &value,
-        })
-        .into_response()),
+        Some(value) => Ok(warp::reply::json(&KvEntry { key, value }).into_response()),
         None => Err(ApiError::not_found(format!(
             "plugin {id} has no key {key:?}"
         ))),
@@ -75,7 +47,7 @@ pub async fn get(state: ApiState, id: String, raw_key: String) -> ApiResult {
 pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
-    let SetBody { value } = serde_json::from_slice(&body)
+    let KvValue { value } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"value\": \"…\"}}: {e}")))?;
     if value.len() > MAX_KV_VALUE {
         return Err(ApiError::bad_request(format!(
@@ -84,11 +56,7 @@ pub async fn set(state: ApiState, id: String, raw_key: String, body: Bytes) -> A
     }
     // Past the plugin's quota this is 507 `kv_quota_exceeded` (`api/error.rs`).
     state.store.kv_set(&id, &key, &value).await?;
-    Ok(warp::reply::json(&Entry {
-        key: &key,
-        value: &value,
-    })
-    .into_response())
+    Ok(warp::reply::json(&KvEntry { key, value }).into_response())
 }
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
