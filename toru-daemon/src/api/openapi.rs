@@ -79,10 +79,32 @@ pub fn reply() -> warp::reply::Response {
                        and pagination are explained in docs/api.md."
     ),
     paths(
-        health, openapi_json, login, logout, me, status, list_plugins, plugin_details, enable,
-        disable, set_license, clear_license, bundle, forward, kv_list, kv_get, kv_set, kv_delete,
-        log_page, log_follow, events, discovery_failures, rescan, list_users, create_user,
-        set_password,
+        operations::health,
+        operations::openapi_json,
+        operations::login,
+        operations::logout,
+        operations::me,
+        operations::status,
+        operations::list_plugins,
+        operations::plugin_details,
+        operations::enable,
+        operations::disable,
+        operations::set_license,
+        operations::clear_license,
+        operations::bundle,
+        operations::forward,
+        operations::kv_list,
+        operations::kv_get,
+        operations::kv_set,
+        operations::kv_delete,
+        operations::log_page,
+        operations::log_follow,
+        operations::events,
+        operations::discovery_failures,
+        operations::rescan,
+        operations::list_users,
+        operations::create_user,
+        operations::set_password,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&SecuritySchemes),
@@ -226,194 +248,175 @@ errors! {
     PasswordErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
 }
 
-/// Liveness: answers while the daemon runs.
-#[utoipa::path(get, path = "/api/health", tag = "daemon",
-    responses((status = 200, description = "The daemon answers", body = Health), PublicErrors))]
-#[allow(dead_code)]
-fn health() {}
+/// One function per operation, for `#[utoipa::path]` to document; they are never called.
+mod operations {
+    #![allow(dead_code)]
 
-/// This document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "daemon",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"), PublicErrors))]
-#[allow(dead_code)]
-fn openapi_json() {}
+    use super::*;
 
-/// Checks a password and starts a session: sets the `toru_session` cookie (HttpOnly,
-/// SameSite=Strict, 12 h). Rate limited per address and per user name.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, description = "Who is calling", body = Me, headers(("set-cookie" = String, description = "The session cookie"))), LoginErrors))]
-#[allow(dead_code)]
-fn login() {}
+    /// Liveness: answers while the daemon runs.
+    #[utoipa::path(get, path = "/api/health", tag = "daemon",
+        responses((status = 200, description = "The daemon answers", body = Health), PublicErrors))]
+    fn health() {}
 
-/// Ends the session (if any) and clears the cookie.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
-    responses((status = 204, description = "Logged out"), LogoutErrors))]
-#[allow(dead_code)]
-fn logout() {}
+    /// This document.
+    #[utoipa::path(get, path = "/api/openapi.json", tag = "daemon",
+        responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"), PublicErrors))]
+    fn openapi_json() {}
 
-/// Who is calling, and how they authenticated.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "Who is calling", body = Me), ReadErrors))]
-#[allow(dead_code)]
-fn me() {}
+    /// Checks a password and starts a session: sets the `toru_session` cookie (HttpOnly,
+    /// SameSite=Strict, 12 h). Rate limited per address and per user name.
+    #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+        responses((status = 200, description = "Who is calling", body = Me, headers(("set-cookie" = String, description = "The session cookie"))), LoginErrors))]
+    fn login() {}
 
-/// Version, instance id, backend and plugin counts. Waits for the first plugin scan.
-#[utoipa::path(get, path = "/api/status", tag = "daemon", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "The daemon's status", body = Status), ReadErrors))]
-#[allow(dead_code)]
-fn status() {}
+    /// Ends the session (if any) and clears the cookie.
+    #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+        responses((status = 204, description = "Logged out"), LogoutErrors))]
+    fn logout() {}
 
-/// Every installed plugin with its status. Waits for the first plugin scan.
-#[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "Every plugin", body = Vec<Plugin>), ReadErrors))]
-#[allow(dead_code)]
-fn list_plugins() {}
+    /// Who is calling, and how they authenticated.
+    #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Who is calling", body = Me), ReadErrors))]
+    fn me() {}
 
-/// One plugin with its unit, key-value use and 20 most recent events.
-#[utoipa::path(get, path = "/api/plugins/{id}", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id")),
-    responses((status = 200, description = "The plugin", body = PluginDetails), PluginReadErrors))]
-#[allow(dead_code)]
-fn plugin_details() {}
+    /// Version, instance id, backend and plugin counts. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/status", tag = "daemon", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "The daemon's status", body = Status), ReadErrors))]
+    fn status() {}
 
-/// Enables the plugin and starts it. Answers at once (usually `starting`): poll the plugin
-/// until it leaves `starting`.
-#[utoipa::path(post, path = "/api/plugins/{id}/enable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id")),
-    responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
-#[allow(dead_code)]
-fn enable() {}
+    /// Every installed plugin with its status. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every plugin", body = Vec<Plugin>), ReadErrors))]
+    fn list_plugins() {}
 
-/// Disables the plugin and stops it; it stays stopped across daemon restarts.
-#[utoipa::path(post, path = "/api/plugins/{id}/disable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id")),
-    responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
-#[allow(dead_code)]
-fn disable() {}
+    /// One plugin with its unit, key-value use and 20 most recent events.
+    #[utoipa::path(get, path = "/api/plugins/{id}", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin", body = PluginDetails), PluginReadErrors))]
+    fn plugin_details() {}
 
-/// Installs or replaces the plugin's licence key and restarts the plugin if it runs, so it
-/// checks the new key; the verdict shows in `license` once it has.
-#[utoipa::path(put, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id")), request_body = LicenseForm,
-    responses((status = 200, description = "The plugin as it is now", body = Plugin), LicenseSetErrors))]
-#[allow(dead_code)]
-fn set_license() {}
+    /// Enables the plugin and starts it. Answers at once (usually `starting`): poll the plugin
+    /// until it leaves `starting`.
+    #[utoipa::path(post, path = "/api/plugins/{id}/enable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn enable() {}
 
-/// Removes the plugin's licence key, restarting the plugin if it runs.
-#[utoipa::path(delete, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id")),
-    responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
-#[allow(dead_code)]
-fn clear_license() {}
+    /// Disables the plugin and stops it; it stays stopped across daemon restarts.
+    #[utoipa::path(post, path = "/api/plugins/{id}/disable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn disable() {}
 
-/// The plugin's dashboard view, an ES module asked of the running plugin, with an ETag.
-#[utoipa::path(get, path = "/api/plugins/{id}/bundle.js", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"),
-           ("if-none-match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses((status = 200, description = "The module", content_type = "text/javascript", body = String),
-              (status = 304, description = "Unchanged since the ETag sent"),
-              BundleErrors))]
-#[allow(dead_code)]
-fn bundle() {}
+    /// Installs or replaces the plugin's licence key and restarts the plugin if it runs, so it
+    /// checks the new key; the verdict shows in `license` once it has.
+    #[utoipa::path(put, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")), request_body = LicenseForm,
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), LicenseSetErrors))]
+    fn set_license() {}
 
-/// Forwarded to the plugin as an `http.request` (`docs/protocol.md`): the answer is the
-/// plugin's own, with its status (200–599), headers (without `set-cookie` and hop-by-hop
-/// ones) and body. `{path}` is the rest of the URL, any number of segments, in one spelling
-/// (no `.`, `..`, empty or encoded-`/` segments). Bodies up to 4 MiB.
-#[utoipa::path(method(get, post, put, patch, delete), path = "/api/plugins/{id}/route/{path}", tag = "plugins",
-    security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"),
-           ("path" = String, Path, description = "The plugin's own path, one or more segments")),
-    responses((status = 200, description = "The plugin's answer, with whatever status it chose"), ForwardErrors))]
-#[allow(dead_code)]
-fn forward() {}
+    /// Removes the plugin's licence key, restarting the plugin if it runs.
+    #[utoipa::path(delete, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn clear_license() {}
 
-/// The plugin's keys, whether or not it runs.
-#[utoipa::path(get, path = "/api/plugins/{id}/kv", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"), KvListQuery),
-    responses((status = 200, description = "The keys", body = KvKeys), KvReadErrors))]
-#[allow(dead_code)]
-fn kv_list() {}
+    /// The plugin's dashboard view, an ES module asked of the running plugin, with an ETag.
+    #[utoipa::path(get, path = "/api/plugins/{id}/bundle.js", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("if-none-match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+        responses((status = 200, description = "The module", content_type = "text/javascript", body = String),
+                  (status = 304, description = "Unchanged since the ETag sent"),
+                  BundleErrors))]
+    fn bundle() {}
 
-/// One key's value.
-#[utoipa::path(get, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"),
-           ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
-    responses((status = 200, description = "The key and its value", body = KvEntry), KvReadErrors))]
-#[allow(dead_code)]
-fn kv_get() {}
+    /// Forwarded to the plugin as an `http.request` (`docs/protocol.md`): the answer is the
+    /// plugin's own, with its status (200–599), headers (without `set-cookie` and hop-by-hop
+    /// ones) and body. `{path}` is the rest of the URL, any number of segments, in one spelling
+    /// (no `.`, `..`, empty or encoded-`/` segments). Bodies up to 4 MiB.
+    #[utoipa::path(method(get, post, put, patch, delete), path = "/api/plugins/{id}/route/{path}", tag = "plugins",
+        security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("path" = String, Path, description = "The plugin's own path, one or more segments")),
+        responses((status = 200, description = "The plugin's answer, with whatever status it chose"), ForwardErrors))]
+    fn forward() {}
 
-/// Sets a key, within the plugin's quota.
-#[utoipa::path(put, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"),
-           ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
-    request_body = KvValue,
-    responses((status = 200, description = "The key and its value", body = KvEntry), KvSetErrors))]
-#[allow(dead_code)]
-fn kv_set() {}
+    /// The plugin's keys, whether or not it runs.
+    #[utoipa::path(get, path = "/api/plugins/{id}/kv", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), KvListQuery),
+        responses((status = 200, description = "The keys", body = KvKeys), KvReadErrors))]
+    fn kv_list() {}
 
-/// Deletes a key.
-#[utoipa::path(delete, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"),
-           ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
-    responses((status = 204, description = "Deleted"), KvDeleteErrors))]
-#[allow(dead_code)]
-fn kv_delete() {}
+    /// One key's value.
+    #[utoipa::path(get, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        responses((status = 200, description = "The key and its value", body = KvEntry), KvReadErrors))]
+    fn kv_get() {}
 
-/// One page of the plugin's log, newest first.
-#[utoipa::path(get, path = "/api/plugins/{id}/logs", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
-    responses((status = 200, description = "One page of entries", body = LogPage), LogPageErrors))]
-#[allow(dead_code)]
-fn log_page() {}
+    /// Sets a key, within the plugin's quota.
+    #[utoipa::path(put, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        request_body = KvValue,
+        responses((status = 200, description = "The key and its value", body = KvEntry), KvSetErrors))]
+    fn kv_set() {}
 
-/// New log entries as server-sent events, each `data:` one `LogEntry`, with keep-alive
-/// comments. `page` and `page_size` are ignored.
-#[utoipa::path(get, path = "/api/plugins/{id}/logs/follow", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
-    responses((status = 200, description = "An event stream of LogEntry", content_type = "text/event-stream", body = LogEntry),
-              LogFollowErrors))]
-#[allow(dead_code)]
-fn log_follow() {}
+    /// Deletes a key.
+    #[utoipa::path(delete, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        responses((status = 204, description = "Deleted"), KvDeleteErrors))]
+    fn kv_delete() {}
 
-/// The plugin event log, newest first, of every plugin or one.
-#[utoipa::path(get, path = "/api/events", tag = "data", security(("session" = []), ("local_socket" = [])),
-    params(EventsQuery),
-    responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
-#[allow(dead_code)]
-fn events() {}
+    /// One page of the plugin's log, newest first.
+    #[utoipa::path(get, path = "/api/plugins/{id}/logs", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
+        responses((status = 200, description = "One page of entries", body = LogPage), LogPageErrors))]
+    fn log_page() {}
 
-/// The `*.binary` files that are not plugins, and why. Waits for the first plugin scan.
-#[utoipa::path(get, path = "/api/discovery-failures", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "The skipped files", body = Vec<DiscoveryFailure>), ReadErrors))]
-#[allow(dead_code)]
-fn discovery_failures() {}
+    /// New log entries as server-sent events, each `data:` one `LogEntry`, with keep-alive
+    /// comments. `page` and `page_size` are ignored.
+    #[utoipa::path(get, path = "/api/plugins/{id}/logs/follow", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
+        responses((status = 200, description = "An event stream of LogEntry", content_type = "text/event-stream", body = LogEntry),
+                  LogFollowErrors))]
+    fn log_follow() {}
 
-/// Looks for newly installed plugins; answers with every plugin.
-#[utoipa::path(post, path = "/api/rescan", tag = "plugins", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "Every plugin", body = Vec<Plugin>), RescanErrors))]
-#[allow(dead_code)]
-fn rescan() {}
+    /// The plugin event log, newest first, of every plugin or one.
+    #[utoipa::path(get, path = "/api/events", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(EventsQuery),
+        responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
+    fn events() {}
 
-/// Every dashboard user.
-#[utoipa::path(get, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
-    responses((status = 200, description = "Every user", body = Vec<User>), StoreReadErrors))]
-#[allow(dead_code)]
-fn list_users() {}
+    /// The `*.binary` files that are not plugins, and why. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/discovery-failures", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "The skipped files", body = Vec<DiscoveryFailure>), ReadErrors))]
+    fn discovery_failures() {}
 
-/// Makes a user (every user is an administrator).
-#[utoipa::path(post, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
-    request_body = NewUser,
-    responses((status = 201, description = "The new user", body = User), UserCreateErrors))]
-#[allow(dead_code)]
-fn create_user() {}
+    /// Looks for newly installed plugins; answers with every plugin.
+    #[utoipa::path(post, path = "/api/rescan", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every plugin", body = Vec<Plugin>), RescanErrors))]
+    fn rescan() {}
 
-/// Sets a user's password and ends their sessions.
-#[utoipa::path(put, path = "/api/users/{name}/password", tag = "users", security(("session" = []), ("local_socket" = [])),
-    params(("name" = String, Path, description = "The user name")), request_body = NewPassword,
-    responses((status = 204, description = "Changed"), PasswordErrors))]
-#[allow(dead_code)]
-fn set_password() {}
+    /// Every dashboard user.
+    #[utoipa::path(get, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every user", body = Vec<User>), StoreReadErrors))]
+    fn list_users() {}
+
+    /// Makes a user (every user is an administrator).
+    #[utoipa::path(post, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
+        request_body = NewUser,
+        responses((status = 201, description = "The new user", body = User), UserCreateErrors))]
+    fn create_user() {}
+
+    /// Sets a user's password and ends their sessions.
+    #[utoipa::path(put, path = "/api/users/{name}/password", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")), request_body = NewPassword,
+        responses((status = 204, description = "Changed"), PasswordErrors))]
+    fn set_password() {}
+}
 
 #[cfg(test)]
 mod tests {
