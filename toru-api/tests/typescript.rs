@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 /// `frontend/src/lib/api-types.ts`, from this crate's directory.
 fn checked_in_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend/src/lib/api-types.ts")
+    let repository = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    repository
+        .canonicalize()
+        .unwrap_or(repository)
+        .join("frontend/src/lib/api-types.ts")
 }
 
 #[test]
@@ -25,7 +29,7 @@ fn the_checked_in_typescript_types_match_the_crate() {
         .zip(generated.lines())
         .enumerate()
         .find(|(_, (old, new))| old != new)
-        .map(|(n, (old, new))| format!("line {}:\n- {old}\n+ {new}", n + 1))
+        .map(|(n, (old, new))| format!("first difference at line {}:\n- {old}\n+ {new}", n + 1))
         .unwrap_or_else(|| {
             format!(
                 "the files differ in length: {} lines checked in, {} generated",
@@ -34,7 +38,7 @@ fn the_checked_in_typescript_types_match_the_crate() {
             )
         });
     panic!(
-        "{} is not what toru-api generates; first difference at {first_difference}\n\
+        "{} is not what toru-api generates; {first_difference}\n\
          Update it with: TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript",
         path.display()
     );

@@ -207,3 +207,34 @@ impl Client {
         Ok((me, session_token(&response.headers)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(segment("hello-rust"), "hello-rust");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(segment("ünï"), "%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn queries_name_only_the_values_given() {
+        assert_eq!(query(&[("a", None)]), "");
+        assert_eq!(
+            query(&[
+                ("page", Some("0".into())),
+                ("level", None),
+                ("plugin", Some("x y".into()))
+            ]),
+            "?page=0&plugin=x%20y"
+        );
+        let page = LogsQuery {
+            page: None,
+            page_size: Some(5),
+            level: Some("warn".into()),
+        };
+        assert_eq!(logs_query(&page), "?page_size=5&level=warn");
+    }
+}
