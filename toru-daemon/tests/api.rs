@@ -51,6 +51,110 @@ fn error_code(body: &[u8]) -> String {
     v["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
+/// Reads `path` as `T`, and checks that `T` written back is the answer byte for byte: the
+/// `toru-api` type describes the answer completely, with no field lost, renamed or reordered.
+async fn answers_exactly_as<T: serde::de::DeserializeOwned + serde::Serialize>(
+    client: &Client,
+    path: &str,
+) -> T {
+    let r = client.raw(Method::GET, path, None).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{path}");
+    let body = String::from_utf8_lossy(&r.body);
+    let typed: T =
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    assert_eq!(serde_json::to_string(&typed).unwrap(), body, "{path}");
+    typed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_exactly_its_toru_api_type() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    script(&dirs.plugins(), "garbage", "echo 'not json'");
+    let d = ApiDaemon::start(&dirs).await;
+    d.create_admin().await;
+    let s = d.login().await;
+    d.enable(&s, "hello-rust").await;
+    let _: Value = s
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/kv/counter",
+            &json!({"value": "7"}),
+        )
+        .await
+        .unwrap();
+
+    let health: toru_api::Health = answers_exactly_as(&d.anonymous, "/api/health").await;
+    assert_eq!(health.status, toru_api::HealthStatus::Ok);
+    let me: toru_api::Me = answers_exactly_as(&s, "/api/auth/me").await;
+    assert_eq!(me.method, toru_api::AuthMethod::Password);
+    let me: toru_api::Me = answers_exactly_as(&d.local, "/api/auth/me").await;
+    assert_eq!(me.method, toru_api::AuthMethod::Local);
+    let status: toru_api::Status = answers_exactly_as(&s, "/api/status").await;
+    assert_eq!(status.plugins.running, 1);
+    let plugins: Vec<toru_api::Plugin> = answers_exactly_as(&s, "/api/plugins").await;
+    assert_eq!(plugins[0].status.state, toru_api::PluginState::Running);
+    let details: toru_api::PluginDetails = answers_exactly_as(&s, "/api/plugins/hello-rust").await;
+    assert!(!details.events.is_empty());
+    let events: Vec<toru_api::Event> = answers_exactly_as(&s, "/api/events").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == toru_api::EventKind::Started)
+    );
+    let skipped: Vec<toru_api::DiscoveryFailure> =
+        answers_exactly_as(&s, "/api/discovery-failures").await;
+    assert_eq!(skipped.len(), 1);
+    let users: Vec<toru_api::User> = answers_exactly_as(&s, "/api/users").await;
+    assert_eq!(users[0].username, "admin");
+    let keys: toru_api::KvKeys = answers_exactly_as(&s, "/api/plugins/hello-rust/kv").await;
+    assert!(keys.keys.contains(&"counter".to_owned()));
+    let entry: toru_api::KvEntry =
+        answers_exactly_as(&s, "/api/plugins/hello-rust/kv/counter").await;
+    assert_eq!(entry.value, "7");
+    let page: toru_api::LogPage = answers_exactly_as(&s, "/api/plugins/hello-rust/logs").await;
+    assert!(!page.entries.is_empty());
+    // An error answer is the one error body, with a code the contract names.
+    let r = s.raw(Method::GET, "/api/plugins/nope", None).await.unwrap();
+    let error: toru_api::ErrorBody = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(error.error.code, toru_api::ErrorCode::NotFound);
+    assert_eq!(r.status.as_u16(), error.error.code.status());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_session_and_names_only_real_routes() {
+    let (_dirs, d) = started().await;
+    let r = d
+        .anonymous
+        .raw(Method::GET, "/api/openapi.json", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let doc: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every route the document's list names is one the router has: asked without a session,
+    // none is a "no such route" 404 or a 405.
+    for (method, path) in toru_daemon::api::documented_routes() {
+        let concrete = path
+            .replace("{id}", "hello-rust")
+            .replace("{key}", "counter")
+            .replace("{path}", "greeting")
+            .replace("{name}", "admin");
+        let r = d
+            .anonymous
+            .raw(method.clone(), &concrete, Some(b"{}".to_vec()))
+            .await
+            .unwrap();
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let no_route = r.status == StatusCode::NOT_FOUND
+            && String::from_utf8_lossy(&r.body).contains("no such route");
+        assert!(!no_route, "{method} {path} is not a route of the router");
+    }
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protected_route_needs_a_session() {
     let (_dirs, d) = started().await;

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpStream, UnixStream};
+use toru_api::{ErrorBody, ErrorCode};
 
 /// Where the daemon is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +50,13 @@ pub enum ClientError {
         reason: String,
     },
     /// The daemon answered with an error.
-    #[error("{message} ({status}, {code})")]
+    #[error("{message} ({status}, {})", code.map_or("unknown", ErrorCode::as_str))]
     Api {
         /// HTTP status.
         status: StatusCode,
-        /// The error code from the body.
-        code: String,
+        /// The error code from the body; `None` when the body was not the API's error body
+        /// (a proxy's error page, or a code newer than this client).
+        code: Option<ErrorCode>,
         /// The error message from the body.
         message: String,
     },
@@ -79,18 +82,6 @@ pub struct Client {
     endpoint: Endpoint,
     session: Option<String>,
     timeout: Duration,
-}
-
-/// The error body every API error has.
-#[derive(serde::Deserialize)]
-struct ErrorBody {
-    error: ErrorInner,
-}
-
-#[derive(serde::Deserialize)]
-struct ErrorInner {
-    code: String,
-    message: String,
 }
 
 impl Client {
@@ -214,18 +205,7 @@ impl Client {
         if response.status.is_success() {
             return Ok(response);
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&response.body) {
-            Ok(e) => ClientError::Api {
-                status: response.status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => ClientError::Api {
-                status: response.status,
-                code: "unknown".into(),
-                message: String::from_utf8_lossy(&response.body).into_owned(),
-            },
-        })
+        Err(api_error(response.status, &response.body))
     }
 
     /// `GET` and parse JSON.
@@ -235,13 +215,14 @@ impl Client {
     }
 
     /// A request with a JSON body, parsing a JSON answer (`null` for an empty one).
-    pub async fn send_json<T: DeserializeOwned>(
+    pub async fn send_json<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: &serde_json::Value,
+        body: &B,
     ) -> Result<T, ClientError> {
-        let response = self.call(method, path, Some(body)).await?;
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let response = self.call(method, path, Some(&body)).await?;
         let bytes: &[u8] = if response.body.is_empty() {
             b"null"
         } else {
@@ -266,14 +247,7 @@ impl Client {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => ClientError::Api {
-                    status,
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Protocol(format!("status {status}")),
-            });
+            return Err(api_error(status, &body));
         }
         let mut body = response.into_body();
         let mut pending = String::new();
@@ -296,6 +270,23 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// The error a non-2xx answer stands for: the API's error body when it is one, else the body as
+/// text.
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => ClientError::Api {
+            status,
+            code: Some(e.error.code),
+            message: e.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: None,
+            message: String::from_utf8_lossy(body).into_owned(),
+        },
     }
 }
 

@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use http::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use toru_api::{
+    EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery, NewPassword,
+    NewUser, Permissions, PluginState, PluginStatus,
+};
 use toructl::{Client, ClientError, Endpoint};
 
 use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
@@ -130,7 +133,7 @@ async fn run(cli: Cli) -> Outcome {
     }
 }
 
-fn print_json(value: &Value) {
+fn print_json(value: &impl Serialize) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
@@ -144,73 +147,52 @@ fn table(headers: &[&str]) -> Table {
     t
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A value that may be absent, as `-` when it is.
+fn or_dash(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-/// Path segments are ids and keys from the user; percent-encode everything but unreserved.
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
 }
 
 async fn status(client: &Client, json: bool) -> Outcome {
-    let s: Value = client.get("/api/status").await?;
+    let s = client.status().await?;
     if json {
         print_json(&s);
         return Ok(());
     }
-    println!("toru-daemon {}", text(&s["version"]));
-    println!("instance    {}", text(&s["instance_id"]));
-    println!("supervisor  {}", text(&s["backend"]));
-    println!("you         {}", text(&s["user"]));
-    let p = &s["plugins"];
+    println!("toru-daemon {}", s.version);
+    println!("instance    {}", s.instance_id);
+    println!("supervisor  {}", s.backend);
+    println!("you         {}", s.user);
+    let p = &s.plugins;
     println!(
         "plugins     {} installed, {} enabled, {} running, {} failed",
-        p["total"], p["enabled"], p["running"], p["failed"]
+        p.total, p.enabled, p.running, p.failed
     );
     Ok(())
 }
 
-fn health(status: &Value) -> &'static str {
-    match (status["state"].as_str(), status["healthy"].as_bool()) {
-        (Some("running"), Some(true)) => "healthy",
-        (Some("running"), _) => "unhealthy",
+fn health(status: &PluginStatus) -> &'static str {
+    match (status.state, status.healthy) {
+        (PluginState::Running, true) => "healthy",
+        (PluginState::Running, false) => "unhealthy",
         _ => "-",
     }
 }
 
 /// What a plugin asked for beyond the default sandbox, in one line, so the administrator sees
 /// it before enabling the plugin.
-fn permissions(p: &Value) -> String {
-    let list = |key: &str| -> Vec<String> {
-        p[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+fn permissions(p: &Permissions) -> String {
     let mut parts = Vec::new();
-    if p["network"].as_bool() == Some(true) {
+    if p.network {
         parts.push("network beyond localhost".to_owned());
     }
-    for path in list("writable_paths") {
+    for path in &p.writable_paths {
         parts.push(format!("writes {path}"));
     }
-    for device in list("devices") {
+    for device in &p.devices {
         parts.push(format!("device {device}"));
     }
     if parts.is_empty() {
@@ -223,7 +205,7 @@ fn permissions(p: &Value) -> String {
 async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
     match cmd {
         PluginCommand::List => {
-            let plugins: Value = client.get("/api/plugins").await?;
+            let plugins = client.plugins().await?;
             if json {
                 print_json(&plugins);
                 return Ok(());
@@ -231,133 +213,112 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             let mut t = table(&[
                 "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
             ]);
-            for p in plugins.as_array().into_iter().flatten() {
-                let s = &p["status"];
+            for p in &plugins {
+                let s = &p.status;
                 t.add_row(vec![
-                    text(&p["id"]),
-                    text(&p["name"]),
-                    text(&p["version"]),
-                    if s["enabled"].as_bool() == Some(true) {
-                        "yes".into()
-                    } else {
-                        "no".into()
-                    },
-                    text(&s["state"]),
+                    p.id.clone(),
+                    p.name.clone(),
+                    p.version.clone(),
+                    yes_no(s.enabled).into(),
+                    s.state.to_string(),
                     health(s).into(),
-                    text(&s["restarts"]),
+                    s.restarts.to_string(),
                 ]);
             }
             println!("{t}");
         }
         PluginCommand::Show { id } => {
-            let p: Value = client
-                .get(&format!("/api/plugins/{}", segment(&id)))
-                .await?;
+            let details = client.plugin(&id).await?;
             if json {
-                print_json(&p);
+                print_json(&details);
                 return Ok(());
             }
-            let s = &p["status"];
+            let p = &details.plugin;
+            let s = &p.status;
             for (label, value) in [
-                ("id", &p["id"]),
-                ("name", &p["name"]),
-                ("version", &p["version"]),
-                ("author", &p["author"]),
-                ("description", &p["description"]),
-                ("route", &p["route"]),
-                ("binary", &p["binary"]),
-                ("unit", &p["unit_name"]),
-                ("enabled", &s["enabled"]),
-                ("state", &s["state"]),
-                ("pid", &s["pid"]),
-                ("restarts", &s["restarts"]),
-                ("last error", &s["last_error"]),
+                ("id", p.id.clone()),
+                ("name", p.name.clone()),
+                ("version", p.version.clone()),
+                ("author", p.author.clone()),
+                ("description", p.description.clone()),
+                ("route", p.route.clone()),
+                ("binary", p.binary.clone()),
+                ("unit", or_dash(details.unit_name.as_ref())),
+                ("enabled", s.enabled.to_string()),
+                ("state", s.state.to_string()),
+                ("pid", or_dash(s.pid)),
+                ("restarts", s.restarts.to_string()),
+                ("last error", or_dash(s.last_error.as_ref())),
             ] {
-                println!("{label:<12}{}", text(value));
+                println!("{label:<12}{value}");
             }
             println!("{:<12}{}", "health", health(s));
-            let l = &p["license"];
-            if l["required"] == true || l["installed"] == true {
-                let required = if l["required"] == true {
-                    " [required]"
-                } else {
-                    ""
-                };
+            let l = &p.license;
+            if l.required || l.installed {
+                let required = if l.required { " [required]" } else { "" };
                 println!("{:<12}{}{required}", "licence", license_line(l));
             }
-            println!("{:<12}{}", "permissions", permissions(&p["permissions"]));
-            if let (Some(bytes), Some(quota)) =
-                (p["kv"]["bytes"].as_u64(), p["kv"]["quota"].as_u64())
-            {
-                println!("{:<12}{}", "kv data", kv_usage_line(bytes, quota));
-            }
-            let events = p["events"].as_array().cloned().unwrap_or_default();
-            if !events.is_empty() {
+            println!("{:<12}{}", "permissions", permissions(&p.permissions));
+            println!(
+                "{:<12}{}",
+                "kv data",
+                kv_usage_line(details.kv.bytes, details.kv.quota)
+            );
+            if !details.events.is_empty() {
                 println!("\nrecent events:");
                 let mut t = table(&["WHEN (unix ms)", "EVENT", "DETAILS"]);
-                for e in &events {
+                for e in &details.events {
                     t.add_row(vec![
-                        text(&e["at_unix_ms"]),
-                        text(&e["kind"]),
-                        text(&e["details"]),
+                        e.at_unix_ms.to_string(),
+                        e.kind.to_string(),
+                        e.details.clone(),
                     ]);
                 }
                 println!("{t}");
             }
         }
         PluginCommand::Enable { id, no_wait } => {
-            let path = format!("/api/plugins/{}", segment(&id));
-            let mut p: Value = client
-                .send_json(Method::POST, &format!("{path}/enable"), &json!({}))
-                .await?;
+            let mut shown = Shown::Plugin(client.enable(&id).await?);
             if !no_wait {
-                p = wait_until_settled(client, &path, p).await?;
+                shown = wait_until_settled(client, &id, shown).await?;
             }
+            let status = &shown.plugin().status;
             if json {
-                print_json(&p);
+                shown.print_json();
             } else {
-                let s = &p["status"];
                 println!(
                     "{id}: {}{}",
-                    text(&s["state"]),
-                    s["pid"]
-                        .as_u64()
+                    status.state,
+                    status
+                        .pid
                         .map(|pid| format!(" (pid {pid})"))
                         .unwrap_or_default()
                 );
             }
-            if p["status"]["state"] != "running" && !no_wait {
+            if status.state != PluginState::Running && !no_wait {
                 return Err(Failure {
                     code: 1,
-                    message: format!("{id} did not start: {}", text(&p["status"]["last_error"])),
+                    message: format!(
+                        "{id} did not start: {}",
+                        or_dash(status.last_error.as_ref())
+                    ),
                 });
             }
         }
         PluginCommand::Disable { id } => {
-            let p: Value = client
-                .send_json(
-                    Method::POST,
-                    &format!("/api/plugins/{}/disable", segment(&id)),
-                    &json!({}),
-                )
-                .await?;
+            let p = client.disable(&id).await?;
             if json {
                 print_json(&p);
             } else {
-                println!("{id}: {}", text(&p["status"]["state"]));
+                println!("{id}: {}", p.status.state);
             }
         }
         PluginCommand::Rescan => {
-            let plugins: Value = client
-                .send_json(Method::POST, "/api/rescan", &json!({}))
-                .await?;
+            let plugins = client.rescan().await?;
             if json {
                 print_json(&plugins);
             } else {
-                println!(
-                    "{} plugins installed",
-                    plugins.as_array().map_or(0, Vec::len)
-                );
+                println!("{} plugins installed", plugins.len());
             }
         }
         PluginCommand::Logs {
@@ -371,8 +332,33 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
     Ok(())
 }
 
+/// A plugin after a call that may have waited for it: the call's own answer, or its details
+/// as last read while waiting.
+enum Shown {
+    /// The answer of the call itself.
+    Plugin(toru_api::Plugin),
+    /// The details read by [`wait_until_settled`].
+    Details(toru_api::PluginDetails),
+}
+
+impl Shown {
+    fn plugin(&self) -> &toru_api::Plugin {
+        match self {
+            Shown::Plugin(p) => p,
+            Shown::Details(d) => &d.plugin,
+        }
+    }
+
+    fn print_json(&self) {
+        match self {
+            Shown::Plugin(p) => print_json(p),
+            Shown::Details(d) => print_json(d),
+        }
+    }
+}
+
 async fn license(client: &Client, cmd: LicenseCommand, json: bool) -> Outcome {
-    let (id, method, body) = match cmd {
+    let (id, answer) = match cmd {
         LicenseCommand::Set { id, key, file } => {
             let key = match (key, file) {
                 (_, Some(file)) => std::fs::read_to_string(&file)
@@ -386,22 +372,23 @@ async fn license(client: &Client, cmd: LicenseCommand, json: bool) -> Outcome {
                     key
                 }
             };
-            (id, Method::PUT, json!({ "key": key.trim() }))
+            let answer = client.set_license(&id, key.trim()).await?;
+            (id, answer)
         }
-        LicenseCommand::Clear { id } => (id, Method::DELETE, json!({})),
+        LicenseCommand::Clear { id } => {
+            let answer = client.clear_license(&id).await?;
+            (id, answer)
+        }
     };
-    let path = format!("/api/plugins/{}", segment(&id));
-    let mut p: Value = client
-        .send_json(method, &format!("{path}/license"), &body)
-        .await?;
     // A running plugin restarts to check its new key: wait for its verdict.
-    p = wait_until_settled(client, &path, p).await?;
+    let shown = wait_until_settled(client, &id, Shown::Plugin(answer)).await?;
+    let license = &shown.plugin().license;
     if json {
-        print_json(&p);
+        shown.print_json();
     } else {
-        println!("{id}: licence {}", license_line(&p["license"]));
+        println!("{id}: licence {}", license_line(license));
     }
-    if p["license"]["state"] == "invalid" {
+    if license.state == LicenseState::Invalid {
         return Err(Failure {
             code: 1,
             message: format!("{id}: the plugin rejected the key"),
@@ -412,52 +399,54 @@ async fn license(client: &Client, cmd: LicenseCommand, json: bool) -> Outcome {
 
 /// One line about a plugin's licence: its state, then who it is for and until when, or why
 /// it is not valid.
-fn license_line(l: &Value) -> String {
-    let state = text(&l["state"]);
-    match state.as_str() {
-        "valid" => {
-            let until = l["expires_at"].as_u64().map_or_else(
+fn license_line(l: &LicenseStatus) -> String {
+    match l.state {
+        LicenseState::Valid => {
+            let until = l.expires_at.map_or_else(
                 || "never expires".to_owned(),
                 |secs| {
                     let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
                     format!("expires {}", humantime::format_rfc3339_seconds(at))
                 },
             );
-            let features = l["features"]
-                .as_array()
-                .filter(|f| !f.is_empty())
-                .map(|f| {
-                    let names: Vec<String> = f.iter().map(text).collect();
-                    format!(", features: {}", names.join(" "))
-                })
-                .unwrap_or_default();
-            format!("valid: {}, {until}{features}", text(&l["licensee"]))
+            let features = if l.features.is_empty() {
+                String::new()
+            } else {
+                format!(", features: {}", l.features.join(" "))
+            };
+            format!("valid: {}, {until}{features}", or_dash(l.licensee.as_ref()))
         }
-        "unchecked" => "installed, not checked yet (the plugin checks it when it starts)".into(),
-        _ => format!("{state} ({}): {}", text(&l["error"]), text(&l["message"])),
+        LicenseState::Unchecked => {
+            "installed, not checked yet (the plugin checks it when it starts)".into()
+        }
+        state => format!(
+            "{state} ({}): {}",
+            or_dash(l.error.as_ref()),
+            or_dash(l.message.as_ref())
+        ),
     }
 }
 
-/// Polls until the plugin leaves `starting` (or 30 s pass): `enable` returns before the
-/// plugin runs.
-async fn wait_until_settled(client: &Client, path: &str, mut p: Value) -> Result<Value, Failure> {
+/// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes
+/// answer before the plugin runs.
+async fn wait_until_settled(client: &Client, id: &str, mut p: Shown) -> Result<Shown, Failure> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while matches!(p["status"]["state"].as_str(), Some("starting")) && Instant::now() < deadline {
+    while p.plugin().status.state == PluginState::Starting && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        p = client.get(path).await?;
+        p = Shown::Details(client.plugin(id).await?);
     }
     Ok(p)
 }
 
-fn print_entry(entry: &Value, json: bool) {
+fn print_entry(entry: &LogEntry, json: bool) {
     if json {
-        println!("{entry}");
+        println!("{}", serde_json::to_string(entry).unwrap_or_default());
     } else {
         println!(
             "{} {:<5} {}",
-            text(&entry["timestamp"]),
-            text(&entry["level"]).to_uppercase(),
-            text(&entry["message"])
+            entry.timestamp,
+            entry.level.to_string().to_uppercase(),
+            entry.message
         );
     }
 }
@@ -470,27 +459,24 @@ async fn logs(
     lines: usize,
     json: bool,
 ) -> Outcome {
-    let level_q = level
-        .map(|l| format!("&level={}", segment(&l)))
-        .unwrap_or_default();
-    let base = format!("/api/plugins/{}/logs", segment(id));
-    let page: Value = client
-        .get(&format!(
-            "{base}?page=0&page_size={}{level_q}",
-            lines.clamp(1, 1000)
-        ))
-        .await?;
-    let entries = page["entries"].as_array().cloned().unwrap_or_default();
-    for entry in entries.iter().rev() {
+    let query = LogsQuery {
+        page: Some(0),
+        page_size: Some(lines.clamp(1, 1000)),
+        level: level.clone(),
+    };
+    let page = client.logs(id, &query).await?;
+    for entry in page.entries.iter().rev() {
         print_entry(entry, json);
     }
     if follow {
+        let query = LogsQuery {
+            level,
+            ..LogsQuery::default()
+        };
         client
-            .follow(&format!("{base}/follow?x=1{level_q}"), |data| {
-                if let Ok(entry) = serde_json::from_str::<Value>(data) {
-                    print_entry(&entry, json);
-                    let _ = std::io::stdout().flush();
-                }
+            .follow_logs(id, &query, |entry| {
+                print_entry(&entry, json);
+                let _ = std::io::stdout().flush();
                 true
             })
             .await?;
@@ -499,23 +485,23 @@ async fn logs(
 }
 
 async fn events(client: &Client, plugin: Option<String>, limit: usize, json: bool) -> Outcome {
-    let filter = plugin
-        .map(|p| format!("&plugin={}", segment(&p)))
-        .unwrap_or_default();
-    let events: Value = client
-        .get(&format!("/api/events?limit={limit}{filter}"))
+    let events = client
+        .events(&EventsQuery {
+            limit: Some(limit),
+            plugin,
+        })
         .await?;
     if json {
         print_json(&events);
         return Ok(());
     }
     let mut t = table(&["WHEN (unix ms)", "PLUGIN", "EVENT", "DETAILS"]);
-    for e in events.as_array().into_iter().flatten() {
+    for e in &events {
         t.add_row(vec![
-            text(&e["at_unix_ms"]),
-            text(&e["plugin_id"]),
-            text(&e["kind"]),
-            text(&e["details"]),
+            e.at_unix_ms.to_string(),
+            e.plugin_id.clone(),
+            e.kind.to_string(),
+            e.details.clone(),
         ]);
     }
     println!("{t}");
@@ -549,12 +535,11 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
     match cmd {
         UserCommand::Add { username } => {
             let password = read_new_password()?;
-            let u: Value = client
-                .send_json(
-                    Method::POST,
-                    "/api/users",
-                    &json!({"username": username, "password": password}),
-                )
+            let u = client
+                .create_user(&NewUser {
+                    username: username.clone(),
+                    password,
+                })
                 .await?;
             if json {
                 print_json(&u);
@@ -564,26 +549,22 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
         }
         UserCommand::Passwd { username } => {
             let password = read_new_password()?;
-            let _: Value = client
-                .send_json(
-                    Method::PUT,
-                    &format!("/api/users/{}/password", segment(&username)),
-                    &json!({"password": password}),
-                )
+            client
+                .set_password(&username, &NewPassword { password })
                 .await?;
             if !json {
                 println!("password of {username} changed; their sessions ended");
             }
         }
         UserCommand::List => {
-            let users: Value = client.get("/api/users").await?;
+            let users = client.users().await?;
             if json {
                 print_json(&users);
                 return Ok(());
             }
             let mut t = table(&["USER", "CREATED (unix ms)"]);
-            for u in users.as_array().into_iter().flatten() {
-                t.add_row(vec![text(&u["username"]), text(&u["created_at_unix_ms"])]);
+            for u in &users {
+                t.add_row(vec![u.username.clone(), u.created_at_unix_ms.to_string()]);
             }
             println!("{t}");
         }
@@ -594,53 +575,27 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
 async fn kv(client: &Client, cmd: KvCommand, json: bool) -> Outcome {
     match cmd {
         KvCommand::Get { id, key } => {
-            let e: Value = client
-                .get(&format!(
-                    "/api/plugins/{}/kv/{}",
-                    segment(&id),
-                    segment(&key)
-                ))
-                .await?;
+            let e = client.kv_get(&id, &key).await?;
             if json {
                 print_json(&e)
             } else {
-                println!("{}", text(&e["value"]))
+                println!("{}", e.value)
             }
         }
         KvCommand::Set { id, key, value } => {
-            let e: Value = client
-                .send_json(
-                    Method::PUT,
-                    &format!("/api/plugins/{}/kv/{}", segment(&id), segment(&key)),
-                    &json!({"value": value}),
-                )
-                .await?;
+            let e = client.kv_set(&id, &key, &value).await?;
             if json {
                 print_json(&e);
             }
         }
-        KvCommand::Delete { id, key } => {
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/api/plugins/{}/kv/{}", segment(&id), segment(&key)),
-                    None,
-                )
-                .await?;
-        }
+        KvCommand::Delete { id, key } => client.kv_delete(&id, &key).await?,
         KvCommand::List { id, prefix } => {
-            let k: Value = client
-                .get(&format!(
-                    "/api/plugins/{}/kv?prefix={}",
-                    segment(&id),
-                    segment(&prefix)
-                ))
-                .await?;
+            let k = client.kv_list(&id, &prefix).await?;
             if json {
                 print_json(&k);
             } else {
-                for key in k["keys"].as_array().into_iter().flatten() {
-                    println!("{}", text(key));
+                for key in &k.keys {
+                    println!("{key}");
                 }
             }
         }
@@ -655,24 +610,16 @@ async fn login(client: &Client, url: &Option<String>, username: &str) -> Outcome
         ));
     }
     let password = read_password("Password: ")?;
-    let response = client
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            Some(&json!({"username": username, "password": password})),
-        )
+    let (_, token) = client
+        .login(&LoginRequest {
+            username: username.to_owned(),
+            password,
+        })
         .await?;
-    let token = response
-        .headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("toru_session="))
-        .and_then(|c| c.split(';').next())
-        .ok_or_else(|| Failure {
-            code: 1,
-            message: "the daemon set no session cookie".into(),
-        })?;
+    let token = token.ok_or_else(|| Failure {
+        code: 1,
+        message: "the daemon set no session cookie".into(),
+    })?;
     println!("export TORU_SESSION={token}");
     Ok(())
 }

@@ -1,148 +1,38 @@
 // The daemon's HTTP API, typed. Every call goes through `request`, which turns any non-2xx
 // answer into an `ApiError` and reports a 401 to the app (which then shows the login page).
 //
-// The shapes mirror toru-daemon/src/api/handlers/*.rs; keep them in step.
+// The shapes are generated from the toru-api crate into ./api-types.ts (never edit that file;
+// `TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript` regenerates it).
 
-/** Where a plugin is in its lifecycle. */
-export type PluginState = 'disabled' | 'starting' | 'running' | 'backoff' | 'stopping' | 'failed';
+import type { Event, Permissions } from './api-types';
+import type { LogLevel, LogPage, Me, Plugin, PluginDetails, Status } from './api-types';
 
-/** What the daemon knows about a plugin right now. */
-export interface PluginStatus {
-  /** Whether an admin wants it running. */
-  enabled: boolean;
-  state: PluginState;
-  /** Whether it answers pings; only meaningful while running. */
-  healthy: boolean;
-  pid: number | null;
-  /** The systemd unit, under the systemd backend. */
-  unit: string | null;
-  /** Restarts after failures since it was last enabled. */
-  restarts: number;
-  consecutive_failures: number;
-  last_error: string | null;
-}
-
-/** Where a plugin's licence stands: `valid` (the plugin verified the key and it has not
- *  expired), `invalid` (the plugin rejected it, or it has expired since), `missing` (no key)
- *  or `unchecked` (a key is installed but the plugin has not reported a check of it yet). */
-export type LicenseState = 'valid' | 'invalid' | 'missing' | 'unchecked';
-
-/** A plugin's licence key and the plugin's verdict on it (`plugins/license.rs`). */
-export interface LicenseStatus {
-  /** The plugin's metadata says it is useless without a licence: the daemon refuses its routes
-   *  (402/403) until it has a valid one. */
-  required: boolean;
-  /** A key is installed. */
-  installed: boolean;
-  state: LicenseState;
-  /** The failure kind when not valid, e.g. `wrong_instance`, `expired`, `missing`. */
-  error: string | null;
-  /** What the admin can do about it, or what a valid licence covers. */
-  message: string | null;
-  /** Who the licence is for, when valid. */
-  licensee: string | null;
-  /** Unix seconds at which a valid licence stops being valid; `null` if never. */
-  expires_at: number | null;
-  /** What a valid licence unlocks. */
-  features: string[];
-}
-
-/** What a plugin asks for beyond the default sandbox (see docs/protocol.md, "Permissions"). */
-export interface PluginPermissions {
-  /** IP to any address, not only localhost. */
-  network: boolean;
-  /** Absolute paths it may write. */
-  writable_paths: string[];
-  /** Device nodes under /dev it may use. */
-  devices: string[];
-}
-
-/** A plugin, as `GET /api/plugins` lists it. */
-export interface Plugin {
-  id: string;
-  name: string;
-  version: string;
-  author: string;
-  /** An emoji or a short icon name. */
-  icon: string;
-  /** The plugin's own notion of where its view lives, e.g. `/hello-rust`. */
-  route: string;
-  protocol_version: number;
-  description: string;
-  /** Whether it refuses to work without a valid licence (its metadata; also in `license`). */
-  license_required: boolean;
-  /** Path of its executable on the server. */
-  binary: string;
-  /** Requested permissions; absent from daemons that predate them. */
-  permissions?: PluginPermissions;
-  status: PluginStatus;
-  license: LicenseStatus;
-}
-
-export type EventKind =
-  | 'discovered'
-  | 'discovery_failed'
-  | 'enabled'
-  | 'disabled'
-  | 'started'
-  | 'stopped'
-  | 'crashed'
-  | 'restarting'
-  | 'gave_up'
-  | 'adopted'
-  | 'unhealthy'
-  | 'healthy';
+export type {
+  Backend,
+  ErrorBody,
+  ErrorCode,
+  EventKind,
+  KvEntry,
+  KvKeys,
+  LicenseState,
+  LicenseStatus,
+  LogEntry,
+  LogLevel,
+  LogPage,
+  Me,
+  Plugin,
+  PluginDetails,
+  PluginState,
+  PluginStatus,
+  Status,
+  User,
+} from './api-types';
 
 /** One entry of the plugin event log. */
-export interface PluginEvent {
-  id: number;
-  plugin_id: string;
-  at_unix_ms: number;
-  kind: EventKind;
-  details: string;
-}
+export type PluginEvent = Event;
 
-/** `GET /api/plugins/:id`: the plugin plus its unit name and recent events (newest first). */
-export interface PluginDetails extends Plugin {
-  /** The systemd unit; `null` under the embedded supervisor, which runs no units. */
-  unit_name: string | null;
-  events: PluginEvent[];
-}
-
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-
-export interface LogEntry {
-  /** RFC 3339 UTC with milliseconds. */
-  timestamp: string;
-  level: LogLevel;
-  plugin: string;
-  message: string;
-  /** Extra structured fields (`stream`, `pid`, …); absent when none. */
-  fields?: Record<string, unknown>;
-}
-
-export interface LogPage {
-  /** Newest first. */
-  entries: LogEntry[];
-  page: number;
-  page_size: number;
-  /** Whether an older page exists. */
-  has_more: boolean;
-}
-
-export interface Me {
-  username: string;
-  /** `password` for a dashboard session, `local` for the Unix socket. */
-  method: 'password' | 'local';
-}
-
-export interface Status {
-  version: string;
-  instance_id: string;
-  backend: 'systemd' | 'embedded';
-  user: string;
-  plugins: { total: number; enabled: number; running: number; failed: number };
-}
+/** What a plugin asks for beyond the default sandbox (see docs/protocol.md, "Permissions"). */
+export type PluginPermissions = Permissions;
 
 /** Any failed API call: the HTTP status (0 when the request never got an answer), the
  *  daemon's stable error code and its human-readable message. */

@@ -22,6 +22,8 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   adopted: 'Adopted',
   unhealthy: 'Unhealthy',
   healthy: 'Healthy',
+  license_set: 'Licence key set',
+  license_cleared: 'Licence key removed',
 };
 
 /** How an event looks: good news, bad news, or neither. */

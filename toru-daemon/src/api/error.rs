@@ -8,7 +8,7 @@
 use std::fmt;
 
 use http::StatusCode;
-use serde::Serialize;
+use toru_api::{ErrorBody, ErrorCode, ErrorDetail};
 use toru_plugin_api::{HttpResponse, license_error_body};
 use warp::Reply;
 use warp::reply::Response;
@@ -24,8 +24,8 @@ use crate::plugins::manager::Error as PluginsError;
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// A stable, machine-readable code.
-    pub code: &'static str,
+    /// A stable, machine-readable code; it decides the status.
+    pub code: ErrorCode,
     /// What went wrong, for a human.
     pub message: String,
     /// Seconds to wait, for 429 and 503.
@@ -34,22 +34,13 @@ pub struct ApiError {
 
 impl warp::reject::Reject for ApiError {}
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
 impl ApiError {
-    /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with a code and a message; the status is the one the contract gives the code
+    /// ([`ErrorCode::status`]), so no handler chooses one.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: StatusCode::from_u16(code.status())
+                .expect("ErrorCode::status is a valid status"),
             code,
             message: message.into(),
             retry_after: None,
@@ -58,29 +49,28 @@ impl ApiError {
 
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// 413, for a request body over `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body over {limit} bytes"),
         )
     }
@@ -88,8 +78,7 @@ impl ApiError {
     /// 415, for a body that is not `application/json` where JSON is expected.
     pub fn unsupported_media_type() -> Self {
         Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "expected Content-Type: application/json",
         )
     }
@@ -98,8 +87,7 @@ impl ApiError {
     /// wrong type, a missing or duplicate field, with line and column).
     pub fn invalid_json(problem: impl std::fmt::Display) -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("invalid JSON body: {problem}"),
         )
     }
@@ -107,8 +95,7 @@ impl ApiError {
     /// 408, for a request body that did not arrive within `limit`.
     pub fn request_timeout(limit: std::time::Duration) -> Self {
         Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request body did not arrive within {} s",
                 limit.as_secs()
@@ -118,7 +105,7 @@ impl ApiError {
 
     /// 503 with `Retry-After`, for work refused because the daemon is saturated.
     pub fn busy(message: impl Into<String>, retry_after_secs: u64) -> Self {
-        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        let mut error = Self::new(ErrorCode::Busy, message);
         error.retry_after = Some(retry_after_secs);
         error
     }
@@ -126,26 +113,20 @@ impl ApiError {
     /// 400 `invalid_username`, for a login name longer than any user's.
     pub fn invalid_username(max_len: usize) -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_username",
+            ErrorCode::InvalidUsername,
             format!("user names are at most {max_len} bytes"),
         )
     }
 
     /// 401 `invalid_credentials`, for a failed login. Says no more than that, on purpose.
     pub fn invalid_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong user name or password",
-        )
+        Self::new(ErrorCode::InvalidCredentials, "wrong user name or password")
     }
 
     /// 429 with `Retry-After`, for a login over one of its rate limits.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many login attempts; try again later",
         );
         error.retry_after = Some(retry_after_secs.max(1));
@@ -154,12 +135,12 @@ impl ApiError {
 
     /// 502 `plugin_error`, for a plugin that answered the daemon's own request wrongly.
     pub fn plugin_error(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "plugin_error", message)
+        Self::new(ErrorCode::PluginError, message)
     }
 
     /// 502 `journal_unavailable`, for a journal that could not be read.
     pub fn journal_unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "journal_unavailable", message)
+        Self::new(ErrorCode::JournalUnavailable, message)
     }
 
     /// A 500: the client learns only that something failed and the incident id; the error and
@@ -168,8 +149,7 @@ impl ApiError {
         let incident = Incident::new();
         tracing::error!(%incident, error = %ErrorChain(error), "internal error");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("internal error; the daemon's log has the details under incident {incident}"),
         )
     }
@@ -196,31 +176,32 @@ impl fmt::Display for Incident {
     }
 }
 
-/// The status of a daemon's licence refusal: 402 Payment Required when no key is installed,
-/// 403 Forbidden for a key that is not valid — the same a plugin's own refusal has.
-fn license_refusal_status(refusal: &LicenseRefusal) -> StatusCode {
+/// The code of a daemon's licence refusal: `license_missing` (402 Payment Required) when no key
+/// is installed, `license_invalid` (403 Forbidden) for a key that is not valid — the statuses a
+/// plugin's own refusal has.
+fn license_refusal_code(refusal: &LicenseRefusal) -> ErrorCode {
     match refusal {
-        LicenseRefusal::Missing { .. } => StatusCode::PAYMENT_REQUIRED,
-        LicenseRefusal::Invalid { .. } => StatusCode::FORBIDDEN,
+        LicenseRefusal::Missing { .. } => ErrorCode::LicenseMissing,
+        LicenseRefusal::Invalid { .. } => ErrorCode::LicenseInvalid,
     }
 }
 
 /// The answer to a forwarded request the daemon refuses for a `license_required` plugin: the
 /// body a plugin's own refusal has (`license_error_body`, with the failure kind), and the
-/// status [`license_refusal_status`] decides.
+/// status [`license_refusal_code`] gives.
 pub fn license_refusal(refusal: &LicenseRefusal) -> HttpResponse {
     HttpResponse::json(
-        license_refusal_status(refusal).as_u16(),
+        license_refusal_code(refusal).status(),
         &license_error_body(refusal.kind().as_str(), &refusal.message()),
     )
 }
 
 impl Reply for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
-                message: &self.message,
+                message: self.message,
             },
         };
         let mut response =
@@ -248,21 +229,16 @@ impl From<PluginsError> for ApiError {
 
 impl From<ForwardError> for ApiError {
     fn from(e: ForwardError) -> Self {
-        let (status, code) = match &e {
-            ForwardError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        let code = match &e {
+            ForwardError::NotFound(_) => ErrorCode::NotFound,
             ForwardError::Unavailable { .. } | ForwardError::Gone(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
+                ErrorCode::PluginUnavailable
             }
-            ForwardError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
-            ForwardError::Plugin(_) => (StatusCode::BAD_GATEWAY, "plugin_error"),
-            ForwardError::Unlicensed(refusal @ LicenseRefusal::Missing { .. }) => {
-                (license_refusal_status(refusal), "license_missing")
-            }
-            ForwardError::Unlicensed(refusal @ LicenseRefusal::Invalid { .. }) => {
-                (license_refusal_status(refusal), "license_invalid")
-            }
+            ForwardError::Timeout(_) => ErrorCode::PluginTimeout,
+            ForwardError::Plugin(_) => ErrorCode::PluginError,
+            ForwardError::Unlicensed(refusal) => license_refusal_code(refusal),
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError::new(code, e.to_string())
     }
 }
 
@@ -281,14 +257,10 @@ impl From<crate::store::Error> for ApiError {
         use crate::store::Error as StoreError;
         match e {
             // The client's doing, not the daemon broken: statuses with codes tools can test.
-            StoreError::UserExists { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string())
+            StoreError::UserExists { .. } => ApiError::new(ErrorCode::UserExists, e.to_string()),
+            StoreError::KvQuotaExceeded { .. } => {
+                ApiError::new(ErrorCode::KvQuotaExceeded, e.to_string())
             }
-            StoreError::KvQuotaExceeded { .. } => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "kv_quota_exceeded",
-                e.to_string(),
-            ),
             other => ApiError::internal(&other),
         }
     }
@@ -296,7 +268,7 @@ impl From<crate::store::Error> for ApiError {
 
 impl From<KeyRejected> for ApiError {
     fn from(e: KeyRejected) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_license", e.to_string())
+        ApiError::new(ErrorCode::BadLicense, e.to_string())
     }
 }
 
@@ -317,26 +289,14 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
     {
         ApiError::unsupported_media_type()
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body too large",
-        )
+        ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::bad_request("invalid query string")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed",
-        )
+        ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed")
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("{rejection:?}"),
-        )
+        ApiError::new(ErrorCode::BadRequest, format!("{rejection:?}"))
     };
     Ok(error.into_response())
 }
@@ -424,7 +384,7 @@ mod tests {
         });
         assert_eq!(
             (exists.status, exists.code),
-            (StatusCode::CONFLICT, "user_exists")
+            (StatusCode::CONFLICT, ErrorCode::UserExists)
         );
         let quota = ApiError::from(crate::store::Error::KvQuotaExceeded {
             plugin_id: "p".into(),
@@ -434,7 +394,7 @@ mod tests {
         });
         assert_eq!(
             (quota.status, quota.code),
-            (StatusCode::INSUFFICIENT_STORAGE, "kv_quota_exceeded")
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::KvQuotaExceeded)
         );
         assert!(quota.message.contains("quota of 10 bytes"));
     }
@@ -483,7 +443,10 @@ mod tests {
                 (Some(code), Some(kind))
             );
             let mapped = ApiError::from(ForwardError::Unlicensed(refusal));
-            assert_eq!((mapped.status, mapped.code), (status, code));
+            assert_eq!(
+                (mapped.status, mapped.code.to_string()),
+                (status, code.to_owned())
+            );
         }
     }
 
@@ -493,7 +456,7 @@ mod tests {
         let error = ApiError::from(e);
         assert_eq!(
             (error.status, error.code),
-            (StatusCode::BAD_REQUEST, "bad_license")
+            (StatusCode::BAD_REQUEST, ErrorCode::BadLicense)
         );
         assert!(error.message.contains("TORU1."), "{}", error.message);
     }

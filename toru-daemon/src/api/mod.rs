@@ -17,10 +17,12 @@ pub mod error;
 pub mod extract;
 pub mod filters;
 pub mod handlers;
+pub mod openapi;
 pub mod origin;
 pub mod pipeline;
 pub mod server;
 pub mod web;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -77,6 +79,7 @@ fn table() -> Vec<Route> {
     const DELETE: Method = Method::DELETE;
     vec![
         route(GET,    "/api/health",                   Anyone, NO_BODY, status::health),
+        route(GET,    "/api/openapi.json",             Anyone, NO_BODY, openapi::serve),
         route(POST,   "/api/auth/login",               Anyone, JSON,    auth::login),
         route(POST,   "/api/auth/logout",              Anyone, NO_BODY, auth::logout),
         route(GET,    "/api/auth/me",                  Caller, NO_BODY, auth::me),

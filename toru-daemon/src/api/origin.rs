@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use http::{HeaderMap, Method};
 
+use toru_api::ErrorCode;
+
 use super::error::ApiError;
 
 /// The cross-site rule: refuses a state-changing request that a browser marked as cross-site.
@@ -150,8 +152,7 @@ impl AllowedHosts {
         match name {
             Some(name) if self.names.contains(&name) => Ok(()),
             _ => Err(ApiError::new(
-                http::StatusCode::MISDIRECTED_REQUEST,
-                "unknown_host",
+                ErrorCode::UnknownHost,
                 format!(
                     "this server does not answer to Host {}; add the name to allowed_hosts",
                     String::from_utf8_lossy(host.as_bytes())
@@ -280,7 +281,11 @@ mod tests {
             "localhost:x",
         ] {
             let e = check(bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (421, "unknown_host"), "{bad}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (421, ErrorCode::UnknownHost),
+                "{bad}"
+            );
         }
         assert!(hosts.check(None).is_ok());
     }

@@ -20,6 +20,7 @@ use http::{HeaderMap, Method};
 use warp::{Buf, Reply};
 
 use super::ApiState;
+
 use super::error::ApiError;
 use super::origin::check_same_origin;
 use crate::auth::Caller;
@@ -280,18 +281,18 @@ mod tests {
         );
         assert_eq!(
             code(read_body(Body::Json(4), &text, chunks(&[b"{}"])).await),
-            Err((415, "unsupported_media_type"))
+            Err((415, toru_api::ErrorCode::UnsupportedMediaType))
         );
         // Counted as it arrives, without a Content-Length.
         assert_eq!(
             code(read_body(Body::Bytes(4), &text, chunks(&[b"abc", b"de"])).await),
-            Err((413, "payload_too_large"))
+            Err((413, toru_api::ErrorCode::PayloadTooLarge))
         );
         // Refused from the declared length before a byte is read.
         let declared = headers(&[("content-length", "5")]);
         assert_eq!(
             code(read_body(Body::Bytes(4), &declared, chunks(&[])).await),
-            Err((413, "payload_too_large"))
+            Err((413, toru_api::ErrorCode::PayloadTooLarge))
         );
         // A route that reads no body does not look at it.
         assert_eq!(

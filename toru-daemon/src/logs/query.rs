@@ -1,7 +1,5 @@
 //! What the logs API asks for, and the page it gets back — the same for every log source.
 
-use serde::Serialize;
-
 use super::entry::{Level, LogEntry};
 
 /// Largest page the API serves.
@@ -32,7 +30,7 @@ impl LogQuery {
 }
 
 /// A page of entries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LogPage {
     /// The entries, newest first.
     pub entries: Vec<LogEntry>,

@@ -4,14 +4,12 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
 use toru_plugin_api::PluginMetadata;
 
 use super::license::LicenseStatus;
 
 /// Where a plugin is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginState {
     /// Not enabled; nothing runs.
     Disabled,
@@ -28,7 +26,7 @@ pub enum PluginState {
 }
 
 /// A snapshot of one plugin's runtime status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginStatus {
     /// Whether the admin wants it running (see `lifecycle.rs` for its value in each state).
     pub enabled: bool,
@@ -49,10 +47,9 @@ pub struct PluginStatus {
 }
 
 /// A plugin as the API shows it: metadata plus runtime status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PluginInfo {
     /// What the plugin says about itself.
-    #[serde(flatten)]
     pub meta: PluginMetadata,
     /// Its executable.
     pub binary: PathBuf,

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
+use toru_api::{AuthMethod, LoginRequest, Me};
 use warp::Reply;
 
 use super::ApiResult;
@@ -12,21 +12,6 @@ use crate::api::extract::{BehindTls, ClientAddr, Json, SessionToken};
 use crate::api::pipeline::now_millis;
 use crate::auth::session::{SESSION_TTL, clear_cookie, hash_token, new_token, set_cookie};
 use crate::auth::{Caller, MAX_USERNAME_LEN, loggable_name, password};
-
-/// The login form.
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    username: String,
-    password: String,
-}
-
-/// Who is logged in.
-#[derive(Serialize)]
-pub struct Me<'a> {
-    username: &'a str,
-    /// `password` for a dashboard login, `local` for the Unix socket.
-    method: &'static str,
-}
 
 /// `POST /api/auth/login`: checks the password, starts a session, sets the cookie. A name
 /// longer than any user's is refused (400) before the rate limits or the hasher see it.
@@ -57,8 +42,8 @@ pub async fn login(
     state.store.insert_session(hash, user.id, expires).await?;
     tracing::info!(username = user.username, ?address, "login");
     let body = warp::reply::json(&Me {
-        username: &user.username,
-        method: "password",
+        username: user.username,
+        method: AuthMethod::Password,
     });
     Ok(
         warp::reply::with_header(body, http::header::SET_COOKIE, set_cookie(&token, tls))
@@ -85,11 +70,11 @@ pub async fn logout(
 /// `GET /api/auth/me`.
 pub async fn me(caller: Caller) -> ApiResult {
     let method = match caller {
-        Caller::User { .. } => "password",
-        Caller::Local { .. } => "local",
+        Caller::User { .. } => AuthMethod::Password,
+        Caller::Local { .. } => AuthMethod::Local,
     };
     Ok(warp::reply::json(&Me {
-        username: caller.name(),
+        username: caller.name().to_owned(),
         method,
     })
     .into_response())

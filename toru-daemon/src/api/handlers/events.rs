@@ -1,6 +1,6 @@
 //! The plugin event log (starts, crashes, restarts, give-ups…).
 
-use serde::Deserialize;
+use toru_api::{Event, EventsQuery};
 use warp::Reply;
 
 use super::ApiResult;
@@ -10,13 +10,6 @@ use crate::api::extract::Query;
 /// Most events one request returns.
 const MAX_EVENTS: usize = 1000;
 
-/// `?limit=&plugin=`.
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    limit: Option<usize>,
-    plugin: Option<String>,
-}
-
 /// `GET /api/events`: newest first, all plugins or one.
 pub async fn list(state: ApiState, Query(query): Query<EventsQuery>) -> ApiResult {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
@@ -24,5 +17,6 @@ pub async fn list(state: ApiState, Query(query): Query<EventsQuery>) -> ApiResul
         Some(plugin) => state.store.recent_events(&plugin, limit).await?,
         None => state.store.all_recent_events(limit).await?,
     };
+    let events: Vec<Event> = events.into_iter().map(Into::into).collect();
     Ok(warp::reply::json(&events).into_response())
 }

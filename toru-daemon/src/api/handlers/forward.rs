@@ -19,6 +19,8 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::api::ApiState;
+use toru_api::ErrorCode;
+
 use crate::api::error::{ApiError, license_refusal};
 use crate::api::pipeline::{self, Auth, Body, Peer, Policy};
 use crate::auth::Caller;
@@ -113,8 +115,7 @@ pub fn to_plugin_request(
 pub fn check_forward_path(path: &str) -> Result<(), ApiError> {
     let bad = |why: &str| {
         Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_path",
+            ErrorCode::BadPath,
             format!("refused path {path:?}: {why}"),
         ))
     };
@@ -170,8 +171,7 @@ pub fn from_plugin_response(
             "plugin sent too many response headers"
         );
         return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plugin_error",
+            ErrorCode::PluginError,
             format!(
                 "plugin {plugin_id} answered with {} headers of {header_bytes} bytes; at most \
                  {MAX_RESPONSE_HEADERS} headers of {MAX_RESPONSE_HEADER_BYTES} bytes are allowed",
@@ -189,8 +189,7 @@ pub fn from_plugin_response(
                 "plugin sent an invalid status"
             );
             ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plugin_error",
+                ErrorCode::PluginError,
                 format!(
                     "plugin {plugin_id} answered with invalid status {}",
                     response.status
@@ -323,7 +322,7 @@ mod tests {
             };
             let err = from_plugin_response("p", response).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_GATEWAY, "{case}");
-            assert_eq!(err.code, "plugin_error", "{case}");
+            assert_eq!(err.code, toru_api::ErrorCode::PluginError, "{case}");
             assert!(err.message.contains("headers"), "{case}: {}", err.message);
         }
         let response = HttpResponse {
@@ -365,7 +364,10 @@ mod tests {
             let got = check_forward_path(path).err().map(|e| e.status.as_u16());
             assert_eq!(got, *expected, "{path}");
         }
-        assert_eq!(check_forward_path("/a//b").unwrap_err().code, "bad_path");
+        assert_eq!(
+            check_forward_path("/a//b").unwrap_err().code,
+            toru_api::ErrorCode::BadPath
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! plugin runs; always scoped to that one plugin.
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use toru_api::{KvEntry, KvKeys, KvListQuery, KvValue};
 use warp::Reply;
 
 use super::{ApiResult, require_plugin};
@@ -10,30 +10,6 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Path, Query};
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
-
-/// `?prefix=` for listing.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    prefix: String,
-}
-
-#[derive(Serialize)]
-struct Keys {
-    keys: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    key: &'a str,
-    value: &'a str,
-}
-
-/// `PUT` body.
-#[derive(Deserialize)]
-struct SetBody {
-    value: String,
-}
 
 /// Keys arrive percent-encoded in the path.
 fn decode_key(raw: &str) -> Result<String, ApiError> {
@@ -53,11 +29,11 @@ fn decode_key(raw: &str) -> Result<String, ApiError> {
 pub async fn list(
     state: ApiState,
     Path(id): Path<String>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<KvListQuery>,
 ) -> ApiResult {
     require_plugin(&state, &id)?;
     let keys = state.store.kv_list(&id, &query.prefix).await?;
-    Ok(warp::reply::json(&Keys { keys }).into_response())
+    Ok(warp::reply::json(&KvKeys { keys }).into_response())
 }
 
 /// `GET /api/plugins/:id/kv/:key`.
@@ -65,11 +41,7 @@ pub async fn get(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
     match state.store.kv_get(&id, &key).await? {
-        Some(value) => Ok(warp::reply::json(&Entry {
-            key: &key,
-            value: &value,
-        })
-        .into_response()),
+        Some(value) => Ok(warp::reply::json(&KvEntry { key, value }).into_response()),
         None => Err(ApiError::not_found(format!(
             "plugin {id} has no key {key:?}"
         ))),
@@ -84,7 +56,7 @@ pub async fn set(
 ) -> ApiResult {
     require_plugin(&state, &id)?;
     let key = decode_key(&raw_key)?;
-    let SetBody { value } = serde_json::from_slice(&body)
+    let KvValue { value } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"value\": \"…\"}}: {e}")))?;
     if value.len() > MAX_KV_VALUE {
         return Err(ApiError::bad_request(format!(
@@ -93,11 +65,7 @@ pub async fn set(
     }
     // Past the plugin's quota this is 507 `kv_quota_exceeded` (`api/error.rs`).
     state.store.kv_set(&id, &key, &value).await?;
-    Ok(warp::reply::json(&Entry {
-        key: &key,
-        value: &value,
-    })
-    .into_response())
+    Ok(warp::reply::json(&KvEntry { key, value }).into_response())
 }
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.

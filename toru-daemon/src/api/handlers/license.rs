@@ -1,7 +1,7 @@
 //! Installing and removing a plugin's licence key. The daemon stores the key and hands it to
 //! the plugin, which verifies it and reports back (`docs/licensing.md`).
 
-use serde::Deserialize;
+use toru_api::{LicenseForm, Plugin};
 use warp::Reply;
 
 use super::ApiResult;
@@ -10,14 +10,6 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path};
 use crate::auth::Caller;
 use crate::plugins::license::check_key;
-
-/// The body of `PUT /api/plugins/:id/license`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LicenseForm {
-    /// The key exactly as the vendor issued it (`TORU1.…`); surrounding whitespace is ignored.
-    pub key: String,
-}
 
 /// `PUT /api/plugins/:id/license`: installs or replaces the key and restarts the plugin if it
 /// runs, so it checks the new key. Answers with the plugin, whose `license` shows the verdict
@@ -33,7 +25,7 @@ pub async fn set(
     let key = check_key(&id, &form.key).map_err(ApiError::from)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key set");
     let info = state.plugins.set_license(&id, Some(key)).await?;
-    Ok(warp::reply::json(&info).into_response())
+    Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
 /// `DELETE /api/plugins/:id/license`: removes the key (restarting the plugin if it runs).
@@ -41,5 +33,5 @@ pub async fn clear(state: ApiState, Path(id): Path<String>, caller: Caller) -> A
     super::require_plugin(&state, &id)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key removed");
     let info = state.plugins.set_license(&id, None).await?;
-    Ok(warp::reply::json(&info).into_response())
+    Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }

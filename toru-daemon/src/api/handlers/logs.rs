@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use futures::StreamExt;
-use serde::Deserialize;
+use toru_api::LogsQuery;
 use warp::Reply;
 
 use super::{ApiResult, require_plugin};
@@ -16,36 +16,27 @@ use crate::logs::query::{LogQuery, MAX_PAGE_SIZE};
 use crate::logs::{files, journal};
 use crate::plugins::backend::{BackendKind, unit_name};
 
-/// `?page=&page_size=&level=`.
-#[derive(Deserialize)]
-pub struct LogsQuery {
-    page: Option<usize>,
-    page_size: Option<usize>,
-    level: Option<String>,
-}
-
-impl LogsQuery {
-    fn parse(&self) -> Result<LogQuery, ApiError> {
-        let min_level = match &self.level {
-            None => None,
-            Some(text) => Some(Level::parse(text).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "unknown level {text:?}: use error, warn, info or debug"
-                ))
-            })?),
-        };
-        let page_size = self.page_size.unwrap_or(100);
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(ApiError::bad_request(format!(
-                "page_size must be 1–{MAX_PAGE_SIZE}"
-            )));
-        }
-        Ok(LogQuery {
-            page: self.page.unwrap_or(0),
-            page_size,
-            min_level,
-        })
+/// The daemon's log query from the client's, or 400 for a level or page size it refuses.
+fn parse(query: &LogsQuery) -> Result<LogQuery, ApiError> {
+    let min_level = match &query.level {
+        None => None,
+        Some(text) => Some(Level::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown level {text:?}: use error, warn, info or debug"
+            ))
+        })?),
+    };
+    let page_size = query.page_size.unwrap_or(100);
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(ApiError::bad_request(format!(
+            "page_size must be 1–{MAX_PAGE_SIZE}"
+        )));
     }
+    Ok(LogQuery {
+        page: query.page.unwrap_or(0),
+        page_size,
+        min_level,
+    })
 }
 
 /// `GET /api/plugins/:id/logs`.
@@ -55,7 +46,7 @@ pub async fn page(
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
     require_plugin(&state, &id)?;
-    let query = query.parse()?;
+    let query = parse(&query)?;
     let page = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::read_page(&id, &unit_name(&id), &query)
             .await
@@ -67,7 +58,7 @@ pub async fn page(
                 .map_err(|e| ApiError::internal(&e))?
         }
     };
-    Ok(warp::reply::json(&page).into_response())
+    Ok(warp::reply::json(&toru_api::LogPage::from(page)).into_response())
 }
 
 /// `GET /api/plugins/:id/logs/follow`: entries as they are written, as server-sent events
@@ -78,14 +69,14 @@ pub async fn follow(
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
     require_plugin(&state, &id)?;
-    let query = query.parse()?;
+    let query = parse(&query)?;
     let rx = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::follow(id.clone(), unit_name(&id), query),
         BackendKind::Embedded => files::follow(state.plugin_log_dir.to_path_buf(), id, query),
     };
     let events = tokio_stream_from(rx).map(|entry| {
         let event = warp::sse::Event::default()
-            .json_data(&entry)
+            .json_data(toru_api::LogEntry::from(entry))
             .unwrap_or_else(|_| warp::sse::Event::default().comment("unserialisable entry"));
         Ok::<_, Infallible>(event)
     });

@@ -1,58 +1,35 @@
 //! Listing, inspecting, enabling and disabling plugins, and serving their frontend bundles.
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
+use toru_api::{DiscoveryFailure, Plugin, PluginDetails};
 use warp::Reply;
 
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::{IfNoneMatch, Path};
+use crate::api::wire;
 use crate::auth::Caller;
-use crate::plugins::PluginInfo;
 use crate::plugins::backend::{BackendKind, unit_name};
-use crate::store::{Event, KvUsage};
 
 /// How many recent events `GET /api/plugins/:id` includes.
 const DETAIL_EVENTS: usize = 20;
 
-/// A plugin with its recent events, for the details view.
-#[derive(Serialize)]
-struct PluginDetails {
-    #[serde(flatten)]
-    info: PluginInfo,
-    /// The systemd unit it runs as; absent under the embedded backend, where there is none.
-    unit_name: Option<String>,
-    /// Its KV use against its quota, so an administrator sees a plugin filling its store.
-    kv: KvUsage,
-    events: Vec<Event>,
-}
-
 /// `GET /api/plugins`. Waits for the first scan after start-up, so a list is never partial.
 pub async fn list(state: ApiState) -> ApiResult {
     state.plugins.scanned().await;
-    Ok(warp::reply::json(&state.plugins.list()).into_response())
-}
-
-/// A binary that discovery skipped, and why.
-#[derive(Serialize)]
-struct Skipped {
-    binary: std::path::PathBuf,
-    reason: String,
+    Ok(warp::reply::json(&wire::plugins(state.plugins.list())).into_response())
 }
 
 /// `GET /api/discovery-failures`: the `*.binary` files that are not plugins, so the dashboard and
 /// `toructl` can show why an installed file does not appear.
 pub async fn discovery_failures(state: ApiState) -> ApiResult {
     state.plugins.scanned().await;
-    let skipped: Vec<Skipped> = state
+    let skipped: Vec<DiscoveryFailure> = state
         .plugins
         .discovery_failures()
         .into_iter()
-        .map(|f| Skipped {
-            binary: f.binary,
-            reason: f.reason,
-        })
+        .map(Into::into)
         .collect();
     Ok(warp::reply::json(&skipped).into_response())
 }
@@ -60,7 +37,7 @@ pub async fn discovery_failures(state: ApiState) -> ApiResult {
 /// `POST /api/rescan`: looks for newly installed plugins; answers with the plugin list.
 pub async fn rescan(state: ApiState) -> ApiResult {
     state.plugins.rescan().await?;
-    Ok(warp::reply::json(&state.plugins.list()).into_response())
+    Ok(warp::reply::json(&wire::plugins(state.plugins.list())).into_response())
 }
 
 /// `GET /api/plugins/:id`.
@@ -73,11 +50,11 @@ pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
     let events = state.store.recent_events(&id, DETAIL_EVENTS).await?;
     let kv = state.store.kv_usage(&id).await?;
     Ok(warp::reply::json(&PluginDetails {
-        kv,
         unit_name: (state.plugins.backend_kind() == BackendKind::Systemd)
             .then(|| unit_name(&info.meta.id)),
-        info,
-        events,
+        plugin: info.into(),
+        kv: kv.into(),
+        events: events.into_iter().map(Into::into).collect(),
     })
     .into_response())
 }
@@ -86,14 +63,14 @@ pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
 pub async fn enable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     tracing::info!(plugin = id, by = caller.name(), "enable requested");
     let info = state.plugins.enable(&id).await?;
-    Ok(warp::reply::json(&info).into_response())
+    Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
 /// `POST /api/plugins/:id/disable`.
 pub async fn disable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     tracing::info!(plugin = id, by = caller.name(), "disable requested");
     let info = state.plugins.disable(&id).await?;
-    Ok(warp::reply::json(&info).into_response())
+    Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
 /// `GET /api/plugins/:id/bundle.js`: the plugin's view, asked of the running plugin on its

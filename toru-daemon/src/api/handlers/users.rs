@@ -1,7 +1,7 @@
 //! Dashboard users. Every user is an administrator; the first one is made with
 //! `toructl user add` over the local socket.
 
-use serde::{Deserialize, Serialize};
+use toru_api::{NewPassword, NewUser, User};
 use warp::Reply;
 
 use super::ApiResult;
@@ -10,26 +10,6 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path};
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
-
-/// A user as listed.
-#[derive(Serialize)]
-struct UserInfo {
-    username: String,
-    created_at_unix_ms: i64,
-}
-
-/// `POST /api/users` body.
-#[derive(Deserialize)]
-pub struct NewUser {
-    username: String,
-    password: String,
-}
-
-/// `PUT /api/users/:name/password` body.
-#[derive(Deserialize)]
-pub struct NewPassword {
-    password: String,
-}
 
 /// User names: 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
 fn validate_username(name: &str) -> Result<(), ApiError> {
@@ -49,12 +29,12 @@ fn validate_username(name: &str) -> Result<(), ApiError> {
 
 /// `GET /api/users`.
 pub async fn list(state: ApiState) -> ApiResult {
-    let users: Vec<UserInfo> = state
+    let users: Vec<User> = state
         .store
         .list_users()
         .await?
         .into_iter()
-        .map(|u| UserInfo {
+        .map(|u| User {
             username: u.username,
             created_at_unix_ms: u.created_at_unix_ms,
         })
@@ -70,7 +50,7 @@ pub async fn create(state: ApiState, Json(form): Json<NewUser>) -> ApiResult {
     match state.store.create_user(&form.username, &hash).await {
         Ok(user) => {
             tracing::info!(username = user.username, "user created");
-            let body = warp::reply::json(&UserInfo {
+            let body = warp::reply::json(&User {
                 username: user.username,
                 created_at_unix_ms: user.created_at_unix_ms,
             });

@@ -13,8 +13,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Which backend runs the plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     /// Transient systemd units over D-Bus.
     Systemd,

@@ -1,0 +1,538 @@
+// Generated from the toru-api crate by ts-rs; do not edit by hand.
+// Regenerate with: TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript
+
+/**
+ * Every error code the daemon sends. Each code always comes with the same HTTP status
+ * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
+ * `invalid_json`, …), so clients that need to tell causes apart read the code.
+ */
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+
+/**
+ * The inside of an [`ErrorBody`].
+ */
+export type ErrorDetail = { 
+/**
+ * A stable, machine-readable code; scripts branch on this, never on the message.
+ */
+code: ErrorCode, 
+/**
+ * What went wrong, for a human; its wording may change.
+ */
+message: string, };
+
+/**
+ * Every failed call's body: `{"error": {"code": "not_found", "message": "…"}}`.
+ */
+export type ErrorBody = { 
+/**
+ * What went wrong.
+ */
+error: ErrorDetail, };
+
+/**
+ * Where a plugin is in its lifecycle (ARCHITECTURE.md, "Supervision").
+ */
+export type PluginState = "disabled" | "starting" | "running" | "backoff" | "stopping" | "failed";
+
+/**
+ * What the daemon knows about a plugin right now.
+ */
+export type PluginStatus = { 
+/**
+ * Whether an admin wants it running.
+ */
+enabled: boolean, 
+/**
+ * Its lifecycle state.
+ */
+state: PluginState, 
+/**
+ * Whether it answers pings; only meaningful while running.
+ */
+healthy: boolean, 
+/**
+ * Its main PID while it runs.
+ */
+pid: number | null, 
+/**
+ * The systemd unit, under the systemd backend.
+ */
+unit: string | null, 
+/**
+ * Restarts after failures since it was last enabled.
+ */
+restarts: number, 
+/**
+ * Failures in a row; reset after a stable run.
+ */
+consecutive_failures: number, 
+/**
+ * The most recent failure, for the admin.
+ */
+last_error: string | null, };
+
+/**
+ * Where a plugin's licence stands.
+ */
+export type LicenseState = "valid" | "invalid" | "missing" | "unchecked";
+
+/**
+ * A plugin's licence key and the plugin's verdict on it (`docs/licensing.md`).
+ */
+export type LicenseStatus = { 
+/**
+ * The plugin's metadata says it is useless without a licence: the daemon refuses its
+ * routes (402/403) until it has a valid one.
+ */
+required: boolean, 
+/**
+ * A key is installed.
+ */
+installed: boolean, 
+/**
+ * The verdict.
+ */
+state: LicenseState, 
+/**
+ * The failure kind of `docs/licensing.md` when not valid, e.g. `wrong_instance`,
+ * `expired` or `missing`. The plugin reports it, so the set is open.
+ */
+error: string | null, 
+/**
+ * What the admin can do about it, or what a valid licence covers.
+ */
+message: string | null, 
+/**
+ * Who the licence is for, when valid.
+ */
+licensee: string | null, 
+/**
+ * Unix seconds at which a valid licence stops being valid; `null` if never.
+ */
+expires_at: number | null, 
+/**
+ * What a valid licence unlocks.
+ */
+features: Array<string>, };
+
+/**
+ * What a plugin asks for beyond the default sandbox (`docs/protocol.md`, "Permissions").
+ */
+export type Permissions = { 
+/**
+ * IP to any address, not only localhost.
+ */
+network: boolean, 
+/**
+ * Absolute paths it may write.
+ */
+writable_paths: Array<string>, 
+/**
+ * Device nodes under `/dev` it may use.
+ */
+devices: Array<string>, };
+
+/**
+ * A plugin, as `GET /api/plugins` lists it: its metadata, executable, status and licence.
+ */
+export type Plugin = { 
+/**
+ * Its stable id (`^[a-z0-9][a-z0-9-]{0,62}$`), used in every URL about it.
+ */
+id: string, 
+/**
+ * Human-readable name.
+ */
+name: string, 
+/**
+ * The plugin's own version.
+ */
+version: string, 
+/**
+ * Who wrote it.
+ */
+author: string, 
+/**
+ * An emoji or a short icon name.
+ */
+icon: string, 
+/**
+ * Where its view lives in the dashboard, e.g. `/hello-rust`.
+ */
+route: string, 
+/**
+ * The protocol version it speaks.
+ */
+protocol_version: number, 
+/**
+ * One sentence for its card.
+ */
+description: string, 
+/**
+ * Whether it refuses to work without a valid licence (its metadata; also in `license`).
+ */
+license_required: boolean, 
+/**
+ * What it asked for beyond the default sandbox.
+ */
+permissions: Permissions, 
+/**
+ * Path of its executable on the server.
+ */
+binary: string, 
+/**
+ * What the daemon knows about it now.
+ */
+status: PluginStatus, 
+/**
+ * Its licence key and its verdict on it.
+ */
+license: LicenseStatus, };
+
+/**
+ * A plugin's key-value use against its quota.
+ */
+export type KvUsage = { 
+/**
+ * Bytes its keys and values take.
+ */
+bytes: number, 
+/**
+ * Bytes it may take.
+ */
+quota: number, };
+
+/**
+ * `GET /api/plugins/{id}`: the plugin plus where it runs, its data use and recent events.
+ */
+export type PluginDetails = { 
+/**
+ * The systemd unit it runs as; `null` under the embedded backend, which runs no units.
+ */
+unit_name: string | null, 
+/**
+ * Its key-value use against its quota.
+ */
+kv: KvUsage, 
+/**
+ * Its most recent events, newest first.
+ */
+events: Array<Event>, 
+/**
+ * Its stable id (`^[a-z0-9][a-z0-9-]{0,62}$`), used in every URL about it.
+ */
+id: string, 
+/**
+ * Human-readable name.
+ */
+name: string, 
+/**
+ * The plugin's own version.
+ */
+version: string, 
+/**
+ * Who wrote it.
+ */
+author: string, 
+/**
+ * An emoji or a short icon name.
+ */
+icon: string, 
+/**
+ * Where its view lives in the dashboard, e.g. `/hello-rust`.
+ */
+route: string, 
+/**
+ * The protocol version it speaks.
+ */
+protocol_version: number, 
+/**
+ * One sentence for its card.
+ */
+description: string, 
+/**
+ * Whether it refuses to work without a valid licence (its metadata; also in `license`).
+ */
+license_required: boolean, 
+/**
+ * What it asked for beyond the default sandbox.
+ */
+permissions: Permissions, 
+/**
+ * Path of its executable on the server.
+ */
+binary: string, 
+/**
+ * What the daemon knows about it now.
+ */
+status: PluginStatus, 
+/**
+ * Its licence key and its verdict on it.
+ */
+license: LicenseStatus, };
+
+/**
+ * A `*.binary` file that discovery skipped, and why (`GET /api/discovery-failures`).
+ */
+export type DiscoveryFailure = { 
+/**
+ * The file.
+ */
+binary: string, 
+/**
+ * Why it is not a plugin.
+ */
+reason: string, };
+
+/**
+ * The body of `PUT /api/plugins/{id}/license`.
+ */
+export type LicenseForm = { 
+/**
+ * The key exactly as the vendor issued it (`TORU1.…`); surrounding whitespace is ignored.
+ */
+key: string, };
+
+/**
+ * What happened to a plugin.
+ */
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared";
+
+/**
+ * One entry of the plugin event log.
+ */
+export type Event = { 
+/**
+ * Increases with insertion order.
+ */
+id: number, 
+/**
+ * The plugin the event is about.
+ */
+plugin_id: string, 
+/**
+ * When it was recorded, in ms since the Unix epoch.
+ */
+at_unix_ms: number, 
+/**
+ * What happened.
+ */
+kind: EventKind, 
+/**
+ * Human-readable details (exit status, error message, …); may be empty.
+ */
+details: string, };
+
+/**
+ * A log level, coarser than syslog's eight priorities because that is what people filter by.
+ */
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+/**
+ * One log line of a plugin; also each `data:` of `GET /api/plugins/{id}/logs/follow`.
+ */
+export type LogEntry = { 
+/**
+ * RFC 3339 UTC time with milliseconds, e.g. `2026-11-25T12:00:00.123Z`.
+ */
+timestamp: string, 
+/**
+ * The entry's level.
+ */
+level: LogLevel, 
+/**
+ * The plugin id.
+ */
+plugin: string, 
+/**
+ * The text, without its priority prefix.
+ */
+message: string, 
+/**
+ * Extra structured fields (`stream`, `pid`, …); absent when none.
+ */
+fields?: Record<string, unknown>, };
+
+/**
+ * `GET /api/plugins/{id}/logs`: one page of entries, newest first.
+ */
+export type LogPage = { 
+/**
+ * The entries, newest first.
+ */
+entries: Array<LogEntry>, 
+/**
+ * The page number served (0 is the newest).
+ */
+page: number, 
+/**
+ * The page size served.
+ */
+page_size: number, 
+/**
+ * Whether an older page exists.
+ */
+has_more: boolean, };
+
+/**
+ * `GET /api/plugins/{id}/kv`: the keys, in byte order.
+ */
+export type KvKeys = { 
+/**
+ * The keys.
+ */
+keys: Array<string>, };
+
+/**
+ * One key and its value.
+ */
+export type KvEntry = { 
+/**
+ * The key.
+ */
+key: string, 
+/**
+ * Its value.
+ */
+value: string, };
+
+/**
+ * The body of `PUT /api/plugins/{id}/kv/{key}`.
+ */
+export type KvValue = { 
+/**
+ * The new value, at most 1 MiB.
+ */
+value: string, };
+
+/**
+ * The body of `POST /api/auth/login`.
+ */
+export type LoginRequest = { 
+/**
+ * The user name, at most 64 bytes.
+ */
+username: string, 
+/**
+ * The password.
+ */
+password: string, };
+
+/**
+ * How the caller proved who they are.
+ */
+export type AuthMethod = "password" | "local";
+
+/**
+ * Who is calling (`GET /api/auth/me`, and the answer to a login).
+ */
+export type Me = { 
+/**
+ * The user name, or the local peer's account name.
+ */
+username: string, 
+/**
+ * How they authenticated.
+ */
+method: AuthMethod, };
+
+/**
+ * A dashboard user, as listed.
+ */
+export type User = { 
+/**
+ * The user name.
+ */
+username: string, 
+/**
+ * When the user was made, in ms since the Unix epoch.
+ */
+created_at_unix_ms: number, };
+
+/**
+ * The body of `POST /api/users`.
+ */
+export type NewUser = { 
+/**
+ * 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit; unique in any case.
+ */
+username: string, 
+/**
+ * At least 8 characters.
+ */
+password: string, };
+
+/**
+ * The body of `PUT /api/users/{name}/password`.
+ */
+export type NewPassword = { 
+/**
+ * At least 8 characters.
+ */
+password: string, };
+
+/**
+ * Which backend runs the plugins.
+ */
+export type Backend = "systemd" | "embedded";
+
+/**
+ * How many plugins are in which condition.
+ */
+export type PluginCounts = { 
+/**
+ * Installed.
+ */
+total: number, 
+/**
+ * Enabled by an admin.
+ */
+enabled: number, 
+/**
+ * Running.
+ */
+running: number, 
+/**
+ * Given up on after too many failures.
+ */
+failed: number, };
+
+/**
+ * `GET /api/status`: what `toructl status` prints.
+ */
+export type Status = { 
+/**
+ * The daemon's version.
+ */
+version: string, 
+/**
+ * This installation's id, which licence keys are issued for.
+ */
+instance_id: string, 
+/**
+ * Which backend runs the plugins.
+ */
+backend: Backend, 
+/**
+ * Who is calling.
+ */
+user: string, 
+/**
+ * Plugin counts.
+ */
+plugins: PluginCounts, };
+
+/**
+ * The only value of [`Health::status`].
+ */
+export type HealthStatus = "ok";
+
+/**
+ * `GET /api/health`: `{"status": "ok"}` while the daemon answers.
+ */
+export type Health = { 
+/**
+ * Always `ok`.
+ */
+status: HealthStatus, };

@@ -1,0 +1,41 @@
+//! The admin API's contract: every request and response body the daemon's HTTP API speaks,
+//! every error code it sends and every event kind it records, defined once.
+//!
+//! `toru-daemon` serialises these types (converting its own internal types in one module,
+//! `api/wire.rs`), `toructl` deserialises them, the dashboard's TypeScript types are generated
+//! from them ([`typescript`], checked in as `frontend/src/lib/api-types.ts`) and so is the
+//! OpenAPI document the daemon serves at `GET /api/openapi.json` (every type derives utoipa's
+//! `ToSchema`). A change here is a change of the wire format: every serializable type is a
+//! compatibility promise to scripts and to older dashboards.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`error`] | `{"error": {"code", "message"}}` and [`ErrorCode`] with each code's HTTP status |
+//! | [`plugins`] | plugins with their status, licence, permissions and details; discovery failures |
+//! | [`events`] | the plugin event log and [`EventKind`] |
+//! | [`logs`] | log entries and pages |
+//! | [`kv`] | a plugin's key-value data |
+//! | [`auth`] | login, "who am I", users |
+//! | [`status`] | the daemon's status and health |
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod kv;
+pub mod logs;
+mod names;
+pub mod plugins;
+pub mod status;
+mod typescript;
+
+pub use auth::{AuthMethod, LoginRequest, Me, NewPassword, NewUser, User};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use events::{Event, EventKind, EventsQuery};
+pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
+pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
+pub use plugins::{
+    DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
+    PluginDetails, PluginState, PluginStatus,
+};
+pub use status::{Backend, Health, HealthStatus, PluginCounts, Status};
+pub use typescript::typescript;

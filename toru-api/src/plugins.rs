@@ -1,0 +1,166 @@
+//! Plugins as the API shows them: metadata, runtime status, licence and requested permissions.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+use crate::events::Event;
+
+/// Where a plugin is in its lifecycle (ARCHITECTURE.md, "Supervision").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginState {
+    /// Not enabled; nothing runs.
+    Disabled,
+    /// Being started or connected to.
+    Starting,
+    /// Running, connected and initialised: its routes are served.
+    Running,
+    /// Crashed; waiting before the next start.
+    Backoff,
+    /// Being stopped.
+    Stopping,
+    /// Gave up after too many consecutive failures; disabled until an admin enables it again.
+    Failed,
+}
+
+/// What the daemon knows about a plugin right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct PluginStatus {
+    /// Whether an admin wants it running.
+    pub enabled: bool,
+    /// Its lifecycle state.
+    pub state: PluginState,
+    /// Whether it answers pings; only meaningful while running.
+    pub healthy: bool,
+    /// Its main PID while it runs.
+    pub pid: Option<u32>,
+    /// The systemd unit, under the systemd backend.
+    pub unit: Option<String>,
+    /// Restarts after failures since it was last enabled.
+    pub restarts: u32,
+    /// Failures in a row; reset after a stable run.
+    pub consecutive_failures: u32,
+    /// The most recent failure, for the admin.
+    pub last_error: Option<String>,
+}
+
+/// Where a plugin's licence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseState {
+    /// The plugin verified the key and it has not expired since.
+    Valid,
+    /// The plugin rejected the key, or it has expired since.
+    Invalid,
+    /// No key is installed.
+    Missing,
+    /// A key is installed but the plugin has not reported a check of it yet (not running yet,
+    /// or it does not report licence checks).
+    Unchecked,
+}
+
+/// A plugin's licence key and the plugin's verdict on it (`docs/licensing.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct LicenseStatus {
+    /// The plugin's metadata says it is useless without a licence: the daemon refuses its
+    /// routes (402/403) until it has a valid one.
+    pub required: bool,
+    /// A key is installed.
+    pub installed: bool,
+    /// The verdict.
+    pub state: LicenseState,
+    /// The failure kind of `docs/licensing.md` when not valid, e.g. `wrong_instance`,
+    /// `expired` or `missing`. The plugin reports it, so the set is open.
+    pub error: Option<String>,
+    /// What the admin can do about it, or what a valid licence covers.
+    pub message: Option<String>,
+    /// Who the licence is for, when valid.
+    pub licensee: Option<String>,
+    /// Unix seconds at which a valid licence stops being valid; `null` if never.
+    pub expires_at: Option<u64>,
+    /// What a valid licence unlocks.
+    pub features: Vec<String>,
+}
+
+/// What a plugin asks for beyond the default sandbox (`docs/protocol.md`, "Permissions").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct Permissions {
+    /// IP to any address, not only localhost.
+    pub network: bool,
+    /// Absolute paths it may write.
+    pub writable_paths: Vec<String>,
+    /// Device nodes under `/dev` it may use.
+    pub devices: Vec<String>,
+}
+
+/// A plugin, as `GET /api/plugins` lists it: its metadata, executable, status and licence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct Plugin {
+    /// Its stable id (`^[a-z0-9][a-z0-9-]{0,62}$`), used in every URL about it.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// Who wrote it.
+    pub author: String,
+    /// An emoji or a short icon name.
+    pub icon: String,
+    /// Where its view lives in the dashboard, e.g. `/hello-rust`.
+    pub route: String,
+    /// The protocol version it speaks.
+    pub protocol_version: u32,
+    /// One sentence for its card.
+    pub description: String,
+    /// Whether it refuses to work without a valid licence (its metadata; also in `license`).
+    pub license_required: bool,
+    /// What it asked for beyond the default sandbox.
+    pub permissions: Permissions,
+    /// Path of its executable on the server.
+    pub binary: String,
+    /// What the daemon knows about it now.
+    pub status: PluginStatus,
+    /// Its licence key and its verdict on it.
+    pub license: LicenseStatus,
+}
+
+/// A plugin's key-value use against its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct KvUsage {
+    /// Bytes its keys and values take.
+    pub bytes: u64,
+    /// Bytes it may take.
+    pub quota: u64,
+}
+
+/// `GET /api/plugins/{id}`: the plugin plus where it runs, its data use and recent events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct PluginDetails {
+    /// The plugin as listed.
+    #[serde(flatten)]
+    pub plugin: Plugin,
+    /// The systemd unit it runs as; `null` under the embedded backend, which runs no units.
+    pub unit_name: Option<String>,
+    /// Its key-value use against its quota.
+    pub kv: KvUsage,
+    /// Its most recent events, newest first.
+    pub events: Vec<Event>,
+}
+
+/// A `*.binary` file that discovery skipped, and why (`GET /api/discovery-failures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct DiscoveryFailure {
+    /// The file.
+    pub binary: String,
+    /// Why it is not a plugin.
+    pub reason: String,
+}
+
+/// The body of `PUT /api/plugins/{id}/license`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseForm {
+    /// The key exactly as the vendor issued it (`TORU1.…`); surrounding whitespace is ignored.
+    pub key: String,
+}

@@ -1,0 +1,530 @@
+//! The OpenAPI 3.1 document of the admin API, served at `GET /api/openapi.json`: the schemas
+//! come from the `toru-api` types (utoipa's `ToSchema`), the operations from one
+//! `#[utoipa::path]` per route below, each with its success answer and, per error status, the
+//! [`ErrorCode`]s it can send (the `code` of that response's schema is an enum of exactly
+//! those). The tests hold the document to the route table
+//! ([`super::documented_routes`]): every row is in it and nothing else.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use toru_api::*;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, ObjectBuilder, RefOr, ResponseBuilder, Type, response::Response,
+};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+/// The document as served, made once.
+pub fn json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        serde_json::to_string(&ApiDoc::openapi()).expect("the OpenAPI document serialises")
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> super::handlers::ApiResult {
+    Ok(reply())
+}
+
+/// The document as a response: JSON, served from memory.
+fn reply() -> warp::reply::Response {
+    let mut response = warp::reply::Response::new(json().into());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Toru admin API",
+        description = "The API of toru-daemon, used by the dashboard and toructl. Auth, errors \
+                       and pagination are explained in docs/api.md."
+    ),
+    paths(
+        operations::health,
+        operations::openapi_json,
+        operations::login,
+        operations::logout,
+        operations::me,
+        operations::status,
+        operations::list_plugins,
+        operations::plugin_details,
+        operations::enable,
+        operations::disable,
+        operations::set_license,
+        operations::clear_license,
+        operations::bundle,
+        operations::forward,
+        operations::kv_list,
+        operations::kv_get,
+        operations::kv_set,
+        operations::kv_delete,
+        operations::log_page,
+        operations::log_follow,
+        operations::events,
+        operations::discovery_failures,
+        operations::rescan,
+        operations::list_users,
+        operations::create_user,
+        operations::set_password,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "daemon", description = "The daemon itself"),
+        (name = "auth", description = "Sessions"),
+        (name = "plugins", description = "Plugins, their lifecycle and licences"),
+        (name = "data", description = "A plugin's key-value data, logs and events"),
+        (name = "users", description = "Dashboard users"),
+    )
+)]
+struct ApiDoc;
+
+/// The two ways to authenticate, named by every protected operation's `security`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::session::COOKIE_NAME,
+                "The session cookie `POST /api/auth/login` sets; for the dashboard and for \
+                 `toructl --url`.",
+            ))),
+        );
+        // OpenAPI has no scheme for a Unix socket's peer credentials; mutualTLS ("the
+        // transport authenticates the client") is the nearest, and the description says which.
+        components.add_security_scheme(
+            "local_socket",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "Not TLS: a request over the daemon's local Unix socket \
+                     (/run/toru/toru.sock) is authenticated by the peer's credentials \
+                     (SO_PEERCRED): root, the daemon's own user, or a member of group `toru`."
+                        .into(),
+                ),
+                deprecated: None,
+                extensions: None,
+            },
+        );
+    }
+}
+
+/// The error responses for `codes`: one per status, whose schema is the error body with
+/// `code` limited to the codes of that status, and whose description names them.
+fn error_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for &code in codes {
+        let same = by_status.entry(code.status()).or_default();
+        if !same.contains(&code) {
+            same.push(code);
+        }
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            let detail = ObjectBuilder::new()
+                .property(
+                    "code",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(names.clone())),
+                )
+                .required("code")
+                .property("message", ObjectBuilder::new().schema_type(Type::String))
+                .required("message");
+            let body = ObjectBuilder::new()
+                .property("error", detail)
+                .required("error");
+            let response = ResponseBuilder::new()
+                .description(format!("`{}`", names.join("`, `")))
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(body)).build(),
+                )
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// What any route can answer: a `Host` the daemon does not answer to, a method the path
+/// does not take.
+const ANY_ROUTE: &[ErrorCode] = &[ErrorCode::UnknownHost, ErrorCode::MethodNotAllowed];
+/// What a route that needs a caller answers without one.
+const AUTHENTICATED: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::Forbidden];
+/// What a state-changing route answers to a cross-site browser request.
+const SAME_ORIGIN: &[ErrorCode] = &[ErrorCode::Forbidden];
+/// What a route with a JSON body answers to a body it cannot take.
+const JSON_BODY: &[ErrorCode] = &[
+    ErrorCode::InvalidJson,
+    ErrorCode::UnsupportedMediaType,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::RequestTimeout,
+];
+/// What a route that asks the running plugin answers when that fails.
+const PLUGIN_CALL: &[ErrorCode] = &[
+    ErrorCode::NotFound,
+    ErrorCode::LicenseMissing,
+    ErrorCode::LicenseInvalid,
+    ErrorCode::PluginError,
+    ErrorCode::PluginUnavailable,
+    ErrorCode::PluginTimeout,
+];
+
+/// A type per error set, for `responses(...)`: `errors!(Name: [GROUP, …], [Code, …]);`.
+macro_rules! errors {
+    ($($name:ident: [$($group:expr),*], [$($code:ident),*];)*) => {$(
+        struct $name;
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                let groups: &[&[ErrorCode]] = &[ANY_ROUTE $(, $group)*, &[$(ErrorCode::$code),*]];
+                error_responses(&groups.concat())
+            }
+        }
+    )*};
+}
+
+errors! {
+    PublicErrors: [], [];
+    LoginErrors: [SAME_ORIGIN, JSON_BODY], [InvalidUsername, InvalidCredentials, RateLimited, Busy, Internal];
+    LogoutErrors: [SAME_ORIGIN], [Internal];
+    ReadErrors: [AUTHENTICATED], [];
+    StoreReadErrors: [AUTHENTICATED], [Internal];
+    PluginReadErrors: [AUTHENTICATED], [NotFound, Internal];
+    PluginChangeErrors: [AUTHENTICATED, SAME_ORIGIN], [NotFound, Internal];
+    LicenseSetErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
+    BundleErrors: [AUTHENTICATED, PLUGIN_CALL], [];
+    ForwardErrors: [AUTHENTICATED, SAME_ORIGIN, PLUGIN_CALL], [BadPath, PayloadTooLarge, RequestTimeout];
+    KvReadErrors: [AUTHENTICATED], [BadRequest, NotFound, Internal];
+    KvSetErrors: [AUTHENTICATED, SAME_ORIGIN], [BadRequest, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
+    KvDeleteErrors: [AUTHENTICATED, SAME_ORIGIN], [BadRequest, NotFound, Internal];
+    LogPageErrors: [AUTHENTICATED], [BadRequest, NotFound, JournalUnavailable, Internal];
+    LogFollowErrors: [AUTHENTICATED], [BadRequest, NotFound];
+    EventsErrors: [AUTHENTICATED], [BadRequest, Internal];
+    RescanErrors: [AUTHENTICATED, SAME_ORIGIN], [Internal];
+    UserCreateErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, UserExists, Busy, Internal];
+    PasswordErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
+}
+
+/// One function per operation, for `#[utoipa::path]` to document; they are never called.
+mod operations {
+    #![allow(dead_code)]
+
+    use super::*;
+
+    /// Liveness: answers while the daemon runs.
+    #[utoipa::path(get, path = "/api/health", tag = "daemon",
+        responses((status = 200, description = "The daemon answers", body = Health), PublicErrors))]
+    fn health() {}
+
+    /// This document.
+    #[utoipa::path(get, path = "/api/openapi.json", tag = "daemon",
+        responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"), PublicErrors))]
+    fn openapi_json() {}
+
+    /// Checks a password and starts a session: sets the `toru_session` cookie (HttpOnly,
+    /// SameSite=Strict, 12 h). Rate limited per address and per user name.
+    #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+        responses((status = 200, description = "Who is calling", body = Me, headers(("set-cookie" = String, description = "The session cookie"))), LoginErrors))]
+    fn login() {}
+
+    /// Ends the session (if any) and clears the cookie.
+    #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+        responses((status = 204, description = "Logged out"), LogoutErrors))]
+    fn logout() {}
+
+    /// Who is calling, and how they authenticated.
+    #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Who is calling", body = Me), ReadErrors))]
+    fn me() {}
+
+    /// Version, instance id, backend and plugin counts. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/status", tag = "daemon", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "The daemon's status", body = Status), ReadErrors))]
+    fn status() {}
+
+    /// Every installed plugin with its status. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every plugin", body = Vec<Plugin>), ReadErrors))]
+    fn list_plugins() {}
+
+    /// One plugin with its unit, key-value use and 20 most recent events.
+    #[utoipa::path(get, path = "/api/plugins/{id}", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin", body = PluginDetails), PluginReadErrors))]
+    fn plugin_details() {}
+
+    /// Enables the plugin and starts it. Answers at once (usually `starting`): poll the plugin
+    /// until it leaves `starting`.
+    #[utoipa::path(post, path = "/api/plugins/{id}/enable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn enable() {}
+
+    /// Disables the plugin and stops it; it stays stopped across daemon restarts.
+    #[utoipa::path(post, path = "/api/plugins/{id}/disable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn disable() {}
+
+    /// Installs or replaces the plugin's licence key and restarts the plugin if it runs, so it
+    /// checks the new key; the verdict shows in `license` once it has.
+    #[utoipa::path(put, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")), request_body = LicenseForm,
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), LicenseSetErrors))]
+    fn set_license() {}
+
+    /// Removes the plugin's licence key, restarting the plugin if it runs.
+    #[utoipa::path(delete, path = "/api/plugins/{id}/license", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn clear_license() {}
+
+    /// The plugin's dashboard view, an ES module asked of the running plugin, with an ETag.
+    #[utoipa::path(get, path = "/api/plugins/{id}/bundle.js", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("if-none-match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+        responses((status = 200, description = "The module", content_type = "text/javascript", body = String),
+                  (status = 304, description = "Unchanged since the ETag sent"),
+                  BundleErrors))]
+    fn bundle() {}
+
+    /// Forwarded to the plugin as an `http.request` (`docs/protocol.md`): the answer is the
+    /// plugin's own, with its status (200–599), headers (without `set-cookie` and hop-by-hop
+    /// ones) and body. `{path}` is the rest of the URL, any number of segments, in one spelling
+    /// (no `.`, `..`, empty or encoded-`/` segments). Bodies up to 4 MiB.
+    #[utoipa::path(method(get, post, put, patch, delete), path = "/api/plugins/{id}/route/{path}", tag = "plugins",
+        security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("path" = String, Path, description = "The plugin's own path, one or more segments")),
+        responses((status = 200, description = "The plugin's answer, with whatever status it chose"), ForwardErrors))]
+    fn forward() {}
+
+    /// The plugin's keys, whether or not it runs.
+    #[utoipa::path(get, path = "/api/plugins/{id}/kv", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), KvListQuery),
+        responses((status = 200, description = "The keys", body = KvKeys), KvReadErrors))]
+    fn kv_list() {}
+
+    /// One key's value.
+    #[utoipa::path(get, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        responses((status = 200, description = "The key and its value", body = KvEntry), KvReadErrors))]
+    fn kv_get() {}
+
+    /// Sets a key, within the plugin's quota.
+    #[utoipa::path(put, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        request_body = KvValue,
+        responses((status = 200, description = "The key and its value", body = KvEntry), KvSetErrors))]
+    fn kv_set() {}
+
+    /// Deletes a key.
+    #[utoipa::path(delete, path = "/api/plugins/{id}/kv/{key}", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"),
+               ("key" = String, Path, description = "The key, percent-encoded; 1–512 bytes")),
+        responses((status = 204, description = "Deleted"), KvDeleteErrors))]
+    fn kv_delete() {}
+
+    /// One page of the plugin's log, newest first.
+    #[utoipa::path(get, path = "/api/plugins/{id}/logs", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
+        responses((status = 200, description = "One page of entries", body = LogPage), LogPageErrors))]
+    fn log_page() {}
+
+    /// New log entries as server-sent events, each `data:` one `LogEntry`, with keep-alive
+    /// comments. `page` and `page_size` are ignored.
+    #[utoipa::path(get, path = "/api/plugins/{id}/logs/follow", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), LogsQuery),
+        responses((status = 200, description = "An event stream of LogEntry", content_type = "text/event-stream", body = LogEntry),
+                  LogFollowErrors))]
+    fn log_follow() {}
+
+    /// The plugin event log, newest first, of every plugin or one.
+    #[utoipa::path(get, path = "/api/events", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(EventsQuery),
+        responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
+    fn events() {}
+
+    /// The `*.binary` files that are not plugins, and why. Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/api/discovery-failures", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "The skipped files", body = Vec<DiscoveryFailure>), ReadErrors))]
+    fn discovery_failures() {}
+
+    /// Looks for newly installed plugins; answers with every plugin.
+    #[utoipa::path(post, path = "/api/rescan", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every plugin", body = Vec<Plugin>), RescanErrors))]
+    fn rescan() {}
+
+    /// Every dashboard user.
+    #[utoipa::path(get, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "Every user", body = Vec<User>), StoreReadErrors))]
+    fn list_users() {}
+
+    /// Makes a user (every user is an administrator).
+    #[utoipa::path(post, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
+        request_body = NewUser,
+        responses((status = 201, description = "The new user", body = User), UserCreateErrors))]
+    fn create_user() {}
+
+    /// Sets a user's password and ends their sessions.
+    #[utoipa::path(put, path = "/api/users/{name}/password", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")), request_body = NewPassword,
+        responses((status = 204, description = "Changed"), PasswordErrors))]
+    fn set_password() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::from_str(json()).unwrap()
+    }
+
+    /// Every `(method, path)` the document has an operation for.
+    fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut found = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if http::Method::from_bytes(method.to_uppercase().as_bytes()).is_ok()
+                    && method != "parameters"
+                {
+                    found.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// The error codes a response lists, from the enum of its schema's `error.code`.
+    fn codes_of(response: &Value) -> Vec<String> {
+        response["content"]["application/json"]["schema"]["properties"]["error"]["properties"]
+            ["code"]["enum"]
+            .as_array()
+            .map(|codes| {
+                codes
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_both_ways_to_authenticate() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["session"]["in"], "cookie");
+        assert_eq!(schemes["session"]["name"], "toru_session");
+        assert_eq!(schemes["local_socket"]["type"], "mutualTLS");
+    }
+
+    #[test]
+    fn every_route_of_the_router_and_no_other_is_in_the_document() {
+        let listed: BTreeSet<(String, String)> = crate::api::documented_routes()
+            .into_iter()
+            .map(|(method, path)| (method.to_string(), path.to_owned()))
+            .collect();
+        assert_eq!(
+            listed.len(),
+            crate::api::documented_routes().len(),
+            "a route is listed twice"
+        );
+        assert_eq!(operations(&document()), listed);
+    }
+
+    #[test]
+    fn every_operation_has_a_success_and_only_error_codes_of_each_errors_status() {
+        let doc = document();
+        for (method, path) in operations(&doc) {
+            let operation = &doc["paths"][&path][method.to_lowercase()];
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} has no success answer"
+            );
+            for (status, response) in responses {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+                let status: u16 = status.parse().unwrap();
+                if status < 400 {
+                    continue;
+                }
+                let codes = codes_of(response);
+                assert!(!codes.is_empty(), "{method} {path} {status} lists no code");
+                for code in codes {
+                    let code: ErrorCode = serde_json::from_value(Value::from(code)).unwrap();
+                    assert_eq!(code.status(), status, "{method} {path}: {code}");
+                }
+            }
+            // A protected route says so, and answers 401 without a caller.
+            let protected = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            let public = [
+                "/api/health",
+                "/api/openapi.json",
+                "/api/auth/login",
+                "/api/auth/logout",
+            ];
+            assert_eq!(
+                protected,
+                !public.contains(&path.as_str()),
+                "{method} {path}"
+            );
+            if protected {
+                assert!(
+                    codes_of(&responses["401"]).contains(&"unauthorized".to_owned()),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_is_sent_by_some_route_and_is_in_the_code_schema() {
+        let doc = document();
+        let mut sent = BTreeSet::new();
+        for (method, path) in operations(&doc) {
+            let operation = &doc["paths"][&path][method.to_lowercase()];
+            for response in operation["responses"].as_object().unwrap().values() {
+                sent.extend(codes_of(response));
+            }
+        }
+        let schema: BTreeSet<String> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        for code in ErrorCode::ALL {
+            assert!(sent.contains(code.as_str()), "no route sends {code}");
+            assert!(
+                schema.contains(code.as_str()),
+                "{code} is not in the schema"
+            );
+        }
+        assert_eq!(schema.len(), ErrorCode::ALL.len());
+    }
+}

@@ -1,0 +1,222 @@
+//! The daemon's internal types turned into the API's wire types (`toru-api`): the one place
+//! that knows both, so a change inside the daemon (the lifecycle, the store, the log reader)
+//! meets the wire format here and nowhere else, and no internal type is sent to clients as it
+//! is.
+
+use toru_api as wire;
+
+use crate::logs::entry::{Level, LogEntry};
+use crate::logs::query::LogPage;
+use crate::plugins::backend::BackendKind;
+use crate::plugins::discovery::DiscoveryFailure;
+use crate::plugins::license::{LicenseState, LicenseStatus};
+use crate::plugins::{PluginInfo, PluginState, PluginStatus};
+use crate::store::{Event, EventKind, KvUsage};
+
+impl From<PluginInfo> for wire::Plugin {
+    fn from(info: PluginInfo) -> Self {
+        let meta = info.meta;
+        wire::Plugin {
+            id: meta.id,
+            name: meta.name,
+            version: meta.version,
+            author: meta.author,
+            icon: meta.icon,
+            route: meta.route,
+            protocol_version: meta.protocol_version,
+            description: meta.description,
+            license_required: meta.license_required,
+            permissions: permissions(meta.permissions),
+            binary: info.binary.to_string_lossy().into_owned(),
+            status: info.status.into(),
+            license: info.license.into(),
+        }
+    }
+}
+
+/// A plugin's requested permissions as shown (a function, not `From`: both types are foreign).
+fn permissions(p: toru_plugin_api::Permissions) -> wire::Permissions {
+    wire::Permissions {
+        network: p.network,
+        writable_paths: p.writable_paths,
+        devices: p.devices,
+    }
+}
+
+impl From<PluginStatus> for wire::PluginStatus {
+    fn from(s: PluginStatus) -> Self {
+        wire::PluginStatus {
+            enabled: s.enabled,
+            state: s.state.into(),
+            healthy: s.healthy,
+            pid: s.pid,
+            unit: s.unit,
+            restarts: s.restarts,
+            consecutive_failures: s.consecutive_failures,
+            last_error: s.last_error,
+        }
+    }
+}
+
+impl From<PluginState> for wire::PluginState {
+    fn from(state: PluginState) -> Self {
+        match state {
+            PluginState::Disabled => wire::PluginState::Disabled,
+            PluginState::Starting => wire::PluginState::Starting,
+            PluginState::Running => wire::PluginState::Running,
+            PluginState::Backoff => wire::PluginState::Backoff,
+            PluginState::Stopping => wire::PluginState::Stopping,
+            PluginState::Failed => wire::PluginState::Failed,
+        }
+    }
+}
+
+impl From<LicenseStatus> for wire::LicenseStatus {
+    fn from(l: LicenseStatus) -> Self {
+        wire::LicenseStatus {
+            required: l.required,
+            installed: l.installed,
+            state: l.state.into(),
+            error: l.error.map(|kind| kind.as_str().to_owned()),
+            message: l.message,
+            licensee: l.licensee,
+            expires_at: l.expires_at,
+            features: l.features,
+        }
+    }
+}
+
+impl From<LicenseState> for wire::LicenseState {
+    fn from(state: LicenseState) -> Self {
+        match state {
+            LicenseState::Valid => wire::LicenseState::Valid,
+            LicenseState::Invalid => wire::LicenseState::Invalid,
+            LicenseState::Missing => wire::LicenseState::Missing,
+            LicenseState::Unchecked => wire::LicenseState::Unchecked,
+        }
+    }
+}
+
+impl From<BackendKind> for wire::Backend {
+    fn from(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Systemd => wire::Backend::Systemd,
+            BackendKind::Embedded => wire::Backend::Embedded,
+        }
+    }
+}
+
+impl From<KvUsage> for wire::KvUsage {
+    fn from(usage: KvUsage) -> Self {
+        wire::KvUsage {
+            bytes: usage.bytes,
+            quota: usage.quota,
+        }
+    }
+}
+
+impl From<Event> for wire::Event {
+    fn from(e: Event) -> Self {
+        wire::Event {
+            id: e.id,
+            plugin_id: e.plugin_id,
+            at_unix_ms: e.at_unix_ms,
+            kind: e.kind.into(),
+            details: e.details,
+        }
+    }
+}
+
+impl From<EventKind> for wire::EventKind {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Discovered => wire::EventKind::Discovered,
+            EventKind::DiscoveryFailed => wire::EventKind::DiscoveryFailed,
+            EventKind::Enabled => wire::EventKind::Enabled,
+            EventKind::Disabled => wire::EventKind::Disabled,
+            EventKind::Started => wire::EventKind::Started,
+            EventKind::Stopped => wire::EventKind::Stopped,
+            EventKind::Crashed => wire::EventKind::Crashed,
+            EventKind::Restarting => wire::EventKind::Restarting,
+            EventKind::GaveUp => wire::EventKind::GaveUp,
+            EventKind::Adopted => wire::EventKind::Adopted,
+            EventKind::Unhealthy => wire::EventKind::Unhealthy,
+            EventKind::Healthy => wire::EventKind::Healthy,
+            EventKind::LicenseSet => wire::EventKind::LicenseSet,
+            EventKind::LicenseCleared => wire::EventKind::LicenseCleared,
+        }
+    }
+}
+
+impl From<DiscoveryFailure> for wire::DiscoveryFailure {
+    fn from(f: DiscoveryFailure) -> Self {
+        wire::DiscoveryFailure {
+            binary: f.binary.to_string_lossy().into_owned(),
+            reason: f.reason,
+        }
+    }
+}
+
+impl From<Level> for wire::LogLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Error => wire::LogLevel::Error,
+            Level::Warn => wire::LogLevel::Warn,
+            Level::Info => wire::LogLevel::Info,
+            Level::Debug => wire::LogLevel::Debug,
+        }
+    }
+}
+
+impl From<LogEntry> for wire::LogEntry {
+    fn from(e: LogEntry) -> Self {
+        wire::LogEntry {
+            timestamp: e.timestamp,
+            level: e.level.into(),
+            plugin: e.plugin,
+            message: e.message,
+            fields: e.fields,
+        }
+    }
+}
+
+impl From<LogPage> for wire::LogPage {
+    fn from(page: LogPage) -> Self {
+        wire::LogPage {
+            entries: page.entries.into_iter().map(Into::into).collect(),
+            page: page.page,
+            page_size: page.page_size,
+            has_more: page.has_more,
+        }
+    }
+}
+
+/// Every plugin of a list, as listed.
+pub fn plugins(list: Vec<PluginInfo>) -> Vec<wire::Plugin> {
+    list.into_iter().map(Into::into).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire name of every event kind is the name the store writes, so the database and the
+    /// API agree on the words.
+    #[test]
+    fn every_event_kind_keeps_its_stored_name_on_the_wire() {
+        for kind in EventKind::ALL {
+            let on_wire = serde_json::to_value(wire::EventKind::from(kind)).unwrap();
+            assert_eq!(on_wire, serde_json::Value::from(kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn every_log_level_keeps_its_file_name_on_the_wire() {
+        for level in [Level::Error, Level::Warn, Level::Info, Level::Debug] {
+            assert_eq!(
+                serde_json::to_value(wire::LogLevel::from(level)).unwrap(),
+                serde_json::to_value(level).unwrap()
+            );
+        }
+    }
+}

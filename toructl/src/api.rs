@@ -1,0 +1,240 @@
+//! The admin API's calls, typed with the `toru-api` crate: one method per route the CLI uses,
+//! so no caller builds a path or reads a JSON field by name.
+
+use http::Method;
+use toru_api::{
+    Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage, LoginRequest,
+    LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
+};
+
+use crate::client::{Client, ClientError};
+
+/// A path segment from user input (an id, a key, a user name), percent-encoded except for the
+/// unreserved characters.
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?a=1&b=x` from the pairs that have a value (an empty string when none has).
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", segment(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// `/api/plugins/{id}`.
+fn plugin_path(id: &str) -> String {
+    format!("/api/plugins/{}", segment(id))
+}
+
+/// `/api/plugins/{id}/kv/{key}`.
+fn kv_path(id: &str, key: &str) -> String {
+    format!("{}/kv/{}", plugin_path(id), segment(key))
+}
+
+/// The query of a log page or follow.
+fn logs_query(q: &LogsQuery) -> String {
+    query(&[
+        ("page", q.page.map(|p| p.to_string())),
+        ("page_size", q.page_size.map(|p| p.to_string())),
+        ("level", q.level.clone()),
+    ])
+}
+
+/// A session token from a login's `Set-Cookie` headers.
+fn session_token(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("toru_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+}
+
+impl Client {
+    /// `GET /api/status`.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/api/status").await
+    }
+
+    /// `GET /api/plugins`.
+    pub async fn plugins(&self) -> Result<Vec<Plugin>, ClientError> {
+        self.get("/api/plugins").await
+    }
+
+    /// `GET /api/plugins/{id}`.
+    pub async fn plugin(&self, id: &str) -> Result<PluginDetails, ClientError> {
+        self.get(&plugin_path(id)).await
+    }
+
+    /// `POST /api/plugins/{id}/enable`: answers before the plugin runs.
+    pub async fn enable(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/enable", plugin_path(id));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /api/plugins/{id}/disable`.
+    pub async fn disable(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/disable", plugin_path(id));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /api/rescan`: the plugins after looking for new ones.
+    pub async fn rescan(&self) -> Result<Vec<Plugin>, ClientError> {
+        self.send_json(Method::POST, "/api/rescan", &serde_json::json!({}))
+            .await
+    }
+
+    /// `PUT /api/plugins/{id}/license`.
+    pub async fn set_license(&self, id: &str, key: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/license", plugin_path(id));
+        let form = LicenseForm {
+            key: key.to_owned(),
+        };
+        self.send_json(Method::PUT, &path, &form).await
+    }
+
+    /// `DELETE /api/plugins/{id}/license`.
+    pub async fn clear_license(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/license", plugin_path(id));
+        self.send_json(Method::DELETE, &path, &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /api/plugins/{id}/logs`: one page, newest first.
+    pub async fn logs(&self, id: &str, q: &LogsQuery) -> Result<LogPage, ClientError> {
+        let path = format!("{}/logs{}", plugin_path(id), logs_query(q));
+        self.get(&path).await
+    }
+
+    /// `GET /api/plugins/{id}/logs/follow`: calls `on_entry` with each new entry until the
+    /// stream ends or `on_entry` returns false. Events that are not entries are skipped.
+    pub async fn follow_logs(
+        &self,
+        id: &str,
+        q: &LogsQuery,
+        mut on_entry: impl FnMut(LogEntry) -> bool,
+    ) -> Result<(), ClientError> {
+        let path = format!("{}/logs/follow{}", plugin_path(id), logs_query(q));
+        self.follow(&path, |data| match serde_json::from_str::<LogEntry>(data) {
+            Ok(entry) => on_entry(entry),
+            Err(_) => true,
+        })
+        .await
+    }
+
+    /// `GET /api/events`: newest first.
+    pub async fn events(&self, q: &EventsQuery) -> Result<Vec<Event>, ClientError> {
+        let path = format!(
+            "/api/events{}",
+            query(&[
+                ("limit", q.limit.map(|l| l.to_string())),
+                ("plugin", q.plugin.clone()),
+            ])
+        );
+        self.get(&path).await
+    }
+
+    /// `GET /api/users`.
+    pub async fn users(&self) -> Result<Vec<User>, ClientError> {
+        self.get("/api/users").await
+    }
+
+    /// `POST /api/users`.
+    pub async fn create_user(&self, user: &NewUser) -> Result<User, ClientError> {
+        self.send_json(Method::POST, "/api/users", user).await
+    }
+
+    /// `PUT /api/users/{name}/password`: ends that user's sessions.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        form: &NewPassword,
+    ) -> Result<(), ClientError> {
+        let path = format!("/api/users/{}/password", segment(username));
+        self.send_json(Method::PUT, &path, form).await
+    }
+
+    /// `GET /api/plugins/{id}/kv?prefix=`.
+    pub async fn kv_list(&self, id: &str, prefix: &str) -> Result<KvKeys, ClientError> {
+        let path = format!("{}/kv?prefix={}", plugin_path(id), segment(prefix));
+        self.get(&path).await
+    }
+
+    /// `GET /api/plugins/{id}/kv/{key}`.
+    pub async fn kv_get(&self, id: &str, key: &str) -> Result<KvEntry, ClientError> {
+        self.get(&kv_path(id, key)).await
+    }
+
+    /// `PUT /api/plugins/{id}/kv/{key}`.
+    pub async fn kv_set(&self, id: &str, key: &str, value: &str) -> Result<KvEntry, ClientError> {
+        let body = KvValue {
+            value: value.to_owned(),
+        };
+        self.send_json(Method::PUT, &kv_path(id, key), &body).await
+    }
+
+    /// `DELETE /api/plugins/{id}/kv/{key}`.
+    pub async fn kv_delete(&self, id: &str, key: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &kv_path(id, key), None).await?;
+        Ok(())
+    }
+
+    /// `POST /api/auth/login`: who logged in, and the session token the daemon set, if any.
+    pub async fn login(&self, form: &LoginRequest) -> Result<(Me, Option<String>), ClientError> {
+        let body = serde_json::to_value(form).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let response = self
+            .call(Method::POST, "/api/auth/login", Some(&body))
+            .await?;
+        let me = serde_json::from_slice(&response.body)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((me, session_token(&response.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(segment("hello-rust"), "hello-rust");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(segment("ünï"), "%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn queries_name_only_the_values_given() {
+        assert_eq!(query(&[("a", None)]), "");
+        assert_eq!(
+            query(&[
+                ("page", Some("0".into())),
+                ("level", None),
+                ("plugin", Some("x y".into()))
+            ]),
+            "?page=0&plugin=x%20y"
+        );
+        let page = LogsQuery {
+            page: None,
+            page_size: Some(5),
+            level: Some("warn".into()),
+        };
+        assert_eq!(logs_query(&page), "?page_size=5&level=warn");
+    }
+}
