@@ -1,5 +1,8 @@
 //! The plugin event log: what happened to each plugin and when.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use utoipa::{IntoParams, ToSchema};
@@ -38,6 +41,77 @@ pub enum EventKind {
     LicenseCleared,
 }
 
+impl EventKind {
+    /// Every kind, for exhaustive tests and UI filters.
+    pub const ALL: [EventKind; 14] = [
+        EventKind::Discovered,
+        EventKind::DiscoveryFailed,
+        EventKind::Enabled,
+        EventKind::Disabled,
+        EventKind::Started,
+        EventKind::Stopped,
+        EventKind::Crashed,
+        EventKind::Restarting,
+        EventKind::GaveUp,
+        EventKind::Adopted,
+        EventKind::Unhealthy,
+        EventKind::Healthy,
+        EventKind::LicenseSet,
+        EventKind::LicenseCleared,
+    ];
+
+    /// The snake_case name, on the wire and in the daemon's database alike; the names are part
+    /// of the on-disk format, so never rename one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Discovered => "discovered",
+            EventKind::DiscoveryFailed => "discovery_failed",
+            EventKind::Enabled => "enabled",
+            EventKind::Disabled => "disabled",
+            EventKind::Started => "started",
+            EventKind::Stopped => "stopped",
+            EventKind::Crashed => "crashed",
+            EventKind::Restarting => "restarting",
+            EventKind::GaveUp => "gave_up",
+            EventKind::Adopted => "adopted",
+            EventKind::Unhealthy => "unhealthy",
+            EventKind::Healthy => "healthy",
+            EventKind::LicenseSet => "license_set",
+            EventKind::LicenseCleared => "license_cleared",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not the name of any [`EventKind`], e.g. read from a newer daemon's database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEventKind(pub String);
+
+impl fmt::Display for UnknownEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown event kind {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownEventKind {}
+
+impl FromStr for EventKind {
+    type Err = UnknownEventKind;
+
+    /// Parses the name [`EventKind::as_str`] gives (exact, case-sensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownEventKind(s.to_owned()))
+    }
+}
+
 /// One entry of the plugin event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct Event {
@@ -61,4 +135,22 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
     /// Only this plugin's events.
     pub plugin: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde's name of every kind is `as_str`'s, so the database and the API agree on the words.
+    #[test]
+    fn every_event_kind_has_one_name_on_the_wire_and_on_disk() {
+        for kind in EventKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
+        }
+        assert!("Crashed".parse::<EventKind>().is_err());
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::{AuthMethod, Backend, EventKind, HealthStatus, LicenseState, LogLevel, PluginState};
+use crate::{AuthMethod, Backend, HealthStatus, LicenseState, LogLevel, PluginState};
 
 macro_rules! display_as_on_the_wire {
     ($($t:ty),* $(,)?) => {$(
@@ -22,7 +22,6 @@ macro_rules! display_as_on_the_wire {
 display_as_on_the_wire!(
     AuthMethod,
     Backend,
-    EventKind,
     HealthStatus,
     LicenseState,
     LogLevel,
@@ -36,7 +35,10 @@ mod tests {
     #[test]
     fn enums_display_as_their_json_names() {
         assert_eq!(PluginState::Backoff.to_string(), "backoff");
-        assert_eq!(EventKind::LicenseCleared.to_string(), "license_cleared");
+        assert_eq!(
+            crate::EventKind::LicenseCleared.to_string(),
+            "license_cleared"
+        );
         assert_eq!(LogLevel::Warn.to_string(), "warn");
         assert_eq!(Backend::Embedded.to_string(), "embedded");
     }

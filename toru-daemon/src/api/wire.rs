@@ -11,7 +11,7 @@ use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
 use crate::plugins::license::{LicenseState, LicenseStatus};
 use crate::plugins::{PluginInfo, PluginState, PluginStatus};
-use crate::store::{Event, EventKind, KvUsage};
+use crate::store::{Event, KvUsage};
 
 impl From<PluginInfo> for wire::Plugin {
     fn from(info: PluginInfo) -> Self {
@@ -121,29 +121,8 @@ impl From<Event> for wire::Event {
             id: e.id,
             plugin_id: e.plugin_id,
             at_unix_ms: e.at_unix_ms,
-            kind: e.kind.into(),
+            kind: e.kind,
             details: e.details,
-        }
-    }
-}
-
-impl From<EventKind> for wire::EventKind {
-    fn from(kind: EventKind) -> Self {
-        match kind {
-            EventKind::Discovered => wire::EventKind::Discovered,
-            EventKind::DiscoveryFailed => wire::EventKind::DiscoveryFailed,
-            EventKind::Enabled => wire::EventKind::Enabled,
-            EventKind::Disabled => wire::EventKind::Disabled,
-            EventKind::Started => wire::EventKind::Started,
-            EventKind::Stopped => wire::EventKind::Stopped,
-            EventKind::Crashed => wire::EventKind::Crashed,
-            EventKind::Restarting => wire::EventKind::Restarting,
-            EventKind::GaveUp => wire::EventKind::GaveUp,
-            EventKind::Adopted => wire::EventKind::Adopted,
-            EventKind::Unhealthy => wire::EventKind::Unhealthy,
-            EventKind::Healthy => wire::EventKind::Healthy,
-            EventKind::LicenseSet => wire::EventKind::LicenseSet,
-            EventKind::LicenseCleared => wire::EventKind::LicenseCleared,
         }
     }
 }
@@ -199,16 +178,6 @@ pub fn plugins(list: Vec<PluginInfo>) -> Vec<wire::Plugin> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The wire name of every event kind is the name the store writes, so the database and the
-    /// API agree on the words.
-    #[test]
-    fn every_event_kind_keeps_its_stored_name_on_the_wire() {
-        for kind in EventKind::ALL {
-            let on_wire = serde_json::to_value(wire::EventKind::from(kind)).unwrap();
-            assert_eq!(on_wire, serde_json::Value::from(kind.as_str()));
-        }
-    }
 
     #[test]
     fn every_log_level_keeps_its_file_name_on_the_wire() {

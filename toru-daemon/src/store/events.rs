@@ -1,112 +1,13 @@
 //! The plugin event log (the `plugin_events` table): what happened to each plugin and when,
 //! for the UI's history view and for debugging crash loops.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rusqlite::Connection;
 
 use super::{Error, OpError, Store, now_unix_ms, sql_limit};
 
-/// What happened to a plugin. Stored in the database (and serialized to JSON) as the
-/// snake_case name returned by [`EventKind::as_str`]; the names are part of the on-disk format,
-/// so never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The plugin was found on disk and its metadata read.
-    Discovered,
-    /// A plugin file was found but could not be loaded (bad metadata, not executable, …).
-    DiscoveryFailed,
-    /// An administrator enabled the plugin.
-    Enabled,
-    /// An administrator disabled the plugin.
-    Disabled,
-    /// The plugin's process was started.
-    Started,
-    /// The plugin's process was stopped on purpose.
-    Stopped,
-    /// The plugin's process exited unexpectedly.
-    Crashed,
-    /// The supervisor is restarting the plugin after a crash.
-    Restarting,
-    /// The supervisor stopped restarting the plugin (too many crashes).
-    GaveUp,
-    /// The daemon took over a plugin process that was already running (e.g. after a daemon
-    /// restart).
-    Adopted,
-    /// The plugin stopped answering health checks.
-    Unhealthy,
-    /// The plugin answers health checks again.
-    Healthy,
-    /// An administrator installed or replaced the plugin's licence key.
-    LicenseSet,
-    /// An administrator removed the plugin's licence key.
-    LicenseCleared,
-}
-
-impl EventKind {
-    /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 14] = [
-        EventKind::Discovered,
-        EventKind::DiscoveryFailed,
-        EventKind::Enabled,
-        EventKind::Disabled,
-        EventKind::Started,
-        EventKind::Stopped,
-        EventKind::Crashed,
-        EventKind::Restarting,
-        EventKind::GaveUp,
-        EventKind::Adopted,
-        EventKind::Unhealthy,
-        EventKind::Healthy,
-        EventKind::LicenseSet,
-        EventKind::LicenseCleared,
-    ];
-
-    /// The stable snake_case name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Discovered => "discovered",
-            EventKind::DiscoveryFailed => "discovery_failed",
-            EventKind::Enabled => "enabled",
-            EventKind::Disabled => "disabled",
-            EventKind::Started => "started",
-            EventKind::Stopped => "stopped",
-            EventKind::Crashed => "crashed",
-            EventKind::Restarting => "restarting",
-            EventKind::GaveUp => "gave_up",
-            EventKind::Adopted => "adopted",
-            EventKind::Unhealthy => "unhealthy",
-            EventKind::Healthy => "healthy",
-            EventKind::LicenseSet => "license_set",
-            EventKind::LicenseCleared => "license_cleared",
-        }
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that is not the name of any [`EventKind`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event kind {0:?}")]
-pub struct UnknownEventKind(pub String);
-
-impl FromStr for EventKind {
-    type Err = UnknownEventKind;
-
-    /// Parses the name written by [`EventKind::as_str`] (exact, case-sensitive).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| UnknownEventKind(s.to_owned()))
-    }
-}
+/// What happened to a plugin: `toru-api`'s kind, stored in the database as its snake_case name
+/// ([`EventKind::as_str`]), which is also its name on the wire.
+pub use toru_api::{EventKind, UnknownEventKind};
 
 /// One entry of the plugin event log, as read back for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
