@@ -54,8 +54,9 @@ fn logs_query(q: &LogsQuery) -> String {
     ])
 }
 
-/// A session token from a login's `Set-Cookie` headers.
-fn session_token(headers: &http::HeaderMap) -> Option<String> {
+/// A session token from a login's `Set-Cookie` headers (public for the daemon's tests, which
+/// log in with raw requests too).
+pub fn session_token(headers: &http::HeaderMap) -> Option<String> {
     headers
         .get_all(http::header::SET_COOKIE)
         .iter()

@@ -116,16 +116,7 @@ impl ApiDaemon {
     }
 }
 
-/// The session token from a login response's `Set-Cookie`.
-pub fn session_token(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("toru_session="))
-        .and_then(|c| c.split(';').next())
-        .map(str::to_owned)
-}
+pub use toructl::api::session_token;
 
 /// Enables a plugin through the API and waits until it runs.
 pub async fn enable(client: &Client, id: &str) -> Value {
