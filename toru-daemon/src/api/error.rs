@@ -32,8 +32,6 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-impl warp::reject::Reject for ApiError {}
-
 impl ApiError {
     /// An error with a code and a message; the status is the one the contract gives the code
     /// ([`ErrorCode::status`]), so no handler chooses one.
@@ -272,31 +270,18 @@ impl From<KeyRejected> for ApiError {
     }
 }
 
-/// Turns warp's own rejections (no route, wrong method, bad query…) into JSON errors. What is
-/// wrong with a request that reached its route (an [`ApiError`] such as a bad body, or one of
-/// warp's body rejections) wins over "method not allowed", which only says that some other
-/// route with the same path wanted another method.
+/// Turns warp's own rejections into JSON errors: no row matched the path (404) or the method
+/// (405). A request that matched a row never gets here: the pipeline and the handler answer it.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
-    let error = if let Some(e) = rejection.find::<ApiError>() {
-        e.clone()
-    } else if rejection.is_not_found() {
+    let error = if rejection.is_not_found() {
         ApiError::not_found("no such route")
-    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
-        ApiError::invalid_json(e)
-    } else if rejection
-        .find::<warp::reject::UnsupportedMediaType>()
-        .is_some()
-    {
-        ApiError::unsupported_media_type()
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
-    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
-        ApiError::bad_request("invalid query string")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed")
     } else {
+        // Bodies, queries and headers are read by the pipeline and `extract`, which answer
+        // with an `ApiError`; what warp alone refuses is logged, not shown.
         tracing::warn!(?rejection, "unhandled rejection");
-        ApiError::new(ErrorCode::BadRequest, format!("{rejection:?}"))
+        ApiError::bad_request("the request could not be handled")
     };
     Ok(error.into_response())
 }
