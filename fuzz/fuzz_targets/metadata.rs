@@ -32,9 +32,10 @@ fuzz_target!(|output: &[u8]| {
         check_id(id);
     }
 
-    let Ok(meta) = parse_metadata(output) else {
+    let Ok((id, meta)) = parse_metadata(output) else {
         return;
     };
+    assert_eq!(id.as_str(), meta.id, "the PluginId is the metadata's id");
     check_id(&meta.id);
     assert!(
         validate_plugin_id(&meta.id).is_ok(),
@@ -57,8 +58,8 @@ fuzz_target!(|output: &[u8]| {
 
     let again = serde_json::to_vec(&meta).expect("metadata serialises");
     assert_eq!(
-        parse_metadata(&again).as_ref(),
-        Ok(&meta),
+        parse_metadata(&again),
+        Ok((id, meta)),
         "round trip changed the metadata"
     );
 });
