@@ -398,15 +398,15 @@ async fn read_frames(
         let message = match frame {
             None => break,
             Some(Err(fatal)) => {
-                tracing::warn!(plugin = %plugin_id, error = %fatal, "closing plugin connection");
+                tracing::warn!(plugin = plugin_id.as_str(), error = %fatal, "closing plugin connection");
                 break;
             }
             Some(Ok(Err(bad))) => {
-                tracing::warn!(plugin = %plugin_id, error = %bad, "plugin sent a bad frame");
+                tracing::warn!(plugin = plugin_id.as_str(), error = %bad, "plugin sent a bad frame");
                 bad_frames += 1;
                 if bad_frames > MAX_BAD_FRAMES {
                     tracing::warn!(
-                        plugin = %plugin_id,
+                        plugin = plugin_id.as_str(),
                         "too many bad frames; closing the connection"
                     );
                     break;
@@ -470,7 +470,7 @@ async fn read_frames(
                         let _ = waiter.send(body);
                     }
                     None => tracing::debug!(
-                        plugin = %plugin_id,
+                        plugin = plugin_id.as_str(),
                         request_id = message.request_id,
                         "reply to no pending request ignored"
                     ),
@@ -572,10 +572,10 @@ async fn serve_kv(
             // The plugin's own doing, answered with a message naming the quota; not an error
             // of the daemon's, and a plugin that keeps trying must not flood the log.
             StoreError::KvQuotaExceeded { .. } => {
-                tracing::debug!(plugin = %plugin_id, error = %e, "kv write over quota refused");
+                tracing::debug!(plugin = plugin_id, error = %e, "kv write over quota refused");
             }
             _ => tracing::error!(
-                plugin = %plugin_id,
+                plugin = plugin_id,
                 error = %ErrorChain(&e),
                 "kv operation failed"
             ),

@@ -224,7 +224,7 @@ impl PluginManager {
             if shared.slot(id.as_str()).is_some() {
                 continue;
             }
-            tracing::info!(plugin = %id, binary = %found.binary.display(), version = found.meta.version, "discovered plugin");
+            tracing::info!(plugin = id.as_str(), binary = %found.binary.display(), version = found.meta.version, "discovered plugin");
             let details = format!(
                 "{} {} at {}",
                 found.meta.name,
@@ -263,7 +263,10 @@ impl PluginManager {
             let wanted =
                 shared.slot(id.as_str()).is_some() && context.enabled.is_enabled(id.as_str());
             if !wanted {
-                tracing::info!(plugin = %id, "stopping a plugin that is no longer enabled");
+                tracing::info!(
+                    plugin = id.as_str(),
+                    "stopping a plugin that is no longer enabled"
+                );
                 context
                     .backend
                     .stop(&id, context.settings.stop_grace)

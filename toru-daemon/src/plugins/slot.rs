@@ -84,7 +84,7 @@ impl Slot {
         match self.apply(event) {
             Ok(transition) => Some(transition),
             Err(refused) => {
-                tracing::error!(plugin = %self.id, error = %refused, "bug: lifecycle event refused");
+                tracing::error!(plugin = self.id.as_str(), error = %refused, "bug: lifecycle event refused");
                 if cfg!(debug_assertions) {
                     panic!("plugin {}: {refused}", self.id);
                 }

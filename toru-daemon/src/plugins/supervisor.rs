@@ -42,7 +42,7 @@ impl SupervisorContext {
     /// stop supervision.
     pub(crate) async fn event(&self, plugin_id: &str, kind: EventKind, details: &str) {
         if let Err(e) = self.store.record_event(plugin_id, kind, details).await {
-            tracing::error!(plugin = %plugin_id, error = %e, "cannot record plugin event");
+            tracing::error!(plugin = plugin_id, error = %e, "cannot record plugin event");
         }
     }
 }
@@ -86,7 +86,7 @@ pub(crate) async fn supervise(
         };
         let next_status = next.status();
         let failures = next_status.consecutive_failures;
-        tracing::warn!(plugin = %id, failures, reason, "plugin failed");
+        tracing::warn!(plugin = id.as_str(), failures, reason, "plugin failed");
         ctx.event(id.as_str(), EventKind::Crashed, &reason).await;
         let State::Backoff { delay } = *next.state() else {
             let details = next_status.last_error.unwrap_or_default();
@@ -96,7 +96,11 @@ pub(crate) async fn supervise(
         };
         slot.send(failed);
         let details = format!("restart {failures} in {delay:?}");
-        tracing::info!(plugin = %id, ?delay, "restarting plugin after backoff");
+        tracing::info!(
+            plugin = id.as_str(),
+            ?delay,
+            "restarting plugin after backoff"
+        );
         ctx.event(id.as_str(), EventKind::Restarting, &details)
             .await;
         tokio::select! {
@@ -118,10 +122,14 @@ pub(crate) async fn supervise(
 /// restart; the caller then moves the lifecycle to `failed`.
 async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32, details: &str) {
     let id = &slot.id;
-    tracing::error!(plugin = %id, failures, "giving up on plugin; disabling it");
+    tracing::error!(
+        plugin = id.as_str(),
+        failures,
+        "giving up on plugin; disabling it"
+    );
     ctx.event(id.as_str(), EventKind::GaveUp, details).await;
     if let Err(e) = ctx.enabled.persist(id.as_str(), false).await {
-        tracing::error!(plugin = %id, error = %e, "cannot record that the plugin is disabled");
+        tracing::error!(plugin = id.as_str(), error = %e, "cannot record that the plugin is disabled");
     }
 }
 
@@ -213,7 +221,7 @@ async fn run_once(
     } else {
         (EventKind::Started, "started and initialised")
     };
-    tracing::info!(plugin = %id, pid = ?running.pid, adopted = was_adopted, "plugin running");
+    tracing::info!(plugin = id.as_str(), pid = ?running.pid, adopted = was_adopted, "plugin running");
     ctx.event(id.as_str(), kind, details).await;
     let started = Instant::now();
 
@@ -326,7 +334,7 @@ async fn terminate(
         conn.close();
     }
     if let Err(e) = ctx.backend.stop(id, grace).await {
-        tracing::error!(plugin = %id, error = %ErrorChain(&e), "cannot stop plugin");
+        tracing::error!(plugin = id.as_str(), error = %ErrorChain(&e), "cannot stop plugin");
     }
     ctx.event(id.as_str(), EventKind::Stopped, "stopped").await;
 }

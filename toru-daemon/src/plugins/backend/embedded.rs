@@ -166,7 +166,7 @@ impl EmbeddedBackend {
     /// the group has gone.
     async fn stop_leftover(&self, plugin_id: &PluginId, pid: u32, grace: Duration) {
         tracing::info!(
-            plugin = %plugin_id,
+            plugin = plugin_id.as_str(),
             pid,
             "stopping a plugin process left by a previous daemon"
         );
@@ -259,7 +259,7 @@ impl SupervisorBackend for EmbeddedBackend {
         };
         // First, so that a daemon killed from here on leaves a child the next one can find.
         if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
-            tracing::warn!(plugin = %id, error = %e, "cannot write pid file");
+            tracing::warn!(plugin = id.as_str(), error = %e, "cannot write pid file");
         }
         let relay = match self.spawn_relay(id, pid, out_read, err_read) {
             Ok(relay) => relay,
@@ -302,7 +302,7 @@ impl SupervisorBackend for EmbeddedBackend {
                     children.remove(&plugin_id);
                 }
             }
-            tracing::debug!(plugin = %plugin_id, %info, "plugin process ended");
+            tracing::debug!(plugin = plugin_id.as_str(), %info, "plugin process ended");
             let _ = exited_tx.send(info);
             let _ = done_tx.send(true);
         });
@@ -345,7 +345,7 @@ impl SupervisorBackend for EmbeddedBackend {
         };
         if tokio::time::timeout(grace, reaped()).await.is_err() {
             tracing::warn!(
-                plugin = %plugin_id,
+                plugin = plugin_id.as_str(),
                 pid,
                 "plugin ignored SIGTERM; sending SIGKILL"
             );
@@ -461,7 +461,7 @@ async fn drain_relay(plugin_id: &PluginId, mut relay: tokio::process::Child) {
         .is_err()
     {
         tracing::warn!(
-            plugin = %plugin_id,
+            plugin = plugin_id.as_str(),
             "a process outside the plugin's group still holds its output open"
         );
         tokio::spawn(async move {

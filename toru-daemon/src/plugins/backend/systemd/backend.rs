@@ -236,7 +236,7 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| fail(SystemdError::call("Get MainPID")(e)))?;
         let exited = self.spawn_watcher(id, changes, path, false);
-        tracing::info!(plugin = %id, unit, ?pid, "started plugin unit");
+        tracing::info!(plugin = id.as_str(), unit, ?pid, "started plugin unit");
         Ok(RunningPlugin {
             pid,
             unit: Some(unit),
@@ -277,7 +277,7 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| inspect(SystemdError::call("Get MainPID")(e)))?;
         let exited = self.spawn_watcher(plugin_id, changes, path, true);
-        tracing::info!(plugin = %plugin_id, unit, ?pid, %state, "adopted plugin unit");
+        tracing::info!(plugin = plugin_id.as_str(), unit, ?pid, %state, "adopted plugin unit");
         Ok(Some(RunningPlugin {
             pid,
             unit: Some(unit),
@@ -304,7 +304,7 @@ impl SupervisorBackend for SystemdBackend {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
-                    plugin = %plugin_id,
+                    plugin = plugin_id.as_str(),
                     ?grace,
                     "plugin did not stop in time, killing it"
                 );

@@ -74,7 +74,7 @@ impl Watcher {
                 _ => {}
             }
         };
-        tracing::debug!(plugin = %self.plugin_id, %exit, "plugin unit ended");
+        tracing::debug!(plugin = self.plugin_id.as_str(), %exit, "plugin unit ended");
         // The receiver may be gone by now; then nobody needs the answer.
         let _ = tx.send(exit);
     }
