@@ -182,11 +182,7 @@ fn spawn_log_writer(
 ) -> (mpsc::Sender<Line>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Line>(LINE_QUEUE);
     let task = tokio::spawn(async move {
-        let writer = Arc::new(Mutex::new(RotatingWriter::new(
-            &dir,
-            plugin_id.as_str(),
-            rotation,
-        )));
+        let writer = Arc::new(Mutex::new(RotatingWriter::new(&dir, &plugin_id, rotation)));
         let mut batch = Vec::with_capacity(64);
         while rx.recv_many(&mut batch, 256).await > 0 {
             let entries: Vec<LogEntry> = batch

@@ -53,7 +53,7 @@ pub async fn page(
             .map_err(|e| ApiError::journal_unavailable(e.to_string()))?,
         BackendKind::Embedded => {
             let dir = state.plugin_log_dir.to_path_buf();
-            tokio::task::spawn_blocking(move || files::read_page(&dir, id.as_str(), &query))
+            tokio::task::spawn_blocking(move || files::read_page(&dir, &id, &query))
                 .await
                 .map_err(|e| ApiError::internal(&e))?
         }
@@ -72,9 +72,7 @@ pub async fn follow(
     let query = parse(&query)?;
     let rx = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::follow(id.to_string(), unit_name(&id), query),
-        BackendKind::Embedded => {
-            files::follow(state.plugin_log_dir.to_path_buf(), id.into_string(), query)
-        }
+        BackendKind::Embedded => files::follow(state.plugin_log_dir.to_path_buf(), id, query),
     };
     let events = tokio_stream_from(rx).map(|entry| {
         let event = warp::sse::Event::default()
