@@ -7,7 +7,7 @@
 //! Properties checked, beyond "never panics":
 //! - `validate_plugin_id` accepts exactly the ids an independent reference of
 //!   `^[a-z0-9][a-z0-9-]{0,62}$` accepts — tried on the whole input as a string, and on the
-//!   `id` member of any JSON object the input is;
+//!   `id` member of any JSON object the input is; `PluginId::new` accepts exactly the same;
 //! - an accepted id is safe where ids end up: no `/`, `.`, `..`, NUL, whitespace, upper case or
 //!   non-ASCII; as a path it is one normal component; its unit name is a valid systemd unit name;
 //! - accepted metadata has an absolute, simple route, protocol version 1, a name and a version;
@@ -20,7 +20,7 @@ use std::path::{Component, Path};
 use libfuzzer_sys::fuzz_target;
 use toru_daemon::plugins::backend::unit_name;
 use toru_daemon::plugins::discovery::parse_metadata;
-use toru_plugin_api::{PROTOCOL_VERSION, validate_plugin_id};
+use toru_plugin_api::{PROTOCOL_VERSION, PluginId, validate_plugin_id};
 
 fuzz_target!(|output: &[u8]| {
     if let Ok(text) = std::str::from_utf8(output) {
@@ -32,9 +32,10 @@ fuzz_target!(|output: &[u8]| {
         check_id(id);
     }
 
-    let Ok(meta) = parse_metadata(output) else {
+    let Ok((id, meta)) = parse_metadata(output) else {
         return;
     };
+    assert_eq!(id.as_str(), meta.id, "the PluginId is the metadata's id");
     check_id(&meta.id);
     assert!(
         validate_plugin_id(&meta.id).is_ok(),
@@ -57,8 +58,8 @@ fuzz_target!(|output: &[u8]| {
 
     let again = serde_json::to_vec(&meta).expect("metadata serialises");
     assert_eq!(
-        parse_metadata(&again).as_ref(),
-        Ok(&meta),
+        parse_metadata(&again),
+        Ok((id, meta)),
         "round trip changed the metadata"
     );
 });
@@ -71,9 +72,17 @@ fn check_id(id: &str) {
         reference(id),
         "validate_plugin_id({id:?}) disagrees with the regex"
     );
-    if !accepted {
+    let Ok(plugin_id) = PluginId::new(id) else {
+        assert!(
+            !accepted,
+            "PluginId::new({id:?}) refused what validate_plugin_id accepts"
+        );
         return;
-    }
+    };
+    assert!(
+        accepted,
+        "PluginId::new({id:?}) accepted what validate_plugin_id refuses"
+    );
     for bad in ["/", ".", "..", "\0", "\\", " ", "\n", "%"] {
         assert!(!id.contains(bad), "accepted id {id:?} contains {bad:?}");
     }
@@ -85,7 +94,7 @@ fn check_id(id: &str) {
         None,
         "id {id:?} is more than one path component"
     );
-    let unit = unit_name(id);
+    let unit = unit_name(&plugin_id);
     // systemd's unit_name_is_valid: at most 255 bytes of [A-Za-z0-9:_.\-] and one suffix.
     assert!(unit.len() <= 255, "unit name {unit:?} is too long");
     assert!(

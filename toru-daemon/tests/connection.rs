@@ -6,7 +6,7 @@ use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 use toru_daemon::plugins::connection::Connection;
 use toru_daemon::store::Store;
-use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message};
+use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message, PluginId};
 
 #[tokio::test]
 async fn an_oversized_kv_answer_is_an_error_and_the_connection_stays() {
@@ -20,7 +20,7 @@ async fn an_oversized_kv_answer_is_an_error_and_the_connection_stays() {
             .unwrap();
     }
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
-    let conn = Connection::serve("p", daemon_side, store, 1024);
+    let conn = Connection::serve(&plugin_p(), daemon_side, store, 1024);
     let mut plugin = Framed::new(plugin_side, FrameCodec::new());
 
     let list = Message::new(
@@ -50,4 +50,9 @@ async fn an_oversized_kv_answer_is_an_error_and_the_connection_stays() {
     let reply = plugin.next().await.unwrap().unwrap().unwrap();
     assert_eq!(reply.body, Body::KvResponse(KvResult::Get { value: None }));
     assert!(!conn.is_closed());
+}
+
+/// The id of the plugin these connections talk to.
+fn plugin_p() -> PluginId {
+    PluginId::new("p").unwrap()
 }

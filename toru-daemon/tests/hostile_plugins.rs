@@ -18,7 +18,7 @@ use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 use toru_daemon::plugins::connection::{Connection, ConnectionError, ConnectionLimits};
 use toru_daemon::plugins::{ForwardError, PluginState};
 use toru_daemon::store::{DEFAULT_KV_QUOTA, EventKind, Store};
-use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message};
+use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message, PluginId};
 
 use support::harness::{Dirs, Harness, alive, test_settings};
 
@@ -65,7 +65,12 @@ async fn a_plugin_that_stops_reading_cannot_grow_the_daemon_or_block_its_request
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_big_value(&dir).await;
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
-    let conn = Connection::serve("p", daemon_side, store, toru_plugin_api::DEFAULT_MAX_FRAME);
+    let conn = Connection::serve(
+        &plugin_p(),
+        daemon_side,
+        store,
+        toru_plugin_api::DEFAULT_MAX_FRAME,
+    );
     let before = rss();
     // The plugin asks for the 1 MiB value 300 times and never reads an answer.
     let mut plugin = FramedWrite::new(plugin_side, FrameCodec::new());
@@ -105,7 +110,7 @@ async fn a_connection_whose_socket_stays_full_is_closed_after_the_write_stall() 
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
     let stall = Duration::from_millis(300);
     let conn = Connection::serve_with(
-        "p",
+        &plugin_p(),
         daemon_side,
         store,
         ConnectionLimits {
@@ -225,7 +230,7 @@ async fn a_kv_flood_from_one_plugin_does_not_starve_other_plugins_or_the_api() {
     store.kv_set("other", "k", "v").await.unwrap();
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
     let _conn = Connection::serve(
-        "flood",
+        &PluginId::new("flood").unwrap(),
         daemon_side,
         store.clone(),
         toru_plugin_api::DEFAULT_MAX_FRAME,
@@ -313,7 +318,7 @@ async fn a_plugin_past_its_kv_quota_gets_kv_failed_and_can_still_delete_and_shri
     let store = open_store(&dir).await;
     let (daemon_side, plugin_side) = UnixStream::pair().unwrap();
     let _conn = Connection::serve(
-        "p",
+        &plugin_p(),
         daemon_side,
         store.clone(),
         toru_plugin_api::DEFAULT_MAX_FRAME,
@@ -386,4 +391,9 @@ async fn the_api_shows_kv_use_and_its_put_obeys_the_quota() {
     assert_eq!(details["kv"]["bytes"], 601, "{details:#}");
     assert_eq!(details["kv"]["quota"], 1000, "{details:#}");
     d.stop().await;
+}
+
+/// The id of the plugin these connections talk to.
+fn plugin_p() -> PluginId {
+    PluginId::new("p").unwrap()
 }

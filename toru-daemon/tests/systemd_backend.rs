@@ -20,8 +20,8 @@ use toru_daemon::plugins::backend::systemd::{SystemdBackend, SystemdConfig, Syst
 use toru_daemon::plugins::backend::{
     BackendError, ExitInfo, LaunchSpec, Limits, RunningPlugin, SupervisorBackend, unit_name,
 };
-use toru_plugin_api::Body;
 use toru_plugin_api::testing::{TestDaemon, get};
+use toru_plugin_api::{Body, PluginId};
 
 /// How long a test waits for a plugin to listen, or for an exit to be reported.
 const WAIT: Duration = Duration::from_secs(20);
@@ -48,9 +48,14 @@ async fn backend() -> SystemdBackend {
     .expect("connect to systemd in the sandbox")
 }
 
+/// A test plugin's id.
+fn plugin_id(id: &str) -> PluginId {
+    PluginId::new(id).expect("a valid test id")
+}
+
 fn spec(id: &str, binary: &Path) -> LaunchSpec {
     LaunchSpec {
-        plugin_id: id.to_owned(),
+        plugin_id: plugin_id(id),
         binary: binary.to_owned(),
         socket: socket_path(id),
         permissions: Default::default(),
@@ -63,7 +68,7 @@ fn spec(id: &str, binary: &Path) -> LaunchSpec {
 
 /// Where the daemon connects to the plugin `id` (the backend's default socket directory).
 fn socket_path(id: &str) -> PathBuf {
-    SystemdConfig::default().socket_path(id)
+    SystemdConfig::default().socket_path(&plugin_id(id))
 }
 
 /// The example Rust plugin, copied where a dynamic user can run it.
@@ -224,7 +229,7 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
         let dir = sandbox::plugin_dir();
         let binary = install_hello(&dir);
         let backend = backend().await;
-        let unit = unit_name("hello");
+        let unit = unit_name(&plugin_id("hello"));
 
         let t = Instant::now();
         let running = backend.start(&spec("hello", &binary)).await.expect("start");
@@ -303,7 +308,7 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
 
         let t = Instant::now();
         backend
-            .stop("hello", Duration::from_secs(5))
+            .stop(&plugin_id("hello"), Duration::from_secs(5))
             .await
             .expect("stop");
         println!("stop took {:?}", t.elapsed());
@@ -318,11 +323,11 @@ fn start_runs_the_plugin_in_a_sandboxed_unit() {
 
         // Stopping what does not run is not an error.
         backend
-            .stop("hello", Duration::from_secs(1))
+            .stop(&plugin_id("hello"), Duration::from_secs(1))
             .await
             .expect("stop again");
         backend
-            .stop("never-started", Duration::from_secs(1))
+            .stop(&plugin_id("never-started"), Duration::from_secs(1))
             .await
             .expect("stop unknown");
     });
@@ -343,7 +348,7 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
             Err(e @ BackendError::Start { .. }) => println!("start failed: {}", ErrorChain(&e)),
             Err(e) => panic!("unexpected error: {e}"),
         }
-        assert_eq!(is_active(&unit_name("crash")), "failed");
+        assert_eq!(is_active(&unit_name(&plugin_id("crash"))), "failed");
         assert!(backend.list_running().await.unwrap().is_empty());
 
         // The failed unit does not block the next start of the same plugin.
@@ -369,10 +374,10 @@ fn a_plugin_that_exits_at_once_reports_its_status() {
         }
         // Stopping a failed plugin clears the failed unit.
         backend
-            .stop("crash", Duration::from_secs(1))
+            .stop(&plugin_id("crash"), Duration::from_secs(1))
             .await
             .expect("stop a failed unit");
-        assert_ne!(is_active(&unit_name("crash")), "failed");
+        assert_ne!(is_active(&unit_name(&plugin_id("crash"))), "failed");
 
         // A binary that cannot be executed fails the start job (Type=exec).
         let broken = sandbox::install_file(&dir, "broken.binary", b"not an executable\n");
@@ -406,7 +411,7 @@ fn kill_9_is_reported_as_killed() {
         connect_and_init("hello").await;
         sandbox::cmd("kill", &["-9", &pid.to_string()]);
         assert_eq!(exit_of(running).await, ExitInfo::Killed(9));
-        assert_eq!(is_active(&unit_name("hello")), "failed");
+        assert_eq!(is_active(&unit_name(&plugin_id("hello"))), "failed");
 
         // The supervisor's restart: a new unit of the same name, a new process.
         let again = backend
@@ -415,7 +420,10 @@ fn kill_9_is_reported_as_killed() {
             .expect("restart");
         assert_ne!(again.pid, Some(pid));
         connect_and_init("hello").await;
-        backend.stop("hello", Duration::from_secs(5)).await.unwrap();
+        backend
+            .stop(&plugin_id("hello"), Duration::from_secs(5))
+            .await
+            .unwrap();
         exit_of(again).await;
     });
 }
@@ -449,7 +457,7 @@ fn a_plugin_ignoring_sigterm_is_killed_after_the_grace() {
 
             let t = Instant::now();
             backend
-                .stop("stubborn", Duration::from_secs(1))
+                .stop(&plugin_id("stubborn"), Duration::from_secs(1))
                 .await
                 .expect("stop");
             let took = t.elapsed();
@@ -475,7 +483,7 @@ fn adopt_after_a_daemon_restart_keeps_the_same_process() {
         || async {
             let dir = sandbox::plugin_dir();
             let binary = install_hello(&dir);
-            let unit = unit_name("hello");
+            let unit = unit_name(&plugin_id("hello"));
 
             let first = backend().await;
             let running = first.start(&spec("hello", &binary)).await.expect("start");
@@ -490,7 +498,7 @@ fn adopt_after_a_daemon_restart_keeps_the_same_process() {
             assert_eq!(second.list_running().await.unwrap(), vec!["hello"]);
             let t = Instant::now();
             let adopted = second
-                .adopt("hello")
+                .adopt(&plugin_id("hello"))
                 .await
                 .expect("adopt")
                 .expect("the unit still runs");
@@ -505,11 +513,19 @@ fn adopt_after_a_daemon_restart_keeps_the_same_process() {
             let mut daemon = connect_and_init("hello").await;
             assert_greets(&mut daemon).await;
 
-            assert!(second.adopt("nothing-here").await.unwrap().is_none());
-            assert!(second.adopt("Not_Valid").await.unwrap().is_none());
+            assert!(
+                second
+                    .adopt(&plugin_id("nothing-here"))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
 
             // The adopted watcher reports the end like a started one.
-            second.stop("hello", Duration::from_secs(5)).await.unwrap();
+            second
+                .stop(&plugin_id("hello"), Duration::from_secs(5))
+                .await
+                .unwrap();
             assert_eq!(exit_of(adopted).await, ExitInfo::Exited(0));
 
             // A crashed leftover is not adopted, and is cleared so a fresh start works.
@@ -517,10 +533,13 @@ fn adopt_after_a_daemon_restart_keeps_the_same_process() {
             if let Ok(running) = second.start(&spec("crash", &crash)).await {
                 assert_eq!(exit_of(running).await, ExitInfo::Exited(7));
             }
-            assert_eq!(is_active(&unit_name("crash")), "failed");
+            assert_eq!(is_active(&unit_name(&plugin_id("crash"))), "failed");
             let third = backend().await;
-            assert!(third.adopt("crash").await.unwrap().is_none());
-            let load = show(&unit_name("crash"), &["LoadState", "ActiveState"]);
+            assert!(third.adopt(&plugin_id("crash")).await.unwrap().is_none());
+            let load = show(
+                &unit_name(&plugin_id("crash")),
+                &["LoadState", "ActiveState"],
+            );
             assert!(
                 !load.contains(&"ActiveState=failed".to_owned()),
                 "the failed leftover must be reset: {load:?}"
@@ -574,7 +593,7 @@ fn a_python_plugin_runs_under_the_sandbox() {
         let dir = sandbox::plugin_dir();
         let script = sandbox::install_file(&dir, "py.binary", PYTHON_PLUGIN.as_bytes());
         let backend = backend().await;
-        let unit = unit_name("py");
+        let unit = unit_name(&plugin_id("py"));
 
         let running = backend.start(&spec("py", &script)).await.expect("start");
         let mut daemon = connect_and_init("py").await;
@@ -584,7 +603,7 @@ fn a_python_plugin_runs_under_the_sandbox() {
         assert!(score <= 1.5, "exposure {score} is over the 1.5 target");
 
         backend
-            .stop("py", Duration::from_secs(5))
+            .stop(&plugin_id("py"), Duration::from_secs(5))
             .await
             .expect("stop");
         // CPython does not handle SIGTERM: it dies of it, which systemd counts as a clean stop.
@@ -599,7 +618,7 @@ fn watchers_end_with_the_unit_or_the_receiver() {
         let dir = sandbox::plugin_dir();
         let binary = install_hello(&dir);
         let backend = backend().await;
-        let unit = unit_name("hello");
+        let unit = unit_name(&plugin_id("hello"));
         let tasks = || {
             tokio::runtime::Handle::current()
                 .metrics()
@@ -622,11 +641,18 @@ fn watchers_end_with_the_unit_or_the_receiver() {
         assert_eq!(is_active(&unit), "active");
 
         // The end of the unit ends the watcher.
-        let adopted = backend.adopt("hello").await.unwrap().expect("still runs");
+        let adopted = backend
+            .adopt(&plugin_id("hello"))
+            .await
+            .unwrap()
+            .expect("still runs");
         assert_eq!(adopted.pid, pid);
         // Serving means its SIGTERM handler is installed: the stop ends it with status 0.
         connect_and_init("hello").await;
-        backend.stop("hello", Duration::from_secs(5)).await.unwrap();
+        backend
+            .stop(&plugin_id("hello"), Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(exit_of(adopted).await, ExitInfo::Exited(0));
         settle().await;
         assert_eq!(tasks(), idle, "the watcher outlived its unit");

@@ -75,6 +75,7 @@ pub mod license;
 pub mod log;
 pub mod permissions;
 pub mod plugin;
+pub mod plugin_id;
 pub mod protocol;
 pub mod runner;
 pub mod testing;
@@ -83,6 +84,7 @@ pub mod writer;
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
 pub use permissions::{PermissionError, Permissions};
 pub use plugin::{Kv, PluginContext, PluginError, ToruPlugin, license_error_body};
+pub use plugin_id::PluginId;
 pub use protocol::{
     Body, DecodeError, DecodeErrorKind, ErrorCode, ErrorPayload, HttpRequest, HttpResponse, Init,
     KvOp, KvResult, LicenseReport, Message, MetadataError, PROTOCOL_VERSION, PluginMetadata, Ready,

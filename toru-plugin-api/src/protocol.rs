@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::permissions::{PermissionError, Permissions};
+pub use crate::plugin_id::{PluginId, validate_plugin_id};
 
 /// The protocol version this crate speaks. Sent in `--metadata` and in `lifecycle.init`.
 ///
@@ -31,7 +32,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginMetadata {
     /// Stable identifier; ends up in unit names, paths and URLs, so it is validated strictly
-    /// (see [`validate_plugin_id`]).
+    /// (see [`validate_plugin_id`]); [`PluginMetadata::validate`] returns it as a [`PluginId`].
     pub id: String,
     /// Human-readable name shown in the dashboard.
     pub name: String,
@@ -86,27 +87,11 @@ pub enum MetadataError {
     Permissions(#[from] PermissionError),
 }
 
-/// Checks a plugin id. Ids become unit names, file names and URL segments, so only a small,
-/// safe alphabet is allowed: no dots, slashes or upper case, at most 63 characters.
-pub fn validate_plugin_id(id: &str) -> Result<(), MetadataError> {
-    let bytes = id.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(MetadataError::InvalidId(id.to_owned()))
-    }
-}
-
 impl PluginMetadata {
-    /// Checks everything the daemon relies on: id, route, version and required names.
-    pub fn validate(&self) -> Result<(), MetadataError> {
-        validate_plugin_id(&self.id)?;
+    /// Checks everything the daemon relies on: id, route, version and required names. Returns
+    /// the id as a [`PluginId`], the proof that it was checked, for the daemon to carry on.
+    pub fn validate(&self) -> Result<PluginId, MetadataError> {
+        let id = PluginId::new(self.id.as_str())?;
         let route_ok = self.route.starts_with('/')
             && self.route.len() <= 128
             && !self.route.contains("//")
@@ -129,7 +114,7 @@ impl PluginMetadata {
             return Err(MetadataError::Empty("version"));
         }
         self.permissions.validate()?;
-        Ok(())
+        Ok(id)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Metadata validation: ids and routes end up in unit names, paths and URLs, so path tricks and
 //! odd characters must be refused.
 
-use toru_plugin_api::{MetadataError, PROTOCOL_VERSION, PluginMetadata, validate_plugin_id};
+use toru_plugin_api::{
+    MetadataError, PROTOCOL_VERSION, PluginId, PluginMetadata, validate_plugin_id,
+};
 
 fn meta(id: &str, route: &str) -> PluginMetadata {
     PluginMetadata {
@@ -49,8 +51,10 @@ fn plugin_ids() {
 
 #[test]
 fn routes_and_fields() {
-    assert_eq!(meta("x", "/x").validate(), Ok(()));
-    assert_eq!(meta("x", "/tools/x_y-1").validate(), Ok(()));
+    // Valid metadata hands back its id as the checked type.
+    let x = PluginId::new("x").unwrap();
+    assert_eq!(meta("x", "/x").validate(), Ok(x.clone()));
+    assert_eq!(meta("x", "/tools/x_y-1").validate(), Ok(x));
     for route in ["x", "", "/a//b", "/A", "/a?b", "/a/../b", "/a b", "/%2e"] {
         assert!(
             matches!(
@@ -92,7 +96,7 @@ fn permissions_are_optional_in_json_and_validated_with_the_metadata() {
     let json = r#"{"id":"x","name":"X","version":"1","route":"/x","protocol_version":1,
         "permissions":{"network":true,"writable_paths":["/srv/x"],"devices":["/dev/ttyUSB0"]}}"#;
     let m: PluginMetadata = serde_json::from_str(json).unwrap();
-    assert_eq!(m.validate(), Ok(()));
+    assert_eq!(m.validate().map(String::from), Ok("x".to_owned()));
     assert!(m.permissions.network);
     let again: PluginMetadata = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
     assert_eq!(again, m);

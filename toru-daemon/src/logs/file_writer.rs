@@ -13,6 +13,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use toru_plugin_api::PluginId;
+
 use super::entry::LogEntry;
 
 /// Rotation settings.
@@ -41,12 +43,12 @@ pub const LOG_FILE_MODE: u32 = 0o640;
 pub const LOG_GROUP: &str = "toru";
 
 /// The path of a plugin's live log file.
-pub fn log_path(dir: &Path, plugin_id: &str) -> PathBuf {
+pub fn log_path(dir: &Path, plugin_id: &PluginId) -> PathBuf {
     dir.join(format!("{plugin_id}.log"))
 }
 
 /// The path of a plugin's `n`th rotated file (`n ≥ 1`; 1 is the newest).
-pub fn rotated_path(dir: &Path, plugin_id: &str, n: u32) -> PathBuf {
+pub fn rotated_path(dir: &Path, plugin_id: &PluginId, n: u32) -> PathBuf {
     dir.join(format!("{plugin_id}.log.{n}"))
 }
 
@@ -54,7 +56,7 @@ pub fn rotated_path(dir: &Path, plugin_id: &str, n: u32) -> PathBuf {
 /// runtime.
 pub struct RotatingWriter {
     dir: PathBuf,
-    plugin_id: String,
+    plugin_id: PluginId,
     rotation: Rotation,
     file: Option<File>,
     size: u64,
@@ -62,10 +64,10 @@ pub struct RotatingWriter {
 
 impl RotatingWriter {
     /// A writer for `plugin_id` in `dir` (created if missing). The file opens on first write.
-    pub fn new(dir: &Path, plugin_id: &str, rotation: Rotation) -> Self {
+    pub fn new(dir: &Path, plugin_id: &PluginId, rotation: Rotation) -> Self {
         RotatingWriter {
             dir: dir.to_owned(),
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             rotation,
             file: None,
             size: 0,
@@ -143,6 +145,11 @@ mod tests {
     use super::*;
     use crate::logs::entry::Level;
 
+    /// The plugin these tests write for.
+    fn p() -> PluginId {
+        PluginId::new("p").unwrap()
+    }
+
     fn entry(i: usize) -> LogEntry {
         LogEntry {
             timestamp: "2026-11-25T12:00:00.000Z".into(),
@@ -160,15 +167,15 @@ mod tests {
             max_bytes: 1000,
             keep: 2,
         };
-        let mut w = RotatingWriter::new(dir.path(), "p", rotation);
+        let mut w = RotatingWriter::new(dir.path(), &p(), rotation);
         for i in 0..100 {
             w.write(&entry(i)).unwrap();
         }
-        let live = fs::read_to_string(log_path(dir.path(), "p")).unwrap();
-        let r1 = fs::read_to_string(rotated_path(dir.path(), "p", 1)).unwrap();
-        assert!(rotated_path(dir.path(), "p", 2).exists());
+        let live = fs::read_to_string(log_path(dir.path(), &p())).unwrap();
+        let r1 = fs::read_to_string(rotated_path(dir.path(), &p(), 1)).unwrap();
+        assert!(rotated_path(dir.path(), &p(), 2).exists());
         assert!(
-            !rotated_path(dir.path(), "p", 3).exists(),
+            !rotated_path(dir.path(), &p(), 3).exists(),
             "only `keep` rotated files"
         );
         for file in [&live, &r1] {
@@ -183,9 +190,9 @@ mod tests {
         );
         // Reopening continues the same file rather than truncating it.
         drop(w);
-        let mut w = RotatingWriter::new(dir.path(), "p", rotation);
+        let mut w = RotatingWriter::new(dir.path(), &p(), rotation);
         w.write(&entry(100)).unwrap();
-        let live_after = fs::read_to_string(log_path(dir.path(), "p")).unwrap();
+        let live_after = fs::read_to_string(log_path(dir.path(), &p())).unwrap();
         assert!(live_after.contains("line 0099") || r1.contains("line 0099"));
         assert!(live_after.contains("line 0100"));
     }
@@ -198,15 +205,21 @@ mod tests {
             keep: 1,
         };
         // A live file left world-readable by an older version is tightened on reopening.
-        std::fs::write(log_path(dir.path(), "p"), "").unwrap();
-        std::fs::set_permissions(log_path(dir.path(), "p"), fs::Permissions::from_mode(0o644))
-            .unwrap();
-        let mut w = RotatingWriter::new(dir.path(), "p", rotation);
+        std::fs::write(log_path(dir.path(), &p()), "").unwrap();
+        std::fs::set_permissions(
+            log_path(dir.path(), &p()),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let mut w = RotatingWriter::new(dir.path(), &p(), rotation);
         for i in 0..10 {
             w.write(&entry(i)).unwrap();
         }
         let toru = nix::unistd::Group::from_name(LOG_GROUP).unwrap();
-        for path in [log_path(dir.path(), "p"), rotated_path(dir.path(), "p", 1)] {
+        for path in [
+            log_path(dir.path(), &p()),
+            rotated_path(dir.path(), &p(), 1),
+        ] {
             let meta = fs::metadata(&path).unwrap();
             assert_eq!(meta.mode() & 0o7777, 0o640, "{}", path.display());
             if let Some(toru) = &toru {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
+use toru_plugin_api::PluginId;
 
 use super::entry::LogEntry;
 use super::file_writer::{log_path, rotated_path};
@@ -16,7 +17,7 @@ use super::query::{LogPage, LogQuery};
 const MAX_ROTATED: u32 = 32;
 
 /// A plugin's files, newest first: the live file, then `.1`, `.2`, …
-fn files_newest_first(dir: &Path, plugin_id: &str) -> Vec<PathBuf> {
+fn files_newest_first(dir: &Path, plugin_id: &PluginId) -> Vec<PathBuf> {
     let mut files = vec![log_path(dir, plugin_id)];
     files.extend(
         (1..=MAX_ROTATED)
@@ -43,7 +44,7 @@ fn entries_newest_first(path: &Path) -> Vec<LogEntry> {
 
 /// One page of a plugin's log from its files. Blocking: call it off the async runtime.
 /// Files are read one at a time, newest first, and reading stops once the page is filled.
-pub fn read_page(dir: &Path, plugin_id: &str, query: &LogQuery) -> LogPage {
+pub fn read_page(dir: &Path, plugin_id: &PluginId, query: &LogQuery) -> LogPage {
     let matching = files_newest_first(dir, plugin_id)
         .into_iter()
         .flat_map(|path| entries_newest_first(&path))
@@ -57,7 +58,7 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 /// Sends every entry appended to the plugin's live log file from now on, until the receiver is
 /// dropped. Survives rotation: when the file shrinks or is replaced, reading starts over at the
 /// beginning of the new file.
-pub fn follow(dir: PathBuf, plugin_id: String, query: LogQuery) -> mpsc::Receiver<LogEntry> {
+pub fn follow(dir: PathBuf, plugin_id: PluginId, query: LogQuery) -> mpsc::Receiver<LogEntry> {
     let (tx, rx) = mpsc::channel(256);
     let path = log_path(&dir, &plugin_id);
     // Taken before returning, so nothing written after the call is missed.
@@ -116,6 +117,11 @@ mod tests {
     use crate::logs::entry::Level;
     use crate::logs::file_writer::{RotatingWriter, Rotation};
 
+    /// The plugin these tests read and write for.
+    fn p() -> PluginId {
+        PluginId::new("p").unwrap()
+    }
+
     fn entry(i: usize, level: Level) -> LogEntry {
         LogEntry {
             timestamp: format!("2026-11-25T12:00:{:02}.000Z", i % 60),
@@ -131,7 +137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = RotatingWriter::new(
             dir.path(),
-            "p",
+            &p(),
             Rotation {
                 max_bytes: 2000,
                 keep: 10,
@@ -146,7 +152,7 @@ mod tests {
             w.write(&entry(i, level)).unwrap();
         }
         assert!(
-            rotated_path(dir.path(), "p", 2).exists(),
+            rotated_path(dir.path(), &p(), 2).exists(),
             "the test spans several files"
         );
         let q = |page, page_size, min_level| LogQuery {
@@ -155,7 +161,7 @@ mod tests {
             min_level,
         };
 
-        let first = read_page(dir.path(), "p", &q(0, 10, None));
+        let first = read_page(dir.path(), &p(), &q(0, 10, None));
         let messages: Vec<_> = first.entries.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -165,16 +171,16 @@ mod tests {
         );
         assert!(first.has_more);
 
-        let last = read_page(dir.path(), "p", &q(9, 10, None));
+        let last = read_page(dir.path(), &p(), &q(9, 10, None));
         assert_eq!(last.entries.last().unwrap().message, "m0");
         assert!(!last.has_more);
         assert!(
-            read_page(dir.path(), "p", &q(10, 10, None))
+            read_page(dir.path(), &p(), &q(10, 10, None))
                 .entries
                 .is_empty()
         );
 
-        let errors = read_page(dir.path(), "p", &q(0, 100, Some(Level::Error)));
+        let errors = read_page(dir.path(), &p(), &q(0, 100, Some(Level::Error)));
         let messages: Vec<_> = errors.entries.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -184,7 +190,7 @@ mod tests {
         );
         // "warn" includes errors.
         assert_eq!(
-            read_page(dir.path(), "p", &q(0, 100, Some(Level::Warn)))
+            read_page(dir.path(), &p(), &q(0, 100, Some(Level::Warn)))
                 .entries
                 .len(),
             10
@@ -194,17 +200,17 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = RotatingWriter::new(dir.path(), "p", Rotation::default());
+        let mut w = RotatingWriter::new(dir.path(), &p(), Rotation::default());
         w.write(&entry(1, Level::Info)).unwrap();
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
             .append(true)
-            .open(log_path(dir.path(), "p"))
+            .open(log_path(dir.path(), &p()))
             .unwrap();
         f.write_all(b"{\"timestamp\":\"2026").unwrap();
         let page = read_page(
             dir.path(),
-            "p",
+            &p(),
             &LogQuery {
                 page: 0,
                 page_size: 10,
@@ -217,14 +223,14 @@ mod tests {
     #[tokio::test]
     async fn follow_sends_new_entries_only() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = RotatingWriter::new(dir.path(), "p", Rotation::default());
+        let mut w = RotatingWriter::new(dir.path(), &p(), Rotation::default());
         w.write(&entry(1, Level::Info)).unwrap();
         let query = LogQuery {
             page: 0,
             page_size: 1,
             min_level: Some(Level::Warn),
         };
-        let mut rx = follow(dir.path().to_owned(), "p".into(), query);
+        let mut rx = follow(dir.path().to_owned(), p(), query);
         w.write(&entry(2, Level::Info)).unwrap(); // filtered out
         w.write(&entry(3, Level::Warn)).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())

@@ -21,6 +21,7 @@ use tokio::io::AsyncRead;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
+use toru_plugin_api::PluginId;
 
 use super::entry::{LogEntry, split_priority};
 use super::file_writer::{RotatingWriter, Rotation};
@@ -44,9 +45,9 @@ pub struct RelayArgs {
     /// The directory of the plugin log files.
     #[arg(long)]
     pub dir: PathBuf,
-    /// The plugin whose output this is (a validated id; it names the file).
+    /// The plugin whose output this is; it names the file, so it is parsed as a [`PluginId`].
     #[arg(long)]
-    pub plugin: String,
+    pub plugin: PluginId,
     /// The plugin's pid, recorded in every entry.
     #[arg(long)]
     pub pid: u32,
@@ -65,7 +66,7 @@ impl RelayArgs {
             "--dir".into(),
             self.dir.clone().into(),
             "--plugin".into(),
-            self.plugin.clone().into(),
+            self.plugin.to_string().into(),
             "--pid".into(),
             self.pid.to_string().into(),
             "--max-bytes".into(),
@@ -79,8 +80,6 @@ impl RelayArgs {
 /// The relay's whole run: reads fd 0 (the plugin's stdout) and fd 1 (its stderr) to their ends
 /// and writes every line to the plugin's log. Blocking; `main` calls it in relay mode.
 pub fn run(args: RelayArgs) -> std::io::Result<()> {
-    toru_plugin_api::validate_plugin_id(&args.plugin)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let stdout = std::io::stdin().as_fd().try_clone_to_owned()?;
     let stderr = std::io::stdout().as_fd().try_clone_to_owned()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -178,7 +177,7 @@ async fn forward_lines(
 /// once every sender is gone and the queue is written.
 fn spawn_log_writer(
     dir: PathBuf,
-    plugin_id: String,
+    plugin_id: PluginId,
     rotation: Rotation,
 ) -> (mpsc::Sender<Line>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Line>(LINE_QUEUE);
@@ -186,7 +185,10 @@ fn spawn_log_writer(
         let writer = Arc::new(Mutex::new(RotatingWriter::new(&dir, &plugin_id, rotation)));
         let mut batch = Vec::with_capacity(64);
         while rx.recv_many(&mut batch, 256).await > 0 {
-            let entries: Vec<LogEntry> = batch.drain(..).map(|l| to_entry(&plugin_id, l)).collect();
+            let entries: Vec<LogEntry> = batch
+                .drain(..)
+                .map(|l| to_entry(plugin_id.as_str(), l))
+                .collect();
             let writer = writer.clone();
             // A failed write loses those lines: the relay has nowhere to report it, and a
             // plugin must not stall because its log cannot be written.

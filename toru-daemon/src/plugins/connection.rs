@@ -28,7 +28,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use toru_plugin_api::{
     Body, ErrorCode, ErrorPayload, FrameCodec, HttpRequest, HttpResponse, Init, KvOp, KvResult,
-    Message, Ready,
+    Message, PluginId, Ready,
 };
 
 use crate::error_chain::ErrorChain;
@@ -79,7 +79,7 @@ pub enum ConnectionError {
     #[error("plugin {plugin_id} did not answer within {after:?}")]
     Timeout {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// How long we waited.
         after: Duration,
     },
@@ -87,13 +87,13 @@ pub enum ConnectionError {
     #[error("connection to plugin {plugin_id} is closed")]
     Closed {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
     },
     /// The plugin answered with an `error` message.
     #[error("plugin {plugin_id} reported {code:?}: {message}")]
     Remote {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// The protocol error code.
         code: ErrorCode,
         /// The plugin's message.
@@ -103,7 +103,7 @@ pub enum ConnectionError {
     #[error("plugin {plugin_id} answered {got} to {sent}")]
     WrongReply {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// What we sent.
         sent: &'static str,
         /// What came back.
@@ -113,7 +113,7 @@ pub enum ConnectionError {
     #[error("cannot connect to plugin {plugin_id} at {}", .path.display())]
     Connect {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// The socket.
         path: PathBuf,
         /// The last attempt's error (shared, so that the error stays `Clone`).
@@ -129,7 +129,7 @@ pub struct Connection {
 }
 
 struct Inner {
-    plugin_id: String,
+    plugin_id: PluginId,
     outbound: mpsc::Sender<Outbound>,
     pending: Mutex<HashMap<String, oneshot::Sender<Body>>>,
     next_id: AtomicU64,
@@ -172,7 +172,7 @@ impl Connection {
     /// Connects to the plugin's socket, retrying until `within` has passed (the plugin may still
     /// be starting), and starts serving the connection.
     pub async fn connect(
-        plugin_id: &str,
+        plugin_id: &PluginId,
         socket: &Path,
         within: Duration,
         store: Store,
@@ -185,7 +185,7 @@ impl Connection {
                 Ok(stream) => break stream,
                 Err(e) if Instant::now() + delay >= deadline => {
                     return Err(ConnectionError::Connect {
-                        plugin_id: plugin_id.to_owned(),
+                        plugin_id: plugin_id.clone(),
                         path: socket.to_owned(),
                         source: Arc::new(e),
                     });
@@ -200,7 +200,7 @@ impl Connection {
     }
 
     /// Serves an established stream with the default limits and this frame limit.
-    pub fn serve(plugin_id: &str, stream: UnixStream, store: Store, max_frame: usize) -> Self {
+    pub fn serve(plugin_id: &PluginId, stream: UnixStream, store: Store, max_frame: usize) -> Self {
         let limits = ConnectionLimits {
             max_frame,
             ..ConnectionLimits::default()
@@ -210,7 +210,7 @@ impl Connection {
 
     /// Serves an established stream within `limits`.
     pub fn serve_with(
-        plugin_id: &str,
+        plugin_id: &PluginId,
         stream: UnixStream,
         store: Store,
         limits: ConnectionLimits,
@@ -218,7 +218,7 @@ impl Connection {
         let (read_half, write_half) = stream.into_split();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let inner = Arc::new(Inner {
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             outbound: tx,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -242,7 +242,7 @@ impl Connection {
     }
 
     /// The plugin this connection talks to.
-    pub fn plugin_id(&self) -> &str {
+    pub fn plugin_id(&self) -> &PluginId {
         &self.inner.plugin_id
     }
 
@@ -398,15 +398,15 @@ async fn read_frames(
         let message = match frame {
             None => break,
             Some(Err(fatal)) => {
-                tracing::warn!(plugin = plugin_id, error = %fatal, "closing plugin connection");
+                tracing::warn!(plugin = plugin_id.as_str(), error = %fatal, "closing plugin connection");
                 break;
             }
             Some(Ok(Err(bad))) => {
-                tracing::warn!(plugin = plugin_id, error = %bad, "plugin sent a bad frame");
+                tracing::warn!(plugin = plugin_id.as_str(), error = %bad, "plugin sent a bad frame");
                 bad_frames += 1;
                 if bad_frames > MAX_BAD_FRAMES {
                     tracing::warn!(
-                        plugin = plugin_id,
+                        plugin = plugin_id.as_str(),
                         "too many bad frames; closing the connection"
                     );
                     break;
@@ -445,7 +445,9 @@ async fn read_frames(
                 let inner = inner.clone();
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let reply = match serve_kv(&store, &inner.plugin_id, op, max_frame).await {
+                    let reply = match serve_kv(&store, inner.plugin_id.as_str(), op, max_frame)
+                        .await
+                    {
                         Ok(result) => Message::new(message.request_id, Body::KvResponse(result)),
                         Err(refusal) => Message::error(
                             message.request_id,
@@ -468,7 +470,7 @@ async fn read_frames(
                         let _ = waiter.send(body);
                     }
                     None => tracing::debug!(
-                        plugin = plugin_id,
+                        plugin = plugin_id.as_str(),
                         request_id = message.request_id,
                         "reply to no pending request ignored"
                     ),

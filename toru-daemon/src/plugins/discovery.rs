@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
-use toru_plugin_api::PluginMetadata;
+use toru_plugin_api::{PluginId, PluginMetadata};
 
 /// Limits for running `--metadata`.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +39,8 @@ impl Default for DiscoveryLimits {
 /// A plugin that answered `--metadata` with valid metadata.
 #[derive(Debug, Clone)]
 pub struct DiscoveredPlugin {
+    /// Its id, checked: from here on the daemon carries it as a [`PluginId`].
+    pub id: PluginId,
     /// Its validated metadata.
     pub meta: PluginMetadata,
     /// Absolute path of its executable.
@@ -90,24 +92,24 @@ pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> 
     let mut scan = Scan::default();
     for (binary, result) in answers {
         match result {
-            Ok(meta) => {
-                if let Some(first) = scan.plugins.iter().find(|p| p.meta.id == meta.id) {
+            Ok((id, meta)) => {
+                if let Some(first) = scan.plugins.iter().find(|p| p.id == id) {
                     scan.failures.push(DiscoveryFailure {
                         reason: format!(
                             "duplicate plugin id {:?}: already provided by {}",
-                            meta.id,
+                            id.as_str(),
                             first.binary.display()
                         ),
                         binary,
                     });
                 } else {
-                    scan.plugins.push(DiscoveredPlugin { meta, binary });
+                    scan.plugins.push(DiscoveredPlugin { id, meta, binary });
                 }
             }
             Err(reason) => scan.failures.push(DiscoveryFailure { binary, reason }),
         }
     }
-    scan.plugins.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+    scan.plugins.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(scan)
 }
 
@@ -115,7 +117,7 @@ pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> 
 pub async fn read_metadata(
     binary: &Path,
     limits: DiscoveryLimits,
-) -> Result<PluginMetadata, String> {
+) -> Result<(PluginId, PluginMetadata), String> {
     let file = tokio::fs::metadata(binary)
         .await
         .map_err(|e| format!("cannot stat: {e}"))?;
@@ -168,13 +170,15 @@ pub async fn read_metadata(
 }
 
 /// Parses and validates what `--metadata` printed. Its own function so that `fuzz/` can feed it
-/// arbitrary output; the error is the message a `DiscoveryFailure` shows.
-pub fn parse_metadata(output: &[u8]) -> Result<PluginMetadata, String> {
+/// arbitrary output; the error is the message a `DiscoveryFailure` shows. The id comes back as
+/// the [`PluginId`] the validation produced.
+pub fn parse_metadata(output: &[u8]) -> Result<(PluginId, PluginMetadata), String> {
     let meta: PluginMetadata = serde_json::from_slice(output).map_err(|e| {
         let shown = String::from_utf8_lossy(&output[..output.len().min(80)]).into_owned();
         format!("--metadata printed invalid metadata ({e}): {shown:?}")
     })?;
-    meta.validate()
+    let id = meta
+        .validate()
         .map_err(|e| format!("invalid metadata: {e}"))?;
-    Ok(meta)
+    Ok((id, meta))
 }

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use toru_plugin_api::PluginId;
+
 use super::backend::BackendError;
 use super::connection::ConnectionError;
 use super::enabled::LoadError;
@@ -55,13 +57,13 @@ pub enum ForwardError {
     #[error("plugin {plugin_id} is not available ({state:?})")]
     Unavailable {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// Its state.
         state: PluginState,
     },
     /// The plugin did not answer in time.
     #[error("plugin {0} did not answer in time")]
-    Timeout(String),
+    Timeout(PluginId),
     /// The plugin is busy or its connection died mid-request.
     #[error(transparent)]
     Gone(ConnectionError),

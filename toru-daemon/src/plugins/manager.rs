@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use toru_plugin_api::{ErrorCode, HttpRequest, HttpResponse};
+use toru_plugin_api::{ErrorCode, HttpRequest, HttpResponse, PluginId};
 
 pub use super::error::{Error, ForwardError};
 
@@ -42,7 +42,7 @@ struct ScanMark {
 struct Shared {
     /// What the supervisors need; the manager uses the same settings, store and backend.
     context: Arc<SupervisorContext>,
-    plugins: RwLock<BTreeMap<String, Arc<Slot>>>,
+    plugins: RwLock<BTreeMap<PluginId, Arc<Slot>>>,
     failures: RwLock<Vec<DiscoveryFailure>>,
     /// Serialises scans and holds when the last one started, so that concurrent rescans share
     /// one and `enable` rescans at most once per [`RESCAN_INTERVAL`].
@@ -220,11 +220,11 @@ impl PluginManager {
                 .await;
         }
         for found in scan.plugins {
-            let id = found.meta.id.clone();
-            if shared.slot(&id).is_some() {
+            let id = found.id;
+            if shared.slot(id.as_str()).is_some() {
                 continue;
             }
-            tracing::info!(plugin = id, binary = %found.binary.display(), version = found.meta.version, "discovered plugin");
+            tracing::info!(plugin = id.as_str(), binary = %found.binary.display(), version = found.meta.version, "discovered plugin");
             let details = format!(
                 "{} {} at {}",
                 found.meta.name,
@@ -232,14 +232,17 @@ impl PluginManager {
                 found.binary.display()
             );
             let context = &shared.context;
-            context.event(&id, EventKind::Discovered, &details).await;
+            context
+                .event(id.as_str(), EventKind::Discovered, &details)
+                .await;
             // Disabled until `restore` or `enable` starts it, even if `config.json` says it is
             // enabled: the status says what is true, and nothing runs yet.
             let slot = Arc::new(Slot::new(
+                id.clone(),
                 found.meta,
                 found.binary,
                 context.settings.restart_policy(),
-                context.store.license_key(&id).await?,
+                context.store.license_key(id.as_str()).await?,
             ));
             shared
                 .plugins
@@ -257,16 +260,20 @@ impl PluginManager {
         let shared = &self.shared;
         let context = &shared.context;
         for id in context.backend.list_running().await? {
-            let wanted = shared.slot(&id).is_some() && context.enabled.is_enabled(&id);
+            let wanted =
+                shared.slot(id.as_str()).is_some() && context.enabled.is_enabled(id.as_str());
             if !wanted {
-                tracing::info!(plugin = id, "stopping a plugin that is no longer enabled");
+                tracing::info!(
+                    plugin = id.as_str(),
+                    "stopping a plugin that is no longer enabled"
+                );
                 context
                     .backend
                     .stop(&id, context.settings.stop_grace)
                     .await?;
                 context
                     .event(
-                        &id,
+                        id.as_str(),
                         EventKind::Stopped,
                         "stopped at daemon start: not enabled",
                     )
@@ -278,7 +285,7 @@ impl PluginManager {
                 tracing::warn!(plugin = id, "enabled plugin is not installed");
                 continue;
             };
-            let adopted = match context.backend.adopt(&id).await {
+            let adopted = match context.backend.adopt(&slot.id).await {
                 Ok(adopted) => adopted,
                 Err(e) => {
                     tracing::warn!(plugin = id, error = %ErrorChain(&e), "cannot adopt plugin; starting it");
@@ -477,7 +484,7 @@ impl PluginManager {
             .connection()
             .filter(|c| !c.is_closed())
             .ok_or_else(|| ForwardError::Unavailable {
-                plugin_id: plugin_id.to_owned(),
+                plugin_id: slot.id.clone(),
                 state,
             })?;
         conn.http(request, self.shared.context.settings.request_timeout)

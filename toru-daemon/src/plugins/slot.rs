@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use toru_plugin_api::{LicenseReport, PluginMetadata};
+use toru_plugin_api::{LicenseReport, PluginId, PluginMetadata};
 
 use super::connection::Connection;
 use super::license::{LicenseSlot, LicenseStatus};
@@ -19,6 +19,8 @@ use crate::sync::lock;
 
 /// One discovered plugin.
 pub(crate) struct Slot {
+    /// The plugin's id, checked at discovery; names its unit, socket and pid file.
+    pub(crate) id: PluginId,
     pub(crate) meta: PluginMetadata,
     pub(crate) binary: PathBuf,
     /// The one source of the plugin's state; changed only through [`Slot::apply`].
@@ -37,6 +39,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// A plugin just discovered: disabled until the manager enables or restores it.
     pub(crate) fn new(
+        id: PluginId,
         meta: PluginMetadata,
         binary: PathBuf,
         policy: RestartPolicy,
@@ -44,6 +47,7 @@ impl Slot {
     ) -> Self {
         let lifecycle = Lifecycle::new(policy);
         Slot {
+            id,
             meta,
             binary,
             status: watch::Sender::new(lifecycle.status()),
@@ -80,9 +84,9 @@ impl Slot {
         match self.apply(event) {
             Ok(transition) => Some(transition),
             Err(refused) => {
-                tracing::error!(plugin = self.meta.id, error = %refused, "bug: lifecycle event refused");
+                tracing::error!(plugin = self.id.as_str(), error = %refused, "bug: lifecycle event refused");
                 if cfg!(debug_assertions) {
-                    panic!("plugin {}: {refused}", self.meta.id);
+                    panic!("plugin {}: {refused}", self.id);
                 }
                 None
             }
@@ -128,6 +132,7 @@ impl Slot {
 
     pub(crate) fn info(&self) -> PluginInfo {
         PluginInfo {
+            id: self.id.clone(),
             meta: self.meta.clone(),
             binary: self.binary.clone(),
             status: self.status(),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use toru_plugin_api::PluginMetadata;
+use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::license::LicenseStatus;
 
@@ -49,6 +49,8 @@ pub struct PluginStatus {
 /// A plugin as the API shows it: metadata plus runtime status.
 #[derive(Debug, Clone)]
 pub struct PluginInfo {
+    /// Its id, checked at discovery (the same text as `meta.id`).
+    pub id: PluginId,
     /// What the plugin says about itself.
     pub meta: PluginMetadata,
     /// Its executable.

@@ -64,7 +64,7 @@ pub(crate) async fn supervise(
     stop: StopSignal,
     mut adopted: Option<RunningPlugin>,
 ) {
-    let id = slot.meta.id.clone();
+    let id = slot.id.clone();
     loop {
         let (reason, stable) = match run_once(&ctx, &slot, &stop, adopted.take()).await {
             Outcome::Stopped => return,
@@ -86,8 +86,8 @@ pub(crate) async fn supervise(
         };
         let next_status = next.status();
         let failures = next_status.consecutive_failures;
-        tracing::warn!(plugin = id, failures, reason, "plugin failed");
-        ctx.event(&id, EventKind::Crashed, &reason).await;
+        tracing::warn!(plugin = id.as_str(), failures, reason, "plugin failed");
+        ctx.event(id.as_str(), EventKind::Crashed, &reason).await;
         let State::Backoff { delay } = *next.state() else {
             let details = next_status.last_error.unwrap_or_default();
             give_up(&ctx, &slot, failures, &details).await;
@@ -96,8 +96,13 @@ pub(crate) async fn supervise(
         };
         slot.send(failed);
         let details = format!("restart {failures} in {delay:?}");
-        tracing::info!(plugin = id, ?delay, "restarting plugin after backoff");
-        ctx.event(&id, EventKind::Restarting, &details).await;
+        tracing::info!(
+            plugin = id.as_str(),
+            ?delay,
+            "restarting plugin after backoff"
+        );
+        ctx.event(id.as_str(), EventKind::Restarting, &details)
+            .await;
         tokio::select! {
             () = tokio::time::sleep(delay) => {
                 slot.send(Event::Retry);
@@ -116,11 +121,15 @@ pub(crate) async fn supervise(
 /// Records the give-up and disables the plugin durably, so it stays stopped after a daemon
 /// restart; the caller then moves the lifecycle to `failed`.
 async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32, details: &str) {
-    let id = &slot.meta.id;
-    tracing::error!(plugin = id, failures, "giving up on plugin; disabling it");
-    ctx.event(id, EventKind::GaveUp, details).await;
-    if let Err(e) = ctx.enabled.persist(id, false).await {
-        tracing::error!(plugin = id, error = %e, "cannot record that the plugin is disabled");
+    let id = &slot.id;
+    tracing::error!(
+        plugin = id.as_str(),
+        failures,
+        "giving up on plugin; disabling it"
+    );
+    ctx.event(id.as_str(), EventKind::GaveUp, details).await;
+    if let Err(e) = ctx.enabled.persist(id.as_str(), false).await {
+        tracing::error!(plugin = id.as_str(), error = %e, "cannot record that the plugin is disabled");
     }
 }
 
@@ -131,7 +140,7 @@ async fn run_once(
     stop: &StopSignal,
     adopted: Option<RunningPlugin>,
 ) -> Outcome {
-    let id = &slot.meta.id;
+    let id = &slot.id;
     let settings = &ctx.settings;
     let socket = ctx.backend.socket_path(id);
     let was_adopted = adopted.is_some();
@@ -175,7 +184,7 @@ async fn run_once(
         .await?;
         let init = Init {
             protocol_version: toru_plugin_api::PROTOCOL_VERSION,
-            plugin_id: id.clone(),
+            plugin_id: id.to_string(),
             instance_id: ctx.instance_id.clone(),
             config: Default::default(),
             license: slot.license_key(),
@@ -212,8 +221,8 @@ async fn run_once(
     } else {
         (EventKind::Started, "started and initialised")
     };
-    tracing::info!(plugin = id, pid = ?running.pid, adopted = was_adopted, "plugin running");
-    ctx.event(id, kind, details).await;
+    tracing::info!(plugin = id.as_str(), pid = ?running.pid, adopted = was_adopted, "plugin running");
+    ctx.event(id.as_str(), kind, details).await;
     let started = Instant::now();
 
     let reason = tokio::select! {
@@ -258,7 +267,7 @@ async fn watch_health(ctx: &SupervisorContext, slot: &Slot, conn: &Connection) -
             Ok(_) if missed > 0 => {
                 missed = 0;
                 slot.send(Event::PingAnswered);
-                ctx.event(&slot.meta.id, EventKind::Healthy, "answers pings again")
+                ctx.event(slot.id.as_str(), EventKind::Healthy, "answers pings again")
                     .await;
             }
             Ok(_) => {}
@@ -266,7 +275,7 @@ async fn watch_health(ctx: &SupervisorContext, slot: &Slot, conn: &Connection) -
                 missed += 1;
                 if missed == 1 {
                     slot.send(Event::PingMissed);
-                    ctx.event(&slot.meta.id, EventKind::Unhealthy, &e.to_string())
+                    ctx.event(slot.id.as_str(), EventKind::Unhealthy, &e.to_string())
                         .await;
                 }
                 if missed >= settings.max_missed_pings {
@@ -315,7 +324,7 @@ async fn terminate(
     conn: Option<&Connection>,
     mut running: RunningPlugin,
 ) {
-    let id = &slot.meta.id;
+    let id = &slot.id;
     let grace = ctx.settings.stop_grace;
     if let Some(conn) = conn {
         // Never waits for room: a plugin that does not read gets no grace, only SIGTERM.
@@ -325,9 +334,9 @@ async fn terminate(
         conn.close();
     }
     if let Err(e) = ctx.backend.stop(id, grace).await {
-        tracing::error!(plugin = id, error = %ErrorChain(&e), "cannot stop plugin");
+        tracing::error!(plugin = id.as_str(), error = %ErrorChain(&e), "cannot stop plugin");
     }
-    ctx.event(id, EventKind::Stopped, "stopped").await;
+    ctx.event(id.as_str(), EventKind::Stopped, "stopped").await;
 }
 
 fn exit_text(exit: Result<ExitInfo, tokio::sync::oneshot::error::RecvError>) -> String {

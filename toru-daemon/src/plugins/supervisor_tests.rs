@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
-use toru_plugin_api::{Body, FrameCodec, Message, PluginMetadata, Ready};
+use toru_plugin_api::{Body, FrameCodec, Message, PluginId, PluginMetadata, Ready};
 
 use super::*;
 use crate::plugins::backend::BackendError;
@@ -84,7 +84,7 @@ impl SupervisorBackend for FakeBackend {
         BackendKind::Embedded
     }
 
-    fn socket_path(&self, plugin_id: &str) -> PathBuf {
+    fn socket_path(&self, plugin_id: &PluginId) -> PathBuf {
         self.dir.join(format!("{plugin_id}.sock"))
     }
 
@@ -117,11 +117,11 @@ impl SupervisorBackend for FakeBackend {
         })
     }
 
-    async fn adopt(&self, _plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError> {
+    async fn adopt(&self, _plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError> {
         Ok(None)
     }
 
-    async fn stop(&self, _plugin_id: &str, _grace: Duration) -> Result<(), BackendError> {
+    async fn stop(&self, _plugin_id: &PluginId, _grace: Duration) -> Result<(), BackendError> {
         let process = lock(&self.process).take();
         if let Some(process) = process {
             process.kill.cancel();
@@ -130,7 +130,7 @@ impl SupervisorBackend for FakeBackend {
         Ok(())
     }
 
-    async fn list_running(&self) -> Result<Vec<String>, BackendError> {
+    async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {
         Ok(Vec::new())
     }
 }
@@ -219,6 +219,7 @@ async fn supervised(
         permissions: Default::default(),
     };
     let slot = Arc::new(Slot::new(
+        PluginId::new(ID).unwrap(),
         meta,
         dir.path().join("fake.binary"),
         ctx.settings.restart_policy(),

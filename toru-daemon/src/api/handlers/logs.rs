@@ -45,10 +45,10 @@ pub async fn page(
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
-    require_plugin(&state, &id)?;
+    let id = require_plugin(&state, &id)?;
     let query = parse(&query)?;
     let page = match state.plugins.backend_kind() {
-        BackendKind::Systemd => journal::read_page(&id, &unit_name(&id), &query)
+        BackendKind::Systemd => journal::read_page(id.as_str(), &unit_name(&id), &query)
             .await
             .map_err(|e| ApiError::journal_unavailable(e.to_string()))?,
         BackendKind::Embedded => {
@@ -68,10 +68,10 @@ pub async fn follow(
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
-    require_plugin(&state, &id)?;
+    let id = require_plugin(&state, &id)?;
     let query = parse(&query)?;
     let rx = match state.plugins.backend_kind() {
-        BackendKind::Systemd => journal::follow(id.clone(), unit_name(&id), query),
+        BackendKind::Systemd => journal::follow(id.to_string(), unit_name(&id), query),
         BackendKind::Embedded => files::follow(state.plugin_log_dir.to_path_buf(), id, query),
     };
     let events = tokio_stream_from(rx).map(|entry| {

@@ -15,10 +15,15 @@ pub mod users;
 pub type ApiResult = Result<warp::reply::Response, super::error::ApiError>;
 
 /// 404 unless a plugin with this id was discovered; for routes that work whether or not it runs.
-pub fn require_plugin(state: &super::ApiState, id: &str) -> Result<(), super::error::ApiError> {
+/// Returns the discovered plugin's [`PluginId`](toru_plugin_api::PluginId), so a request path
+/// becomes an id only by matching a plugin the daemon knows.
+pub fn require_plugin(
+    state: &super::ApiState,
+    id: &str,
+) -> Result<toru_plugin_api::PluginId, super::error::ApiError> {
     state
         .plugins
         .get(id)
-        .map(|_| ())
+        .map(|info| info.id)
         .ok_or_else(|| super::error::ApiError::not_found(format!("no plugin with id {id:?}")))
 }

@@ -51,7 +51,7 @@ pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
     let kv = state.store.kv_usage(&id).await?;
     Ok(warp::reply::json(&PluginDetails {
         unit_name: (state.plugins.backend_kind() == BackendKind::Systemd)
-            .then(|| unit_name(&info.meta.id)),
+            .then(|| unit_name(&info.id)),
         plugin: info.into(),
         kv: kv.into(),
         events: events.into_iter().map(Into::into).collect(),

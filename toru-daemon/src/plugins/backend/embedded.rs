@@ -25,6 +25,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
+use toru_plugin_api::PluginId;
 
 use super::{BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
 use crate::logs::file_writer::Rotation;
@@ -97,7 +98,7 @@ pub enum EmbeddedError {
 pub struct EmbeddedBackend {
     config: EmbeddedConfig,
     /// Shared with each child's reaper task, which removes the child once it has ended.
-    children: Arc<Mutex<HashMap<String, Child>>>,
+    children: Arc<Mutex<HashMap<PluginId, Child>>>,
 }
 
 /// What the backend keeps about a running child.
@@ -137,18 +138,18 @@ impl EmbeddedBackend {
         self.config.runtime_dir.join("plugins")
     }
 
-    fn pid_file(&self, plugin_id: &str) -> PathBuf {
+    fn pid_file(&self, plugin_id: &PluginId) -> PathBuf {
         self.plugin_dir().join(format!("{plugin_id}.pid"))
     }
 
-    fn children(&self) -> std::sync::MutexGuard<'_, HashMap<String, Child>> {
+    fn children(&self) -> std::sync::MutexGuard<'_, HashMap<PluginId, Child>> {
         lock(&self.children)
     }
 
     /// The pid recorded for a plugin by this or a previous daemon, if that process still runs
     /// the plugin (its command line names the plugin's socket, so a recycled pid is not taken
     /// for it).
-    fn leftover_pid(&self, plugin_id: &str) -> Option<u32> {
+    fn leftover_pid(&self, plugin_id: &PluginId) -> Option<u32> {
         let text = std::fs::read_to_string(self.pid_file(plugin_id)).ok()?;
         let pid: u32 = text.trim().parse().ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -163,9 +164,9 @@ impl EmbeddedBackend {
     /// Stops a process that is not our child, and its process group (it leads one, as every
     /// child of this backend does): SIGTERM, wait, SIGKILL. Its log relay ends by itself once
     /// the group has gone.
-    async fn stop_leftover(&self, plugin_id: &str, pid: u32, grace: Duration) {
+    async fn stop_leftover(&self, plugin_id: &PluginId, pid: u32, grace: Duration) {
         tracing::info!(
-            plugin = plugin_id,
+            plugin = plugin_id.as_str(),
             pid,
             "stopping a plugin process left by a previous daemon"
         );
@@ -186,14 +187,14 @@ impl EmbeddedBackend {
     /// group of its own so that stopping the plugin's group does not lose its last lines.
     fn spawn_relay(
         &self,
-        plugin_id: &str,
+        plugin_id: &PluginId,
         pid: u32,
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
     ) -> std::io::Result<tokio::process::Child> {
         let args = RelayArgs {
             dir: plugin_log_dir(&self.config.log_dir),
-            plugin: plugin_id.to_owned(),
+            plugin: plugin_id.clone(),
             pid,
             max_bytes: self.config.rotation.max_bytes,
             keep: self.config.rotation.keep,
@@ -215,12 +216,12 @@ impl SupervisorBackend for EmbeddedBackend {
         BackendKind::Embedded
     }
 
-    fn socket_path(&self, plugin_id: &str) -> PathBuf {
+    fn socket_path(&self, plugin_id: &PluginId) -> PathBuf {
         self.plugin_dir().join(format!("{plugin_id}.sock"))
     }
 
     async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError> {
-        let id = spec.plugin_id.as_str();
+        let id = &spec.plugin_id;
         let fail = |cause: EmbeddedError| BackendError::start(id, cause);
         if self.children().contains_key(id) {
             return Err(fail(EmbeddedError::AlreadyRunning));
@@ -239,7 +240,7 @@ impl SupervisorBackend for EmbeddedBackend {
         let mut child = Command::new(&spec.binary)
             .arg("--socket")
             .arg(&spec.socket)
-            .env("TORU_PLUGIN_ID", id)
+            .env("TORU_PLUGIN_ID", id.as_str())
             .env("TORU_PLUGIN_SOCKET", &spec.socket)
             .stdin(Stdio::null())
             .stdout(out_write)
@@ -258,7 +259,7 @@ impl SupervisorBackend for EmbeddedBackend {
         };
         // First, so that a daemon killed from here on leaves a child the next one can find.
         if let Err(e) = std::fs::write(self.pid_file(id), format!("{pid}\n")) {
-            tracing::warn!(plugin = id, error = %e, "cannot write pid file");
+            tracing::warn!(plugin = id.as_str(), error = %e, "cannot write pid file");
         }
         let relay = match self.spawn_relay(id, pid, out_read, err_read) {
             Ok(relay) => relay,
@@ -277,9 +278,9 @@ impl SupervisorBackend for EmbeddedBackend {
         let (exited_tx, exited_rx) = oneshot::channel();
         let (done_tx, done_rx) = watch::channel(false);
         self.children()
-            .insert(id.to_owned(), Child { pid, done: done_rx });
+            .insert(id.clone(), Child { pid, done: done_rx });
         let pid_file = self.pid_file(id);
-        let plugin_id = id.to_owned();
+        let plugin_id = id.clone();
         let children = self.children.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -301,7 +302,7 @@ impl SupervisorBackend for EmbeddedBackend {
                     children.remove(&plugin_id);
                 }
             }
-            tracing::debug!(plugin = plugin_id, %info, "plugin process ended");
+            tracing::debug!(plugin = plugin_id.as_str(), %info, "plugin process ended");
             let _ = exited_tx.send(info);
             let _ = done_tx.send(true);
         });
@@ -312,7 +313,7 @@ impl SupervisorBackend for EmbeddedBackend {
         })
     }
 
-    async fn adopt(&self, plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError> {
+    async fn adopt(&self, plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError> {
         // A child of a previous daemon cannot be waited for, so it is stopped, not adopted.
         if let Some(pid) = self.leftover_pid(plugin_id)
             && !self.children().contains_key(plugin_id)
@@ -323,7 +324,7 @@ impl SupervisorBackend for EmbeddedBackend {
         Ok(None)
     }
 
-    async fn stop(&self, plugin_id: &str, grace: Duration) -> Result<(), BackendError> {
+    async fn stop(&self, plugin_id: &PluginId, grace: Duration) -> Result<(), BackendError> {
         let child = self
             .children()
             .get(plugin_id)
@@ -344,7 +345,7 @@ impl SupervisorBackend for EmbeddedBackend {
         };
         if tokio::time::timeout(grace, reaped()).await.is_err() {
             tracing::warn!(
-                plugin = plugin_id,
+                plugin = plugin_id.as_str(),
                 pid,
                 "plugin ignored SIGTERM; sending SIGKILL"
             );
@@ -362,20 +363,22 @@ impl SupervisorBackend for EmbeddedBackend {
         Ok(())
     }
 
-    async fn list_running(&self) -> Result<Vec<String>, BackendError> {
-        let mut ids: Vec<String> = self.children().keys().cloned().collect();
+    async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {
+        let mut ids: Vec<PluginId> = self.children().keys().cloned().collect();
         // Leftovers of a previous daemon, found by their pid files.
         if let Ok(dir) = std::fs::read_dir(self.plugin_dir()) {
             for entry in dir.flatten() {
                 let name = entry.file_name();
-                let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".pid")) else {
+                // A file name that is not a valid id is no pid file of ours: skipped.
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".pid"))
+                    .and_then(|n| PluginId::new(n).ok())
+                else {
                     continue;
                 };
-                if toru_plugin_api::validate_plugin_id(id).is_ok()
-                    && !ids.iter().any(|known| known == id)
-                    && self.leftover_pid(id).is_some()
-                {
-                    ids.push(id.to_owned());
+                if !ids.contains(&id) && self.leftover_pid(&id).is_some() {
+                    ids.push(id);
                 }
             }
         }
@@ -452,13 +455,13 @@ async fn end_group(pgid: u32) {
 
 /// Waits up to [`RELAY_DRAIN`] for a plugin's log relay to write the last lines and exit; a relay
 /// still held open (by a helper that left the process group) is reaped in the background.
-async fn drain_relay(plugin_id: &str, mut relay: tokio::process::Child) {
+async fn drain_relay(plugin_id: &PluginId, mut relay: tokio::process::Child) {
     if tokio::time::timeout(RELAY_DRAIN, relay.wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            plugin = plugin_id,
+            plugin = plugin_id.as_str(),
             "a process outside the plugin's group still holds its output open"
         );
         tokio::spawn(async move {

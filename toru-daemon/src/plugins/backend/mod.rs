@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use toru_plugin_api::PluginId;
 
 /// Which backend runs the plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +22,12 @@ pub enum BackendKind {
     Embedded,
 }
 
-/// Everything needed to start one plugin. Built by the supervisor from validated metadata, so a
-/// backend can trust `plugin_id` to match `^[a-z0-9][a-z0-9-]{0,62}$`.
+/// Everything needed to start one plugin. Built by the supervisor from discovered metadata; the
+/// [`PluginId`] type guarantees the id is safe in a unit name or a path.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
-    /// The validated plugin id.
-    pub plugin_id: String,
+    /// The plugin's id.
+    pub plugin_id: PluginId,
     /// Absolute path of the plugin executable.
     pub binary: PathBuf,
     /// Where the plugin must listen; from [`SupervisorBackend::socket_path`].
@@ -102,7 +103,7 @@ pub enum BackendError {
     #[error("cannot start plugin {plugin_id}")]
     Start {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// Why.
         #[source]
         source: Cause,
@@ -111,7 +112,7 @@ pub enum BackendError {
     #[error("cannot stop plugin {plugin_id}")]
     Stop {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// Why.
         #[source]
         source: Cause,
@@ -120,7 +121,7 @@ pub enum BackendError {
     #[error("cannot inspect plugin {plugin_id}")]
     Inspect {
         /// The plugin.
-        plugin_id: String,
+        plugin_id: PluginId,
         /// Why.
         #[source]
         source: Cause,
@@ -136,25 +137,25 @@ pub enum BackendError {
 
 impl BackendError {
     /// A [`BackendError::Start`] of `plugin_id` because of `cause`.
-    pub fn start(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+    pub fn start(plugin_id: &PluginId, cause: impl Into<Cause>) -> Self {
         BackendError::Start {
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             source: cause.into(),
         }
     }
 
     /// A [`BackendError::Stop`] of `plugin_id` because of `cause`.
-    pub fn stop(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+    pub fn stop(plugin_id: &PluginId, cause: impl Into<Cause>) -> Self {
         BackendError::Stop {
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             source: cause.into(),
         }
     }
 
     /// A [`BackendError::Inspect`] of `plugin_id` because of `cause`.
-    pub fn inspect(plugin_id: &str, cause: impl Into<Cause>) -> Self {
+    pub fn inspect(plugin_id: &PluginId, cause: impl Into<Cause>) -> Self {
         BackendError::Inspect {
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             source: cause.into(),
         }
     }
@@ -168,7 +169,7 @@ pub trait SupervisorBackend: Send + Sync + 'static {
 
     /// Where the plugin with this id listens. Stable for a given id, so the daemon can reconnect
     /// to an adopted plugin.
-    fn socket_path(&self, plugin_id: &str) -> PathBuf;
+    fn socket_path(&self, plugin_id: &PluginId) -> PathBuf;
 
     /// Starts the plugin. Returns once the process runs (systemd: the start job finished), not
     /// once it listens; the supervisor connects with retries.
@@ -176,18 +177,18 @@ pub trait SupervisorBackend: Send + Sync + 'static {
 
     /// Takes over a plugin process that already runs (it outlived a previous daemon), or `None`
     /// when there is none. Adopting must not restart it.
-    async fn adopt(&self, plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError>;
+    async fn adopt(&self, plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError>;
 
     /// Stops the plugin: SIGTERM, then SIGKILL after `grace`. Returns once it is gone. Stopping a
     /// plugin that does not run is not an error.
-    async fn stop(&self, plugin_id: &str, grace: Duration) -> Result<(), BackendError>;
+    async fn stop(&self, plugin_id: &PluginId, grace: Duration) -> Result<(), BackendError>;
 
     /// The ids of every plugin process this backend currently runs, including ones left by a
     /// previous daemon, so the daemon can stop those no longer enabled.
-    async fn list_running(&self) -> Result<Vec<String>, BackendError>;
+    async fn list_running(&self) -> Result<Vec<PluginId>, BackendError>;
 }
 
 /// The systemd unit name for a plugin: `toru-plugin-<id>.service`.
-pub fn unit_name(plugin_id: &str) -> String {
+pub fn unit_name(plugin_id: &PluginId) -> String {
     format!("toru-plugin-{plugin_id}.service")
 }

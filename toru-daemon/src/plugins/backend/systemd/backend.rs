@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::oneshot;
+use toru_plugin_api::PluginId;
 use zbus::{Connection, OwnedObjectPath};
 
 use super::dbus::{
@@ -131,14 +132,14 @@ impl SystemdBackend {
     /// Starts the watcher for a unit that runs, returning the receiver of its exit.
     fn spawn_watcher(
         &self,
-        plugin_id: &str,
+        plugin_id: &PluginId,
         changes: zbus::fdo::PropertiesChangedStream,
         path: String,
         armed: bool,
     ) -> oneshot::Receiver<ExitInfo> {
         let (tx, rx) = oneshot::channel();
         let watcher = Watcher {
-            plugin_id: plugin_id.to_owned(),
+            plugin_id: plugin_id.clone(),
             conn: self.conn.clone(),
             path,
             armed,
@@ -170,17 +171,13 @@ impl SupervisorBackend for SystemdBackend {
         BackendKind::Systemd
     }
 
-    fn socket_path(&self, plugin_id: &str) -> PathBuf {
+    fn socket_path(&self, plugin_id: &PluginId) -> PathBuf {
         self.config.socket_path(plugin_id)
     }
 
     async fn start(&self, spec: &LaunchSpec) -> Result<RunningPlugin, BackendError> {
-        let id = spec.plugin_id.as_str();
+        let id = &spec.plugin_id;
         let fail = |cause: SystemdError| BackendError::start(id, cause);
-        // The supervisor validated the id already; the unit name is built from it, so check
-        // again here where it matters.
-        toru_plugin_api::validate_plugin_id(id)
-            .map_err(|e| fail(SystemdError::InvalidPluginId(e)))?;
         let unit = unit_name(id);
         let path = unit_object_path(&unit);
         let props = unit_properties(spec, &self.config).map_err(fail)?;
@@ -239,7 +236,7 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| fail(SystemdError::call("Get MainPID")(e)))?;
         let exited = self.spawn_watcher(id, changes, path, false);
-        tracing::info!(plugin = id, unit, ?pid, "started plugin unit");
+        tracing::info!(plugin = id.as_str(), unit, ?pid, "started plugin unit");
         Ok(RunningPlugin {
             pid,
             unit: Some(unit),
@@ -247,10 +244,7 @@ impl SupervisorBackend for SystemdBackend {
         })
     }
 
-    async fn adopt(&self, plugin_id: &str) -> Result<Option<RunningPlugin>, BackendError> {
-        if toru_plugin_api::validate_plugin_id(plugin_id).is_err() {
-            return Ok(None);
-        }
+    async fn adopt(&self, plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError> {
         let inspect = |cause: SystemdError| BackendError::inspect(plugin_id, cause);
         let unit = unit_name(plugin_id);
         // GetUnit does not load a unit (reading properties by path would), so "not loaded"
@@ -283,7 +277,7 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| inspect(SystemdError::call("Get MainPID")(e)))?;
         let exited = self.spawn_watcher(plugin_id, changes, path, true);
-        tracing::info!(plugin = plugin_id, unit, ?pid, %state, "adopted plugin unit");
+        tracing::info!(plugin = plugin_id.as_str(), unit, ?pid, %state, "adopted plugin unit");
         Ok(Some(RunningPlugin {
             pid,
             unit: Some(unit),
@@ -291,11 +285,7 @@ impl SupervisorBackend for SystemdBackend {
         }))
     }
 
-    async fn stop(&self, plugin_id: &str, grace: Duration) -> Result<(), BackendError> {
-        if toru_plugin_api::validate_plugin_id(plugin_id).is_err() {
-            // No unit can have this name: nothing runs.
-            return Ok(());
-        }
+    async fn stop(&self, plugin_id: &PluginId, grace: Duration) -> Result<(), BackendError> {
         let fail = |cause: SystemdError| BackendError::stop(plugin_id, cause);
         let unit = unit_name(plugin_id);
         let mut jobs = self
@@ -314,7 +304,7 @@ impl SupervisorBackend for SystemdBackend {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
-                    plugin = plugin_id,
+                    plugin = plugin_id.as_str(),
                     ?grace,
                     "plugin did not stop in time, killing it"
                 );
@@ -346,7 +336,7 @@ impl SupervisorBackend for SystemdBackend {
         Ok(())
     }
 
-    async fn list_running(&self) -> Result<Vec<String>, BackendError> {
+    async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {
         let pattern = format!("{UNIT_PREFIX}*");
         let units = self
             .manager
@@ -355,7 +345,7 @@ impl SupervisorBackend for SystemdBackend {
             .map_err(|e| BackendError::List {
                 source: SystemdError::call("ListUnitsByPatterns")(e).into(),
             })?;
-        let mut ids: Vec<String> = units
+        let mut ids: Vec<PluginId> = units
             .into_iter()
             .filter(|entry| entry.active_state().is_running())
             .filter_map(|entry| plugin_id_of_unit(&entry.name))
@@ -368,10 +358,9 @@ impl SupervisorBackend for SystemdBackend {
 
 /// The plugin id of a unit name, when it is one of ours (`toru-plugin-<valid id>.service`).
 /// Units named like ours but with an id the daemon would never make are ignored, not touched.
-fn plugin_id_of_unit(unit: &str) -> Option<String> {
+fn plugin_id_of_unit(unit: &str) -> Option<PluginId> {
     let id = unit.strip_prefix(UNIT_PREFIX)?.strip_suffix(UNIT_SUFFIX)?;
-    toru_plugin_api::validate_plugin_id(id).ok()?;
-    Some(id.to_owned())
+    PluginId::new(id).ok()
 }
 
 #[cfg(test)]
@@ -381,7 +370,9 @@ mod tests {
     #[test]
     fn unit_names_map_back_to_valid_ids_only() {
         assert_eq!(
-            plugin_id_of_unit("toru-plugin-hello.service").as_deref(),
+            plugin_id_of_unit("toru-plugin-hello.service")
+                .as_ref()
+                .map(PluginId::as_str),
             Some("hello")
         );
         assert_eq!(plugin_id_of_unit("toru-plugin-Bad_Id.service"), None);

@@ -28,9 +28,6 @@ pub enum SystemdError {
         #[source]
         source: zbus::Error,
     },
-    /// The id cannot name a unit (the supervisor validates it first; this is the backstop).
-    #[error("invalid plugin id")]
-    InvalidPluginId(#[source] toru_plugin_api::MetadataError),
     /// `ExecStart=` needs an absolute UTF-8 path.
     #[error("the plugin binary path {} must be absolute and UTF-8", .0.display())]
     BinaryPath(PathBuf),

@@ -31,6 +31,8 @@ mod watcher;
 
 use std::path::PathBuf;
 
+use toru_plugin_api::PluginId;
+
 pub use backend::SystemdBackend;
 pub use error::{FailureDetails, SystemdError};
 pub use properties::{PLUGIN_SLICE, unit_properties};
@@ -69,7 +71,7 @@ impl Default for SystemdConfig {
 
 impl SystemdConfig {
     /// Where the daemon connects to the plugin `plugin_id`: `<socket_dir>/<id>/plugin.sock`.
-    pub fn socket_path(&self, plugin_id: &str) -> PathBuf {
+    pub fn socket_path(&self, plugin_id: &PluginId) -> PathBuf {
         socket_path(&self.socket_dir, plugin_id)
     }
 }

@@ -35,7 +35,7 @@ pub fn unit_properties(
     spec: &LaunchSpec,
     config: &SystemdConfig,
 ) -> Result<Vec<(&'static str, Variant<'static>)>, SystemdError> {
-    let id = spec.plugin_id.as_str();
+    let id = &spec.plugin_id;
     let binary = spec
         .binary
         .to_str()
@@ -44,7 +44,7 @@ pub fn unit_properties(
         .to_owned();
     // The socket must be in the plugin's own directory, the only one bind-mounted into its
     // unit. The spec carries the daemon's view of it; here it must agree.
-    let host_dir = config.socket_dir.join(id);
+    let host_dir = config.socket_dir.join(id.as_str());
     if spec.socket != config.socket_path(id) || !host_dir.is_absolute() {
         return Err(SystemdError::SocketOutsideRuntimeDirectory {
             socket: spec.socket.clone(),
@@ -105,7 +105,7 @@ pub fn unit_properties(
             "LogExtraFields",
             vec![format!("TORU_PLUGIN={id}").into_bytes()].into(),
         ),
-        ("SyslogIdentifier", id.to_owned().into()),
+        ("SyslogIdentifier", id.to_string().into()),
         // Identity and privileges: a fresh unprivileged user per plugin that owns nothing,
         // no capabilities, no way to gain any.
         ("DynamicUser", true.into()),
@@ -237,10 +237,11 @@ mod tests {
     use crate::plugins::backend::Limits;
 
     fn spec(id: &str) -> LaunchSpec {
+        let id = toru_plugin_api::PluginId::new(id).unwrap();
         LaunchSpec {
-            plugin_id: id.to_owned(),
             binary: PathBuf::from("/usr/lib/toru/plugins/hello.binary"),
-            socket: SystemdConfig::default().socket_path(id),
+            socket: SystemdConfig::default().socket_path(&id),
+            plugin_id: id,
             permissions: Default::default(),
             limits: Limits {
                 memory_max: Some(64 << 20),

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use toru_plugin_api::PluginId;
+
 use super::UNIT_PREFIX;
 
 /// Where the daemon connects to a plugin: `<socket_dir>/<id>/plugin.sock`.
@@ -16,8 +18,8 @@ use super::UNIT_PREFIX;
 /// group root from the setgid directory and mode 0770 from `UMask=0007`, so the daemon (gid 0)
 /// may connect; other plugins can reach neither the directory (`socket_dir` is 0700 and not
 /// mounted into their units) nor the socket (not their user, not their group).
-pub fn socket_path(socket_dir: &std::path::Path, plugin_id: &str) -> PathBuf {
-    socket_dir.join(plugin_id).join(SOCKET_NAME)
+pub fn socket_path(socket_dir: &std::path::Path, plugin_id: &PluginId) -> PathBuf {
+    socket_dir.join(plugin_id.as_str()).join(SOCKET_NAME)
 }
 
 /// The socket's file name, the same in the daemon's view and the plugin's.
@@ -25,7 +27,7 @@ const SOCKET_NAME: &str = "plugin.sock";
 
 /// Where the plugin itself creates its socket, in its own mount namespace:
 /// `/run/toru-plugin-<id>/plugin.sock` (the bind mount of the daemon's directory).
-pub fn unit_socket_path(plugin_id: &str) -> PathBuf {
+pub fn unit_socket_path(plugin_id: &PluginId) -> PathBuf {
     PathBuf::from(format!(
         "/run/{}/{SOCKET_NAME}",
         runtime_directory(plugin_id)
@@ -36,14 +38,17 @@ pub fn unit_socket_path(plugin_id: &str) -> PathBuf {
 /// the plugin's directory setgid with group root and mode 2733 (the plugin, which is "other",
 /// may create its socket but not list the directory). A socket left by an earlier process of
 /// the same plugin (a different dynamic uid) is removed: the directory is the daemon's.
-pub fn prepare_socket_dir(socket_dir: &std::path::Path, plugin_id: &str) -> std::io::Result<()> {
+pub fn prepare_socket_dir(
+    socket_dir: &std::path::Path,
+    plugin_id: &PluginId,
+) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(socket_dir)?;
     std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o700))?;
-    let dir = socket_dir.join(plugin_id);
+    let dir = socket_dir.join(plugin_id.as_str());
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -54,11 +59,11 @@ pub fn prepare_socket_dir(socket_dir: &std::path::Path, plugin_id: &str) -> std:
 }
 
 /// The `RuntimeDirectory=` name (relative to `/run`) of a plugin's unit.
-pub fn runtime_directory(plugin_id: &str) -> String {
+pub fn runtime_directory(plugin_id: &PluginId) -> String {
     format!("{UNIT_PREFIX}{plugin_id}")
 }
 
 /// The absolute path of a plugin unit's `RuntimeDirectory=`.
-pub fn runtime_dir_path(plugin_id: &str) -> String {
+pub fn runtime_dir_path(plugin_id: &PluginId) -> String {
     format!("/run/{}", runtime_directory(plugin_id))
 }

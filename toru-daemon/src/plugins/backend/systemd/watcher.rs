@@ -3,6 +3,7 @@
 
 use futures::StreamExt;
 use tokio::sync::oneshot;
+use toru_plugin_api::PluginId;
 use zbus::{Connection, Variant};
 
 use super::dbus::{SERVICE_INTERFACE, UNIT_INTERFACE, service_proxy};
@@ -12,7 +13,7 @@ use crate::plugins::backend::ExitInfo;
 /// Follows one unit until it ends, then reports how its main process ended.
 pub struct Watcher {
     /// The plugin, for the log.
-    pub plugin_id: String,
+    pub plugin_id: PluginId,
     /// The backend's connection, to read the exit status when the signals lacked it.
     pub conn: Connection,
     /// The unit's object path.
@@ -73,7 +74,7 @@ impl Watcher {
                 _ => {}
             }
         };
-        tracing::debug!(plugin = self.plugin_id, %exit, "plugin unit ended");
+        tracing::debug!(plugin = self.plugin_id.as_str(), %exit, "plugin unit ended");
         // The receiver may be gone by now; then nobody needs the answer.
         let _ = tx.send(exit);
     }
