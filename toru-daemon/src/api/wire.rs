@@ -7,11 +7,11 @@ use toru_api as wire;
 
 use crate::logs::entry::{Level, LogEntry};
 use crate::logs::query::LogPage;
+use crate::plugins::PluginInfo;
 use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
-use crate::plugins::license::{LicenseState, LicenseStatus};
-use crate::plugins::{PluginInfo, PluginState, PluginStatus};
-use crate::store::{Event, KvUsage};
+use crate::plugins::license::LicenseStatus;
+use crate::store::KvUsage;
 
 impl From<PluginInfo> for wire::Plugin {
     fn from(info: PluginInfo) -> Self {
@@ -28,7 +28,7 @@ impl From<PluginInfo> for wire::Plugin {
             license_required: meta.license_required,
             permissions: permissions(meta.permissions),
             binary: info.binary.to_string_lossy().into_owned(),
-            status: info.status.into(),
+            status: info.status,
             license: info.license.into(),
         }
     }
@@ -43,56 +43,17 @@ fn permissions(p: toru_plugin_api::Permissions) -> wire::Permissions {
     }
 }
 
-impl From<PluginStatus> for wire::PluginStatus {
-    fn from(s: PluginStatus) -> Self {
-        wire::PluginStatus {
-            enabled: s.enabled,
-            state: s.state.into(),
-            healthy: s.healthy,
-            pid: s.pid,
-            unit: s.unit,
-            restarts: s.restarts,
-            consecutive_failures: s.consecutive_failures,
-            last_error: s.last_error,
-        }
-    }
-}
-
-impl From<PluginState> for wire::PluginState {
-    fn from(state: PluginState) -> Self {
-        match state {
-            PluginState::Disabled => wire::PluginState::Disabled,
-            PluginState::Starting => wire::PluginState::Starting,
-            PluginState::Running => wire::PluginState::Running,
-            PluginState::Backoff => wire::PluginState::Backoff,
-            PluginState::Stopping => wire::PluginState::Stopping,
-            PluginState::Failed => wire::PluginState::Failed,
-        }
-    }
-}
-
 impl From<LicenseStatus> for wire::LicenseStatus {
     fn from(l: LicenseStatus) -> Self {
         wire::LicenseStatus {
             required: l.required,
             installed: l.installed,
-            state: l.state.into(),
+            state: l.state,
             error: l.error.map(|kind| kind.as_str().to_owned()),
             message: l.message,
             licensee: l.licensee,
             expires_at: l.expires_at,
             features: l.features,
-        }
-    }
-}
-
-impl From<LicenseState> for wire::LicenseState {
-    fn from(state: LicenseState) -> Self {
-        match state {
-            LicenseState::Valid => wire::LicenseState::Valid,
-            LicenseState::Invalid => wire::LicenseState::Invalid,
-            LicenseState::Missing => wire::LicenseState::Missing,
-            LicenseState::Unchecked => wire::LicenseState::Unchecked,
         }
     }
 }
@@ -111,18 +72,6 @@ impl From<KvUsage> for wire::KvUsage {
         wire::KvUsage {
             bytes: usage.bytes,
             quota: usage.quota,
-        }
-    }
-}
-
-impl From<Event> for wire::Event {
-    fn from(e: Event) -> Self {
-        wire::Event {
-            id: e.id,
-            plugin_id: e.plugin_id,
-            at_unix_ms: e.at_unix_ms,
-            kind: e.kind,
-            details: e.details,
         }
     }
 }

@@ -19,19 +19,8 @@ pub(crate) struct LicenseSlot {
     pub(crate) report: Option<LicenseReport>,
 }
 
-/// Where a plugin's licence stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LicenseState {
-    /// The plugin verified the key and it has not expired since.
-    Valid,
-    /// The plugin rejected the key, or it has expired since.
-    Invalid,
-    /// No key is installed.
-    Missing,
-    /// A key is installed but the plugin has not reported a verdict on it (not running yet, or
-    /// it does not report licence checks).
-    Unchecked,
-}
+/// Where a plugin's licence stands: `toru-api`'s, as clients see it.
+pub use toru_api::LicenseState;
 
 /// A licence failure kind as the daemon shows it (`LicenseStatus::error`): one of
 /// `docs/licensing.md`'s kinds, `unchecked`, or a kind a plugin reported that this daemon does

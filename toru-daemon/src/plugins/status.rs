@@ -8,43 +8,10 @@ use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::license::LicenseStatus;
 
-/// Where a plugin is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginState {
-    /// Not enabled; nothing runs.
-    Disabled,
-    /// Being started or connected to.
-    Starting,
-    /// Running, connected and initialised: its routes are served.
-    Running,
-    /// Crashed; waiting before the next start.
-    Backoff,
-    /// Being stopped.
-    Stopping,
-    /// Gave up after too many consecutive failures; disabled until an admin enables it again.
-    Failed,
-}
-
-/// A snapshot of one plugin's runtime status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginStatus {
-    /// Whether the admin wants it running (see `lifecycle.rs` for its value in each state).
-    pub enabled: bool,
-    /// Lifecycle state.
-    pub state: PluginState,
-    /// Whether it answers pings; `false` in every state but `running`.
-    pub healthy: bool,
-    /// Main PID while it has a process: `starting` (once launched), `running`, `stopping`.
-    pub pid: Option<u32>,
-    /// The systemd unit under the systemd backend, while it has a process.
-    pub unit: Option<String>,
-    /// Restarts after failures since it was last enabled.
-    pub restarts: u32,
-    /// Failures in a row; reset after a stable run.
-    pub consecutive_failures: u32,
-    /// The most recent failure, for the admin.
-    pub last_error: Option<String>,
-}
+/// Where a plugin is in its lifecycle, and the snapshot clients see: `toru-api`'s types, which
+/// `Lifecycle::status` builds (`enabled` per state is explained in `lifecycle.rs`; `healthy` is
+/// `false` in every state but `running`; `pid` and `unit` are set while a process exists).
+pub use toru_api::{PluginState, PluginStatus};
 
 /// A plugin as the API shows it: metadata plus runtime status.
 #[derive(Debug, Clone)]

@@ -5,24 +5,11 @@ use rusqlite::Connection;
 
 use super::{Error, OpError, Store, now_unix_ms, sql_limit};
 
+/// One entry of the plugin event log, as read back: `toru-api`'s, as the API sends it.
+pub use toru_api::Event;
 /// What happened to a plugin: `toru-api`'s kind, stored in the database as its snake_case name
 /// ([`EventKind::as_str`]), which is also its name on the wire.
 pub use toru_api::{EventKind, UnknownEventKind};
-
-/// One entry of the plugin event log, as read back for the UI.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Event {
-    /// Row id; increases with insertion order.
-    pub id: i64,
-    /// The plugin the event is about.
-    pub plugin_id: String,
-    /// When it was recorded, in ms since the Unix epoch.
-    pub at_unix_ms: i64,
-    /// What happened.
-    pub kind: EventKind,
-    /// Free-form human-readable details (exit status, error message, …); may be empty.
-    pub details: String,
-}
 
 impl Store {
     /// Appends an event about `plugin_id` to the log, stamped with the current time.

@@ -1,6 +1,6 @@
 //! The plugin event log (starts, crashes, restarts, give-ups…).
 
-use toru_api::{Event, EventsQuery};
+use toru_api::EventsQuery;
 use warp::Reply;
 
 use super::ApiResult;
@@ -17,6 +17,5 @@ pub async fn list(state: ApiState, Query(query): Query<EventsQuery>) -> ApiResul
         Some(plugin) => state.store.recent_events(&plugin, limit).await?,
         None => state.store.all_recent_events(limit).await?,
     };
-    let events: Vec<Event> = events.into_iter().map(Into::into).collect();
     Ok(warp::reply::json(&events).into_response())
 }

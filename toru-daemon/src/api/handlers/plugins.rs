@@ -54,7 +54,7 @@ pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
             .then(|| unit_name(&info.id)),
         plugin: info.into(),
         kv: kv.into(),
-        events: events.into_iter().map(Into::into).collect(),
+        events,
     })
     .into_response())
 }
