@@ -72,6 +72,12 @@ async function eventually(probe, what, timeout = ACTION_TIMEOUT_MS) {
 
 const byTestId = (id) => page.getByTestId(id);
 
+/** How many times each example's page is opened to time its view's first render. */
+const RENDER_SAMPLES = 7;
+
+/** Where a plugin's view renders: inside the page's plugin-view frame. */
+const viewRoot = () => page.frameLocator('iframe[data-testid="plugin-view-frame"]');
+
 /** The running step's screenshot, taken now (a step that does not call this gets one at its
  *  end). */
 let current = null;
@@ -293,6 +299,28 @@ const steps = [
         await visible('counter-value');
         assert((await byTestId('plugin-view-error').count()) === 0, 'no error panel');
       }
+    },
+  ],
+  [
+    'view-render-time',
+    'prints how long opening each example’s page takes until its view shows the counter (a figure, not judged)',
+    async () => {
+      const figures = [];
+      for (const id of ['hello-rust', 'hello-python']) {
+        const times = [];
+        for (let i = 0; i < RENDER_SAMPLES; i++) {
+          await byTestId('nav-plugins').click();
+          await visible(`plugin-card-${id}`);
+          const started = performance.now();
+          await byTestId(`sidebar-plugin-${id}`).click();
+          await viewRoot().getByTestId('counter-value').waitFor({ state: 'visible' });
+          times.push(performance.now() - started);
+        }
+        times.sort((a, b) => a - b);
+        const ms = (t) => t.toFixed(0);
+        figures.push(`${id} median ${ms(times[times.length >> 1])} ms (min ${ms(times[0])}, max ${ms(times.at(-1))}, ${RENDER_SAMPLES} opens)`);
+      }
+      console.log(`    view render time, click to counter shown: ${figures.join('; ')}`);
     },
   ],
   [
