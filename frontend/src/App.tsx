@@ -9,6 +9,7 @@ import { useToast } from './lib/toast';
 import { LoginPage } from './pages/LoginPage';
 import { PluginsPage } from './pages/PluginsPage';
 import { PluginViewPage } from './pages/PluginViewPage';
+import { WarmViewFrame } from './view/WarmViewFrame';
 import { StatusPage } from './pages/StatusPage';
 
 type Auth = { kind: 'checking' } | { kind: 'out'; notice: string | null } | { kind: 'in'; user: Me };
@@ -126,6 +127,7 @@ function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
       <main className="main" id="main" tabIndex={-1}>
         {page}
       </main>
+      {plugins?.some((p) => p.status.enabled) ? <WarmViewFrame /> : null}
     </div>
   );
 }

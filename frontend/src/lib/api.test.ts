@@ -161,16 +161,15 @@ describe('licence keys', () => {
 });
 
 describe('plugin routes', () => {
-  it('prefixes the plugin’s route and sends the cookie', async () => {
+  it('sends what the view bridge asks', async () => {
     const fetch = fakeApi({
       'POST /api/plugins/hello/route/counter/increment': ({ init }) => {
         expect(init.credentials).toBe('same-origin');
         return json({ count: 1 });
       },
     });
-    const response = await api.pluginFetch('hello', '/counter/increment', { method: 'POST' });
+    const response = await api.viewFetch('/api/plugins/hello/route/counter/increment', { method: 'POST', credentials: 'same-origin' });
     expect(await response.json()).toEqual({ count: 1 });
-    expect(api.routeUrl('hello', 'greeting')).toBe('/api/plugins/hello/route/greeting');
     expect(fetch.unmatched).toEqual([]);
   });
 
@@ -182,9 +181,9 @@ describe('plugin routes', () => {
     });
     const handler = vi.fn();
     const stop = api.onUnauthorized(handler);
-    expect((await api.pluginFetch('hello', '/missing')).status).toBe(404);
+    expect((await api.viewFetch('/api/plugins/hello/route/missing', {})).status).toBe(404);
     expect(handler).not.toHaveBeenCalled();
-    expect((await api.pluginFetch('hello', '/secret')).status).toBe(401);
+    expect((await api.viewFetch('/api/plugins/hello/route/secret', {})).status).toBe(401);
     await vi.waitFor(() => expect(handler).toHaveBeenCalledTimes(1));
     expect(fetch.mock.calls.map((c) => String(c[0]))).toContain('/api/auth/me');
     stop();

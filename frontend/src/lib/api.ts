@@ -216,23 +216,28 @@ export function events(query: { limit?: number; plugin?: string } = {}, signal?:
   return request<PluginEvent[]>('/api/events', { query, signal });
 }
 
-/** The URL of the plugin's view module. `version` changes whenever the module must be
- *  re-imported (browsers keep a module per URL for the life of the page). */
-export function bundleUrl(id: string, version?: string): string {
-  return withQuery(`/api/plugins/${enc(id)}/bundle.js`, { v: version });
+/** A plugin's view module, as text for its frame (`src/view/`). `version` is the plugin's, so a
+ *  new version is never answered from the browser's cache; within one, the daemon's `ETag` makes
+ *  the browser revalidate rather than download. Throws an `ApiError` with the daemon's reason. */
+export async function viewBundle(id: string, version: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(withQuery(`/api/plugins/${enc(id)}/bundle.js`, { v: version }), { credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the Toru daemon. Is it running?');
+  }
+  if (!response.ok) {
+    if (response.status === 401) reportUnauthorized();
+    throw await errorFrom(response);
+  }
+  return response.text();
 }
 
-/** The URL a plugin's own route is reached at: `/api/plugins/:id/route/<path>`. */
-export function routeUrl(id: string, path: string): string {
-  const rest = path.startsWith('/') ? path : `/${path}`;
-  return `/api/plugins/${enc(id)}/route${rest}`;
-}
-
-/** `fetch()` for a plugin's view, scoped to its routes. Answers the plugin's own `Response`
- *  untouched (a plugin may answer 4xx on purpose); a 401 makes the app check the session, so an
- *  expired one still leads to the login page. */
-export async function pluginFetch(id: string, path: string, init: RequestInit = {}): Promise<Response> {
-  const response = await fetch(routeUrl(id, path), { ...init, credentials: 'same-origin' });
+/** `fetch()` for a plugin's view, on a URL the view bridge has checked is one of the plugin's
+ *  routes. Answers the plugin's own `Response` untouched (a plugin may answer 4xx on purpose); a
+ *  401 makes the app check the session, so an expired one still leads to the login page. */
+export async function viewFetch(url: string, init: RequestInit): Promise<Response> {
+  const response = await fetch(url, init);
   if (response.status === 401) {
     me().catch(() => {
       // A 401 here has already been reported; anything else is not ours to handle.

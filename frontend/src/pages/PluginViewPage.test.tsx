@@ -4,28 +4,54 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PluginsProvider } from '../lib/plugins';
 import { ToastProvider } from '../lib/toast';
 import { apiError, fakeApi, json, plugin, running } from '../test/fakeApi';
-import { PluginViewPage, type Importer, type PluginApi } from './PluginViewPage';
+import type { FrameMessage, HostMessage, ViewInit } from '../view/protocol';
+import { PluginViewPage } from './PluginViewPage';
 
 afterEach(() => {
   vi.unstubAllGlobals();
 });
 
+const BUNDLE = 'export function mount(el) { el.textContent = "hello view"; }';
+
 function setup(plugins = [plugin('hello', { name: 'Hello', status: running })], extra = {}) {
   return fakeApi({
     'GET /api/plugins': () => json(plugins),
-    'GET /api/plugins/hello/bundle.js': () => new Response('export {}', { status: 200, headers: { 'content-type': 'text/javascript' } }),
+    'GET /api/plugins/hello/bundle.js': () => new Response(BUNDLE, { status: 200, headers: { 'content-type': 'text/javascript' } }),
     ...extra,
   });
 }
 
-function renderPage(importer: Importer, id = 'hello') {
+function renderPage(id = 'hello') {
   return render(
     <ToastProvider>
       <PluginsProvider>
-        <PluginViewPage pluginId={id} importer={importer} />
+        <PluginViewPage pluginId={id} />
       </PluginsProvider>
     </ToastProvider>,
   );
+}
+
+/** Plays the view frame's part: catches the init message the page posts into the frame, and
+ *  talks back on its port as `view-frame.js` would. */
+async function frameSide() {
+  const frame = (await screen.findByTestId('plugin-view-frame')) as HTMLIFrameElement;
+  const inits: Array<{ message: ViewInit; port: MessagePort }> = [];
+  vi.spyOn(frame.contentWindow!, 'postMessage').mockImplementation(((message: ViewInit, _origin: string, transfer: MessagePort[]) => {
+    inits.push({ message, port: transfer[0]! });
+  }) as typeof window.postMessage);
+  act(() => {
+    frame.dispatchEvent(new Event('load'));
+  });
+  await waitFor(() => expect(inits).toHaveLength(1));
+  const { message, port } = inits[0]!;
+  const received: HostMessage[] = [];
+  port.onmessage = (event: MessageEvent<HostMessage>) => received.push(event.data);
+  return {
+    frame,
+    init: message,
+    received,
+    send: (m: FrameMessage) => act(() => port.postMessage(m)),
+  };
 }
 
 describe('PluginViewPage', () => {
@@ -33,114 +59,87 @@ describe('PluginViewPage', () => {
     setup(undefined, {
       'GET /api/plugins/hello/bundle.js': () => apiError(404, 'not_found', 'plugin hello has no frontend bundle'),
     });
-    const importer = vi.fn<Importer>(async () => {
-      throw new TypeError('Failed to fetch dynamically imported module');
-    });
-    renderPage(importer);
+    renderPage();
     const panel = await screen.findByTestId('plugin-view-error');
     expect(panel.getAttribute('role')).toBe('alert');
     expect(panel.textContent).toContain('could not be loaded');
     expect(screen.getByTestId('plugin-view-error-message').textContent).toBe('plugin hello has no frontend bundle (HTTP 404)');
     expect(screen.getByTestId('plugin-view-container').hidden).toBe(true);
-    expect(importer.mock.calls[0]![0]).toMatch(/^\/api\/plugins\/hello\/bundle\.js\?v=1\.0\.0/);
+    expect(screen.queryByTestId('plugin-view-frame')).toBeNull();
   });
 
-  it('falls back to the browser’s message when the bundle is there but broken', async () => {
+  it('runs the view in a sandboxed frame without the dashboard’s origin, and shows it once mounted', async () => {
     setup();
-    renderPage(async () => {
-      throw new SyntaxError("Unexpected token '{'");
-    });
-    expect((await screen.findByTestId('plugin-view-error-message')).textContent).toBe("Unexpected token '{'");
+    renderPage();
+    const side = await frameSide();
+    expect(side.frame.getAttribute('sandbox')).toBe('allow-scripts allow-forms');
+    expect(side.frame.getAttribute('sandbox')).not.toContain('allow-same-origin');
+    expect(side.frame.getAttribute('src')).toBe('/view-frame.html');
+    expect(side.init).toEqual({ type: 'toru-view-init', pluginId: 'hello', bundle: BUNDLE, path: '' });
+    expect(screen.getByTestId('plugin-view-container').hidden).toBe(true);
+    side.send({ type: 'mounted' });
+    await waitFor(() => expect(screen.getByTestId('plugin-view-container').hidden).toBe(false));
+    side.send({ type: 'resize', height: 420.2 });
+    await waitFor(() => expect(side.frame.style.height).toBe('421px'));
   });
 
-  it('shows an error panel when mount() throws, and Retry loads a fresh copy', async () => {
+  it('answers the view’s requests on its own routes only, and its toasts and navigation', async () => {
+    const fetch = setup(undefined, { 'GET /api/plugins/hello/route/counter': () => json({ count: 7 }) });
+    renderPage();
+    const side = await frameSide();
+    side.send({ type: 'mounted' });
+    side.send({ type: 'fetch', id: 1, path: '/counter', method: 'GET', headers: [], body: null });
+    side.send({ type: 'fetch', id: 2, path: '/../../../users', method: 'GET', headers: [], body: null });
+    await waitFor(() => expect(side.received).toHaveLength(2));
+    const byId = Object.fromEntries(side.received.map((m) => ['id' in m ? m.id : 0, m]));
+    const ok = byId[1] as Extract<HostMessage, { type: 'response' }>;
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(new TextDecoder().decode(ok.body))).toEqual({ count: 7 });
+    expect(byId[2]).toMatchObject({ type: 'error', name: 'TypeError' });
+    expect(fetch.mock.calls.map(([url]) => String(url))).not.toContain('/api/users');
+
+    side.send({ type: 'toast', message: 'Saved', kind: 'success' });
+    expect((await screen.findByTestId('toast-success')).textContent).toContain('Saved');
+    side.send({ type: 'navigate', path: '/settings' });
+    await waitFor(() => expect(window.location.pathname).toBe('/plugins/hello/settings'));
+    await waitFor(() => expect(side.received.at(-1)).toEqual({ type: 'location', path: '/settings' }));
+  });
+
+  it('shows an error panel when mount() fails in the frame, and Retry starts a fresh frame', async () => {
     setup();
-    const good = { mount: vi.fn((el: HTMLElement) => el.append('mounted!')), unmount: vi.fn() };
-    const importer = vi
-      .fn<Importer>()
-      .mockResolvedValueOnce({
-        mount() {
-          throw new Error('mount exploded');
-        },
-      })
-      .mockResolvedValueOnce(good);
-    vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    renderPage(importer);
+    renderPage();
+    const first = await frameSide();
+    first.send({ type: 'failed', stage: 'mount', message: 'mount exploded' });
     const panel = await screen.findByTestId('plugin-view-error');
     expect(panel.textContent).toContain('failed to start');
     expect(panel.textContent).toContain('mount exploded');
+    expect(screen.queryByTestId('plugin-view-frame')).toBeNull();
 
     await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
-    await waitFor(() => expect(screen.getByTestId('plugin-view-container').textContent).toBe('mounted!'));
-    expect(screen.queryByTestId('plugin-view-error')).toBeNull();
-    expect(screen.getByTestId('plugin-view-container').hidden).toBe(false);
-    const [first, second] = importer.mock.calls.map((c) => c[0]);
-    expect(second).not.toBe(first);
-  });
-
-  it('says so when the module has no mount()', async () => {
-    setup();
-    renderPage(async () => ({ default: 42 }));
-    expect((await screen.findByTestId('plugin-view-error-message')).textContent).toContain('does not export a mount');
-  });
-
-  it('mounts with a scoped API and unmounts when the page goes away', async () => {
-    const fetch = setup(undefined, {
-      'GET /api/plugins/hello/route/counter': () => json({ count: 7 }),
-    });
-    let api: PluginApi | null = null;
-    let mountedIn: HTMLElement | null = null;
-    const module = {
-      mount: vi.fn((el: HTMLElement, given: PluginApi) => {
-        mountedIn = el;
-        api = given;
-        const p = document.createElement('p');
-        p.textContent = 'hello view';
-        el.append(p);
-      }),
-      unmount: vi.fn((el: HTMLElement) => el.replaceChildren()),
-    };
-    const { unmount } = renderPage(async () => module);
-    expect(await screen.findByText('hello view')).toBeTruthy();
-    expect(mountedIn).toBe(screen.getByTestId('plugin-view-container'));
-    expect(api!.pluginId).toBe('hello');
-
-    const response = await api!.fetch('/counter');
-    expect(await response.json()).toEqual({ count: 7 });
-    expect(fetch.mock.calls.some(([url]) => url === '/api/plugins/hello/route/counter')).toBe(true);
-
-    act(() => api!.showToast('Saved', 'success'));
-    expect((await screen.findByTestId('toast-success')).textContent).toContain('Saved');
-
-    act(() => api!.navigate('/settings'));
-    expect(window.location.pathname).toBe('/plugins/hello/settings');
-
-    const container = mountedIn!;
-    unmount();
-    expect(module.unmount).toHaveBeenCalledWith(container);
-    expect(module.mount).toHaveBeenCalledTimes(1);
+    const second = await frameSide();
+    expect(second.frame).not.toBe(first.frame);
+    second.send({ type: 'mounted' });
+    await waitFor(() => expect(screen.queryByTestId('plugin-view-error')).toBeNull());
   });
 
   it('offers to enable a disabled plugin instead of loading its view', async () => {
-    setup([plugin('hello', { name: 'Hello' })]);
-    const importer = vi.fn<Importer>();
-    renderPage(importer);
+    const fetch = setup([plugin('hello', { name: 'Hello' })]);
+    renderPage();
     expect((await screen.findByTestId('plugin-view-disabled')).textContent).toContain('Hello is disabled');
     expect(screen.getByRole('button', { name: 'Enable Hello' })).toBeTruthy();
-    expect(importer).not.toHaveBeenCalled();
+    expect(fetch.mock.calls.map(([url]) => String(url)).filter((url) => url.includes('bundle.js'))).toEqual([]);
   });
 
   it('waits for a starting plugin', async () => {
-    setup([plugin('hello', { name: 'Hello', status: { enabled: true, state: 'starting' } })]);
-    const importer = vi.fn<Importer>();
-    renderPage(importer);
+    const fetch = setup([plugin('hello', { name: 'Hello', status: { enabled: true, state: 'starting' } })]);
+    renderPage();
     expect((await screen.findByTestId('plugin-view-starting')).textContent).toContain('Starting Hello');
-    expect(importer).not.toHaveBeenCalled();
+    expect(fetch.mock.calls.map(([url]) => String(url)).filter((url) => url.includes('bundle.js'))).toEqual([]);
   });
 
   it('says when there is no such plugin', async () => {
     setup([]);
-    renderPage(vi.fn<Importer>(), 'ghost');
+    renderPage('ghost');
     expect((await screen.findByTestId('plugin-view-missing')).textContent).toContain('ghost');
   });
 });

@@ -1,84 +1,49 @@
-// A plugin's own view: its ES module is imported from the daemon and mounted into a container
-// the dashboard gives it, and unmounted when the user leaves. Whatever goes wrong (no bundle,
-// a bundle that does not load, a mount() that throws, a plugin that is not running) ends up as
-// a panel that says so, never a blank page.
+// A plugin's own view, isolated like Cockpit's: its module runs in a sandboxed iframe with an
+// opaque origin (`src/view/`), which reaches the plugin's own routes through the dashboard and
+// nothing else. This page fetches the module, hands it to a fresh frame, and shows whatever goes
+// wrong (no bundle, a bundle that does not load, a mount() that throws, a plugin that is not
+// running) as a panel that says so, never a blank page.
 
-import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { LogsViewer } from '../components/LogsViewer';
 import { Spinner } from '../components/Spinner';
 import { HealthDot, StateBadge } from '../components/Status';
 import * as api from '../lib/api';
 import { iconText } from '../lib/format';
 import { displayState, usePlugins } from '../lib/plugins';
-import { Link, navigate } from '../lib/router';
-import { useToast, type ToastKind } from '../lib/toast';
-
-/** What a plugin's view gets from the dashboard. */
-export interface PluginApi {
-  /** `fetch()` scoped to the plugin's routes: `fetch('/counter')` reaches its `GET /counter`. */
-  fetch(path: string, init?: RequestInit): Promise<Response>;
-  /** Navigates the dashboard to a path inside this plugin's view (`/plugins/<id><path>`). */
-  navigate(path: string): void;
-  showToast(message: string, kind?: ToastKind): void;
-  pluginId: string;
-}
-
-/** What a plugin's bundle must export. */
-export interface PluginModule {
-  mount(container: HTMLElement, api: PluginApi): unknown;
-  unmount?(container: HTMLElement): unknown;
-}
-
-/** Loads a module by URL; tests pass their own. */
-export type Importer = (url: string) => Promise<unknown>;
-
-const importModule: Importer = (url) => import(/* @vite-ignore */ url);
-
-/** Failed loads or mounts per plugin. A browser keeps a module (or its failure) per URL for the
- *  life of the page, so every try after a failure asks for a new URL. */
-const failures = new Map<string, number>();
+import { Link, navigate, useLocation } from '../lib/router';
+import { useToast } from '../lib/toast';
+import { connectFrame, viewPath, type ViewHost } from '../view/host';
+import { VIEW_FRAME_PATH, VIEW_FRAME_SANDBOX } from '../view/protocol';
 
 type Phase =
   | { kind: 'idle' }
   | { kind: 'loading' }
-  | { kind: 'mounted' }
+  /** The module is here and its frame is starting it. */
+  | { kind: 'starting'; bundle: string }
+  | { kind: 'mounted'; bundle: string }
   | { kind: 'error'; title: string; message: string };
 
-function isModule(value: unknown): value is PluginModule {
-  return typeof value === 'object' && value !== null && typeof (value as PluginModule).mount === 'function';
-}
+/** The view modules this page has fetched, by plugin, until a load or mount fails or Retry is
+ *  pressed: opening a view again starts from memory, as an imported module did. */
+const bundles = new Map<string, { version: string; text: string }>();
 
-function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
-}
+const LOAD_FAILED = 'The plugin’s view could not be loaded';
+const MOUNT_FAILED = 'The plugin’s view failed to start';
 
-/** Why a bundle did not load: the daemon's own answer when it refused, else the browser's. */
-async function explainLoadFailure(url: string, error: unknown): Promise<string> {
-  try {
-    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
-    if (!response.ok) {
-      const failure = await api.errorFrom(response);
-      if (response.status === 401) {
-        api.me().catch(() => undefined);
-      }
-      return `${failure.message} (HTTP ${response.status})`;
-    }
-  } catch {
-    // Fall through to the import's own message.
-  }
-  return messageOf(error);
-}
-
-export function PluginViewPage({ pluginId, importer = importModule }: { pluginId: string; importer?: Importer }) {
+export function PluginViewPage({ pluginId }: { pluginId: string }) {
   const { plugins, pending, setEnabled } = usePlugins();
   const toast = useToast();
+  const { pathname } = useLocation();
   const plugin = plugins?.find((p) => p.id === pluginId);
-  const container = useRef<HTMLDivElement>(null);
+  const frame = useRef<HTMLIFrameElement>(null);
+  const host = useRef<ViewHost | null>(null);
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' });
   const [attempt, setAttempt] = useState(0);
   const [armed, setArmed] = useState(false);
   const [showLogs, setShowLogs] = useState(false);
+  /** The frame element whose document has loaded; a new frame starts unloaded. */
+  const [loadedFrame, setLoadedFrame] = useState<HTMLIFrameElement | null>(null);
 
   const state = plugin ? displayState(plugin) : null;
   const wanted = !!plugin?.status.enabled && state !== 'failed';
@@ -95,76 +60,80 @@ export function PluginViewPage({ pluginId, importer = importModule }: { pluginId
     document.title = `${plugin?.name ?? pluginId} · Toru`;
   }, [plugin?.name, pluginId]);
 
-  const pluginApi = useMemo<PluginApi>(
-    () => ({
-      pluginId,
-      fetch: (path, init) => api.pluginFetch(pluginId, path, init),
-      navigate: (path) => {
-        const rest = !path || path === '/' ? '' : path.startsWith('/') ? path : `/${path}`;
-        navigate(`/plugins/${encodeURIComponent(pluginId)}${rest}`);
-      },
-      showToast: (message, kind) => toast(message, kind),
-    }),
-    [pluginId, toast],
-  );
-
+  // Fetch the module (or take the copy this page already has for this version); a new attempt
+  // or version gets a new fetch and, below, a new frame.
   useEffect(() => {
-    if (!armed) {
+    if (!armed || version === undefined) {
       setPhase({ kind: 'idle' });
       return;
     }
-    const node = container.current;
-    if (!node) return;
+    const cached = bundles.get(pluginId);
+    if (cached?.version === version) {
+      setPhase({ kind: 'starting', bundle: cached.text });
+      return;
+    }
     let cancelled = false;
-    let mounted: PluginModule | null = null;
-    const failed = failures.get(pluginId) ?? 0;
-    const url = api.bundleUrl(pluginId, failed ? `${version ?? ''}~${failed}` : version);
     setPhase({ kind: 'loading' });
-
-    (async () => {
-      let module: unknown;
-      try {
-        module = await importer(url);
-      } catch (error) {
-        failures.set(pluginId, failed + 1);
-        const message = await explainLoadFailure(url, error);
-        if (!cancelled) setPhase({ kind: 'error', title: 'The plugin’s view could not be loaded', message });
-        return;
-      }
-      if (cancelled) return;
-      if (!isModule(module)) {
-        failures.set(pluginId, failed + 1);
-        setPhase({
-          kind: 'error',
-          title: 'The plugin’s view could not be loaded',
-          message: 'Its bundle does not export a mount(container, api) function.',
-        });
-        return;
-      }
-      try {
-        mounted = module;
-        await module.mount(node, pluginApi);
-        if (!cancelled) setPhase({ kind: 'mounted' });
-      } catch (error) {
-        failures.set(pluginId, failed + 1);
-        console.error(`plugin ${pluginId}: mount() failed`, error);
-        if (!cancelled) setPhase({ kind: 'error', title: 'The plugin’s view failed to start', message: messageOf(error) });
-      }
-    })();
-
+    api.viewBundle(pluginId, version).then(
+      (text) => {
+        bundles.set(pluginId, { version, text });
+        if (!cancelled) setPhase({ kind: 'starting', bundle: text });
+      },
+      (error: unknown) => {
+        const message =
+          error instanceof api.ApiError && error.status ? `${error.message} (HTTP ${error.status})` : String((error as Error)?.message ?? error);
+        if (!cancelled) setPhase({ kind: 'error', title: LOAD_FAILED, message });
+      },
+    );
     return () => {
       cancelled = true;
-      if (mounted?.unmount) {
-        try {
-          mounted.unmount(node);
-        } catch (error) {
-          console.error(`plugin ${pluginId}: unmount() failed`, error);
-        }
-      }
-      // Whatever the view left behind goes too, so a remount starts clean.
-      node.replaceChildren();
     };
-  }, [armed, pluginId, attempt, importer, pluginApi, version]);
+  }, [armed, pluginId, attempt, version]);
+
+  const bundle = phase.kind === 'starting' || phase.kind === 'mounted' ? phase.bundle : null;
+
+  // Once both the frame's document and the module are here, give the frame its view (once: a
+  // view that navigates its own frame away gets nothing more). The bridge lives as long as the
+  // frame.
+  useEffect(() => {
+    const element = loadedFrame;
+    if (!element || element !== frame.current || bundle === null) return;
+    const bridge = connectFrame(
+      element,
+      { pluginId, bundle, path: viewPath(pluginId, window.location.pathname) },
+      {
+        fetch: api.viewFetch,
+        navigate: (address) => navigate(address),
+        toast,
+        resize: (height) => {
+          element.style.height = `${height}px`;
+        },
+        settled: (outcome) => {
+          if (outcome.ok) {
+            setPhase({ kind: 'mounted', bundle });
+            return;
+          }
+          bundles.delete(pluginId);
+          setPhase({ kind: 'error', title: outcome.stage === 'mount' ? MOUNT_FAILED : LOAD_FAILED, message: outcome.message });
+        },
+      },
+    );
+    host.current = bridge;
+    return () => {
+      bridge.close();
+      host.current = null;
+    };
+    // `bundle` is the same text from `starting` to `mounted`: no reconnect when the view mounts.
+  }, [loadedFrame, bundle, pluginId, toast]);
+
+  const retry = useCallback(() => {
+    bundles.delete(pluginId);
+    setAttempt((n) => n + 1);
+  }, [pluginId]);
+
+  useEffect(() => {
+    host.current?.setPath(viewPath(pluginId, pathname));
+  }, [pluginId, pathname]);
 
   const header = (
     <header className="page-header plugin-view-header">
@@ -287,7 +256,7 @@ export function PluginViewPage({ pluginId, importer = importModule }: { pluginId
           {plugin?.name} crashed and is being restarted; its view may not respond for a moment.
         </div>
       ) : null}
-      {armed && phase.kind === 'loading' ? (
+      {armed && (phase.kind === 'loading' || phase.kind === 'starting') ? (
         <div className="page-loading">
           <Spinner label="Loading the plugin’s view…" />
         </div>
@@ -299,7 +268,7 @@ export function PluginViewPage({ pluginId, importer = importModule }: { pluginId
             {phase.message}
           </p>
           <div className="panel-actions">
-            <button type="button" className="button button-primary" onClick={() => setAttempt((n) => n + 1)} data-testid="plugin-view-retry">
+            <button type="button" className="button button-primary" onClick={retry} data-testid="plugin-view-retry">
               Retry
             </button>
             <button type="button" className="button" onClick={() => setShowLogs(true)}>
@@ -311,13 +280,20 @@ export function PluginViewPage({ pluginId, importer = importModule }: { pluginId
           </div>
         </div>
       ) : null}
-      {/* The plugin owns this element's children; React never renders into it. */}
-      <div
-        ref={container}
-        className="plugin-view-container card"
-        data-testid="plugin-view-container"
-        hidden={!armed || phase.kind !== 'mounted'}
-      />
+      <div className="plugin-view-container card" data-testid="plugin-view-container" hidden={phase.kind !== 'mounted'}>
+        {armed && phase.kind !== 'error' ? (
+          <iframe
+            key={`${attempt} ${version}`}
+            ref={frame}
+            className="plugin-view-frame"
+            data-testid="plugin-view-frame"
+            title={`${plugin?.name ?? pluginId}’s view`}
+            sandbox={VIEW_FRAME_SANDBOX}
+            src={VIEW_FRAME_PATH}
+            onLoad={(event) => setLoadedFrame(event.currentTarget)}
+          />
+        ) : null}
+      </div>
       {showLogs && plugin ? <LogsViewer pluginId={plugin.id} pluginName={plugin.name} onClose={() => setShowLogs(false)} /> : null}
     </div>
   );

@@ -1,0 +1,159 @@
+// The frame's half of the view bridge: the one script of `/view-frame.html`, the document every
+// plugin's view runs in. It waits for the dashboard's `toru-view-init`, imports the view's module
+// from a blob URL, and mounts it with an `api` whose every call is a message to the dashboard.
+// Nothing here is trusted: the view's code runs in this same document and can replace any of it.
+// The checks that matter are on the dashboard's side (`host.ts`); this half only makes the
+// messages look like the browser APIs a view already knows (`fetch`'s `Response`, `AbortError`).
+//
+// Compiled on its own into a classic script (vite.config.ts): a module script would be fetched
+// with CORS from this opaque origin, which the daemon does not allow.
+
+import type { FrameMessage, HeaderList, HostMessage, ViewInit } from './protocol';
+
+/** What `mount` receives: the same members as before views were framed, plus `path`. */
+interface ViewApi {
+  readonly pluginId: string;
+  /** Where the view is below `/plugins/<id>` (`''`, `/settings`…); follows `navigate`. */
+  readonly path: string;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  navigate(path: string): void;
+  showToast(message: string, kind?: string): void;
+}
+
+interface ViewModule {
+  mount(container: HTMLElement, api: ViewApi): unknown;
+}
+
+/** Statuses whose `Response` may not have a body. */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+function isInit(data: unknown): data is ViewInit {
+  const init = data as ViewInit | null;
+  return (
+    typeof init === 'object' &&
+    init !== null &&
+    init.type === 'toru-view-init' &&
+    typeof init.pluginId === 'string' &&
+    typeof init.bundle === 'string' &&
+    typeof init.path === 'string'
+  );
+}
+
+/** The view's side of the port: sends requests, settles them when the answers come back. */
+class Bridge {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(r: Response): void; reject(e: unknown): void }>();
+  private path: string;
+
+  constructor(
+    private readonly port: MessagePort,
+    init: ViewInit,
+  ) {
+    this.path = init.path;
+    port.onmessage = (event: MessageEvent<HostMessage>) => this.receive(event.data);
+  }
+
+  send(message: FrameMessage, transfer: Transferable[] = []): void {
+    this.port.postMessage(message, transfer);
+  }
+
+  api(pluginId: string): ViewApi {
+    // The members are called detached too (`const { fetch } = api`), hence arrows over `bridge`.
+    const bridge = this;
+    return Object.freeze({
+      pluginId,
+      get path() {
+        return bridge.path;
+      },
+      fetch: (path: string, init?: RequestInit) => bridge.fetch(path, init),
+      navigate: (path: string) => bridge.send({ type: 'navigate', path: String(path ?? '') }),
+      showToast: (message: string, kind?: string) =>
+        bridge.send({ type: 'toast', message: String(message), kind: String(kind ?? 'info') }),
+    });
+  }
+
+  private async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const signal = init.signal ?? undefined;
+    signal?.throwIfAborted();
+    // `Request` normalises the body (string, FormData, Blob…) and headers exactly as `fetch`
+    // would, and throws the same errors; its URL is not used, the dashboard resolves `path`.
+    const request = new Request(location.href, init);
+    const body = request.body ? await request.arrayBuffer() : null;
+    const headers: HeaderList = [...request.headers];
+    const id = this.nextId++;
+    return new Promise<Response>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.pending.delete(id)) return;
+          this.send({ type: 'abort', id });
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+      this.send({ type: 'fetch', id, path: String(path), method: request.method, headers, body }, body ? [body] : []);
+    });
+  }
+
+  private receive(message: HostMessage): void {
+    if (message.type === 'location') {
+      this.path = message.path;
+      return;
+    }
+    const waiting = this.pending.get(message.id);
+    if (!waiting) return;
+    this.pending.delete(message.id);
+    if (message.type === 'error') {
+      waiting.reject(message.name === 'AbortError' ? new DOMException(message.message, 'AbortError') : new TypeError(message.message));
+      return;
+    }
+    const body = NULL_BODY_STATUSES.has(message.status) ? null : message.body;
+    waiting.resolve(new Response(body, { status: message.status, statusText: message.statusText, headers: message.headers }));
+  }
+}
+
+/** Imports the view's module and mounts it into the frame's body, reporting how it went. */
+async function start(init: ViewInit, port: MessagePort): Promise<void> {
+  const bridge = new Bridge(port, init);
+  let module: unknown;
+  const url = URL.createObjectURL(new Blob([init.bundle], { type: 'text/javascript' }));
+  try {
+    module = await import(/* @vite-ignore */ url);
+  } catch (error) {
+    bridge.send({ type: 'failed', stage: 'load', message: messageOf(error) });
+    return;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  if (typeof (module as ViewModule | null)?.mount !== 'function') {
+    bridge.send({ type: 'failed', stage: 'load', message: 'Its bundle does not export a mount(container, api) function.' });
+    return;
+  }
+  const container = document.createElement('div');
+  container.className = 'toru-view';
+  document.body.append(container);
+  new ResizeObserver(() => bridge.send({ type: 'resize', height: document.documentElement.offsetHeight })).observe(
+    document.documentElement,
+  );
+  try {
+    await (module as ViewModule).mount(container, bridge.api(init.pluginId));
+    bridge.send({ type: 'mounted' });
+  } catch (error) {
+    console.error(`plugin ${init.pluginId}: mount() failed`, error);
+    bridge.send({ type: 'failed', stage: 'mount', message: messageOf(error) });
+  }
+}
+
+let started = false;
+window.addEventListener('message', (event: MessageEvent<unknown>) => {
+  const port = event.ports[0];
+  if (started || event.source !== window.parent || !port || !isInit(event.data)) return;
+  started = true;
+  void start(event.data, port);
+});
