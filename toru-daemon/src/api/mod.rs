@@ -13,6 +13,7 @@
 //! the dashboard ([`web`]), with a fallback to `index.html`.
 
 pub mod activation;
+pub mod csp;
 pub mod error;
 pub mod extract;
 pub mod filters;
