@@ -17,7 +17,8 @@
 //!   for its headers;
 //! - no hop-by-hop header and no `set-cookie` reaches the client, in any letter case, and no
 //!   value with CR, LF or NUL;
-//! - every other valid header does, in order per name, unchanged; nothing is invented;
+//! - every other valid header does, in order per name, unchanged; nothing is invented but
+//!   the daemon's own `content-security-policy: sandbox`, after any policy the plugin sent;
 //! - **the result is a valid response on the wire**: served by hyper's HTTP/1.1 server (as the
 //!   daemon's API does) it parses with `httparse` into the same status, the same headers (plus
 //!   hyper's own `content-length`, `date` and `connection`) and the same body — so no header injection and no
@@ -35,6 +36,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use toru_daemon::api::csp::PLUGIN_RESPONSE_POLICY;
 use toru_daemon::api::handlers::forward::{
     MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS, from_plugin_response,
 };
@@ -57,7 +59,7 @@ const FORBIDDEN: [&str; 12] = [
 ];
 
 /// Names worth trying often.
-const KNOWN: [&str; 22] = [
+const KNOWN: [&str; 24] = [
     "Set-Cookie",
     "set-cookie",
     "SET-COOKIE",
@@ -78,6 +80,9 @@ const KNOWN: [&str; 22] = [
     "cache-control",
     "date",
     "location",
+    // A plugin's own policy must reach the client next to the daemon's `sandbox`.
+    "content-security-policy",
+    "Content-Security-Policy",
     "x-a",
     "X-A",
 ];
@@ -197,7 +202,8 @@ fn check(response: HttpResponse) {
     );
     assert_eq!(out.status().as_u16(), input.status);
 
-    // What must come through: valid, allowed headers, lower-cased, in order.
+    // What must come through: valid, allowed headers, lower-cased, in order; then the policy
+    // the daemon adds to every answer of a plugin.
     let expected: Vec<(String, String)> = headers
         .iter()
         .map(|(n, v)| (n.to_ascii_lowercase(), v))
@@ -207,6 +213,10 @@ fn check(response: HttpResponse) {
                 && http::HeaderValue::from_str(v).is_ok()
         })
         .map(|(n, v)| (n, v.clone()))
+        .chain([(
+            "content-security-policy".to_owned(),
+            PLUGIN_RESPONSE_POLICY.to_owned(),
+        )])
         .collect();
     let got: Vec<(String, String)> = out
         .headers()

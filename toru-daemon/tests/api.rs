@@ -8,8 +8,11 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD, session_token, test_config, wait_restarted};
-use support::fixtures::{hello_rust, install, script};
+use support::fixtures::{hello_rust, install, install_python_fixture, script};
 use support::harness::Dirs;
+use toru_daemon::api::csp::{
+    DASHBOARD_POLICY, NOSNIFF, PLUGIN_RESPONSE_POLICY, VIEW_FRAME_PATH, VIEW_FRAME_POLICY,
+};
 use toru_daemon::config::Config;
 use toructl::{Client, Endpoint};
 
@@ -866,6 +869,133 @@ async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
         .unwrap();
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&api.body), "not_found");
+    d.stop().await;
+}
+
+/// Every `Content-Security-Policy` of a response, in order.
+fn policies(r: &toructl::client::Response) -> Vec<&str> {
+    r.headers
+        .get_all(http::header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect()
+}
+
+/// Its `X-Content-Type-Options`, if any.
+fn content_type_options(r: &toructl::client::Response) -> Option<&str> {
+    r.headers
+        .get(http::header::X_CONTENT_TYPE_OPTIONS)
+        .map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_document_carries_its_content_security_policy() {
+    let dirs = Dirs::new();
+    let web = dirs.root.path().join("web");
+    let frame_file = web.join(VIEW_FRAME_PATH.trim_start_matches('/'));
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><div id=root></div>").unwrap();
+    std::fs::write(web.join("assets/app.js"), "console.log(1)").unwrap();
+    std::fs::write(&frame_file, "<!doctype html><div id=frame></div>").unwrap();
+    let mut config = test_config(&dirs);
+    config.web_root = Some(web);
+    let d = ApiDaemon::start_with(config).await;
+
+    // (path, the file it serves, its policy)
+    let cases = [
+        ("/", "id=root", DASHBOARD_POLICY),
+        ("/plugins/x", "id=root", DASHBOARD_POLICY),
+        ("/assets/app.js", "console.log(1)", DASHBOARD_POLICY),
+        (VIEW_FRAME_PATH, "id=frame", VIEW_FRAME_POLICY),
+        // Another spelling of the frame's path is the same file, with the same policy.
+        ("/view%2Dframe.html", "id=frame", VIEW_FRAME_POLICY),
+    ];
+    for (path, content, policy) in cases {
+        let r = d.anonymous.raw(Method::GET, path, None).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(String::from_utf8_lossy(&r.body).contains(content), "{path}");
+        assert_eq!(policies(&r), [policy], "{path}");
+        assert_eq!(content_type_options(&r), Some(NOSNIFF), "{path}");
+    }
+
+    // Without a frame file its path is the app's fallback, and the fallback is the dashboard.
+    std::fs::remove_file(&frame_file).unwrap();
+    let r = d
+        .anonymous
+        .raw(Method::GET, VIEW_FRAME_PATH, None)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("id=root"));
+    assert_eq!(policies(&r), [DASHBOARD_POLICY]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_not_built_page_carries_the_dashboards_policy() {
+    let dirs = Dirs::new();
+    let d = ApiDaemon::start(&dirs).await;
+    for path in ["/", "/plugins/x", VIEW_FRAME_PATH] {
+        let r = d.anonymous.raw(Method::GET, path, None).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("The dashboard is not built"),
+            "{path}"
+        );
+        assert_eq!(policies(&r), [DASHBOARD_POLICY], "{path}");
+        assert_eq!(content_type_options(&r), Some(NOSNIFF), "{path}");
+    }
+    d.stop().await;
+}
+
+/// The policy `tests/fixtures/html_plugin.py` sends with its page.
+const PLUGINS_OWN_POLICY: &str = "script-src 'unsafe-inline' *";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_answers_are_sandboxed_next_to_the_plugins_own_policy() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    install_python_fixture(&dirs.plugins(), "html_plugin.py", "html");
+    let d = ApiDaemon::start(&dirs).await;
+    d.create_admin().await;
+    let s = d.login().await;
+    d.enable(&s, "hello-rust").await;
+    d.enable(&s, "html").await;
+
+    // A plugin that sends no policy: the sandbox alone.
+    let r = s
+        .raw(Method::GET, "/api/plugins/hello-rust/route/greeting", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(policies(&r), [PLUGIN_RESPONSE_POLICY]);
+
+    // An HTML page with a policy of its own that allows any script: both policies reach the
+    // browser, which enforces both, so the page runs no script.
+    let r = s
+        .raw(Method::GET, "/api/plugins/html/route/page", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(policies(&r), [PLUGINS_OWN_POLICY, PLUGIN_RESPONSE_POLICY]);
+
+    // The view's bundle is only ever JavaScript.
+    let r = s
+        .raw(Method::GET, "/api/plugins/hello-rust/bundle.js", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(content_type_options(&r), Some(NOSNIFF));
     d.stop().await;
 }
 

@@ -10,9 +10,11 @@
 //! the daemon's user, or in group `toru`), the body the row allows — and then the handler,
 //! whose parameters are taken from the request by type ([`extract`]). Errors become responses
 //! in [`error`]. Paths under `/api/` that no row matches are JSON 404s; every other GET is
-//! the dashboard ([`web`]), with a fallback to `index.html`.
+//! the dashboard ([`web`]), with a fallback to `index.html`. Every document served carries a
+//! Content-Security-Policy from [`csp`].
 
 pub mod activation;
+pub mod csp;
 pub mod error;
 pub mod extract;
 pub mod filters;

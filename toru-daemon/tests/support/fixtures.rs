@@ -103,6 +103,22 @@ pub fn install_misbehaving(plugins_dir: &Path, mode: &str) {
     std::os::unix::fs::symlink(misbehaving_plugin(), dest).unwrap();
 }
 
+/// Installs the Python fixture `tests/fixtures/<fixture>` in `dir` as `<name>.binary`, with
+/// its `@SDK@` replaced by the directory of the Python SDK (`examples/hello-plugin-python`).
+pub fn install_python_fixture(dir: &Path, fixture: &str, name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sdk = manifest
+        .join("../examples/hello-plugin-python")
+        .canonicalize()
+        .unwrap();
+    let text = std::fs::read_to_string(manifest.join("tests/fixtures").join(fixture)).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let dest = dir.join(format!("{name}.binary"));
+    std::fs::write(&dest, text.replace("@SDK@", sdk.to_str().unwrap())).unwrap();
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dest
+}
+
 /// Copies `source` into `dir` as `<name>.binary`, executable.
 pub fn install(dir: &Path, source: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();

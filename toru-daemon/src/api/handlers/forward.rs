@@ -10,7 +10,9 @@
 //! Both directions are sanitised: hop-by-hop headers never cross, the dashboard's session
 //! cookie is not shown to plugins, a plugin cannot set cookies on the dashboard's origin, and a
 //! plugin's invalid status or headers (a lying or malicious plugin: CR/LF injection, bad
-//! names) become a 502 or are dropped instead of reaching the client.
+//! names) become a 502 or are dropped instead of reaching the client. Every answer a plugin
+//! gives carries `Content-Security-Policy: sandbox` besides any policy of its own
+//! ([`csp::PLUGIN_RESPONSE_POLICY`]), so a page it serves never runs script as the dashboard.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -18,7 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
-use crate::api::ApiState;
+use crate::api::{ApiState, csp};
 use toru_api::ErrorCode;
 
 use crate::api::error::{ApiError, license_refusal};
@@ -198,6 +200,8 @@ pub fn from_plugin_response(
         })?;
     let mut out = warp::reply::Response::new(response.body.into());
     *out.status_mut() = status;
+    // Room for the plugin's headers and the policy added below, allocated once.
+    out.headers_mut().reserve(response.headers.len() + 1);
     for (name, value) in response.headers {
         let lower = name.to_ascii_lowercase();
         if is_hop_by_hop(&lower) || lower == "set-cookie" {
@@ -217,6 +221,7 @@ pub fn from_plugin_response(
             ),
         }
     }
+    csp::sandbox_plugin_response(out.headers_mut());
     Ok(out)
 }
 
@@ -300,7 +305,7 @@ mod tests {
         .unwrap();
         assert_eq!(out.status(), StatusCode::CREATED);
         let names: Vec<&str> = out.headers().keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["x-fine"]);
+        assert_eq!(names, ["x-fine", "content-security-policy"]);
         assert_eq!(out.headers().get_all("x-fine").iter().count(), 2);
     }
 
@@ -331,7 +336,8 @@ mod tests {
             body: Vec::new(),
         };
         let out = from_plugin_response("p", response).unwrap();
-        assert_eq!(out.headers().len(), MAX_RESPONSE_HEADERS);
+        // The plugin's headers, and the daemon's policy.
+        assert_eq!(out.headers().len(), MAX_RESPONSE_HEADERS + 1);
     }
 
     #[test]

@@ -5,10 +5,10 @@ use toru_api::{DiscoveryFailure, Plugin, PluginDetails};
 use warp::Reply;
 
 use super::ApiResult;
-use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::{IfNoneMatch, Path};
 use crate::api::wire;
+use crate::api::{ApiState, csp};
 use crate::auth::Caller;
 use crate::plugins::backend::{BackendKind, unit_name};
 
@@ -102,7 +102,9 @@ pub async fn bundle(
     let cached = if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag));
     let builder = http::Response::builder()
         .header(http::header::ETAG, &etag)
-        .header(http::header::CACHE_CONTROL, "no-cache");
+        .header(http::header::CACHE_CONTROL, "no-cache")
+        // Only ever run as the JavaScript it is declared as.
+        .header(http::header::X_CONTENT_TYPE_OPTIONS, csp::NOSNIFF);
     let response = if cached {
         builder
             .status(http::StatusCode::NOT_MODIFIED)
