@@ -462,6 +462,8 @@ const steps = [
       const url = new URL(page.url());
       assert(url.pathname === '/login' && url.searchParams.get('next') === '/plugins/hello-python', `redirected to ${url}`);
       assert(pageErrors.length === 0, `uncaught exceptions in the page: ${pageErrors.join('; ')}`);
+      const refused = browserProblems.filter((p) => /Content Security Policy/i.test(p));
+      assert(refused.length === 0, `the dashboard or an example's view broke its Content-Security-Policy: ${refused.join('; ')}`);
     },
   ],
 ];
