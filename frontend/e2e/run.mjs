@@ -76,7 +76,7 @@ const byTestId = (id) => page.getByTestId(id);
 const RENDER_SAMPLES = 7;
 
 /** Where a plugin's view renders: inside the page's plugin-view frame. */
-const viewRoot = () => page.frameLocator('iframe[data-testid="plugin-view-frame"]');
+const viewRoot = () => page.frameLocator('iframe[data-testid="plugin-view-frame"]:visible');
 
 /** An element of the plugin's view, by test id. */
 const inView = (id) => viewRoot().getByTestId(id);
@@ -124,6 +124,11 @@ function renderTimeProbe() {
     if (counter && /\d/.test(counter.textContent ?? '')) window.__toruCounterShownAt = now();
   });
   observer.observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+/** Clears what `renderTimeProbe` recorded, in every frame (kept views' frames included). */
+async function forgetCounterShown() {
+  for (const frame of page.frames()) await frame.evaluate(() => delete window.__toruCounterShownAt).catch(() => undefined);
 }
 
 /** Milliseconds from the last click to the counter's first number, in whichever frame. */
@@ -330,24 +335,26 @@ const steps = [
   ],
   [
     'view-render-time',
-    'prints how long opening each example’s page takes until its view shows the counter (a figure, not judged)',
+    'prints how long opening each example’s page takes until its view shows the counter, first after a reload and then again (figures, not judged)',
     async () => {
       const figures = [];
       for (const id of ['hello-rust', 'hello-python']) {
         const times = [];
+        await page.reload();
         for (let i = 0; i < RENDER_SAMPLES; i++) {
           await byTestId('nav-plugins').click();
           await visible(`plugin-card-${id}`);
-          await page.evaluate(() => delete window.__toruCounterShownAt);
+          await forgetCounterShown();
           await byTestId(`sidebar-plugin-${id}`).click();
           await inView('counter-value').waitFor({ state: 'visible' });
           times.push(await renderTime());
         }
-        times.sort((a, b) => a - b);
+        const [first, ...again] = times;
+        again.sort((a, b) => a - b);
         const ms = (t) => t.toFixed(0);
-        figures.push(`${id} median ${ms(times[times.length >> 1])} ms (min ${ms(times[0])}, max ${ms(times.at(-1))}, ${RENDER_SAMPLES} opens)`);
+        figures.push(`${id} first ${ms(first)} ms, again median ${ms(again[again.length >> 1])} ms (min ${ms(again[0])}, max ${ms(again.at(-1))})`);
       }
-      console.log(`    view render time, click to counter shown: ${figures.join('; ')}`);
+      console.log(`    view render time, click to counter shown (${RENDER_SAMPLES} opens each): ${figures.join('; ')}`);
     },
   ],
   [

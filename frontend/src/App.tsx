@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Sidebar } from './components/Sidebar';
 import { Spinner } from './components/Spinner';
 import * as api from './lib/api';
@@ -9,8 +9,8 @@ import { useToast } from './lib/toast';
 import { LoginPage } from './pages/LoginPage';
 import { PluginsPage } from './pages/PluginsPage';
 import { PluginViewPage } from './pages/PluginViewPage';
-import { WarmViewFrame } from './view/WarmViewFrame';
 import { StatusPage } from './pages/StatusPage';
+import { WarmViewFrame } from './view/WarmViewFrame';
 
 type Auth = { kind: 'checking' } | { kind: 'out'; notice: string | null } | { kind: 'in'; user: Me };
 
@@ -79,6 +79,31 @@ export function App() {
   );
 }
 
+/** How many plugin views the dashboard keeps mounted in their frames, the last visited first. */
+const KEPT_VIEWS = 8;
+
+/** The plugin views to keep, the current one included, in the order first visited: React must
+ *  never reorder them, since moving an iframe in the document reloads it. Past `KEPT_VIEWS`,
+ *  the one visited longest ago goes. */
+function useKeptViews(current: string | null): string[] {
+  const visits = useRef(new Map<string, number>());
+  const [kept, setKept] = useState<string[]>([]);
+  useEffect(() => {
+    if (current === null) return;
+    visits.current.set(current, performance.now());
+    setKept((ids) => {
+      if (ids.includes(current)) return ids;
+      const next = [...ids, current];
+      if (next.length <= KEPT_VIEWS) return next;
+      const seen = (id: string) => visits.current.get(id) ?? 0;
+      const oldest = next.reduce((a, b) => (seen(a) <= seen(b) ? a : b));
+      visits.current.delete(oldest);
+      return next.filter((id) => id !== oldest);
+    });
+  }, [current]);
+  return current === null || kept.includes(current) ? kept : [...kept, current];
+}
+
 function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
   const { pathname } = useLocation();
   const { plugins } = usePlugins();
@@ -96,13 +121,14 @@ function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
     }
   };
 
-  let page;
-  let match: Record<string, string> | null;
+  // The views visited last stay mounted, hidden, so that coming back to one is instant.
+  const viewId = (matchPath('/plugins/:id', pathname) ?? matchPath('/plugins/:id/*', pathname))?.id ?? null;
+  const keptViews = useKeptViews(viewId);
+
+  let page = null;
   if (pathname === '/' || pathname === '/plugins') page = <PluginsPage />;
   else if (pathname === '/status') page = <StatusPage />;
-  else if ((match = matchPath('/plugins/:id', pathname) ?? matchPath('/plugins/:id/*', pathname))) {
-    page = <PluginViewPage key={match.id} pluginId={match.id!} />;
-  } else {
+  else if (viewId === null) {
     page = (
       <div className="page">
         <div className="panel" data-testid="not-found">
@@ -126,6 +152,9 @@ function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
       <Sidebar plugins={plugins} user={user} onLogout={() => void logout()} loggingOut={loggingOut} />
       <main className="main" id="main" tabIndex={-1}>
         {page}
+        {keptViews.map((id) => (
+          <PluginViewPage key={id} pluginId={id} active={id === viewId} />
+        ))}
       </main>
       {plugins?.some((p) => p.status.enabled) ? <WarmViewFrame /> : null}
     </div>

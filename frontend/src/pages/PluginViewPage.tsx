@@ -31,7 +31,12 @@ const bundles = new Map<string, { version: string; text: string }>();
 const LOAD_FAILED = 'The plugin’s view could not be loaded';
 const MOUNT_FAILED = 'The plugin’s view failed to start';
 
-export function PluginViewPage({ pluginId }: { pluginId: string }) {
+/**
+ * `active` is false while the user is on another page: the dashboard keeps the pages of the
+ * views visited last (App.tsx), hidden, so that coming back mounts the view again in the frame
+ * it already has instead of starting a new one (as Cockpit keeps its frames).
+ */
+export function PluginViewPage({ pluginId, active = true }: { pluginId: string; active?: boolean }) {
   const { plugins, pending, setEnabled } = usePlugins();
   const toast = useToast();
   const { pathname } = useLocation();
@@ -57,8 +62,11 @@ export function PluginViewPage({ pluginId }: { pluginId: string }) {
   }, [wanted, state]);
 
   useEffect(() => {
-    document.title = `${plugin?.name ?? pluginId} · Toru`;
-  }, [plugin?.name, pluginId]);
+    if (active) document.title = `${plugin?.name ?? pluginId} · Toru`;
+  }, [active, plugin?.name, pluginId]);
+
+  const activeNow = useRef(active);
+  activeNow.current = active;
 
   // Fetch the module (or take the copy this page already has for this version); a new attempt
   // or version gets a new fetch and, below, a new frame.
@@ -119,6 +127,7 @@ export function PluginViewPage({ pluginId }: { pluginId: string }) {
       },
     );
     host.current = bridge;
+    if (!activeNow.current) bridge.hide();
     return () => {
       bridge.close();
       host.current = null;
@@ -132,8 +141,14 @@ export function PluginViewPage({ pluginId }: { pluginId: string }) {
   }, [pluginId]);
 
   useEffect(() => {
+    if (!active) return;
     host.current?.setPath(viewPath(pluginId, pathname));
-  }, [pluginId, pathname]);
+  }, [active, pluginId, pathname]);
+
+  useEffect(() => {
+    if (active) host.current?.show();
+    else host.current?.hide();
+  }, [active]);
 
   const header = (
     <header className="page-header plugin-view-header">
@@ -248,7 +263,7 @@ export function PluginViewPage({ pluginId }: { pluginId: string }) {
   }
 
   return (
-    <div className="page plugin-view-page">
+    <div className="page plugin-view-page" hidden={!active}>
       {header}
       {body}
       {armed && state === 'backoff' ? (

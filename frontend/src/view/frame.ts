@@ -22,6 +22,7 @@ interface ViewApi {
 
 interface ViewModule {
   mount(container: HTMLElement, api: ViewApi): unknown;
+  unmount?(container: HTMLElement): unknown;
 }
 
 /** Statuses whose `Response` may not have a body. */
@@ -53,6 +54,8 @@ class Bridge {
   constructor(
     private readonly port: MessagePort,
     init: ViewInit,
+    /** What to do when the dashboard shows or hides the view. */
+    private readonly lifecycle: { mount(): void; unmount(): void },
   ) {
     this.path = init.path;
     port.onmessage = (event: MessageEvent<HostMessage>) => this.receive(event.data);
@@ -106,6 +109,10 @@ class Bridge {
       this.path = message.path;
       return;
     }
+    if (message.type === 'mount' || message.type === 'unmount') {
+      this.lifecycle[message.type]();
+      return;
+    }
     const waiting = this.pending.get(message.id);
     if (!waiting) return;
     this.pending.delete(message.id);
@@ -118,35 +125,73 @@ class Bridge {
   }
 }
 
-/** Imports the view's module and mounts it into the frame's body, reporting how it went. */
-async function start(init: ViewInit, port: MessagePort): Promise<void> {
-  const bridge = new Bridge(port, init);
-  let module: unknown;
-  const url = URL.createObjectURL(new Blob([init.bundle], { type: 'text/javascript' }));
-  try {
-    module = await import(/* @vite-ignore */ url);
-  } catch (error) {
-    bridge.send({ type: 'failed', stage: 'load', message: messageOf(error) });
-    return;
-  } finally {
-    URL.revokeObjectURL(url);
+/** The view in this frame: imported once, then mounted and unmounted as the dashboard shows
+ *  and hides it, one step at a time in the order asked, each reported back. */
+class View {
+  private module: ViewModule | null = null;
+  private mounted = false;
+  private steps: Promise<void> = Promise.resolve();
+  private readonly bridge: Bridge;
+  private readonly container = document.createElement('div');
+
+  constructor(
+    private readonly init: ViewInit,
+    port: MessagePort,
+  ) {
+    this.bridge = new Bridge(port, init, { mount: () => this.then(() => this.mount()), unmount: () => this.then(() => this.unmount()) });
+    this.container.className = 'toru-view';
+    this.then(() => this.load());
   }
-  if (typeof (module as ViewModule | null)?.mount !== 'function') {
-    bridge.send({ type: 'failed', stage: 'load', message: 'Its bundle does not export a mount(container, api) function.' });
-    return;
+
+  private then(step: () => Promise<void>): void {
+    this.steps = this.steps.then(step);
   }
-  const container = document.createElement('div');
-  container.className = 'toru-view';
-  document.body.append(container);
-  new ResizeObserver(() => bridge.send({ type: 'resize', height: document.documentElement.offsetHeight })).observe(
-    document.documentElement,
-  );
-  try {
-    await (module as ViewModule).mount(container, bridge.api(init.pluginId));
-    bridge.send({ type: 'mounted' });
-  } catch (error) {
-    console.error(`plugin ${init.pluginId}: mount() failed`, error);
-    bridge.send({ type: 'failed', stage: 'mount', message: messageOf(error) });
+
+  private async load(): Promise<void> {
+    const url = URL.createObjectURL(new Blob([this.init.bundle], { type: 'text/javascript' }));
+    let module: unknown;
+    try {
+      module = await import(/* @vite-ignore */ url);
+    } catch (error) {
+      this.bridge.send({ type: 'failed', stage: 'load', message: messageOf(error) });
+      return;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    if (typeof (module as ViewModule | null)?.mount !== 'function') {
+      this.bridge.send({ type: 'failed', stage: 'load', message: 'Its bundle does not export a mount(container, api) function.' });
+      return;
+    }
+    this.module = module as ViewModule;
+    document.body.append(this.container);
+    new ResizeObserver(() => this.bridge.send({ type: 'resize', height: document.documentElement.offsetHeight })).observe(
+      document.documentElement,
+    );
+    await this.mount();
+  }
+
+  private async mount(): Promise<void> {
+    if (!this.module || this.mounted) return;
+    try {
+      this.mounted = true;
+      await this.module.mount(this.container, this.bridge.api(this.init.pluginId));
+      this.bridge.send({ type: 'mounted' });
+    } catch (error) {
+      console.error(`plugin ${this.init.pluginId}: mount() failed`, error);
+      this.bridge.send({ type: 'failed', stage: 'mount', message: messageOf(error) });
+    }
+  }
+
+  private async unmount(): Promise<void> {
+    if (!this.module || !this.mounted) return;
+    this.mounted = false;
+    try {
+      await this.module.unmount?.(this.container);
+    } catch (error) {
+      console.error(`plugin ${this.init.pluginId}: unmount() failed`, error);
+    }
+    // Whatever the view left behind goes too, so the next mount starts clean.
+    this.container.replaceChildren();
   }
 }
 
@@ -155,5 +200,5 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const port = event.ports[0];
   if (started || event.source !== window.parent || !port || !isInit(event.data)) return;
   started = true;
-  void start(event.data, port);
+  new View(event.data, port);
 });

@@ -114,7 +114,7 @@ describe('ViewHost', () => {
     release(new Response('late'));
   });
 
-  it('drops malformed messages, caps toasts and heights, and settles once', () => {
+  it('drops malformed messages, caps toasts and heights, and settles once per mount', () => {
     const { view, actions } = host();
     for (const junk of [null, 'fetch', 42, { type: 'nonsense' }, { type: 'toast', message: 7 }, { type: 'resize', height: 'tall' }]) {
       view.receive(junk);
@@ -131,6 +131,21 @@ describe('ViewHost', () => {
     view.receive({ type: 'mounted' });
     view.receive({ type: 'failed', stage: 'mount', message: 'late' });
     expect(vi.mocked(actions.settled).mock.calls).toEqual([[{ ok: true }]]);
+  });
+
+  it('unmounts the view when hidden and mounts it again when shown, settling each mount', () => {
+    const { view, actions, posted } = host();
+    view.receive({ type: 'mounted' });
+    view.show(); // already shown: nothing to do
+    view.hide();
+    view.hide();
+    view.show();
+    expect(posted).toEqual([{ type: 'unmount' }, { type: 'mount' }]);
+    view.receive({ type: 'failed', stage: 'mount', message: 'second mount exploded' });
+    expect(vi.mocked(actions.settled).mock.calls).toEqual([
+      [{ ok: true }],
+      [{ ok: false, stage: 'mount', message: 'second mount exploded' }],
+    ]);
   });
 
   it('after close, aborts what is in flight and answers nothing', async () => {

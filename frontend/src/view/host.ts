@@ -66,7 +66,7 @@ export interface HostActions {
   fetch(url: string, init: RequestInit): Promise<Response>;
   navigate(address: string): void;
   toast(message: string, kind: ToastKind): void;
-  /** The view mounted, or failed to load or mount. */
+  /** The view mounted, or failed to load or mount: once for the init and once per `show`. */
   settled(outcome: { ok: true } | { ok: false; stage: 'load' | 'mount'; message: string }): void;
   resize(height: number): void;
 }
@@ -74,7 +74,10 @@ export interface HostActions {
 /** One mounted view's bridge: answers its frame's messages until `close`. */
 export class ViewHost {
   private readonly inFlight = new Map<number, AbortController>();
-  private settled = false;
+  /** A mount was asked (the init's, or `show`'s) and not yet answered. */
+  private awaitingMount = true;
+  /** Whether the view should be mounted: the init mounts it, `hide` unmounts it. */
+  private shown = true;
   private closed = false;
 
   constructor(
@@ -113,8 +116,8 @@ export class ViewHost {
         return;
       case 'mounted':
       case 'failed':
-        if (this.settled) return;
-        this.settled = true;
+        if (!this.awaitingMount) return;
+        this.awaitingMount = false;
         this.actions.settled(
           message.type === 'mounted'
             ? { ok: true }
@@ -122,6 +125,21 @@ export class ViewHost {
         );
         return;
     }
+  }
+
+  /** Mounts the view again when the user comes back to its page; answered through `settled`. */
+  show(): void {
+    if (this.shown) return;
+    this.shown = true;
+    this.awaitingMount = true;
+    this.post({ type: 'mount' });
+  }
+
+  /** Unmounts the view when the user leaves its page; the frame and its module stay. */
+  hide(): void {
+    if (!this.shown) return;
+    this.shown = false;
+    this.post({ type: 'unmount' });
   }
 
   /** Tells the view where it is now. */

@@ -42,6 +42,7 @@ export type FrameMessage =
   | { type: 'toast'; message: string; kind: string }
   /** The view's document grew or shrank: the frame's height follows its content. */
   | { type: 'resize'; height: number }
+  /** The answer to the init's mount, and to every `mount` after it. */
   | { type: 'mounted' }
   | { type: 'failed'; stage: 'load' | 'mount'; message: string };
 
@@ -50,4 +51,8 @@ export type HostMessage =
   | { type: 'response'; id: number; status: number; statusText: string; headers: HeaderList; body: ArrayBuffer }
   /** `api.fetch` rejects: `name` is `AbortError` or `TypeError`, as `fetch` would. */
   | { type: 'error'; id: number; name: 'AbortError' | 'TypeError'; message: string }
-  | { type: 'location'; path: string };
+  | { type: 'location'; path: string }
+  /** The dashboard hides the view (the user left its page) or shows it again: the frame calls
+   *  the view's `unmount` or `mount`, and answers a mount with `mounted` or `failed`. */
+  | { type: 'unmount' }
+  | { type: 'mount' };
