@@ -62,6 +62,7 @@ for (const arg of bundles) {
   const calls = [];
   const api = {
     pluginId: 'hello-rust',
+    path: '',
     navigate() {},
     showToast() {},
     async fetch(p, init = {}) {

@@ -1,12 +1,16 @@
-// What the dashboard hands mount(): see the plugin SDK's frontend contract.
+// What the dashboard hands mount(): see docs/frontend-api.md. The view runs in a sandboxed
+// frame; every call here is a message to the dashboard, which lets it reach only this plugin.
 
-export type ToastKind = 'info' | 'success' | 'error';
+export type ToastKind = 'info' | 'success' | 'warning' | 'error';
 
 export interface ToruApi {
   /** fetch() scoped to this plugin's routes: fetch('/counter') reaches the plugin's GET /counter. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Navigates the dashboard to a path inside the plugin's view. */
   navigate(path: string): void;
+  /** Where the view is below /plugins/<id> ('' or '/settings'…); the view runs in a frame, so
+   *  window.location is not the dashboard's address. */
+  readonly path: string;
   /** Shows a dashboard toast. */
   showToast(message: string, kind?: ToastKind): void;
   /** The id the daemon knows this plugin by. */

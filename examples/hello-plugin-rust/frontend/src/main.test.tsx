@@ -26,7 +26,7 @@ function fakeApi(routes: Record<string, Handler>) {
     return handler ? handler(init) : json({ error: { code: 'not_found', message: 'nope' } }, 404);
   });
   const showToast = vi.fn();
-  const api: ToruApi = { fetch, showToast, navigate: vi.fn(), pluginId: 'hello-rust' };
+  const api: ToruApi = { fetch, showToast, navigate: vi.fn(), pluginId: 'hello-rust', path: '' };
   return { api, fetch, showToast };
 }
 
