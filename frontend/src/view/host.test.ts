@@ -165,3 +165,25 @@ describe('ViewHost', () => {
     expect(posted).toEqual([]);
   });
 });
+
+describe('ViewHost under a flood', () => {
+  it('runs 4 requests at a time, queues 256 more, refuses the rest, and aborts queued ones', async () => {
+    const releases: Array<() => void> = [];
+    const { view, actions, posted } = host({
+      fetch: vi.fn(() => new Promise<Response>((resolve) => releases.push(() => resolve(new Response('ok'))))),
+    });
+    for (let id = 1; id <= 300; id++) view.receive({ type: 'fetch', id, path: `/x${id}`, method: 'GET', headers: [], body: null });
+    await vi.waitFor(() => expect(actions.fetch).toHaveBeenCalledTimes(4));
+    // 4 in flight + 256 waiting; 40 refused at once.
+    const refused = posted.filter((m) => m.type === 'error' && /waiting/.test(m.message));
+    expect(refused).toHaveLength(40);
+    view.receive({ type: 'abort', id: 5 });
+    expect(posted.at(-1)).toEqual({ type: 'error', id: 5, name: 'AbortError', message: 'The request was aborted.' });
+    releases[0]!();
+    await vi.waitFor(() => expect(actions.fetch).toHaveBeenCalledTimes(5));
+    // The next still waiting starts: 5 was aborted, so 6.
+    expect(vi.mocked(actions.fetch).mock.calls[4]![0]).toBe('/api/plugins/notes/route/x6');
+    await vi.waitFor(() => expect(posted.some((m) => m.type === 'response' && m.id === 1)).toBe(true));
+    releases.forEach((release) => release());
+  });
+});

@@ -56,6 +56,15 @@ const TOAST_KINDS: ReadonlySet<string> = new Set<ToastKind>(['info', 'success', 
 /** The longest toast a view may show; the rest is cut. */
 const TOAST_MAX_CHARS = 500;
 
+/** Requests one view may have in flight; the rest wait their turn, so that a view that floods
+ *  cannot hold every connection the browser gives the dashboard (six per host over HTTP/1.1). */
+const MAX_IN_FLIGHT = 4;
+
+/** Requests that may wait for a turn; past that, a request is refused at once. */
+const MAX_WAITING = 256;
+
+type FetchMessage = Extract<FrameMessage, { type: 'fetch' }>;
+
 /** The frame's height stays within these (px): the view's own minimum, and a sane maximum. */
 const MIN_HEIGHT = 160;
 const MAX_HEIGHT = 100_000;
@@ -74,6 +83,7 @@ export interface HostActions {
 /** One mounted view's bridge: answers its frame's messages until `close`. */
 export class ViewHost {
   private readonly inFlight = new Map<number, AbortController>();
+  private readonly waiting: Array<{ message: FetchMessage; url: URL }> = [];
   /** A mount was asked (the init's, or `show`'s) and not yet answered. */
   private awaitingMount = true;
   /** Whether the view should be mounted: the init mounts it, `hide` unmounts it. */
@@ -93,11 +103,17 @@ export class ViewHost {
     const message = data as FrameMessage;
     switch (message.type) {
       case 'fetch':
-        if (Number.isSafeInteger(message.id) && !this.inFlight.has(message.id)) void this.fetch(message);
+        this.enqueue(message);
         return;
-      case 'abort':
+      case 'abort': {
         this.inFlight.get(message.id)?.abort();
+        const queued = this.waiting.findIndex((w) => w.message.id === message.id);
+        if (queued >= 0) {
+          this.waiting.splice(queued, 1);
+          this.post({ type: 'error', id: message.id, name: 'AbortError', message: 'The request was aborted.' });
+        }
         return;
+      }
       case 'navigate': {
         const address = viewAddress(this.pluginId, message.path, this.origin);
         if (address !== null) this.actions.navigate(address);
@@ -152,6 +168,7 @@ export class ViewHost {
     this.closed = true;
     for (const controller of this.inFlight.values()) controller.abort();
     this.inFlight.clear();
+    this.waiting.length = 0;
     this.port.close();
   }
 
@@ -159,13 +176,25 @@ export class ViewHost {
     if (!this.closed) this.port.postMessage(message, transfer);
   }
 
-  private async fetch(message: Extract<FrameMessage, { type: 'fetch' }>): Promise<void> {
+  /** Refuses a request outside the plugin's routes; starts the others, or queues them behind
+   *  the ones in flight. */
+  private enqueue(message: FetchMessage): void {
     const { id } = message;
+    if (!Number.isSafeInteger(id) || this.inFlight.has(id) || this.waiting.some((w) => w.message.id === id)) return;
     const url = pluginRouteUrl(this.pluginId, message.path, this.origin);
     if (!url) {
       this.post({ type: 'error', id, name: 'TypeError', message: `${JSON.stringify(message.path)} is not a path of plugin ${this.pluginId}'s routes` });
-      return;
+    } else if (this.inFlight.size < MAX_IN_FLIGHT) {
+      void this.fetch(message, url);
+    } else if (this.waiting.length < MAX_WAITING) {
+      this.waiting.push({ message, url });
+    } else {
+      this.post({ type: 'error', id, name: 'TypeError', message: `more than ${MAX_WAITING} requests are waiting` });
     }
+  }
+
+  private async fetch(message: FetchMessage, url: URL): Promise<void> {
+    const { id } = message;
     const controller = new AbortController();
     this.inFlight.set(id, controller);
     try {
@@ -192,6 +221,8 @@ export class ViewHost {
       });
     } finally {
       this.inFlight.delete(id);
+      const next = this.waiting.shift();
+      if (next && !this.closed) void this.fetch(next.message, next.url);
     }
   }
 }
