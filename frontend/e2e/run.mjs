@@ -335,12 +335,12 @@ const steps = [
   ],
   [
     'view-render-time',
-    'prints how long opening each example’s page takes until its view shows the counter, first after a reload and then again (figures, not judged)',
+    'prints how long opening each example’s page takes until its view shows the counter, first on a fresh page and then again (figures, not judged)',
     async () => {
       const figures = [];
       for (const id of ['hello-rust', 'hello-python']) {
         const times = [];
-        await page.reload();
+        await page.goto(`${daemon.url}/`); // a fresh page: nothing kept, nothing imported
         for (let i = 0; i < RENDER_SAMPLES; i++) {
           await byTestId('nav-plugins').click();
           await visible(`plugin-card-${id}`);
