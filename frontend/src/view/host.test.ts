@@ -133,6 +133,18 @@ describe('ViewHost', () => {
     expect(vi.mocked(actions.settled).mock.calls).toEqual([[{ ok: true }]]);
   });
 
+  it('ignores a hidden view’s navigation and toasts', () => {
+    const { view, actions } = host();
+    view.hide();
+    view.receive({ type: 'navigate', path: '/settings' });
+    view.receive({ type: 'toast', message: 'Your session expired: log in again', kind: 'error' });
+    expect(actions.navigate).not.toHaveBeenCalled();
+    expect(actions.toast).not.toHaveBeenCalled();
+    view.show();
+    view.receive({ type: 'navigate', path: '/settings' });
+    expect(actions.navigate).toHaveBeenCalledWith('/plugins/notes/settings');
+  });
+
   it('unmounts the view when hidden and mounts it again when shown, settling each mount', () => {
     const { view, actions, posted } = host();
     view.receive({ type: 'mounted' });

@@ -115,13 +115,15 @@ export class ViewHost {
         return;
       }
       case 'navigate': {
+        // A hidden view (its page left) cannot pull the user back, nor speak as the dashboard.
+        if (!this.shown) return;
         const address = viewAddress(this.pluginId, message.path, this.origin);
         if (address !== null) this.actions.navigate(address);
         else console.warn(`plugin ${this.pluginId}: navigate(${JSON.stringify(message.path)}) leaves its view; ignored`);
         return;
       }
       case 'toast':
-        if (typeof message.message !== 'string') return;
+        if (!this.shown || typeof message.message !== 'string') return;
         this.actions.toast(
           message.message.slice(0, TOAST_MAX_CHARS),
           (TOAST_KINDS.has(message.kind) ? message.kind : 'info') as ToastKind,
