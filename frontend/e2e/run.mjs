@@ -4,8 +4,10 @@
 //   cargo build --workspace            # at the repository root
 //   cd frontend && npm ci && npm run build && npm run e2e
 //
-// Screenshots of every step go to target/e2e/NN-step.png (repository root). Exits 0 when every
-// step passed; the last line is always `N passed, M failed`.
+// Besides both example plugins, the daemon gets `crashy` (crashes at every start) and `hostile`
+// (e2e/hostile/: a view that attacks the dashboard from its sandboxed frame, and must fail at
+// every attack). Screenshots of every step go to target/e2e/NN-step.png (repository root).
+// Exits 0 when every step passed; the last line is always `N passed, M failed`.
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST,
 // TORU_LICENSE (default target/debug/…), E2E_KEEP=1 keeps the temporary directory,
@@ -444,7 +446,7 @@ const steps = [
     async () => {
       await page.goto(`${daemon.url}/status`);
       await visible('stat-total');
-      assert((await byTestId('stat-total').locator('.stat-value').textContent()) === '3', 'three plugins installed');
+      assert((await byTestId('stat-total').locator('.stat-value').textContent()) === '4', 'four plugins installed');
       assert((await byTestId('stat-running').locator('.stat-value').textContent()) === '0', 'none running');
       await byTestId('overview-events').locator('[data-kind="stopped"], [data-kind="disabled"]').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
     },
