@@ -11,7 +11,8 @@
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST,
 // TORU_LICENSE (default target/debug/…), E2E_KEEP=1 keeps the temporary directory,
-// E2E_HEADED=1 shows the browser.
+// E2E_HEADED=1 shows the browser, E2E_NO_CSP=1 has Chromium ignore the daemon's
+// Content-Security-Policy headers (the hostile view must fail with the iframe sandbox alone).
 
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
@@ -114,6 +115,13 @@ async function pageFetch(urlPath, init = {}) {
   );
 }
 
+/** Whether an uncaught exception was thrown in a plugin view's frame rather than the dashboard:
+ *  `pageerror` carries no frame, but the stack names the frame's script or the view's module,
+ *  which the frame imports from a blob URL. */
+function isFromViewFrame(error) {
+  return /\/view-frame\.js|blob:/.test(error.stack ?? '');
+}
+
 /** Installed in every document, the frames of views included: the page records when a click
  *  happens, and whichever document holds a plugin view's counter records when it first shows a
  *  number (both on the shared high-resolution clock). */
@@ -137,6 +145,41 @@ async function renderTime() {
   }
   throw new Error('no frame recorded when the counter showed');
 }
+
+/** The user names, as the admin's own session lists them. */
+async function adminUsers() {
+  const { status, body } = await pageFetch('/api/users');
+  assert(status === 200, `GET /api/users answered ${status}`);
+  return JSON.parse(body)
+    .map((user) => user.username)
+    .sort();
+}
+
+/** Whether hello-python is enabled and running, as the admin's own session sees it. */
+async function helloPythonRuns() {
+  const { status, body } = await pageFetch('/api/plugins');
+  assert(status === 200, `GET /api/plugins answered ${status}`);
+  const plugin = JSON.parse(body).find((p) => p.id === 'hello-python');
+  return plugin?.status.enabled === true && plugin.status.state === 'running';
+}
+
+/** What the hostile view (e2e/hostile/view.js) attempts; each must end `blocked`. */
+const HOSTILE_ATTACKS = [
+  'admin-api-direct',
+  'admin-write-direct',
+  'traversal',
+  'other-plugin',
+  'redirect',
+  'forged-bridge',
+  'parent-dom',
+  'cookies',
+  'popup',
+  'navigate',
+];
+
+/** Attacks whose success the view cannot see from inside (it may report `unknown`): the step
+ *  judges them from the dashboard (hello-python still enabled, the address unchanged). */
+const JUDGED_HERE = new Set(['admin-write-direct']);
 
 // ---------------------------------------------------------------- steps
 
@@ -353,6 +396,81 @@ const steps = [
     },
   ],
   [
+    'hostile-view',
+    'a hostile view tries the admin API, other plugins’ routes, redirects, forged bridge messages, the dashboard’s DOM, cookies and address, popups and a form post, and fails at each',
+    async () => {
+      const usersBefore = await adminUsers();
+      const problemsBefore = browserProblems.length;
+      // Playwright reports the frame's uncaught exceptions on the page too, without saying which
+      // frame threw: the stack tells (`isFromViewFrame`). This listener sees the same errors in
+      // the same order as the one that fills `pageErrors`.
+      const errorsBefore = pageErrors.length;
+      const uncaught = [];
+      const sortError = (error) => uncaught.push({ message: error.message, fromView: isFromViewFrame(error) });
+      page.on('pageerror', sortError);
+      assert(await helloPythonRuns(), 'hello-python is enabled and running before the attacks');
+
+      await byTestId('nav-plugins').click();
+      await byTestId('plugin-toggle-hostile').click();
+      await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'running', 'hostile runs');
+      await visible('sidebar-plugin-hostile');
+      await byTestId('sidebar-plugin-hostile').click();
+      await eventually(() => new URL(page.url()).pathname === '/plugins/hostile', 'the address is /plugins/hostile');
+      await inView('attacks-done').waitFor({ state: 'visible' });
+
+      const seen = new Map(
+        await viewRoot()
+          .locator('[data-testid^="attack-"][data-outcome]')
+          .evaluateAll((items) => items.map((item) => [item.dataset.testid.slice('attack-'.length), { outcome: item.dataset.outcome, text: item.textContent }])),
+      );
+      for (const [name, { outcome, text }] of seen) console.log(`    ${outcome.padEnd(9)} ${text.replace(/^\S+: \S+ — /, `${name}: `)}`);
+      assert(
+        [...seen.keys()].sort().join() === [...HOSTILE_ATTACKS, 'own-route'].sort().join(),
+        `the view reports every attack: ${[...seen.keys()].join(', ')}`,
+      );
+      assert(seen.get('own-route').outcome === 'allowed', `the view reaches its own route: ${seen.get('own-route').text}`);
+      for (const name of HOSTILE_ATTACKS) {
+        const { outcome, text } = seen.get(name);
+        const expected = JUDGED_HERE.has(name) ? ['blocked', 'unknown'] : ['blocked'];
+        assert(expected.includes(outcome), `attack ${name} was not blocked: ${text}`);
+      }
+
+      // The form replaces the frame's document with whatever the daemon answers it, unless the
+      // frame's CSP (`form-action 'none'`) refuses to send it; the user list below judges it.
+      await snap();
+      await inView('attack-form').click();
+      const form = await eventually(async () => {
+        if ((await inView('attack-form-refused').count()) > 0) return `not sent: ${await inView('attack-form-refused').textContent()}`;
+        if ((await inView('attacks-done').count()) > 0) return null;
+        const answer = ((await viewRoot().locator('body').textContent()) ?? '').trim();
+        return answer && `the daemon answered: ${answer.slice(0, 120)}`;
+      }, 'the form is refused, or the frame shows the answer to it');
+      console.log(`    form POST /api/users from the frame: ${form}`);
+
+      // Nothing changed, as the admin's own session sees it.
+      const usersAfter = await adminUsers();
+      assert(usersAfter.join() === usersBefore.join(), `the users are still ${usersBefore.join(', ')}, not ${usersAfter.join(', ')}`);
+      assert(await helloPythonRuns(), 'hello-python is still enabled and running (admin-write-direct was blocked)');
+      assert(new URL(page.url()).pathname === '/plugins/hostile', `the dashboard is still on /plugins/hostile, not ${page.url()}`);
+      assert(context.pages().length === 1, `no other page was opened: ${context.pages().map((p) => p.url()).join(', ')}`);
+      page.off('pageerror', sortError);
+      assert(uncaught.some((e) => e.fromView && /an uncaught error in its own frame/.test(e.message)), `the view's own uncaught error is told apart from the dashboard's: ${JSON.stringify(uncaught)}`);
+      const dashboardErrors = uncaught.filter((e) => !e.fromView);
+      assert(dashboardErrors.length === 0, `uncaught exceptions in the dashboard: ${dashboardErrors.map((e) => e.message).join('; ')}`);
+      // The view's own uncaught exceptions, and the console errors its attacks caused (CSP
+      // refusals, blocked navigations and popups, failed fetches), are the attacker's business.
+      pageErrors.splice(errorsBefore);
+      const problems = browserProblems.splice(problemsBefore);
+      console.log(`    ${problems.length} browser errors from the attacks, drained; ${uncaught.length} uncaught in the view's frame`);
+
+      // And the dashboard still works: back to the plugins, where hostile is disabled again.
+      await byTestId('nav-plugins').click();
+      await byTestId('plugin-toggle-hostile').click();
+      await gone('sidebar-plugin-hostile');
+      await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'disabled', 'hostile is disabled');
+    },
+  ],
+  [
     'license',
     'hello-rust’s licence: a key for another instance shows invalid (wrong_instance) and /pro answers 403; the right key shows E2E Ltd and /pro answers 200',
     async () => {
@@ -499,6 +617,8 @@ async function main() {
     chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
       executablePath: paths.chromium,
       headless: !headed,
+      // Chromium ignores every Content-Security-Policy: what the sandbox alone must hold.
+      bypassCSP: process.env.E2E_NO_CSP === '1',
       args: [
         '--no-sandbox',
         '--disable-gpu',
