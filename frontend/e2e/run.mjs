@@ -191,8 +191,8 @@ const VIEW_FRAME_CSP =
   "default-src 'none'; script-src 'self' blob:; style-src 'self' 'unsafe-inline'; img-src data: blob:; font-src data:; " +
   "media-src data: blob:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'";
 
-/** Checks the daemon's Content-Security-Policy headers; runs after `hostile-view`, on the plugins
- *  page. Not in `steps` until the daemon sends them. */
+/** Checks the daemon's Content-Security-Policy headers; runs after `hostile-view`, which leaves
+ *  the plugins page open. Not in `steps` until the daemon sends them. */
 const cspStep = [
   'csp',
   'the dashboard and the view frame are served with their Content-Security-Policy (the dashboard’s without unsafe-inline or unsafe-eval), and a plugin’s own HTML page opened in a tab runs no script',
@@ -210,8 +210,11 @@ const cspStep = [
     assert(frame === VIEW_FRAME_CSP, `the view frame's policy is ${JSON.stringify(frame)}`);
 
     // A plugin's route answering HTML, opened in a tab of the admin's browser: were its script
-    // to run, it would have the dashboard's origin and the session.
-    await byTestId('nav-plugins').click();
+    // to run, it would have the dashboard's origin and the session. The dashboard is reloaded
+    // first, so that it keeps no hidden view from earlier steps: hostile's would mount again as
+    // soon as hostile runs, and attack again outside `hostile-view`.
+    await page.reload();
+    await visible('plugin-card-hostile');
     await byTestId('plugin-toggle-hostile').click();
     await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'running', 'hostile runs');
     const tab = await context.newPage();
