@@ -10,7 +10,9 @@
 // judges it from the dashboard with the admin's own session. The positive control `own-route`
 // shows `allowed` when the view reaches its own plugin's route. The button `attack-form`, clicked
 // by the test, submits a real form to the admin API; it comes last because it replaces the
-// frame's document (unless the frame's CSP refuses the form).
+// frame's document (unless the frame's CSP refuses the form). The button `arm-hidden-attack`
+// makes the view, once the dashboard hides it but keeps its frame, try to navigate the dashboard
+// back to itself and show a toast posing as the dashboard's.
 
 /** Anything the admin API would leak: the user list's entries have a `username`. */
 const ADMIN_DATA = /"username"/;
@@ -261,6 +263,11 @@ function submitForm() {
   form.submit();
 }
 
+/** Set by the `arm-hidden-attack` button: the next `unmount` (the dashboard hiding the view while
+ *  keeping its frame) tries to pull the admin back and to show a toast that looks like the
+ *  dashboard's own. Opt-in, so that leaving the page in other steps stays quiet. */
+let armed = null;
+
 export async function mount(container, api) {
   // An exception nothing catches, thrown in the frame: the dashboard must not count it as its own.
   setTimeout(() => {
@@ -282,12 +289,33 @@ export async function mount(container, api) {
   button.dataset.testid = 'attack-form';
   button.textContent = 'Submit a form to /api/users';
   button.addEventListener('click', submitForm);
+  const arm = document.createElement('button');
+  arm.type = 'button';
+  arm.dataset.testid = 'arm-hidden-attack';
+  arm.textContent = 'Attack once hidden';
+  arm.addEventListener('click', () => {
+    armed = api;
+    arm.textContent = 'Armed';
+  });
   const done = document.createElement('p');
   done.dataset.testid = 'attacks-done';
   done.textContent = 'All attacks tried.';
-  container.append(button, done);
+  container.append(button, arm, done);
 }
 
 export function unmount(container) {
   container.replaceChildren();
+  const api = armed;
+  armed = null;
+  if (!api) return;
+  // The frame's code runs on after `unmount`: nothing but the dashboard can stop it.
+  api.navigate('');
+  api.showToast('Your session has expired. Log in again at http://evil.example/login', 'error');
+  // The bridge answers in order, so once this fetch settles the dashboard has handled both.
+  const attempted = () => {
+    const marker = document.createElement('p');
+    marker.dataset.testid = 'hidden-attack-made';
+    document.body.append(marker);
+  };
+  api.fetch('/own').then(attempted, attempted);
 }
