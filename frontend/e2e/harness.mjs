@@ -5,7 +5,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile, constants } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile, constants } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -25,6 +25,9 @@ export const paths = {
   /** The demo vendor's Ed25519 signing key, whose public key hello-rust embeds. */
   demoVendorKey: path.join(repoRoot, 'examples/demo-vendor/ed25519.key'),
   pythonBuild: path.join(repoRoot, 'examples/hello-plugin-python/build.sh'),
+  /** The hostile test plugin (e2e/hostile/): a Python script on the Python SDK, whose view
+   *  attacks the dashboard. */
+  hostile: path.join(here, 'hostile/hostile.py'),
   chromium: process.env.CHROMIUM ?? '/usr/bin/chromium',
   screenshots: path.join(repoRoot, 'target/e2e'),
 };
@@ -58,6 +61,7 @@ export async function checkPrerequisites() {
   await need(paths.license, constants.X_OK, 'run `cargo build --workspace` at the repository root');
   await need(paths.demoVendorKey, constants.R_OK, 'examples/demo-vendor/ed25519.key is missing');
   await need(paths.pythonBuild, constants.X_OK, 'examples/hello-plugin-python/build.sh is missing');
+  await need(paths.hostile, constants.X_OK, 'frontend/e2e/hostile/hostile.py is missing or not executable');
   await need(paths.chromium, constants.X_OK, 'install Chromium (`apt-get install chromium`) or set CHROMIUM');
   if (missing.length) throw new Error(`missing prerequisites:\n  ${missing.join('\n  ')}`);
 }
@@ -82,13 +86,15 @@ echo "<3>cannot open /etc/crashy.conf: No such file or directory" >&2
 exit 3
 `;
 
-/** A temporary directory with `plugins/` holding both example plugins and `crashy`. */
+/** A temporary directory with `plugins/` holding both example plugins, `crashy` and `hostile`. */
 export async function preparePlugins() {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'toru-e2e-'));
   const plugins = path.join(tmp, 'plugins');
   await mkdir(plugins, { recursive: true });
   await copyFile(paths.helloRust, path.join(plugins, 'hello-rust.binary'));
   await writeFile(path.join(plugins, 'crashy.binary'), CRASHY, { mode: 0o755 });
+  // A link, not a copy: the script finds the SDK and its view next to where it really is.
+  await symlink(paths.hostile, path.join(plugins, 'hostile.binary'));
   // OUT_DIR keeps the build out of the source tree.
   await run(paths.pythonBuild, [plugins], { env: { ...process.env, OUT_DIR: path.join(tmp, 'python-build') } });
   return tmp;
