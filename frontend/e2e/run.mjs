@@ -12,7 +12,8 @@
 // Environment: CHROMIUM (default /usr/bin/chromium), TORU_DAEMON, TORU_HELLO_RUST,
 // TORU_LICENSE (default target/debug/…), E2E_KEEP=1 keeps the temporary directory,
 // E2E_HEADED=1 shows the browser, E2E_NO_CSP=1 has Chromium ignore the daemon's
-// Content-Security-Policy headers (the hostile view must fail with the iframe sandbox alone).
+// Content-Security-Policy headers (the hostile view must fail with the iframe sandbox alone; the
+// csp step, which checks those headers, fails by design).
 
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
@@ -148,25 +149,25 @@ function setAsideViewProblems() {
  *  number (both on the shared high-resolution clock). */
 function renderTimeProbe() {
   const now = () => performance.timeOrigin + performance.now();
-  if (window === window.top) document.addEventListener('click', () => (window.__toruClickAt = now()), { capture: true });
+  if (window === window.top) document.addEventListener('click', () => (/** @type {any} */ (window).__toruClickAt = now()), { capture: true });
   const observer = new MutationObserver(() => {
-    if (window.__toruCounterShownAt) return;
+    if (/** @type {any} */ (window).__toruCounterShownAt) return;
     const counter = document.querySelector('[data-testid="counter-value"]');
-    if (counter && /\d/.test(counter.textContent ?? '')) window.__toruCounterShownAt = now();
+    if (counter && /\d/.test(counter.textContent ?? '')) /** @type {any} */ (window).__toruCounterShownAt = now();
   });
   observer.observe(document, { subtree: true, childList: true, characterData: true });
 }
 
 /** Clears what `renderTimeProbe` recorded, in every frame (kept views' frames included). */
 async function forgetCounterShown() {
-  for (const frame of page.frames()) await frame.evaluate(() => delete window.__toruCounterShownAt).catch(() => undefined);
+  for (const frame of page.frames()) await frame.evaluate(() => delete /** @type {any} */ (window).__toruCounterShownAt).catch(() => undefined);
 }
 
 /** Milliseconds from the last click to the counter's first number, in whichever frame. */
 async function renderTime() {
-  const clicked = await page.evaluate(() => window.__toruClickAt);
+  const clicked = await page.evaluate(() => /** @type {any} */ (window).__toruClickAt);
   for (const frame of page.frames()) {
-    const shown = await frame.evaluate(() => window.__toruCounterShownAt).catch(() => undefined);
+    const shown = await frame.evaluate(() => /** @type {any} */ (window).__toruCounterShownAt).catch(() => undefined);
     if (shown && shown > clicked) return shown - clicked;
   }
   throw new Error('no frame recorded when the counter showed');
@@ -208,9 +209,9 @@ const HOSTILE_ATTACKS = [
 const JUDGED_HERE = new Set(['admin-write-direct']);
 
 /** A view the dashboard hides but keeps mounted in its frame (to show it again at once) still
- *  runs: it must not be able to navigate the dashboard or toast while the user is elsewhere.
- *  Not in `steps` until the dashboard ignores a hidden view's `navigate` and `toast`: with kept
- *  views (main since they came) a hidden hostile view pulls the admin back to its page. */
+ *  runs: it must not be able to navigate the dashboard or toast while the user is elsewhere
+ *  (before the bridge dropped a hidden view's `navigate` and `toast`, it pulled the admin back).
+ *  @type {Step} */
 const hostileHiddenStep = [
   'hostile-hidden',
   'a hostile view the dashboard hid (keeping its frame, or not) cannot navigate the dashboard back to itself or toast while the user is elsewhere',
@@ -253,7 +254,8 @@ const VIEW_FRAME_CSP =
   "media-src data: blob:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'";
 
 /** Checks the daemon's Content-Security-Policy headers; runs after `hostile-view`, which leaves
- *  the plugins page open. Not in `steps` until the daemon sends them. */
+ *  the plugins page open.
+ *  @type {Step} */
 const cspStep = [
   'csp',
   'the dashboard and the view frame are served with their Content-Security-Policy (the dashboard’s without unsafe-inline or unsafe-eval), and a plugin’s own HTML page opened in a tab runs no script',
@@ -296,9 +298,11 @@ const cspStep = [
 
 // ---------------------------------------------------------------- steps
 
+/** @typedef {[name: string, description: string, run: () => Promise<void>]} Step */
+
 let counterBefore = null;
 
-/** @type {Array<[name: string, description: string, run: () => Promise<void>]>} */
+/** @type {Step[]} */
 const steps = [
   [
     'login-page',
@@ -574,8 +578,8 @@ const steps = [
       await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'disabled', 'hostile is disabled');
     },
   ],
-  // hostileHiddenStep, // enabled once the dashboard ignores a hidden view's navigate and toast
-  // cspStep, // enabled once the daemon sends CSP headers
+  hostileHiddenStep,
+  cspStep,
   [
     'license',
     'hello-rust’s licence: a key for another instance shows invalid (wrong_instance) and /pro answers 403; the right key shows E2E Ltd and /pro answers 200',

@@ -99,7 +99,7 @@ describe('PluginViewPage', () => {
     expect(fetch.mock.calls.map(([url]) => String(url))).not.toContain('/api/users');
 
     side.send({ type: 'toast', message: 'Saved', kind: 'success' });
-    expect((await screen.findByTestId('toast-success')).textContent).toContain('Saved');
+    expect((await screen.findByTestId('toast-success')).textContent).toContain('Hello: Saved');
     side.send({ type: 'navigate', path: '/settings' });
     await waitFor(() => expect(window.location.pathname).toBe('/plugins/hello/settings'));
     await waitFor(() => expect(side.received.at(-1)).toEqual({ type: 'location', path: '/settings' }));

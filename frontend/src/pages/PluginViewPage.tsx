@@ -67,6 +67,8 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
 
   const activeNow = useRef(active);
   activeNow.current = active;
+  const nameNow = useRef(pluginId);
+  nameNow.current = plugin?.name ?? pluginId;
 
   // Fetch the module (or take the copy this page already has for this version); a new attempt
   // or version gets a new fetch and, below, a new frame.
@@ -112,7 +114,8 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
       {
         fetch: api.viewFetch,
         navigate: (address) => navigate(address),
-        toast,
+        // Named, so that a view cannot pass its words off as the dashboard's.
+        toast: (message, kind) => toast(`${nameNow.current}: ${message}`, kind),
         resize: (height) => {
           element.style.height = `${height}px`;
         },
