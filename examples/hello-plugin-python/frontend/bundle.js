@@ -1,10 +1,11 @@
 // hello-python's dashboard view: a greeting and a counter kept in the plugin's KV store.
 //
-// The dashboard imports this ES module and calls mount(container, api) / unmount(container).
-// api.fetch(path, init) is scoped to the plugin's routes (api.fetch('/counter') reaches the
-// plugin's GET /counter) and returns a standard Response. Everything this view creates lives
-// under one root element with ROOT_CLASS, and every CSS rule is prefixed with it, so nothing
-// leaks into the dashboard; unmount removes the element and aborts listeners and requests.
+// The dashboard runs this ES module in a sandboxed frame of its own and calls
+// mount(container, api) / unmount(container) there (docs/frontend-api.md). api.fetch(path, init)
+// reaches only the plugin's routes (api.fetch('/counter') reaches the plugin's GET /counter) and
+// returns a standard Response. Everything this view creates lives under one root element with
+// ROOT_CLASS, and every CSS rule is prefixed with it; unmount removes the element and aborts
+// listeners and requests, so the next mount in the same frame starts clean.
 
 const ROOT_CLASS = 'toru-hello-python';
 

@@ -1,5 +1,5 @@
-// The module the dashboard imports: mount(container, api) renders the view into container,
-// unmount(container) takes it away again. Each container gets its own React root, so several
+// The module the dashboard runs in the view's sandboxed frame: mount(container, api) renders the
+// view into container, unmount(container) takes it away again. Each container gets its own React root, so several
 // mounts (or a remount) share nothing.
 
 import { type Root, createRoot } from 'react-dom/client';
