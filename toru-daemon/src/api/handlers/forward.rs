@@ -200,8 +200,6 @@ pub fn from_plugin_response(
         })?;
     let mut out = warp::reply::Response::new(response.body.into());
     *out.status_mut() = status;
-    // Room for the plugin's headers and the policy added below, allocated once.
-    out.headers_mut().reserve(response.headers.len() + 1);
     for (name, value) in response.headers {
         let lower = name.to_ascii_lowercase();
         if is_hop_by_hop(&lower) || lower == "set-cookie" {
