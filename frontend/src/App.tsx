@@ -79,7 +79,7 @@ export function App() {
   );
 }
 
-/** How many plugin views the dashboard keeps mounted in their frames, the last visited first. */
+/** How many plugin views the dashboard keeps mounted in their frames (Cockpit keeps them all). */
 const KEPT_VIEWS = 8;
 
 /** The plugin views to keep, the current one included, in the order first visited: React must

@@ -55,6 +55,7 @@ describe('viewAddress and viewPath', () => {
     expect(viewPath('notes', '/plugins/notes')).toBe('');
     expect(viewPath('notes', '/plugins/notes/settings')).toBe('/settings');
     expect(viewPath('notes', '/status')).toBe('');
+    expect(viewPath('notes', '/plugins/notesX/a')).toBe('');
   });
 });
 

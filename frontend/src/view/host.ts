@@ -13,7 +13,7 @@ function routePrefix(pluginId: string): string {
 }
 
 /** Where a plugin's view is in the dashboard: `/plugins/<id>`. */
-export function viewPrefix(pluginId: string): string {
+function viewPrefix(pluginId: string): string {
   return `/plugins/${encodeURIComponent(pluginId)}`;
 }
 
@@ -48,7 +48,7 @@ export function viewAddress(pluginId: string, path: unknown, origin = window.loc
 /** The part of a dashboard address below the view's prefix (`/plugins/x/settings` → `/settings`). */
 export function viewPath(pluginId: string, pathname: string): string {
   const prefix = viewPrefix(pluginId);
-  return pathname.startsWith(prefix) ? pathname.slice(prefix.length) : '';
+  return pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : '';
 }
 
 const TOAST_KINDS: ReadonlySet<string> = new Set<ToastKind>(['info', 'success', 'warning', 'error']);
