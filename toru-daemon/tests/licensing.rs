@@ -13,17 +13,9 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, enable, wait_state};
 use support::ctl::{ctl, ctl_in, ok};
-use support::fixtures::{example_plugins, install, workspace_binary};
+use support::fixtures::{example_plugins, install, install_python_fixture, workspace_binary};
 use support::harness::Dirs;
 use toructl::Client;
-
-/// Writes an executable `<name>.binary` with exactly this text.
-fn script_file(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(format!("{name}.binary"));
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// An instance id that is not the daemon's.
 const OTHER_INSTANCE: &str = "5f0c2a4e-8b1d-4c6f-9e2a-7d3b1c0e9f48";
@@ -224,19 +216,7 @@ async fn keys_issued_by_toru_license_unlock_both_examples_and_survive_a_restart(
 #[tokio::test]
 async fn the_daemon_refuses_a_license_required_plugins_routes_until_its_licence_is_valid() {
     let dirs = Dirs::new();
-    let sdk = repo()
-        .join("examples/hello-plugin-python")
-        .canonicalize()
-        .unwrap();
-    let fixture = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/licensed_plugin.py"),
-    )
-    .unwrap();
-    script_file(
-        &dirs.plugins(),
-        "licensed",
-        &fixture.replace("@SDK@", sdk.to_str().unwrap()),
-    );
+    install_python_fixture(&dirs.plugins(), "licensed_plugin.py", "licensed");
     let vendor = tempfile::tempdir().unwrap();
     let (_, hmac) = vendor_keys(vendor.path());
     let d = ApiDaemon::start(&dirs).await;
