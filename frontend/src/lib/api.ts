@@ -106,20 +106,13 @@ export async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, message, Number.isFinite(retry) ? retry : undefined);
 }
 
-/** One API call: JSON in, JSON out (undefined for 204), `ApiError` on any failure. */
-export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
-  const { method = 'GET', body, query, signal, redirectOn401 = true } = options;
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+/** `fetch` on the daemon with its failures as `ApiError`s: an unreachable daemon is `network`,
+ *  an answer other than 2xx the daemon's own error (a 401 goes to the app's handler unless
+ *  `redirectOn401` is false). An abort stays the `AbortError` it is. */
+async function call(path: string, init: RequestInit, redirectOn401 = true): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(withQuery(path, query), {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin',
-      signal,
-    });
+    response = await fetch(path, { ...init, credentials: 'same-origin' });
   } catch (error) {
     if (error instanceof DOMException && error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'Cannot reach the Toru daemon. Is it running?');
@@ -129,6 +122,19 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
     if (response.status === 401 && redirectOn401) reportUnauthorized();
     throw error;
   }
+  return response;
+}
+
+/** One API call: JSON in, JSON out (undefined for 204), `ApiError` on any failure. */
+export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const { method = 'GET', body, query, signal, redirectOn401 = true } = options;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await call(
+    withQuery(path, query),
+    { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal },
+    redirectOn401,
+  );
   if (response.status === 204) return undefined as T;
   const text = await response.text();
   if (!text) return undefined as T;
@@ -220,16 +226,7 @@ export function events(query: { limit?: number; plugin?: string } = {}, signal?:
  *  new version is never answered from the browser's cache; within one, the daemon's `ETag` makes
  *  the browser revalidate rather than download. Throws an `ApiError` with the daemon's reason. */
 export async function viewBundle(id: string, version: string): Promise<string> {
-  let response: Response;
-  try {
-    response = await fetch(withQuery(`/api/plugins/${enc(id)}/bundle.js`, { v: version }), { credentials: 'same-origin' });
-  } catch {
-    throw new ApiError(0, 'network', 'Cannot reach the Toru daemon. Is it running?');
-  }
-  if (!response.ok) {
-    if (response.status === 401) reportUnauthorized();
-    throw await errorFrom(response);
-  }
+  const response = await call(withQuery(`/api/plugins/${enc(id)}/bundle.js`, { v: version }), {});
   return response.text();
 }
 
