@@ -41,7 +41,6 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
   const toast = useToast();
   const { pathname } = useLocation();
   const plugin = plugins?.find((p) => p.id === pluginId);
-  const frame = useRef<HTMLIFrameElement>(null);
   const host = useRef<ViewHost | null>(null);
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' });
   const [attempt, setAttempt] = useState(0);
@@ -107,7 +106,8 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
   // frame.
   useEffect(() => {
     const element = loadedFrame;
-    if (!element || element !== frame.current || bundle === null) return;
+    // A frame replaced since it loaded (Retry, a new version) waits for its successor's load.
+    if (!element?.isConnected || bundle === null) return;
     const bridge = connectFrame(
       element,
       { pluginId, bundle, path: viewPath(pluginId, window.location.pathname) },
@@ -302,7 +302,6 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
         {armed && phase.kind !== 'error' ? (
           <iframe
             key={`${attempt} ${version}`}
-            ref={frame}
             className="plugin-view-frame"
             data-testid="plugin-view-frame"
             title={`${plugin?.name ?? pluginId}’s view`}

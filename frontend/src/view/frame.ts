@@ -50,6 +50,7 @@ class Bridge {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(r: Response): void; reject(e: unknown): void }>();
   private path: string;
+  private readonly pluginId: string;
 
   constructor(
     private readonly port: MessagePort,
@@ -58,6 +59,7 @@ class Bridge {
     private readonly lifecycle: { mount(): void; unmount(): void },
   ) {
     this.path = init.path;
+    this.pluginId = init.pluginId;
     port.onmessage = (event: MessageEvent<HostMessage>) => this.receive(event.data);
   }
 
@@ -65,11 +67,12 @@ class Bridge {
     this.port.postMessage(message, transfer);
   }
 
-  api(pluginId: string): ViewApi {
+  /** A fresh `api` for one mount. */
+  api(): ViewApi {
     // The members are called detached too (`const { fetch } = api`), hence arrows over `bridge`.
     const bridge = this;
     return Object.freeze({
-      pluginId,
+      pluginId: bridge.pluginId,
       get path() {
         return bridge.path;
       },
@@ -174,7 +177,7 @@ class View {
     if (!this.module || this.mounted) return;
     try {
       this.mounted = true;
-      await this.module.mount(this.container, this.bridge.api(this.init.pluginId));
+      await this.module.mount(this.container, this.bridge.api());
       this.bridge.send({ type: 'mounted' });
     } catch (error) {
       console.error(`plugin ${this.init.pluginId}: mount() failed`, error);
