@@ -173,6 +173,12 @@ async function renderTime() {
   throw new Error('no frame recorded when the counter showed');
 }
 
+/** Flips a plugin's switch on its card and waits until the plugin is `running` or `disabled`. */
+async function flipTo(id, state) {
+  await byTestId(`plugin-toggle-${id}`).click();
+  await eventually(async () => (await attr(`plugin-state-${id}`, 'data-state')) === state, `${id} is ${state}`);
+}
+
 /** The user names, as the admin's own session lists them. */
 async function adminUsers() {
   const { status, body } = await pageFetch('/api/users');
@@ -218,8 +224,7 @@ const hostileHiddenStep = [
   async () => {
     const setAside = setAsideViewProblems();
     await byTestId('nav-plugins').click();
-    await byTestId('plugin-toggle-hostile').click();
-    await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'running', 'hostile runs');
+    await flipTo('hostile', 'running');
     await byTestId('sidebar-plugin-hostile').click();
     await inView('attacks-done').waitFor({ state: 'visible' });
     await inView('arm-hidden-attack').click();
@@ -238,8 +243,7 @@ const hostileHiddenStep = [
     const toasts = await page.locator('[data-testid^="toast-"]').allTextContents();
     assert(!toasts.some((t) => t.includes('evil.example')), `the hidden view showed a toast: ${toasts.join(' | ')}`);
     setAside();
-    await byTestId('plugin-toggle-hostile').click();
-    await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'disabled', 'hostile is disabled again');
+    await flipTo('hostile', 'disabled');
   },
 ];
 
@@ -278,8 +282,7 @@ const cspStep = [
     // soon as hostile runs, and attack again outside `hostile-view`.
     await page.reload();
     await visible('plugin-card-hostile');
-    await byTestId('plugin-toggle-hostile').click();
-    await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'running', 'hostile runs');
+    await flipTo('hostile', 'running');
     const tab = await context.newPage();
     try {
       const response = await tab.goto(`${daemon.url}/api/plugins/hostile/route/page.html`);
@@ -291,8 +294,7 @@ const cspStep = [
     } finally {
       await tab.close();
     }
-    await byTestId('plugin-toggle-hostile').click();
-    await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'disabled', 'hostile is disabled again');
+    await flipTo('hostile', 'disabled');
   },
 ];
 
@@ -470,8 +472,7 @@ const steps = [
     'hello-rust: its view mounts if it ships a bundle, else the error panel says why',
     async () => {
       await byTestId('nav-plugins').click();
-      await byTestId('plugin-toggle-hello-rust').click();
-      await eventually(async () => (await attr('plugin-state-hello-rust', 'data-state')) === 'running', 'hello-rust runs');
+      await flipTo('hello-rust', 'running');
       await visible('sidebar-plugin-hello-rust');
       const bundle = await pageFetch('/api/plugins/hello-rust/bundle.js');
       await byTestId('sidebar-plugin-hello-rust').click();
@@ -523,8 +524,7 @@ const steps = [
       assert(await helloPythonRuns(), 'hello-python is enabled and running before the attacks');
 
       await byTestId('nav-plugins').click();
-      await byTestId('plugin-toggle-hostile').click();
-      await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'running', 'hostile runs');
+      await flipTo('hostile', 'running');
       await visible('sidebar-plugin-hostile');
       await byTestId('sidebar-plugin-hostile').click();
       await eventually(() => new URL(page.url()).pathname === '/plugins/hostile', 'the address is /plugins/hostile');
@@ -573,9 +573,8 @@ const steps = [
 
       // And the dashboard still works: back to the plugins, where hostile is disabled again.
       await byTestId('nav-plugins').click();
-      await byTestId('plugin-toggle-hostile').click();
+      await flipTo('hostile', 'disabled');
       await gone('sidebar-plugin-hostile');
-      await eventually(async () => (await attr('plugin-state-hostile', 'data-state')) === 'disabled', 'hostile is disabled');
     },
   ],
   hostileHiddenStep,
