@@ -425,4 +425,42 @@ mod tests {
         bad.permissions.writable_paths = vec!["/srv/../etc".into()];
         assert!(unit_properties(&bad, &SystemdConfig::default()).is_err());
     }
+
+    #[test]
+    fn restarts_by_systemd_follow_the_daemons_schedule_with_the_types_systemd_expects() {
+        let policy = crate::plugins::Settings::new(PathBuf::from("/x")).restart_policy();
+        let restarts = UnitRestarts::new(&policy);
+        assert_eq!(
+            (restarts.first, restarts.max, restarts.steps, restarts.burst),
+            (Duration::from_secs(1), Duration::from_secs(16), 4, 10)
+        );
+        // 1+2+4+8+16×6 = 111 s of delays and 30 s per run for ten crashes in a row.
+        assert_eq!(restarts.interval, Duration::from_secs(111 + 300));
+        let config = SystemdConfig {
+            restart_policy: Some(policy),
+            ..SystemdConfig::default()
+        };
+        let props = unit_properties(&spec("hello"), &config).unwrap();
+        let get = |name: &str| {
+            let (_, v) = props.iter().find(|(n, _)| *n == name).unwrap();
+            (v.value_signature().to_string(), v.to_string())
+        };
+        assert_eq!(get("Restart").1, "\"on-failure\"");
+        for (name, signature) in [
+            ("RestartUSec", "t"),
+            ("RestartSteps", "u"),
+            ("RestartMaxDelayUSec", "t"),
+            ("StartLimitBurst", "u"),
+            ("StartLimitIntervalUSec", "t"),
+        ] {
+            assert_eq!(get(name).0, signature, "{name}");
+        }
+        let without = unit_properties(&spec("hello"), &SystemdConfig::default()).unwrap();
+        assert!(
+            without
+                .iter()
+                .any(|(n, v)| *n == "Restart" && v.to_string() == "\"no\"")
+        );
+        assert!(!without.iter().any(|(n, _)| *n == "RestartSteps"));
+    }
 }
