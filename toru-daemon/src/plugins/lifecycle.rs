@@ -319,8 +319,9 @@ impl Lifecycle {
         };
         self.counters.consecutive_failures = failures;
         if failures >= self.policy.max_failures {
+            // Both the give-up and its cause: "gave up" alone leaves nothing to fix.
             self.counters.last_error = Some(format!(
-                "gave up after {failures} consecutive failures; disabled"
+                "gave up after {failures} consecutive failures; disabled. Last failure: {reason}"
             ));
             State::Failed
         } else {

@@ -307,7 +307,9 @@ async fn a_plugin_that_keeps_failing_backs_off_1_to_16_s_and_is_given_up_at_the_
     assert_eq!((status.consecutive_failures, status.restarts), (10, 9));
     assert_eq!(
         status.last_error.as_deref(),
-        Some("gave up after 10 consecutive failures; disabled")
+        Some(
+            "gave up after 10 consecutive failures; disabled. Last failure: exited with status 1 during start"
+        )
     );
     assert_eq!(
         backend.gaps_between_starts(),
