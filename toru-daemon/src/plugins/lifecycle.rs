@@ -169,7 +169,7 @@ pub struct Transition {
 /// An event the current state has no arrow for. The lifecycle is unchanged; it means a bug in
 /// whoever sent the event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no transition for {event} in state {state:?}")]
+#[error("no transition for {event} in state {state}")]
 pub struct IllegalTransition {
     /// The state that refused.
     pub state: PluginState,

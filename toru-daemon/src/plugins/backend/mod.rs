@@ -22,6 +22,15 @@ pub enum BackendKind {
     Embedded,
 }
 
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Systemd => "systemd",
+            BackendKind::Embedded => "embedded",
+        })
+    }
+}
+
 /// Everything needed to start one plugin. Built by the supervisor from discovered metadata; the
 /// [`PluginId`] type guarantees the id is safe in a unit name or a path.
 #[derive(Debug, Clone)]
@@ -95,7 +104,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend itself is not usable (no system bus, systemd not answering).
-    #[error("{backend:?} backend unavailable")]
+    #[error("the {backend} backend is unavailable")]
     Unavailable {
         /// Which backend.
         backend: BackendKind,
@@ -203,4 +212,19 @@ pub trait SupervisorBackend: Send + Sync + 'static {
 /// The systemd unit name for a plugin: `toru-plugin-<id>.service`.
 pub fn unit_name(plugin_id: &PluginId) -> String {
     format!("toru-plugin-{plugin_id}.service")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_name_the_backend_as_the_configuration_does() {
+        let e = BackendError::Unavailable {
+            backend: BackendKind::Systemd,
+            source: "no system bus".into(),
+        };
+        assert_eq!(e.to_string(), "the systemd backend is unavailable");
+        assert_eq!(BackendKind::Embedded.to_string(), "embedded");
+    }
 }
