@@ -103,6 +103,53 @@ async fn plugins_status_events_and_kv() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_starts_a_new_process_and_starts_a_stopped_plugin_like_systemctl() {
+    let (_dirs, d) = started().await;
+    let pid_of = |stdout: &str| -> u64 {
+        let shown: Value = serde_json::from_str(stdout).unwrap();
+        assert_eq!(shown["status"]["state"], "running", "{stdout}");
+        shown["status"]["pid"].as_u64().unwrap()
+    };
+
+    // Not running: restart starts it, as `systemctl restart` starts a stopped unit.
+    let first = ctl(&d, &["--json", "plugin", "restart", "hello-rust"]).await;
+    ok(&first, "restart of a disabled plugin");
+    let first_pid = pid_of(&first.stdout);
+
+    let again = ctl(&d, &["plugin", "restart", "hello-rust"]).await;
+    ok(&again, "restart");
+    assert!(
+        again.stdout.starts_with("hello-rust: running (pid "),
+        "waits until it runs again: {}",
+        again.stdout
+    );
+    let shown = ctl(&d, &["--json", "plugin", "show", "hello-rust"]).await;
+    let second_pid = pid_of(&shown.stdout);
+    assert_ne!(second_pid, first_pid, "a new process");
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["status"]["enabled"], true);
+
+    let events = ctl(&d, &["--json", "events", "--plugin", "hello-rust"]).await;
+    let events: Value = serde_json::from_str(&events.stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "restarted").count(),
+        2,
+        "each restart is recorded: {kinds:?}"
+    );
+    assert!(kinds.contains(&"stopped"), "{kinds:?}");
+
+    let unknown = ctl(&d, &["plugin", "restart", "no-such-plugin"]).await;
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_print_oldest_first_and_follow_streams() {
     let (_dirs, d) = started().await;
     ok(

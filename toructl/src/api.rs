@@ -89,6 +89,13 @@ impl Client {
             .await
     }
 
+    /// `POST /api/plugins/{id}/restart`: answers before the plugin runs again.
+    pub async fn restart(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/restart", plugin_path(id));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
     /// `POST /api/plugins/{id}/disable`.
     pub async fn disable(&self, id: &str) -> Result<Plugin, ClientError> {
         let path = format!("{}/disable", plugin_path(id));

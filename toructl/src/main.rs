@@ -15,7 +15,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use toru_api::{
     EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery, NewPassword,
-    NewUser, Permissions, PluginState, PluginStatus,
+    NewUser, Permissions, Plugin, PluginState, PluginStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
@@ -278,32 +278,12 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             }
         }
         PluginCommand::Enable { id, no_wait } => {
-            let mut shown = Shown::Plugin(client.enable(&id).await?);
-            if !no_wait {
-                shown = wait_until_settled(client, &id, shown).await?;
-            }
-            let status = &shown.plugin().status;
-            if json {
-                shown.print_json();
-            } else {
-                println!(
-                    "{id}: {}{}",
-                    status.state,
-                    status
-                        .pid
-                        .map(|pid| format!(" (pid {pid})"))
-                        .unwrap_or_default()
-                );
-            }
-            if status.state != PluginState::Running && !no_wait {
-                return Err(Failure {
-                    code: 1,
-                    message: format!(
-                        "{id} did not start: {}",
-                        or_dash(status.last_error.as_ref())
-                    ),
-                });
-            }
+            let plugin = client.enable(&id).await?;
+            report_start(client, &id, plugin, no_wait, json).await?;
+        }
+        PluginCommand::Restart { id, no_wait } => {
+            let plugin = client.restart(&id).await?;
+            report_start(client, &id, plugin, no_wait, json).await?;
         }
         PluginCommand::Disable { id } => {
             let p = client.disable(&id).await?;
@@ -425,6 +405,44 @@ fn license_line(l: &LicenseStatus) -> String {
             or_dash(l.message.as_ref())
         ),
     }
+}
+
+/// After `enable` or `restart`: waits (unless `no_wait`) until the plugin leaves `starting`,
+/// prints its state, and fails when it did not come to run.
+async fn report_start(
+    client: &Client,
+    id: &str,
+    plugin: Plugin,
+    no_wait: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut shown = Shown::Plugin(plugin);
+    if !no_wait {
+        shown = wait_until_settled(client, id, shown).await?;
+    }
+    let status = &shown.plugin().status;
+    if json {
+        shown.print_json();
+    } else {
+        println!(
+            "{id}: {}{}",
+            status.state,
+            status
+                .pid
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default()
+        );
+    }
+    if status.state != PluginState::Running && !no_wait {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{id} did not start: {}",
+                or_dash(status.last_error.as_ref())
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes

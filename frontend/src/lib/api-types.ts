@@ -297,7 +297,7 @@ key: string, };
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted";
 
 /**
  * One entry of the plugin event log.
