@@ -137,9 +137,10 @@ pub fn unit_properties(
         ("RestrictNamespaces", 0u64.into()), // `t` = allowed namespace flags: none
         ("LockPersonality", true.into()),
         ("RestrictRealtime", true.into()),
-        // W^X memory. Fine for Rust and for CPython 3.11 (no JIT); a plugin that uses ctypes
-        // callbacks or a JIT would need it relaxed.
-        ("MemoryDenyWriteExecute", true.into()),
+        // W^X memory. Fine for Rust and for CPython 3.11 (no JIT); a runtime that compiles
+        // as it runs (V8, the JVM, .NET, LuaJIT, PyPy) aborts under it, so a plugin that
+        // declared `jit` gets it off.
+        ("MemoryDenyWriteExecute", (!perms.jit).into()),
         // System calls: the usual service set, minus privileged and resource-control calls;
         // anything else fails with EPERM instead of killing the plugin with SIGSYS. The two
         // SystemCallFilter entries combine like two lines in a unit file.
@@ -314,8 +315,9 @@ mod tests {
         assert!(n.contains(&"IPAddressDeny") && n.contains(&"IPAddressAllow"));
         assert!(!n.contains(&"ReadWritePaths") && !n.contains(&"DeviceAllow"));
         let props = unit_properties(&spec("hello"), &SystemdConfig::default()).unwrap();
-        let private_devices = props.iter().find(|(n, _)| *n == "PrivateDevices").unwrap();
-        assert_eq!(private_devices.1, Variant::from(true));
+        let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("PrivateDevices"), Variant::from(true));
+        assert_eq!(get("MemoryDenyWriteExecute"), Variant::from(true));
     }
 
     #[test]
@@ -344,6 +346,14 @@ mod tests {
         );
         assert_eq!(get("PrivateDevices"), Variant::from(false));
         assert_eq!(get("DevicePolicy"), Variant::from("closed"));
+        // Case: jit — W^X memory off, everything else as in the default sandbox.
+        let mut jit = spec("hello");
+        jit.permissions.jit = true;
+        let props = unit_properties(&jit, &SystemdConfig::default()).unwrap();
+        let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("MemoryDenyWriteExecute"), Variant::from(false));
+        assert_eq!(get("PrivateDevices"), Variant::from(true));
+        assert!(props.iter().any(|(n, _)| *n == "IPAddressDeny"));
         // Case: an invalid path that skipped discovery is still refused here.
         let mut bad = spec("hello");
         bad.permissions.writable_paths = vec!["/srv/../etc".into()];
