@@ -147,6 +147,21 @@ echo '{{"id":"sandboxed","name":"S","version":"1","route":"/s","protocol_version
     );
 }
 
+/// The overall exposure `systemd-analyze security` gives the unit.
+fn exposure(unit: &str) -> f64 {
+    let out = sandbox::cmd_output("systemd-analyze", &["security", "--no-pager", unit]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no score: {}", String::from_utf8_lossy(&out.stderr)));
+    line.rsplit(':')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse the score in {line:?}"))
+}
+
 /// Connects to the plugin's socket and runs `lifecycle.init`.
 async fn connect_and_init(socket: &Path, id: &str) -> TestDaemon {
     let mut daemon = TestDaemon::connect(socket, WAIT)
@@ -197,6 +212,10 @@ fn a_node_plugin_aborts_without_jit_and_serves_with_it() {
                 &["show", &unit, "-p", "MemoryDenyWriteExecute"],
             );
             assert_eq!(shown.trim(), "MemoryDenyWriteExecute=no");
+            // W^X off costs exposure; the unit must still score like any plugin unit.
+            let score = exposure(&unit);
+            println!("SECURITY SCORE {unit} (jit): {score}");
+            assert!(score <= 1.5, "{unit} scores {score}, above 1.5");
             let mut daemon = connect_and_init(&spec.socket, "hello-node").await;
             let reply = daemon.call(get("/hello")).await.expect("http.request");
             match reply.body {
