@@ -321,8 +321,8 @@ async fn exit_codes_say_what_went_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requested_permissions_are_shown_before_enabling() {
     let dirs = Dirs::new();
-    // Case: a plugin that asks for the network and a writable path (never enabled here).
-    let meta = r#"{"id":"needs-more","name":"Needs more","version":"1","route":"/needs-more","protocol_version":1,"permissions":{"network":true,"writable_paths":["/srv/needs-more"]}}"#;
+    // Case: a plugin that asks for the network, a writable path and a JIT (never enabled here).
+    let meta = r#"{"id":"needs-more","name":"Needs more","version":"1","route":"/needs-more","protocol_version":1,"permissions":{"network":true,"writable_paths":["/srv/needs-more"],"jit":true}}"#;
     support::fixtures::script(
         &dirs.plugins(),
         "needs-more",
@@ -337,14 +337,16 @@ async fn requested_permissions_are_shown_before_enabling() {
     let shown: Value = serde_json::from_str(&show.stdout).unwrap();
     assert_eq!(shown["permissions"]["network"], true, "{shown}");
     assert_eq!(shown["permissions"]["writable_paths"][0], "/srv/needs-more");
+    assert_eq!(shown["permissions"]["jit"], true);
     assert_eq!(shown["status"]["enabled"], false);
 
     let human = ctl(&d, &["plugin", "show", "needs-more"]).await;
     ok(&human, "show");
     assert!(
-        human
-            .stdout
-            .contains("permissions network beyond localhost; writes /srv/needs-more"),
+        human.stdout.contains(
+            "permissions network beyond localhost; writes /srv/needs-more; \
+                 may write and run machine code at run time (JIT)"
+        ),
         "{}",
         human.stdout
     );

@@ -195,6 +195,9 @@ fn permissions(p: &Permissions) -> String {
     for device in &p.devices {
         parts.push(format!("device {device}"));
     }
+    if p.jit {
+        parts.push("may write and run machine code at run time (JIT)".to_owned());
+    }
     if parts.is_empty() {
         "none (the default sandbox)".to_owned()
     } else {

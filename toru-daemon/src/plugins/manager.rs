@@ -202,7 +202,9 @@ impl PluginManager {
     async fn discover(&self) -> Result<(), Error> {
         let shared = &self.shared;
         let dir = &shared.context.settings.plugins_dir;
-        let scan = discovery::scan(dir, shared.context.settings.discovery)
+        let settings = &shared.context.settings;
+        let backend = shared.context.backend.as_ref();
+        let scan = discovery::scan(dir, settings.discovery, settings.limits, backend)
             .await
             .map_err(|source| Error::Scan {
                 dir: dir.clone(),

@@ -156,6 +156,13 @@ impl SupervisorBackend for FakeBackend {
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {
         Ok(Vec::new())
     }
+
+    async fn run_metadata(
+        &self,
+        _run: &crate::plugins::backend::MetadataRun<'_>,
+    ) -> Result<Vec<u8>, crate::plugins::backend::MetadataError> {
+        unreachable!("the supervisor never runs --metadata; discovery does")
+    }
 }
 
 /// One fake plugin process: accepts one connection, answers `lifecycle.init` and (unless it

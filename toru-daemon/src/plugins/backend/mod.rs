@@ -2,10 +2,18 @@
 //!
 //! A backend only runs processes and reports when they end. Everything that decides *whether*
 //! to run them — backoff, give-up, health — lives in the supervisor, so both backends behave the
-//! same way for the same plugin. Only [`systemd`] talks D-Bus; only [`embedded`] spawns children.
+//! same way for the same plugin. Only [`systemd`] talks D-Bus; only [`embedded`] spawns children
+//! (and [`metadata::run_as_child`], its way of running `--metadata`).
+//!
+//! A backend also runs each binary's `--metadata` for discovery ([`SupervisorBackend::run_metadata`]),
+//! since where that may run depends on the backend: in a sandboxed unit of its own under systemd,
+//! as a child otherwise.
 
 pub mod embedded;
+pub mod metadata;
 pub mod systemd;
+
+pub use metadata::{MetadataError, MetadataRun};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -207,6 +215,11 @@ pub trait SupervisorBackend: Send + Sync + 'static {
     /// The ids of every plugin process this backend currently runs, including ones left by a
     /// previous daemon, so the daemon can stop those no longer enabled.
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError>;
+
+    /// Runs `binary --metadata` within the run's bounds and returns what it printed on stdout,
+    /// unparsed. The process is gone when this returns, also when a bound was hit, and when the
+    /// future is dropped it is stopped.
+    async fn run_metadata(&self, run: &MetadataRun<'_>) -> Result<Vec<u8>, MetadataError>;
 }
 
 /// The systemd unit name for a plugin: `toru-plugin-<id>.service`.
