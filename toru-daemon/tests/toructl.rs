@@ -10,7 +10,7 @@ use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD};
 use support::ctl::{ctl, ctl_in, ok, run_with};
-use support::fixtures::{hello_rust, install, toructl};
+use support::fixtures::{crashing_plugin, hello_rust, install, script, toructl};
 use support::harness::Dirs;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -71,6 +71,11 @@ async fn plugins_status_events_and_kv() {
     assert!(
         human.stdout.contains("started"),
         "recent events listed: {}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("toructl plugin logs hello-rust"),
+        "its last log lines, as systemctl status shows them: {}",
         human.stdout
     );
 
@@ -146,6 +151,53 @@ async fn restart_starts_a_new_process_and_starts_a_stopped_plugin_like_systemctl
 
     let unknown = ctl(&d, &["plugin", "restart", "no-such-plugin"]).await;
     assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enable_shows_the_last_log_lines_and_skipped_files_are_listed_with_why() {
+    let dirs = Dirs::new();
+    crashing_plugin(&dirs.plugins(), "crashy", 1);
+    let d = ApiDaemon::start(&dirs).await;
+
+    let enable = ctl(&d, &["plugin", "enable", "crashy"]).await;
+    assert_eq!(enable.code, 1, "{}{}", enable.stdout, enable.stderr);
+    assert!(
+        enable.stderr.contains("crashy did not start"),
+        "{}",
+        enable.stderr
+    );
+    assert!(
+        enable.stdout.contains("Last log lines of crashy:")
+            && enable.stdout.contains("crashing on purpose")
+            && enable.stdout.contains("toructl plugin logs crashy"),
+        "the plugin's own words and where to read more: {}",
+        enable.stdout
+    );
+    ok(&ctl(&d, &["plugin", "disable", "crashy"]).await, "disable");
+
+    // A file that is not a plugin: named, with its reason, by rescan and (on stderr) by list.
+    script(&dirs.plugins(), "garbage", "echo 'this is not json'");
+    let rescan = ctl(&d, &["plugin", "rescan"]).await;
+    ok(&rescan, "rescan");
+    assert!(
+        rescan
+            .stdout
+            .contains("1 file(s) in the plugins directory skipped:")
+            && rescan
+                .stdout
+                .contains("garbage.binary: --metadata printed invalid metadata"),
+        "{}",
+        rescan.stdout
+    );
+    let list = ctl(&d, &["plugin", "list"]).await;
+    ok(&list, "list");
+    assert!(
+        !list.stdout.contains("garbage"),
+        "stdout keeps only plugins: {}",
+        list.stdout
+    );
+    assert!(list.stderr.contains("garbage.binary"), "{}", list.stderr);
     d.stop().await;
 }
 

@@ -3,8 +3,8 @@
 
 use http::Method;
 use toru_api::{
-    Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage, LoginRequest,
-    LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
+    DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
+    LoginRequest, LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -101,6 +101,11 @@ impl Client {
         let path = format!("{}/disable", plugin_path(id));
         self.send_json(Method::POST, &path, &serde_json::json!({}))
             .await
+    }
+
+    /// `GET /api/discovery-failures`: the `*.binary` files the last scan skipped, and why.
+    pub async fn discovery_failures(&self) -> Result<Vec<DiscoveryFailure>, ClientError> {
+        self.get("/api/discovery-failures").await
     }
 
     /// `POST /api/rescan`: the plugins after looking for new ones.

@@ -14,8 +14,8 @@ use clap::{CommandFactory, Parser};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use toru_api::{
-    EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery, NewPassword,
-    NewUser, Permissions, Plugin, PluginState, PluginStatus,
+    DiscoveryFailure, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery,
+    NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
@@ -229,6 +229,8 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 ]);
             }
             println!("{t}");
+            // On stderr, so `plugin list | awk …` still reads only plugins.
+            print_skipped(&client.discovery_failures().await?, &mut std::io::stderr());
         }
         PluginCommand::Show { id } => {
             let details = client.plugin(&id).await?;
@@ -279,6 +281,8 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 }
                 println!("{t}");
             }
+            println!();
+            print_last_log_lines(client, &id).await;
         }
         PluginCommand::Enable { id, no_wait } => {
             let plugin = client.enable(&id).await?;
@@ -302,6 +306,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&plugins);
             } else {
                 println!("{} plugins installed", plugins.len());
+                print_skipped(&client.discovery_failures().await?, &mut std::io::stdout());
             }
         }
         PluginCommand::Logs {
@@ -437,6 +442,10 @@ async fn report_start(
         );
     }
     if status.state != PluginState::Running && !no_wait {
+        // Like `systemctl status`: the plugin's own last words, and where to read more.
+        if !json {
+            print_last_log_lines(client, id).await;
+        }
         return Err(Failure {
             code: 1,
             message: format!(
@@ -446,6 +455,45 @@ async fn report_start(
         });
     }
     Ok(())
+}
+
+/// How many log lines a failed start shows.
+const LAST_LOG_LINES: usize = 10;
+
+/// Prints the plugin's last [`LAST_LOG_LINES`] log lines and the command that shows more; a
+/// failure to read them is said in one line, not as the command's error.
+async fn print_last_log_lines(client: &Client, id: &str) {
+    let query = LogsQuery {
+        page: Some(0),
+        page_size: Some(LAST_LOG_LINES),
+        level: None,
+    };
+    match client.logs(id, &query).await {
+        Ok(page) if !page.entries.is_empty() => {
+            println!("Last log lines of {id}:");
+            for entry in page.entries.iter().rev() {
+                print_entry(entry, false);
+            }
+            println!("More: toructl plugin logs {id} -n 100");
+        }
+        Ok(_) => println!("{id} wrote nothing to its log. See: toructl plugin logs {id}"),
+        Err(e) => println!("(cannot read the log of {id}: {e})"),
+    }
+}
+
+/// Lists the binaries the last scan skipped, with the reason, when there are any.
+fn print_skipped(skipped: &[DiscoveryFailure], out: &mut dyn Write) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{} file(s) in the plugins directory skipped:",
+        skipped.len()
+    );
+    for s in skipped {
+        let _ = writeln!(out, "  {}: {}", s.binary, s.reason);
+    }
 }
 
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes
