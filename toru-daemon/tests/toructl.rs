@@ -324,9 +324,24 @@ async fn users_and_remote_login() {
     let wrong = run_with(&["--url", &url, "login", "admin"], Some("wrong password\n")).await;
     assert_eq!(wrong.code, 1);
     assert!(
-        wrong.stderr.contains("wrong user name or password"),
-        "{}",
+        wrong.stderr.contains("wrong user name or password")
+            && wrong.stderr.contains("check the user name and password")
+            && !wrong.stderr.contains("log in first"),
+        "a wrong password is not a missing login: {}",
         wrong.stderr
+    );
+    // Until the limiter answers 429 (5 tries per user name and address): then it says when.
+    let mut limited = wrong;
+    for _ in 0..10 {
+        if limited.stderr.contains("(429") {
+            break;
+        }
+        limited = run_with(&["--url", &url, "login", "admin"], Some("wrong again\n")).await;
+    }
+    assert!(
+        limited.stderr.contains("(429") && limited.stderr.contains("hint: try again in "),
+        "{}",
+        limited.stderr
     );
     d.stop().await;
 }
@@ -362,6 +377,23 @@ async fn exit_codes_say_what_went_wrong() {
         away.stderr.contains("is toru-daemon running"),
         "{}",
         away.stderr
+    );
+    // 3 too, but the hint is group toru, not a daemon that is down: the socket refuses nobody.
+    let socket = d.socket();
+    let denied = tokio::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(toructl())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .await
+        .expect("setpriv (util-linux) runs toructl as nobody; these tests run as root");
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("sudo adduser $USER toru") && !stderr.contains("is toru-daemon running"),
+        "{stderr}"
     );
     // Completions are generated without a daemon.
     let completions = run_with(&["completions", "bash"], None).await;

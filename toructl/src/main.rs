@@ -14,8 +14,8 @@ use clap::{CommandFactory, Parser};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use toru_api::{
-    DiscoveryFailure, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery,
-    NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
+    DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
+    LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
@@ -34,16 +34,28 @@ impl From<ClientError> for Failure {
             _ => 1,
         };
         let hint = match &e {
+            ClientError::Unreachable {
+                kind: Some(std::io::ErrorKind::PermissionDenied),
+                ..
+            } => "\nhint: the daemon runs, but its socket is for root and group toru: run with sudo, or add yourself to the group (sudo adduser $USER toru) and log in again".into(),
             ClientError::Unreachable { .. } => {
-                "\nhint: is toru-daemon running? (systemctl status toru-daemon) Use --socket or --url to point elsewhere."
+                "\nhint: is toru-daemon running? (systemctl status toru-daemon) Use --socket or --url to point elsewhere.".into()
             }
+            ClientError::Api {
+                code: Some(ErrorCode::InvalidCredentials),
+                ..
+            } => "\nhint: check the user name and password (toructl user list shows the users, over the local socket)".into(),
             ClientError::Api { status, .. } if status.as_u16() == 401 => {
-                "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION"
+                "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION".into()
             }
             ClientError::Api { status, .. } if status.as_u16() == 403 => {
-                "\nhint: the local socket is for root and members of group toru (sudo, or: adduser $USER toru)"
+                "\nhint: the local socket is for root and members of group toru (sudo, or: adduser $USER toru)".into()
             }
-            _ => "",
+            ClientError::Api {
+                retry_after: Some(secs),
+                ..
+            } => format!("\nhint: try again in {secs} s"),
+            _ => String::new(),
         };
         Failure {
             code,
