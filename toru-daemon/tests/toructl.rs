@@ -73,6 +73,12 @@ async fn plugins_status_events_and_kv() {
         "recent events listed: {}",
         human.stdout
     );
+    let iso_8601 = |w: &str| w.len() == 20 && w.ends_with('Z') && w.as_bytes()[10] == b'T';
+    assert!(
+        human.stdout.split_whitespace().any(iso_8601) && !human.stdout.contains("unix ms"),
+        "event times as people read them: {}",
+        human.stdout
+    );
     assert!(
         human.stdout.contains("toructl plugin logs hello-rust"),
         "its last log lines, as systemctl status shows them: {}",

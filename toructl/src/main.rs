@@ -283,10 +283,10 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             );
             if !details.events.is_empty() {
                 println!("\nrecent events:");
-                let mut t = table(&["WHEN (unix ms)", "EVENT", "DETAILS"]);
+                let mut t = table(&["WHEN (UTC)", "EVENT", "DETAILS"]);
                 for e in &details.events {
                     t.add_row(vec![
-                        e.at_unix_ms.to_string(),
+                        when(e.at_unix_ms),
                         e.kind.to_string(),
                         e.details.clone(),
                     ]);
@@ -469,6 +469,16 @@ async fn report_start(
     Ok(())
 }
 
+/// A time the API gives in Unix milliseconds, as people read it: ISO 8601 in UTC, to the
+/// second (`2026-12-06T16:26:34Z`). `--json` keeps the milliseconds.
+fn when(unix_ms: i64) -> String {
+    let Ok(ms) = u64::try_from(unix_ms) else {
+        return unix_ms.to_string();
+    };
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// How many log lines a failed start shows.
 const LAST_LOG_LINES: usize = 10;
 
@@ -576,10 +586,10 @@ async fn events(client: &Client, plugin: Option<String>, limit: usize, json: boo
         print_json(&events);
         return Ok(());
     }
-    let mut t = table(&["WHEN (unix ms)", "PLUGIN", "EVENT", "DETAILS"]);
+    let mut t = table(&["WHEN (UTC)", "PLUGIN", "EVENT", "DETAILS"]);
     for e in &events {
         t.add_row(vec![
-            e.at_unix_ms.to_string(),
+            when(e.at_unix_ms),
             e.plugin_id.clone(),
             e.kind.to_string(),
             e.details.clone(),
@@ -643,9 +653,9 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
                 print_json(&users);
                 return Ok(());
             }
-            let mut t = table(&["USER", "CREATED (unix ms)"]);
+            let mut t = table(&["USER", "CREATED (UTC)"]);
             for u in &users {
-                t.add_row(vec![u.username.clone(), u.created_at_unix_ms.to_string()]);
+                t.add_row(vec![u.username.clone(), when(u.created_at_unix_ms)]);
             }
             println!("{t}");
         }
