@@ -4,6 +4,7 @@
 //! could not be reached.
 
 mod cli;
+mod output;
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
@@ -20,6 +20,7 @@ use toru_api::{
 use toructl::{Client, ClientError, Endpoint};
 
 use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
+use output::{Cell, Rows};
 
 /// An error with the exit code it maps to.
 struct Failure {
@@ -152,13 +153,6 @@ fn print_json(value: &impl Serialize) {
     );
 }
 
-fn table(headers: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_header(headers.to_vec());
-    t
-}
-
 /// A value that may be absent, as `-` when it is.
 fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -225,22 +219,22 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&plugins);
                 return Ok(());
             }
-            let mut t = table(&[
+            let mut t = Rows::new(&[
                 "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
             ]);
             for p in &plugins {
                 let s = &p.status;
-                t.add_row(vec![
-                    p.id.clone(),
-                    p.name.clone(),
-                    p.version.clone(),
+                t.add(vec![
+                    p.id.as_str().into(),
+                    p.name.as_str().into(),
+                    p.version.as_str().into(),
                     yes_no(s.enabled).into(),
-                    s.state.to_string(),
+                    Cell::state(s.state),
                     health(s).into(),
-                    s.restarts.to_string(),
+                    s.restarts.to_string().into(),
                 ]);
             }
-            println!("{t}");
+            t.print();
             // On stderr, so `plugin list | awk …` still reads only plugins.
             print_skipped(&client.discovery_failures().await?, &mut std::io::stderr());
         }
@@ -283,15 +277,15 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             );
             if !details.events.is_empty() {
                 println!("\nrecent events:");
-                let mut t = table(&["WHEN (UTC)", "EVENT", "DETAILS"]);
+                let mut t = Rows::new(&["WHEN (UTC)", "EVENT", "DETAILS"]);
                 for e in &details.events {
-                    t.add_row(vec![
-                        when(e.at_unix_ms),
-                        e.kind.to_string(),
-                        e.details.clone(),
+                    t.add(vec![
+                        when(e.at_unix_ms).into(),
+                        e.kind.to_string().into(),
+                        e.details.as_str().into(),
                     ]);
                 }
-                println!("{t}");
+                t.print();
             }
             println!();
             print_last_log_lines(client, &id).await;
@@ -586,16 +580,16 @@ async fn events(client: &Client, plugin: Option<String>, limit: usize, json: boo
         print_json(&events);
         return Ok(());
     }
-    let mut t = table(&["WHEN (UTC)", "PLUGIN", "EVENT", "DETAILS"]);
+    let mut t = Rows::new(&["WHEN (UTC)", "PLUGIN", "EVENT", "DETAILS"]);
     for e in &events {
-        t.add_row(vec![
-            when(e.at_unix_ms),
-            e.plugin_id.clone(),
-            e.kind.to_string(),
-            e.details.clone(),
+        t.add(vec![
+            when(e.at_unix_ms).into(),
+            e.plugin_id.as_str().into(),
+            e.kind.to_string().into(),
+            e.details.as_str().into(),
         ]);
     }
-    println!("{t}");
+    t.print();
     Ok(())
 }
 
@@ -653,11 +647,14 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
                 print_json(&users);
                 return Ok(());
             }
-            let mut t = table(&["USER", "CREATED (UTC)"]);
+            let mut t = Rows::new(&["USER", "CREATED (UTC)"]);
             for u in &users {
-                t.add_row(vec![u.username.clone(), when(u.created_at_unix_ms)]);
+                t.add(vec![
+                    u.username.as_str().into(),
+                    when(u.created_at_unix_ms).into(),
+                ]);
             }
-            println!("{t}");
+            t.print();
         }
     }
     Ok(())
