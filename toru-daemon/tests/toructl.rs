@@ -10,7 +10,9 @@ use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD};
 use support::ctl::{ctl, ctl_in, ok, run_with};
-use support::fixtures::{crashing_plugin, hello_rust, install, script, toructl};
+use support::fixtures::{
+    crashing_plugin, hello_rust, install, install_misbehaving, script, toructl,
+};
 use support::harness::Dirs;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -204,6 +206,42 @@ async fn a_failed_enable_shows_the_last_log_lines_and_skipped_files_are_listed_w
         list.stdout
     );
     assert!(list.stderr.contains("garbage.binary"), "{}", list.stderr);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_on_a_terminal_says_what_it_waits_for_and_a_pipe_gets_no_spinner() {
+    let dirs = Dirs::new();
+    // Never completes lifecycle.init: `starting` until the daemon's start timeout (5 s here).
+    install_misbehaving(&dirs.plugins(), "liar");
+    let d = ApiDaemon::start(&dirs).await;
+    let socket = d.socket();
+    let command = format!(
+        "{} --socket {} plugin enable liar",
+        toructl().display(),
+        socket.display()
+    );
+    // script(1) gives toructl a pseudo-terminal, as an administrator's shell would.
+    let tty = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .await
+        .expect("script (util-linux) runs toructl on a pseudo-terminal");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        shown.contains("waiting for liar: starting"),
+        "the spinner says what it waits for: {shown}"
+    );
+    assert!(shown.contains("liar did not start"), "{shown}");
+
+    ok(&ctl(&d, &["plugin", "disable", "liar"]).await, "disable");
+    let piped = ctl(&d, &["plugin", "enable", "liar"]).await;
+    assert_eq!(piped.code, 1);
+    assert!(
+        !piped.stderr.contains("waiting for"),
+        "no spinner off a terminal: {}",
+        piped.stderr
+    );
     d.stop().await;
 }
 

@@ -452,13 +452,18 @@ async fn report_start(
         if !json {
             print_last_log_lines(client, id).await;
         }
-        return Err(Failure {
-            code: 1,
-            message: format!(
+        let message = if status.state == PluginState::Starting {
+            format!(
+                "{id} is still starting after {} s; stopped waiting (it goes on: toructl plugin show {id})",
+                WAIT_FOR_START.as_secs()
+            )
+        } else {
+            format!(
                 "{id} did not start: {}",
                 or_dash(status.last_error.as_ref())
-            ),
-        });
+            )
+        };
+        return Err(Failure { code: 1, message });
     }
     Ok(())
 }
@@ -514,14 +519,31 @@ fn print_skipped(skipped: &[DiscoveryFailure], out: &mut dyn Write) {
 
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes
 /// answer before the plugin runs.
+/// On a terminal, a spinner on stderr says what it waits for (`hello-rust: starting, 2.1 s`).
 async fn wait_until_settled(client: &Client, id: &str, mut p: Shown) -> Result<Shown, Failure> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = Instant::now();
+    let deadline = started + WAIT_FOR_START;
+    let spinner = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    spinner.enable_steady_tick(Duration::from_millis(100));
     while p.plugin().status.state == PluginState::Starting && Instant::now() < deadline {
+        spinner.set_message(format!(
+            "waiting for {id}: {}, {:.1} s",
+            p.plugin().status.state,
+            started.elapsed().as_secs_f64()
+        ));
         tokio::time::sleep(Duration::from_millis(100)).await;
         p = Shown::Details(client.plugin(id).await?);
     }
+    spinner.finish_and_clear();
     Ok(p)
 }
+
+/// How long `enable` and `restart` wait for the plugin to leave `starting`.
+const WAIT_FOR_START: Duration = Duration::from_secs(30);
 
 fn print_entry(entry: &LogEntry, json: bool) {
     if json {
