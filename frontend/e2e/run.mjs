@@ -16,7 +16,7 @@
 // csp step, which checks those headers, fails by design).
 
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
@@ -303,6 +303,64 @@ const cspStep = [
       await tab.close();
     }
     await flipTo('hostile', 'disabled');
+  },
+];
+
+/** A `*.binary` file that is not a plugin: its `--metadata` prints one long word that is not
+ *  JSON, which the daemon quotes in the reason it skipped the file (so the reason is long and
+ *  unbroken: the section must wrap it on a narrow screen). */
+const BROKEN = `#!/bin/sh
+echo 'this-is-not-json-but-one-long-unbroken-word-of-garbage-that-a-narrow-screen-has-to-wrap'
+`;
+
+/** Installs a broken file while the daemon runs, finds it skipped with Rescan (also on a
+ *  390 px wide screen), then removes it and rescans, so no later step sees it; runs on the
+ *  plugins page with every plugin disabled, after `restart`.
+ *  @type {Step} */
+const skippedBinaryStep = [
+  'skipped-binary',
+  'a broken *.binary installed while the daemon runs: Rescan lists it as skipped with its reason, also on a 390 px wide screen; once it is removed, Rescan takes the section away',
+  async () => {
+    const broken = path.join(tmp, 'plugins', 'broken.binary');
+    await byTestId('nav-plugins').click();
+    await visible('plugin-card-hello-python');
+    assert((await byTestId('skipped-binaries').count()) === 0, 'no skipped section while every file is a plugin');
+    const rescan = page.getByRole('button', { name: 'Rescan plugins directory', exact: true });
+
+    await writeFile(broken, BROKEN, { mode: 0o755 });
+    await rescan.click();
+    const section = byTestId('skipped-binaries');
+    const item = section.getByTestId('skipped-binary').filter({ hasText: 'broken.binary' });
+    await item.waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const title = (await section.getByRole('heading').textContent())?.trim();
+    assert(title === '1 file skipped', `the section's heading says one file is skipped: ${title}`);
+    const file = item.locator('.skipped-file');
+    assert((await file.textContent()) === 'broken.binary', 'the file is named by its file name');
+    assert(((await file.getAttribute('title')) ?? '').endsWith('/plugins/broken.binary'), 'its full path is its title');
+    const reason = (await item.locator('.skipped-reason').textContent()) ?? '';
+    assert(reason.includes('invalid metadata') && reason.includes('this-is-not-json'), `the reason says why: ${reason}`);
+    await byTestId('toast-info').locator('.toast-message').filter({ hasText: 'No new plugins · 1 file skipped' }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+    await eventually(() => rescan.isEnabled(), 'the Rescan button is usable again');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await section.scrollIntoViewIfNeeded();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert(overflow <= 0, `the page does not scroll sideways at 390 px (${overflow} px too wide)`);
+      const box = await section.boundingBox();
+      assert(box && box.x >= 0 && box.x + box.width <= 390, `the section fits in 390 px: ${JSON.stringify(box)}`);
+      const reasonBox = await item.locator('.skipped-reason').boundingBox();
+      assert(reasonBox && reasonBox.x + reasonBox.width <= box.x + box.width, 'the long reason wraps inside the section');
+      await snap();
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+
+    await rm(broken);
+    await rescan.click();
+    await gone('skipped-binaries');
+    await byTestId('toast-info').locator('.toast-message').filter({ hasText: /^No new plugins$/ }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+    await eventually(() => rescan.isEnabled(), 'the Rescan button is usable again');
   },
 ];
 
@@ -713,6 +771,7 @@ const steps = [
       await gone('sidebar-plugins');
     },
   ],
+  skippedBinaryStep,
   [
     'overview',
     'the overview (loaded by address, through the SPA fallback) shows counts and events',

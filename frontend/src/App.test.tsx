@@ -110,6 +110,7 @@ describe('App', () => {
     const fetch = fakeApi({
       'GET /api/auth/me': () => json(admin),
       'GET /api/plugins': () => json([]),
+      'GET /api/discovery-failures': () => json([]),
       'POST /api/auth/logout': () => new Response(null, { status: 204 }),
     });
     renderApp();

@@ -167,6 +167,7 @@ describe('enabling and restarting from the plugins page', () => {
     let polls = 0;
     const fetch = fakeApi({
       'GET /api/plugins': () => json([current]),
+      'GET /api/discovery-failures': () => json([]),
       // Like the daemon: answered at once, the plugin starting again.
       'POST /api/plugins/hello/restart': () => {
         current = plugin('hello', { name: 'Hello', status: { enabled: true, state: 'starting', pid: null } });

@@ -103,6 +103,16 @@ describe('endpoints', () => {
     expect(fetch.unmatched).toEqual([]);
   });
 
+  it('rescans with a POST and lists the skipped files', async () => {
+    const fetch = fakeApi({
+      'POST /api/rescan': () => json([plugin('a'), plugin('b')]),
+      'GET /api/discovery-failures': () => json([{ binary: '/plugins/x.binary', reason: 'not a regular file' }]),
+    });
+    expect((await api.rescan()).map((p) => p.id)).toEqual(['a', 'b']);
+    expect(await api.discoveryFailures()).toEqual([{ binary: '/plugins/x.binary', reason: 'not a regular file' }]);
+    expect(fetch.unmatched).toEqual([]);
+  });
+
   it('builds the logs query, leaving out empty values', async () => {
     const fetch = fakeApi({
       'GET /api/plugins/p/logs': ({ url }) => {

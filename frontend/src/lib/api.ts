@@ -5,10 +5,11 @@
 // `TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript` regenerates it).
 
 import type { Event, Permissions } from './api-types';
-import type { LogLevel, LogPage, Me, Plugin, PluginDetails, Status } from './api-types';
+import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Status } from './api-types';
 
 export type {
   Backend,
+  DiscoveryFailure,
   ErrorBody,
   ErrorCode,
   EventKind,
@@ -170,6 +171,18 @@ export function status(signal?: AbortSignal): Promise<Status> {
 
 export function listPlugins(signal?: AbortSignal): Promise<Plugin[]> {
   return request<Plugin[]>('/api/plugins', { signal });
+}
+
+/** Scans the plugins directory again: new plugins appear (disabled), plugins already known are
+ *  untouched, and the skipped files (`discoveryFailures`) are refreshed. Answers with the whole
+ *  plugin list after the scan. */
+export function rescan(): Promise<Plugin[]> {
+  return request<Plugin[]>('/api/rescan', { method: 'POST' });
+}
+
+/** The `*.binary` files in the plugins directory that the last scan skipped, and why. */
+export function discoveryFailures(signal?: AbortSignal): Promise<DiscoveryFailure[]> {
+  return request<DiscoveryFailure[]>('/api/discovery-failures', { signal });
 }
 
 export function getPlugin(id: string, signal?: AbortSignal): Promise<PluginDetails> {

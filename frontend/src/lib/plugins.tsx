@@ -1,6 +1,6 @@
 // The plugin list every page shares, kept current by polling `GET /api/plugins`, and the one
 // place that enables, disables and restarts plugins (so the card, the sidebar and a plugin's own
-// page agree on what is pending).
+// page agree on what is pending) and rescans the plugins directory.
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import * as api from './api';
@@ -28,6 +28,9 @@ export interface PluginsContextValue {
   /** Restarts a plugin (starting it if it does not run) and waits until it runs again. Reports
    *  failures with a toast, as `setEnabled` does; resolves to whether it worked. */
   restart(id: string): Promise<boolean>;
+  /** Scans the plugins directory for new plugins (`POST /api/rescan`) and shows the list the
+   *  daemon answers, which it resolves to. Throws what the call throws: the caller reports it. */
+  rescan(): Promise<Plugin[]>;
 }
 
 /** What `setEnabled` and `restart` ask the daemon for. */
@@ -96,12 +99,19 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
     return () => controller.abort();
   }, []);
 
+  // Bumped when a rescan starts and ends, so that a poll overlapping a rescan, which may have
+  // read the list from before the scan, does not replace the list the rescan answered.
+  const generation = useRef(0);
+
   const load = useCallback(async (signal?: AbortSignal) => {
+    const asked = generation.current;
     try {
       const list = await api.listPlugins(signal);
+      if (asked !== generation.current) return;
       setPlugins(list);
       setError(null);
     } catch (e) {
+      if (asked !== generation.current) return;
       if (e instanceof api.ApiError) setError(e);
       else if (!(e instanceof DOMException && e.name === 'AbortError')) {
         setError(new api.ApiError(0, 'unknown', String(e)));
@@ -167,9 +177,21 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
   const setEnabled = useCallback((id: string, enabled: boolean) => change(id, enabled ? 'enable' : 'disable'), [change]);
   const restart = useCallback((id: string) => change(id, 'restart'), [change]);
 
+  const rescan = useCallback(async () => {
+    generation.current += 1;
+    try {
+      const list = await api.rescan();
+      setPlugins(list);
+      setError(null);
+      return list;
+    } finally {
+      generation.current += 1;
+    }
+  }, []);
+
   const value = useMemo<PluginsContextValue>(
-    () => ({ plugins, error, pending, refresh, setEnabled, restart }),
-    [plugins, error, pending, refresh, setEnabled, restart],
+    () => ({ plugins, error, pending, refresh, setEnabled, restart, rescan }),
+    [plugins, error, pending, refresh, setEnabled, restart, rescan],
   );
   return <PluginsContext.Provider value={value}>{children}</PluginsContext.Provider>;
 }

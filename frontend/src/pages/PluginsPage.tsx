@@ -2,14 +2,21 @@ import { useEffect, useState } from 'react';
 import { LogsViewer } from '../components/LogsViewer';
 import { PluginCard } from '../components/PluginCard';
 import { PluginDetailsPanel } from '../components/PluginDetailsPanel';
+import { SkippedBinaries } from '../components/SkippedBinaries';
 import { Spinner } from '../components/Spinner';
+import { ApiError, type DiscoveryFailure } from '../lib/api';
 import { usePlugins } from '../lib/plugins';
+import { rescanSummary, useSkippedBinaries } from '../lib/skipped';
+import { useToast } from '../lib/toast';
 
 type Panel = { kind: 'details' | 'logs'; id: string } | null;
 
 export function PluginsPage() {
-  const { plugins, error, pending, setEnabled, restart } = usePlugins();
+  const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
+  const skipped = useSkippedBinaries();
   const [panel, setPanel] = useState<Panel>(null);
+  const [rescanning, setRescanning] = useState(false);
+  const toast = useToast();
 
   useEffect(() => {
     document.title = 'Plugins · Toru';
@@ -23,6 +30,30 @@ export function PluginsPage() {
     : null;
   const nameOf = (id: string) => plugins?.find((p) => p.id === id)?.name ?? id;
 
+  // Looks for new plugins, then reads the skipped files again (the scan refreshed them), and
+  // says what changed.
+  const onRescan = async () => {
+    const before = plugins;
+    setRescanning(true);
+    try {
+      const after = await rescan();
+      let failures: DiscoveryFailure[] | null = null;
+      try {
+        failures = await skipped.reload();
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        toast(`Could not read the skipped files: ${e instanceof Error ? e.message : String(e)}`, 'error');
+      }
+      const summary = rescanSummary(before, after, failures);
+      toast(summary.message, summary.found > 0 ? 'success' : 'info');
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return; // on to the login page
+      toast(`Could not rescan the plugins directory: ${e instanceof Error ? e.message : String(e)}`, 'error');
+    } finally {
+      setRescanning(false);
+    }
+  };
+
   return (
     <div className="page">
       <header className="page-header">
@@ -34,6 +65,21 @@ export function PluginsPage() {
               : 'Plugins installed on this server'}
           </p>
         </div>
+        <div className="page-actions">
+          <button
+            type="button"
+            className="button"
+            onClick={() => void onRescan()}
+            disabled={rescanning}
+            aria-busy={rescanning || undefined}
+            aria-label="Rescan plugins directory"
+            title="Look for plugins installed since the last scan, and check the skipped files again"
+            data-testid="rescan"
+          >
+            {rescanning ? <span className="spinner spinner-small" aria-hidden="true" /> : null}
+            Rescan
+          </button>
+        </div>
       </header>
 
       {error ? (
@@ -41,6 +87,8 @@ export function PluginsPage() {
           Could not load the plugins: {error.message}
         </div>
       ) : null}
+
+      {skipped.failures ? <SkippedBinaries failures={skipped.failures} /> : null}
 
       {plugins === null ? (
         error ? null : (
@@ -53,7 +101,7 @@ export function PluginsPage() {
           <h2>No plugins installed</h2>
           <p>
             Put a plugin’s <code>*.binary</code> file in the daemon’s plugins directory (by default{' '}
-            <code>/var/lib/toru/plugins</code>) and restart the daemon: plugins are discovered when it starts.
+            <code>/var/lib/toru/plugins</code>), then click Rescan.
           </p>
         </div>
       ) : (
