@@ -351,3 +351,76 @@ fn the_daemon_log_to_a_pipe_has_no_escape_codes() {
         "escape codes in the log: {text:?}"
     );
 }
+
+/// Lines a child prints on stdout, read on a thread, so a test can wait for them with a limit.
+fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn logs_follow_survives_a_daemon_restart_without_duplicates_and_exits_3_when_it_is_gone() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins(), &hello_rust(), "hello-rust");
+    enable_in_state_file(&dirs.plugins(), "hello-rust");
+    let daemon = start_daemon(&dirs);
+    wait_for_pid(&dirs.runtime(), "hello-rust", None);
+    let mut follow = Command::new(support::fixtures::toructl())
+        .arg("--socket")
+        .arg(dirs.runtime().join("toru.sock"))
+        .args(["plugin", "logs", "hello-rust", "-f", "-n", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(&mut follow);
+    let mut seen: Vec<String> = Vec::new();
+    let started = |seen: &[String]| {
+        seen.iter()
+            .filter(|l| l.contains("initialised for instance"))
+            .count()
+    };
+    let read_until = |seen: &mut Vec<String>, count: usize| {
+        while started(seen) < count {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no start logged in time; printed: {seen:#?}"));
+            seen.push(line);
+        }
+    };
+    read_until(&mut seen, 1);
+
+    // The daemon stops (its embedded plugin with it) and a new one starts: the follow reconnects
+    // and shows the new start's lines, and none of the old ones again.
+    drop(daemon);
+    let daemon = start_daemon(&dirs);
+    read_until(&mut seen, 2);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "printed twice: {seen:#?}");
+
+    // Gone for good: after its 30 s reconnect window, the documented "unreachable" exit code.
+    drop(daemon);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "logs -f did not give up");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
+}

@@ -262,7 +262,12 @@ impl Client {
         let mut body = response.into_body();
         let mut pending = String::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // The connection broke mid-stream: the daemon went away (stopped or restarted).
+            let frame = frame.map_err(|e| ClientError::Unreachable {
+                endpoint: self.describe(),
+                reason: format!("the stream broke: {e}"),
+                kind: None,
+            })?;
             let Some(data) = frame.data_ref() else {
                 continue;
             };

@@ -558,6 +558,88 @@ fn print_entry(entry: &LogEntry, json: bool) {
     }
 }
 
+/// How long `logs --follow` tries to reach the daemon again after its stream ended.
+const FOLLOW_RECONNECT: Duration = Duration::from_secs(30);
+
+/// The newest entries printed, so a resumed follow prints none twice: the newest timestamp and
+/// the messages printed at it (the API's timestamps are RFC 3339 with milliseconds, in UTC, so
+/// they order as strings).
+#[derive(Default)]
+struct Printed {
+    newest: String,
+    at_newest: std::collections::HashSet<String>,
+}
+
+impl Printed {
+    /// Whether `entry` was not printed yet.
+    fn is_new(&self, entry: &LogEntry) -> bool {
+        entry.timestamp > self.newest
+            || (entry.timestamp == self.newest && !self.at_newest.contains(&entry.message))
+    }
+
+    fn record(&mut self, entry: &LogEntry) {
+        if entry.timestamp > self.newest {
+            self.newest = entry.timestamp.clone();
+            self.at_newest.clear();
+        }
+        self.at_newest.insert(entry.message.clone());
+    }
+}
+
+/// Follows a plugin's log across daemon restarts, like `journalctl -f`: when the stream ends
+/// (the daemon stopped or restarted), reconnects for up to [`FOLLOW_RECONNECT`], prints what
+/// was written meanwhile (the newest page) and follows again, printing nothing twice. Exits as
+/// unreachable (3) when the daemon does not come back.
+async fn follow_resuming(
+    client: &Client,
+    id: &str,
+    level: Option<String>,
+    json: bool,
+    mut printed: Printed,
+) -> Outcome {
+    let follow_query = LogsQuery {
+        level: level.clone(),
+        ..LogsQuery::default()
+    };
+    let page_query = LogsQuery {
+        page: Some(0),
+        page_size: Some(1000),
+        level,
+    };
+    let print_new = |entry: &LogEntry, printed: &mut Printed| {
+        if printed.is_new(entry) {
+            print_entry(entry, json);
+            let _ = std::io::stdout().flush();
+            printed.record(entry);
+        }
+    };
+    loop {
+        let followed = client
+            .follow_logs(id, &follow_query, |entry| {
+                print_new(&entry, &mut printed);
+                true
+            })
+            .await;
+        match followed {
+            Ok(()) | Err(ClientError::Unreachable { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let deadline = Instant::now() + FOLLOW_RECONNECT;
+        let page = loop {
+            match client.logs(id, &page_query).await {
+                Ok(page) => break page,
+                Err(ClientError::Unreachable { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        for entry in page.entries.iter().rev() {
+            print_new(entry, &mut printed);
+        }
+    }
+}
+
 async fn logs(
     client: &Client,
     id: &str,
@@ -576,17 +658,11 @@ async fn logs(
         print_entry(entry, json);
     }
     if follow {
-        let query = LogsQuery {
-            level,
-            ..LogsQuery::default()
-        };
-        client
-            .follow_logs(id, &query, |entry| {
-                print_entry(&entry, json);
-                let _ = std::io::stdout().flush();
-                true
-            })
-            .await?;
+        let mut seen = Printed::default();
+        for entry in &page.entries {
+            seen.record(entry);
+        }
+        follow_resuming(client, id, level, json, seen).await?;
     }
     Ok(())
 }
