@@ -15,7 +15,7 @@ use super::dbus::{
     self, JobRemovedStream, ManagerProxy, manager_proxy, service_proxy, system_bus,
     unit_object_path,
 };
-use super::error::{FailureDetails, SystemdError, is_no_such_unit};
+use super::error::{SystemdError, is_no_such_unit};
 use super::properties::{UNIT_STOP_TIMEOUT, unit_properties};
 use super::socket::prepare_socket_dir;
 use super::unit_state::{ActiveState, ExecMain, JobResult, UnitPhase};
@@ -263,22 +263,6 @@ impl SystemdBackend {
         Ok((pid != 0).then_some(pid))
     }
 
-    /// What the unit says about a failed start, for the error message.
-    async fn failure_details(&self, path: &str) -> FailureDetails {
-        let read = async {
-            let service = service_proxy(&self.conn, path).await?;
-            let exec_main = ExecMain {
-                code: Some(service.exec_main_code().await?),
-                status: Some(service.exec_main_status().await?),
-            };
-            Ok::<_, zbus::Error>(FailureDetails::Read {
-                result: service.result().await?,
-                exit: exec_main.exit_info(),
-            })
-        };
-        read.await.unwrap_or_else(FailureDetails::Unreadable)
-    }
-
     /// Starts the watcher for a unit that runs, returning the receiver of its exit.
     fn spawn_watcher(
         &self,
@@ -381,7 +365,7 @@ impl SupervisorBackend for SystemdBackend {
         if result != JobResult::Done {
             // The unit stays loaded in the failed state for `systemctl status`; the next start
             // resets it.
-            let details = self.failure_details(&path).await;
+            let details = dbus::failure_details(&self.conn, &path).await;
             return Err(fail(SystemdError::StartJobFailed {
                 unit,
                 result,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, OwnedObjectPath, Variant};
 
-use super::unit_state::{ActiveState, UnitPhase};
+use super::error::FailureDetails;
+use super::unit_state::{ActiveState, ExecMain, UnitPhase};
 
 /// The bus name of the systemd manager.
 pub const SYSTEMD_SERVICE: &str = "org.freedesktop.systemd1";
@@ -191,6 +192,24 @@ pub async fn unit_phase(conn: &Connection, path: &str) -> zbus::Result<UnitPhase
         ActiveState::from(unit.active_state().await?.as_str()),
         &unit.sub_state().await?,
     ))
+}
+
+/// What the failed unit at `path` says about its failure (the service's `Result` and how its
+/// main process ended), for error messages; `Unreadable` when it cannot be read (already
+/// collected, or the bus failed).
+pub async fn failure_details(conn: &Connection, path: &str) -> FailureDetails {
+    let read = async {
+        let service = service_proxy(conn, path).await?;
+        let exec_main = ExecMain {
+            code: Some(service.exec_main_code().await?),
+            status: Some(service.exec_main_status().await?),
+        };
+        Ok::<_, zbus::Error>(FailureDetails::Read {
+            result: service.result().await?,
+            exit: exec_main.exit_info(),
+        })
+    };
+    read.await.unwrap_or_else(FailureDetails::Unreadable)
 }
 
 /// The unit's phase carried by a `PropertiesChanged` signal of its Unit interface; `None` for

@@ -24,11 +24,11 @@ use toru_plugin_api::Permissions;
 use zbus::{Connection, Fd, Variant};
 
 use super::backend::wait_for_job;
-use super::dbus::{self, ManagerProxy, service_proxy, unit_object_path, unit_phase_of};
+use super::dbus::{self, ManagerProxy, unit_object_path, unit_phase_of};
 use super::error::{FailureDetails, SystemdError, is_no_such_unit};
 use super::properties::{PLUGIN_SLICE, micros};
 use super::sandbox::{limit_properties, sandbox_properties};
-use super::unit_state::{ActiveState, ExecMain, JobResult};
+use super::unit_state::{ActiveState, JobResult};
 use crate::plugins::backend::metadata::read_capped;
 use crate::plugins::backend::{ExitInfo, MetadataError, MetadataRun};
 
@@ -164,7 +164,7 @@ pub(super) async fn run_in_unit(
             .await
             .map_err(|e| MetadataError::Backend(e.into()))?;
         if started != JobResult::Done {
-            let details = failure_details(conn, &path).await;
+            let details = dbus::failure_details(conn, &path).await;
             let _ = manager.reset_failed_unit(&unit).await;
             // A binary that ran and failed at once can fail the start job too; only systemd's
             // own statuses mean it never ran.
@@ -244,7 +244,7 @@ async fn wait_for_end(
             }
             Ok(ActiveState::Inactive) => return Ok(Ok(())),
             Ok(ActiveState::Failed) => {
-                let exit = match failure_details(conn, path).await {
+                let exit = match dbus::failure_details(conn, path).await {
                     FailureDetails::Read {
                         exit: Some(exit), ..
                     } => exit,
@@ -294,22 +294,6 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// What a failed unit says about its failure.
-async fn failure_details(conn: &Connection, path: &str) -> FailureDetails {
-    let read = async {
-        let service = service_proxy(conn, path).await?;
-        let exec_main = ExecMain {
-            code: Some(service.exec_main_code().await?),
-            status: Some(service.exec_main_status().await?),
-        };
-        Ok::<_, zbus::Error>(FailureDetails::Read {
-            result: service.result().await?,
-            exit: exec_main.exit_info(),
-        })
-    };
-    read.await.unwrap_or_else(FailureDetails::Unreadable)
 }
 
 /// Stops the unit (SIGTERM, SIGKILL after [`METADATA_STOP_TIMEOUT`]) and unloads it, waiting at
