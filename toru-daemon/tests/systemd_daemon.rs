@@ -116,6 +116,18 @@ fn main_pid(unit: &str) -> u32 {
         .unwrap()
 }
 
+/// `POST …/route/counter/increment` of an example plugin: its new count.
+async fn increment_counter(client: &Client, id: &str) -> Value {
+    client
+        .send_json(
+            Method::POST,
+            &format!("/api/plugins/{id}/route/counter/increment"),
+            &json!({}),
+        )
+        .await
+        .unwrap()
+}
+
 fn install_hello(layout: &Layout) {
     std::fs::create_dir_all(layout.plugins()).unwrap();
     let bytes = std::fs::read(fixtures::hello_rust()).unwrap();
@@ -306,15 +318,7 @@ fn adoption_after_kill_9_keeps_the_unit_and_reconnects() {
             let unit = "toru-plugin-hello-rust.service";
             let mut d = start_daemon(&layout).await;
             enable(&d.client, "hello-rust").await;
-            let _: Value = d
-                .client
-                .send_json(
-                    Method::POST,
-                    "/api/plugins/hello-rust/route/counter/increment",
-                    &json!({}),
-                )
-                .await
-                .unwrap();
+            increment_counter(&d.client, "hello-rust").await;
             let pid = main_pid(unit);
 
             // kill -9 the daemon: the transient unit outlives it.
@@ -398,15 +402,7 @@ fn a_plugin_killed_while_the_daemon_is_stopped_is_restarted_by_systemd_from_254(
                 if by_systemd { "on-failure" } else { "no" },
                 "systemd {version}"
             );
-            let _: Value = d
-                .client
-                .send_json(
-                    Method::POST,
-                    "/api/plugins/hello-rust/route/counter/increment",
-                    &json!({}),
-                )
-                .await
-                .unwrap();
+            increment_counter(&d.client, "hello-rust").await;
             let pid = main_pid(unit);
 
             // A clean stop of the daemon leaves the unit running for the next one.
@@ -494,15 +490,7 @@ fn both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
                     "{show}"
                 );
                 for expected in 1..=2 {
-                    let c: Value = d
-                        .client
-                        .send_json(
-                            Method::POST,
-                            &format!("/api/plugins/{id}/route/counter/increment"),
-                            &json!({}),
-                        )
-                        .await
-                        .unwrap();
+                    let c = increment_counter(&d.client, id).await;
                     assert_eq!(c["count"], expected, "{id}");
                 }
                 let bundle = d
