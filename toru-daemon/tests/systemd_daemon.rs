@@ -505,8 +505,14 @@ fn both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
                 );
 
                 let pid = main_pid(&unit);
+                let killed = Instant::now();
                 sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
                 let p = wait_restarted(&d.client, id, pid as u64).await;
+                println!(
+                    "[figure] systemd {}: {id} kill -9 -> running and connected again in {:?}",
+                    systemd_version(),
+                    killed.elapsed()
+                );
                 assert_eq!(p["status"]["restarts"], 1, "{id}");
                 let c: Value = d
                     .client
