@@ -93,7 +93,7 @@ mapfile -t depends < <(
     tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^toru$' | grep . | sort -u
 )
 echo "declared dependencies: ${depends[*]}"
-packaging/debian-root.sh "$root_dir" "${depends[@]}"
+packaging/debian-root.sh bookworm "$root_dir" "${depends[@]}"
 
 step "boot it under systemd"
 "$sandbox" stop "$name" 2>/dev/null || true
