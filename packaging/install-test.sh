@@ -345,6 +345,12 @@ upgrade=(target/install-test/upgrade/toru_*.deb)
 cp "${debs[0]}" target/debian/   # cargo deb removed it from there
 figure "package size (toru, installed-size KiB)" "$(dpkg-deb -f "${debs[0]}" Installed-Size)"
 
+# The single Debian 12 root of earlier versions of this script, now root-bookworm: not left to
+# take space in a CI cache.
+if [[ -f target/install-test/root/.toru-root-complete ]]; then
+  rm -rf --one-file-system target/install-test/root target/install-test/root.log
+fi
+
 step "the packages' declared dependencies"
 # Depends of both packages, version constraints dropped, first of each alternative, minus the
 # packages themselves: the roots hold exactly these (and what debootstrap's minbase has).
