@@ -197,11 +197,16 @@ fn run_outer(test_name: &str) {
     );
 }
 
-/// The root the sandbox boots: [`ROOT_ENV`] if set and not empty, else the host's `/`.
+/// The root the sandbox boots: [`ROOT_ENV`] if set and not empty, else the host's `/`. It must be
+/// absolute: cargo runs each test binary in its crate's directory, not where it was invoked.
 fn boot_root() -> Option<PathBuf> {
-    std::env::var_os(ROOT_ENV)
-        .filter(|root| !root.is_empty())
-        .map(PathBuf::from)
+    let root = PathBuf::from(std::env::var_os(ROOT_ENV).filter(|root| !root.is_empty())?);
+    assert!(
+        root.is_absolute(),
+        "{ROOT_ENV}={} must be an absolute path",
+        root.display()
+    );
+    Some(root)
 }
 
 /// Prints the sandbox's `systemctl --version` (first line) and root to the test binary's stderr,
