@@ -21,6 +21,7 @@ use crate::plugins::backend::SupervisorBackend;
 use crate::plugins::backend::embedded::plugin_log_dir;
 use crate::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use crate::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
+use crate::plugins::settings::RestartPolicy;
 use crate::plugins::{PluginManager, Settings};
 use crate::store::{Store, spawn_event_cleanup};
 
@@ -72,15 +73,14 @@ impl Daemon {
         store.set_kv_quota(config.kv_quota_bytes);
         let tasks = TaskTracker::new();
         tasks.spawn(spawn_event_cleanup(store.clone(), shutdown.clone()));
-        let backend = choose_backend(config).await?;
-        tracing::info!(backend = ?backend.kind(), "supervisor backend chosen");
-
         let mut settings = Settings::new(config.plugins_dir.clone());
         settings.max_failures = config.max_failures;
         settings.request_timeout = config.request_timeout;
         settings.start_timeout = config.start_timeout;
         settings.limits.memory_max = config.plugin_memory_max;
         settings.limits.tasks_max = config.plugin_tasks_max;
+        let backend = choose_backend(config, settings.restart_policy()).await?;
+        tracing::info!(backend = ?backend.kind(), "supervisor backend chosen");
         // The scan runs behind the API: a `--metadata` that hangs must not delay the listeners.
         let plugins =
             PluginManager::start_scanning(settings, store.clone(), backend, shutdown.child_token())
@@ -194,7 +194,12 @@ pub async fn run(
     Ok(())
 }
 
-async fn choose_backend(config: &Config) -> anyhow::Result<Arc<dyn SupervisorBackend>> {
+/// The backend `config` asks for; under systemd, `restart_policy` is handed to systemd where it
+/// can apply it (≥ 254).
+async fn choose_backend(
+    config: &Config,
+    restart_policy: RestartPolicy,
+) -> anyhow::Result<Arc<dyn SupervisorBackend>> {
     let embedded = || -> Arc<dyn SupervisorBackend> {
         Arc::new(EmbeddedBackend::new(EmbeddedConfig {
             runtime_dir: config.runtime_dir.clone(),
@@ -206,6 +211,7 @@ async fn choose_backend(config: &Config) -> anyhow::Result<Arc<dyn SupervisorBac
     let systemd = || async {
         let backend = SystemdBackend::connect(SystemdConfig {
             socket_dir: config.runtime_dir.join("plugin-sockets"),
+            restart_policy: Some(restart_policy),
             ..SystemdConfig::default()
         })
         .await

@@ -351,6 +351,120 @@ fn adoption_after_kill_9_keeps_the_unit_and_reconnects() {
     );
 }
 
+/// The major version of the systemd the test runs under (252 in Debian 12, 257 in Debian 13).
+fn systemd_version() -> u32 {
+    let out = sandbox::cmd("systemctl", &["--version"]);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the systemd version from {out:?}"))
+}
+
+/// Waits (up to `limit`) until `unit` runs a main process other than `old_pid`; returns it.
+async fn wait_new_main_pid(unit: &str, old_pid: u32, limit: Duration) -> u32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        let pid = main_pid(unit);
+        if is_active(unit) == "active" && pid != 0 && pid != old_pid {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{unit} did not run again within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn a_plugin_killed_while_the_daemon_is_stopped_is_restarted_by_systemd_from_254() {
+    in_sandbox(
+        "a_plugin_killed_while_the_daemon_is_stopped_is_restarted_by_systemd_from_254",
+        || async {
+            let version = systemd_version();
+            let by_systemd = version >= 254;
+            println!(
+                "systemd {version}: restarts by {}",
+                if by_systemd { "systemd" } else { "the daemon" }
+            );
+            let layout = Layout::new();
+            install_hello(&layout);
+            let unit = "toru-plugin-hello-rust.service";
+            let d = start_daemon(&layout).await;
+            enable(&d.client, "hello-rust").await;
+            let restart = sandbox::cmd("systemctl", &["show", "-p", "Restart", "--value", unit]);
+            assert_eq!(
+                restart.trim(),
+                if by_systemd { "on-failure" } else { "no" },
+                "systemd {version}"
+            );
+            let _: Value = d
+                .client
+                .send_json(
+                    Method::POST,
+                    "/api/plugins/hello-rust/route/counter/increment",
+                    &json!({}),
+                )
+                .await
+                .unwrap();
+            let pid = main_pid(unit);
+
+            // A clean stop of the daemon leaves the unit running for the next one.
+            let daemon_pid = d.child.id().to_string();
+            sandbox::cmd("kill", &["-TERM", &daemon_pid]);
+            let mut d = d;
+            d.child.wait().unwrap();
+            drop(d);
+            assert_eq!(main_pid(unit), pid);
+
+            let killed = Instant::now();
+            sandbox::cmd("kill", &["-KILL", &pid.to_string()]);
+            let new_pid = if by_systemd {
+                let new_pid = wait_new_main_pid(unit, pid, Duration::from_secs(10)).await;
+                println!(
+                    "[figure] systemd {version}: kill -9 -> running again in {:?} without the daemon",
+                    killed.elapsed()
+                );
+                let n = sandbox::cmd("systemctl", &["show", "-p", "NRestarts", "--value", unit]);
+                assert_eq!(n.trim(), "1", "one restart by systemd");
+                Some(new_pid)
+            } else {
+                // systemd 252 cannot grow the delay, so it leaves restarts to the daemon.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                assert_ne!(
+                    is_active(unit),
+                    "active",
+                    "systemd {version} must not restart it"
+                );
+                None
+            };
+
+            let d = start_daemon(&layout).await;
+            let p = wait_state(&d.client, "hello-rust", "running").await;
+            let events: Value = d.client.get("/api/events?plugin=hello-rust").await.unwrap();
+            let running_pid = p["status"]["pid"].as_u64().unwrap() as u32;
+            if let Some(new_pid) = new_pid {
+                assert_eq!(running_pid, new_pid, "adopted what systemd restarted");
+                assert_eq!(main_pid(unit), new_pid, "not restarted again");
+                assert_eq!(events[0]["kind"], "adopted", "{events:#}");
+                assert_eq!(
+                    p["status"]["restarts"], 1,
+                    "the restart made while away is counted"
+                );
+            } else {
+                assert_ne!(running_pid, pid);
+                assert_eq!(events[0]["kind"], "started", "{events:#}");
+            }
+            let count: Value = d
+                .client
+                .get("/api/plugins/hello-rust/route/counter")
+                .await
+                .unwrap();
+            assert_eq!(count["count"], 1, "its KV survived");
+        },
+    );
+}
+
 #[test]
 fn both_examples_run_sandboxed_and_survive_kill_9_with_their_kv() {
     in_sandbox(

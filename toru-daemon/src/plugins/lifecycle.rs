@@ -106,8 +106,15 @@ impl State {
 pub enum Event {
     /// The admin enabled it, or the daemon restores it at start. Resets the counters.
     Enable,
-    /// The backend started or adopted its process.
-    Launched(Process),
+    /// The backend started or adopted its process. `unseen_restarts` are restarts the backend
+    /// made by itself that the daemon did not see (systemd restarting a unit while the daemon
+    /// was away); they are counted.
+    Launched {
+        /// The process.
+        process: Process,
+        /// Restarts to count that happened without the daemon.
+        unseen_restarts: u32,
+    },
     /// It is connected and answered `lifecycle.init` with `lifecycle.ready`.
     Ready,
     /// It missed a ping after answering the one before.
@@ -125,6 +132,9 @@ pub enum Event {
         reason: String,
         /// It ran at least `stable_after`.
         stable: bool,
+        /// The backend restarts it by itself after this delay (systemd ≥ 254); the backoff
+        /// shows and waits that instead of the policy's own.
+        scheduled: Option<Duration>,
     },
     /// The backoff delay has passed.
     Retry,
@@ -135,7 +145,7 @@ impl Event {
     pub fn name(&self) -> &'static str {
         match self {
             Event::Enable => "enable",
-            Event::Launched(_) => "launched",
+            Event::Launched { .. } => "launched",
             Event::Ready => "ready",
             Event::PingMissed => "ping_missed",
             Event::PingAnswered => "ping_answered",
@@ -209,9 +219,18 @@ impl Lifecycle {
                 self.counters = Counters::default();
                 S::Starting { process: None }
             }
-            (S::Starting { process: None }, Event::Launched(process)) => S::Starting {
-                process: Some(process),
-            },
+            (
+                S::Starting { process: None },
+                Event::Launched {
+                    process,
+                    unseen_restarts,
+                },
+            ) => {
+                self.counters.restarts = self.counters.restarts.saturating_add(unseen_restarts);
+                S::Starting {
+                    process: Some(process),
+                }
+            }
             (S::Starting { process: Some(p) }, Event::Ready) => S::Running {
                 process: p.clone(),
                 healthy: true,
@@ -269,8 +288,12 @@ impl Lifecycle {
                     intent: StopIntent::Recover,
                     ..
                 },
-                Event::Failed { reason, stable },
-            ) => self.fail(reason, stable),
+                Event::Failed {
+                    reason,
+                    stable,
+                    scheduled,
+                },
+            ) => self.fail(reason, stable, scheduled),
             (S::Backoff { .. }, Event::Retry) => {
                 self.counters.restarts = self.counters.restarts.saturating_add(1);
                 S::Starting { process: None }
@@ -286,8 +309,9 @@ impl Lifecycle {
         Ok(Transition { from, to: next })
     }
 
-    /// Counts a failure and decides: back off, or give up at the policy's limit.
-    fn fail(&mut self, reason: String, stable: bool) -> State {
+    /// Counts a failure and decides: back off (for the backend's `scheduled` delay when it
+    /// restarts the plugin itself, else the policy's), or give up at the policy's limit.
+    fn fail(&mut self, reason: String, stable: bool, scheduled: Option<Duration>) -> State {
         let failures = if stable {
             1
         } else {
@@ -302,7 +326,7 @@ impl Lifecycle {
         } else {
             self.counters.last_error = Some(reason);
             State::Backoff {
-                delay: self.policy.backoff.delay(failures),
+                delay: scheduled.unwrap_or_else(|| self.policy.backoff.delay(failures)),
             }
         }
     }

@@ -23,10 +23,18 @@ fn process() -> Process {
     }
 }
 
+fn launched_event() -> Event {
+    Event::Launched {
+        process: process(),
+        unseen_restarts: 0,
+    }
+}
+
 fn crashed() -> Event {
     Event::Failed {
         reason: "exited with status 1".to_owned(),
         stable: false,
+        scheduled: None,
     }
 }
 
@@ -83,7 +91,7 @@ fn states() -> Vec<(&'static str, State)> {
 fn events() -> Vec<Event> {
     vec![
         Event::Enable,
-        Event::Launched(process()),
+        launched_event(),
         Event::Ready,
         Event::PingMissed,
         Event::PingAnswered,
@@ -137,7 +145,7 @@ fn arrows() -> Vec<Arrow> {
         // failed --> starting: enable, counters reset
         arrow("failed", Event::Enable, fresh()),
         // starting --> starting: launched (started or adopted)
-        arrow("starting", Event::Launched(process()), launched()),
+        arrow("starting", launched_event(), launched()),
         // starting --> running: connected and lifecycle.ready
         arrow("starting, launched", Event::Ready, running(true)),
         // running --> running: a ping missed, answered again
@@ -273,6 +281,7 @@ fn a_stable_run_resets_the_failure_count_before_counting_its_end() {
         .apply(Event::Failed {
             reason: "killed by signal 9".to_owned(),
             stable: true,
+            scheduled: None,
         })
         .unwrap();
     assert_eq!(
@@ -346,4 +355,35 @@ fn no_reachable_status_contradicts_itself() {
             "{s:?}"
         );
     }
+}
+
+#[test]
+fn a_restart_the_backend_schedules_sets_the_backoff_and_give_up_stays_the_policys() {
+    let mut lifecycle = at(State::Starting { process: None }, 0);
+    lifecycle
+        .apply(Event::Launched {
+            process: process(),
+            unseen_restarts: 2,
+        })
+        .unwrap();
+    assert_eq!(
+        lifecycle.status().restarts,
+        2,
+        "restarts made without the daemon count"
+    );
+    let scheduled = |secs| Event::Failed {
+        reason: "killed by signal 9".to_owned(),
+        stable: false,
+        scheduled: Some(Duration::from_secs(secs)),
+    };
+    let transition = lifecycle.apply(scheduled(8)).unwrap();
+    assert_eq!(
+        transition.to,
+        State::Backoff {
+            delay: Duration::from_secs(8)
+        },
+        "systemd's delay, not the policy's first"
+    );
+    let mut lifecycle = at(State::Starting { process: None }, POLICY.max_failures - 1);
+    assert_eq!(lifecycle.apply(scheduled(1)).unwrap().to, State::Failed);
 }

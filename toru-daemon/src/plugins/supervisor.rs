@@ -4,9 +4,13 @@
 //! The supervisor does the work and reports what happened to the plugin's
 //! [`Lifecycle`](super::lifecycle::Lifecycle) as events; the lifecycle decides the state, the
 //! backoff delay and the give-up. The same loop runs over either backend, so both produce the
-//! same schedule. systemd 252 has no `RestartSteps=`, so units are created with `Restart=no`
-//! and this loop is the restart policy. It needs only a [`SupervisorContext`] and its
-//! [`Slot`], not the manager, so it can be tested against a fake backend.
+//! same schedule and the same events. On systemd ≥ 254 systemd restarts a crashed unit itself
+//! (so it also comes back while the daemon is away); the backend then tells the delay it chose
+//! ([`SupervisorBackend::scheduled_restart`]), this loop waits it and the backend's `start`
+//! follows systemd's restart instead of starting another. On systemd 252 (no `RestartSteps=`)
+//! and under the embedded backend, this loop restarts the plugin itself. It needs only a
+//! [`SupervisorContext`] and its [`Slot`], not the manager, so it can be tested against a fake
+//! backend.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,9 +75,11 @@ pub(crate) async fn supervise(
             Outcome::Failed { reason, stable } => (reason, stable),
         };
         slot.set_connection(None);
+        let scheduled = ctx.backend.scheduled_restart(&id).await;
         let failed = Event::Failed {
             reason: reason.clone(),
             stable,
+            scheduled,
         };
         // The lifecycle decides between backing off and giving up; a give-up is recorded and
         // made durable before any client can see `failed`.
@@ -90,6 +96,9 @@ pub(crate) async fn supervise(
         ctx.event(id.as_str(), EventKind::Crashed, &reason).await;
         let State::Backoff { delay } = *next.state() else {
             let details = next_status.last_error.unwrap_or_default();
+            if scheduled.is_some() {
+                cancel_scheduled_restart(&ctx, &slot).await;
+            }
             give_up(&ctx, &slot, failures, &details).await;
             slot.send(failed);
             return;
@@ -108,13 +117,26 @@ pub(crate) async fn supervise(
                 slot.send(Event::Retry);
             }
             () = stop.raised() => {
-                // Nothing runs: disabling or restarting needs no stop, only the transition.
+                // Nothing runs: disabling or restarting needs no stop, only the transition, and
+                // the cancelling of a restart systemd scheduled. On the daemon's shutdown that
+                // restart stands, and the next daemon adopts what it brings up.
                 if let Some(intent) = stop.intent() {
+                    if scheduled.is_some() {
+                        cancel_scheduled_restart(&ctx, &slot).await;
+                    }
                     slot.send(Event::Stop(intent));
                 }
                 return;
             }
         }
+    }
+}
+
+/// Stops the unit whose restart the backend scheduled, so the restart does not happen.
+async fn cancel_scheduled_restart(ctx: &SupervisorContext, slot: &Slot) {
+    let id = &slot.id;
+    if let Err(e) = ctx.backend.stop(id, ctx.settings.stop_grace).await {
+        tracing::error!(plugin = id.as_str(), error = %ErrorChain(&e), "cannot cancel the restart systemd scheduled");
     }
 }
 
@@ -165,10 +187,13 @@ async fn run_once(
             }
         }
     };
-    slot.send(Event::Launched(Process {
-        pid: running.pid,
-        unit: running.unit.clone(),
-    }));
+    slot.send(Event::Launched {
+        process: Process {
+            pid: running.pid,
+            unit: running.unit.clone(),
+        },
+        unseen_restarts: running.unseen_restarts,
+    });
 
     let connect = async {
         let conn = Connection::connect(

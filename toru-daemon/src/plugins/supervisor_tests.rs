@@ -51,6 +51,10 @@ struct FakeBackend {
     scripts: Mutex<VecDeque<Script>>,
     starts: Mutex<Vec<Instant>>,
     process: Mutex<Option<FakeProcess>>,
+    /// Restarts the plugin itself after this delay, as systemd ≥ 254 does (`None`: never).
+    restarts_itself_after: Option<Duration>,
+    /// Calls of `stop`.
+    stops: Mutex<usize>,
 }
 
 impl FakeBackend {
@@ -61,7 +65,20 @@ impl FakeBackend {
             scripts: Mutex::new(scripts.into_iter().collect()),
             starts: Mutex::default(),
             process: Mutex::default(),
+            restarts_itself_after: None,
+            stops: Mutex::default(),
         })
+    }
+
+    /// Like [`FakeBackend::new`], for a backend that restarts a failed plugin itself `after`.
+    fn restarting_itself(
+        dir: &Path,
+        scripts: impl IntoIterator<Item = Script>,
+        after: Duration,
+    ) -> Arc<Self> {
+        let mut backend = Arc::into_inner(Self::new(dir, scripts)).expect("not shared yet");
+        backend.restarts_itself_after = Some(after);
+        Arc::new(backend)
     }
 
     /// Seconds (rounded down) between consecutive starts.
@@ -114,6 +131,7 @@ impl SupervisorBackend for FakeBackend {
             pid: Some(1000 + lock(&self.starts).len() as u32),
             unit: None,
             exited,
+            unseen_restarts: 0,
         })
     }
 
@@ -121,7 +139,12 @@ impl SupervisorBackend for FakeBackend {
         Ok(None)
     }
 
+    async fn scheduled_restart(&self, _plugin_id: &PluginId) -> Option<Duration> {
+        self.restarts_itself_after
+    }
+
     async fn stop(&self, _plugin_id: &PluginId, _grace: Duration) -> Result<(), BackendError> {
+        *lock(&self.stops) += 1;
         let process = lock(&self.process).take();
         if let Some(process) = process {
             process.kill.cancel();
@@ -310,6 +333,42 @@ async fn a_plugin_that_keeps_failing_backs_off_1_to_16_s_and_is_given_up_at_the_
     assert_eq!(
         s.details_of(EventKind::Crashed).await[0],
         "exited with status 1 during start"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_that_restarts_by_itself_sets_the_delays_and_the_give_up_cancels_its_restart() {
+    let (mut s, backend) = supervised(|dir| {
+        FakeBackend::restarting_itself(dir, [Script::ExitsAtStart; 10], Duration::from_secs(3))
+    })
+    .await;
+    s.ended().await;
+    let status = s.slot.status();
+    assert_eq!(status.state, PluginState::Failed);
+    assert_eq!((status.consecutive_failures, status.restarts), (10, 9));
+    assert_eq!(backend.gaps_between_starts(), [3; 9], "the backend's delay");
+    assert_eq!(
+        s.details_of(EventKind::Restarting).await[0],
+        "restart 1 in 3s"
+    );
+    assert_eq!(*lock(&backend.stops), 1, "the give-up stopped the unit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn disabling_while_the_backend_restarts_by_itself_cancels_its_restart() {
+    let (mut s, backend) = supervised(|dir| {
+        FakeBackend::restarting_itself(dir, [Script::ExitsAtStart], Duration::from_secs(3))
+    })
+    .await;
+    s.wait_for(|st| st.state == PluginState::Backoff).await;
+    s.stop.request(StopIntent::Disable);
+    s.ended().await;
+    assert_eq!(s.slot.status().state, PluginState::Disabled);
+    assert_eq!(backend.start_count(), 1);
+    assert_eq!(
+        *lock(&backend.stops),
+        1,
+        "the scheduled restart was cancelled"
     );
 }
 

@@ -310,6 +310,7 @@ impl SupervisorBackend for EmbeddedBackend {
             pid: Some(pid),
             unit: None,
             exited: exited_rx,
+            unseen_restarts: 0,
         })
     }
 

@@ -80,6 +80,10 @@ pub struct RunningPlugin {
     /// the sender without a value means the backend lost track of it, which the supervisor
     /// treats as an unknown exit.
     pub exited: oneshot::Receiver<ExitInfo>,
+    /// Restarts the backend made by itself that the daemon did not see: under systemd ≥ 254,
+    /// those of an adopted unit that crashed while the daemon was away (its `NRestarts`).
+    /// Counted into the plugin's restarts. 0 otherwise.
+    pub unseen_restarts: u32,
 }
 
 /// Why a backend operation failed, below [`BackendError`]: each backend's own error enum
@@ -182,6 +186,14 @@ pub trait SupervisorBackend: Send + Sync + 'static {
     /// Stops the plugin: SIGTERM, then SIGKILL after `grace`. Returns once it is gone. Stopping a
     /// plugin that does not run is not an error.
     async fn stop(&self, plugin_id: &PluginId, grace: Duration) -> Result<(), BackendError>;
+
+    /// When the backend restarts a plugin that just failed by itself (systemd ≥ 254 with
+    /// `Restart=on-failure`), the delay before it does; `None` when the supervisor must start it
+    /// again. The supervisor then waits that delay and calls [`SupervisorBackend::start`], which
+    /// follows that restart instead of starting another process.
+    async fn scheduled_restart(&self, _plugin_id: &PluginId) -> Option<Duration> {
+        None
+    }
 
     /// The ids of every plugin process this backend currently runs, including ones left by a
     /// previous daemon, so the daemon can stop those no longer enabled.

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use toru_plugin_api::PluginId;
 use zbus::{Connection, OwnedObjectPath};
 
+use super::dbus::unit_phase_of;
 use super::dbus::{
     self, JobRemovedStream, ManagerProxy, manager_proxy, service_proxy, system_bus,
     unit_object_path,
@@ -17,7 +18,8 @@ use super::dbus::{
 use super::error::{FailureDetails, SystemdError, is_no_such_unit};
 use super::properties::{UNIT_STOP_TIMEOUT, unit_properties};
 use super::socket::prepare_socket_dir;
-use super::unit_state::{ActiveState, ExecMain, JobResult};
+use super::unit_state::{ActiveState, ExecMain, JobResult, UnitPhase};
+use super::version::SystemdVersion;
 use super::watcher::Watcher;
 use super::{SystemdConfig, UNIT_PREFIX, UNIT_SUFFIX};
 use crate::plugins::backend::{
@@ -42,13 +44,16 @@ const SIGKILL: i32 = 9;
 pub struct SystemdBackend {
     conn: Connection,
     manager: ManagerProxy<'static>,
+    /// As given, but with `restart_policy` cleared when this systemd cannot apply it.
     config: SystemdConfig,
+    version: Option<SystemdVersion>,
 }
 
 impl std::fmt::Debug for SystemdBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SystemdBackend")
             .field("config", &self.config)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }
@@ -71,10 +76,159 @@ impl SystemdBackend {
             .subscribe()
             .await
             .map_err(|e| unavailable(SystemdError::call("Subscribe")(e)))?;
+        let version = manager
+            .version()
+            .await
+            .map_err(|e| unavailable(SystemdError::call("Get Version")(e)))?;
+        let version = SystemdVersion::parse(&version);
+        let mut config = config;
+        if !version.is_some_and(SystemdVersion::restarts_with_backoff) {
+            config.restart_policy = None;
+        }
+        tracing::info!(
+            systemd = ?version,
+            restarts_by = if config.restart_policy.is_some() { "systemd" } else { "daemon" },
+            "connected to systemd"
+        );
         Ok(Self {
             conn,
             manager,
             config,
+            version,
+        })
+    }
+
+    /// The systemd version, when it could be read.
+    pub fn version(&self) -> Option<SystemdVersion> {
+        self.version
+    }
+
+    /// Whether systemd restarts crashed plugins itself (systemd ≥ 254 and a restart policy
+    /// configured), rather than the daemon's supervisor.
+    pub fn restarts_by_systemd(&self) -> bool {
+        self.config.restart_policy.is_some()
+    }
+
+    /// The longest a restart systemd scheduled can take to bring the unit up: its longest delay
+    /// and the start itself.
+    fn restart_limit(&self) -> Duration {
+        let longest = self
+            .config
+            .restart_policy
+            .map_or(Duration::ZERO, |p| p.backoff.max);
+        longest + START_JOB_TIMEOUT
+    }
+
+    /// The object path of `unit`, a stream of its changes and its phase read after the stream
+    /// was made (so no change after the read is missed); `None` when it is not loaded. GetUnit
+    /// does not load a unit (reading properties by path would), so "not loaded" stays so.
+    async fn loaded_unit(
+        &self,
+        unit: &str,
+    ) -> Result<Option<(String, zbus::fdo::PropertiesChangedStream, UnitPhase)>, SystemdError> {
+        let path = match self.manager.get_unit(unit).await {
+            Ok(path) => path.to_string(),
+            Err(e) if is_no_such_unit(&e) => return Ok(None),
+            Err(e) => return Err(SystemdError::call("GetUnit")(e)),
+        };
+        let changes = self
+            .unit_changes(&path)
+            .await
+            .map_err(SystemdError::call("AddMatch PropertiesChanged"))?;
+        let phase = dbus::unit_phase(&self.conn, &path)
+            .await
+            .map_err(SystemdError::call("Get ActiveState"))?;
+        Ok(Some((path, changes, phase)))
+    }
+
+    /// The process of a restart systemd made or scheduled for `unit`, followed until it runs;
+    /// `None` when systemd is not restarting it.
+    async fn follow_existing(
+        &self,
+        plugin_id: &PluginId,
+        unit: &str,
+    ) -> Result<Option<RunningPlugin>, SystemdError> {
+        match self.loaded_unit(unit).await? {
+            Some((path, changes, phase))
+                if phase.restart_scheduled || phase.active.is_running() =>
+            {
+                self.follow_restart(plugin_id, unit, path, changes, phase)
+                    .await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Follows the unit at `path` (whose state is `phase`) until systemd has started the
+    /// process of the restart it scheduled, and returns it like `start` would (its watcher then
+    /// reports how it ends, also when that is before it listens); `None` when nothing runs or
+    /// is scheduled (the caller starts a unit itself).
+    async fn follow_restart(
+        &self,
+        plugin_id: &PluginId,
+        unit: &str,
+        path: String,
+        mut changes: zbus::fdo::PropertiesChangedStream,
+        mut phase: UnitPhase,
+    ) -> Result<Option<RunningPlugin>, SystemdError> {
+        let limit = self.restart_limit();
+        let follow = async {
+            loop {
+                match (&phase.active, phase.restart_scheduled) {
+                    (
+                        ActiveState::Active | ActiveState::Activating | ActiveState::Reloading,
+                        false,
+                    ) => return Ok(true),
+                    (state, false) if state.has_ended() => return Ok(false),
+                    // The restart is scheduled, or the old process is still being stopped.
+                    _ => {}
+                }
+                phase = loop {
+                    let signal = changes.next().await.ok_or(SystemdError::ConnectionClosed)?;
+                    if let Some(phase) = unit_phase_of(&signal) {
+                        break phase;
+                    }
+                };
+            }
+        };
+        let running = tokio::time::timeout(limit, follow).await.map_err(|_| {
+            SystemdError::RestartTimeout {
+                unit: unit.to_owned(),
+                limit,
+            }
+        })??;
+        if !running {
+            return Ok(None);
+        }
+        let pid = self
+            .main_pid(&path)
+            .await
+            .map_err(SystemdError::call("Get MainPID"))?;
+        let exited = self.spawn_watcher(plugin_id, changes, path, true);
+        tracing::info!(
+            plugin = plugin_id.as_str(),
+            unit,
+            ?pid,
+            "following the unit systemd restarted"
+        );
+        Ok(Some(RunningPlugin {
+            pid,
+            unit: Some(unit.to_owned()),
+            exited,
+            unseen_restarts: 0,
+        }))
+    }
+
+    /// How often systemd restarted the unit at `path` by itself; 0 when the daemon restarts
+    /// plugins, or it cannot be read.
+    async fn systemd_restarts(&self, path: &str) -> u32 {
+        if !self.restarts_by_systemd() {
+            return 0;
+        }
+        let read = async { service_proxy(&self.conn, path).await?.n_restarts().await };
+        read.await.unwrap_or_else(|e| {
+            tracing::debug!(path, "cannot read NRestarts: {e}");
+            0
         })
     }
 
@@ -86,11 +240,6 @@ impl SystemdBackend {
             manager_proxy(&conn).await?.version().await
         };
         matches!(tokio::time::timeout(PROBE_TIMEOUT, check).await, Ok(Ok(_)))
-    }
-
-    /// The `ActiveState` of the unit at `path`, read now.
-    async fn active_state(&self, path: &str) -> zbus::Result<ActiveState> {
-        dbus::active_state(&self.conn, path).await
     }
 
     /// The stream of `PropertiesChanged` signals of the unit at `path`. Creating it installs
@@ -188,6 +337,14 @@ impl SupervisorBackend for SystemdBackend {
             })
         })?;
 
+        // systemd may be restarting it already (the supervisor waited the delay systemd chose):
+        // then follow that restart instead of starting another.
+        if self.restarts_by_systemd()
+            && let Some(running) = self.follow_existing(id, &unit).await.map_err(fail)?
+        {
+            return Ok(running);
+        }
+
         // A failed unit of the same name stays loaded and would make the start fail with
         // UnitExists.
         self.reset_failed(&unit)
@@ -241,30 +398,31 @@ impl SupervisorBackend for SystemdBackend {
             pid,
             unit: Some(unit),
             exited,
+            unseen_restarts: 0,
         })
     }
 
     async fn adopt(&self, plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError> {
         let inspect = |cause: SystemdError| BackendError::inspect(plugin_id, cause);
         let unit = unit_name(plugin_id);
-        // GetUnit does not load a unit (reading properties by path would), so "not loaded"
-        // stays not loaded.
-        let path = match self.manager.get_unit(&unit).await {
-            Ok(path) => path.to_string(),
-            Err(e) if is_no_such_unit(&e) => return Ok(None),
-            Err(e) => return Err(inspect(SystemdError::call("GetUnit")(e))),
+        let Some((path, changes, phase)) = self.loaded_unit(&unit).await.map_err(inspect)? else {
+            return Ok(None);
         };
-        // Follow changes before reading the state, so an exit right after the read is seen.
-        let changes = self
-            .unit_changes(&path)
-            .await
-            .map_err(|e| inspect(SystemdError::call("AddMatch PropertiesChanged")(e)))?;
-        let state = self
-            .active_state(&path)
-            .await
-            .map_err(|e| inspect(SystemdError::call("Get ActiveState")(e)))?;
-        if !state.is_running() {
-            if state == ActiveState::Failed {
+        let unseen_restarts = self.systemd_restarts(&path).await;
+        if phase.restart_scheduled && self.restarts_by_systemd() {
+            // It crashed while the daemon was away and systemd is restarting it: wait for
+            // that restart rather than starting another.
+            let running = self
+                .follow_restart(plugin_id, &unit, path, changes, phase)
+                .await
+                .map_err(inspect)?;
+            return Ok(running.map(|running| RunningPlugin {
+                unseen_restarts: unseen_restarts + 1,
+                ..running
+            }));
+        }
+        if !phase.active.is_running() {
+            if phase.active == ActiveState::Failed {
                 // A crashed leftover: clear it so the supervisor can start a fresh unit.
                 self.reset_failed(&unit)
                     .await
@@ -277,12 +435,39 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| inspect(SystemdError::call("Get MainPID")(e)))?;
         let exited = self.spawn_watcher(plugin_id, changes, path, true);
-        tracing::info!(plugin = plugin_id.as_str(), unit, ?pid, %state, "adopted plugin unit");
+        tracing::info!(plugin = plugin_id.as_str(), unit, ?pid, state = %phase.active, unseen_restarts, "adopted plugin unit");
         Ok(Some(RunningPlugin {
             pid,
             unit: Some(unit),
             exited,
+            unseen_restarts,
         }))
+    }
+
+    async fn scheduled_restart(&self, plugin_id: &PluginId) -> Option<Duration> {
+        if !self.restarts_by_systemd() {
+            return None;
+        }
+        let unit = unit_name(plugin_id);
+        let read = async {
+            let path = self.manager.get_unit(&unit).await?.to_string();
+            if !dbus::unit_phase(&self.conn, &path).await?.restart_scheduled {
+                return Ok(None);
+            }
+            let next = service_proxy(&self.conn, &path)
+                .await?
+                .restart_usec_next()
+                .await?;
+            Ok::<_, zbus::Error>(Some(Duration::from_micros(next)))
+        };
+        read.await.unwrap_or_else(|e| {
+            // Not loaded any more, or unreadable: the supervisor restarts it itself.
+            tracing::debug!(
+                plugin = plugin_id.as_str(),
+                "no restart scheduled by systemd: {e}"
+            );
+            None
+        })
     }
 
     async fn stop(&self, plugin_id: &PluginId, grace: Duration) -> Result<(), BackendError> {

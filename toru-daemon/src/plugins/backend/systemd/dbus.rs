@@ -7,7 +7,7 @@ use std::time::Duration;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, OwnedObjectPath, Variant};
 
-use super::unit_state::ActiveState;
+use super::unit_state::{ActiveState, UnitPhase};
 
 /// The bus name of the systemd manager.
 pub const SYSTEMD_SERVICE: &str = "org.freedesktop.systemd1";
@@ -109,8 +109,8 @@ impl UnitListEntry {
     }
 }
 
-/// `org.freedesktop.systemd1.Unit`, the state the backend reads. (`SubState` is not needed:
-/// `ActiveState` alone says whether a unit runs.)
+/// `org.freedesktop.systemd1.Unit`, the state the backend reads. `ActiveState` says whether a
+/// unit runs; `SubState` is read only to tell a restart systemd has scheduled (`auto-restart`).
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Unit",
     default_service = "org.freedesktop.systemd1"
@@ -119,6 +119,10 @@ pub trait Unit {
     /// `active`, `activating`, `deactivating`, `reloading`, `inactive` or `failed`.
     #[zbus(property)]
     fn active_state(&self) -> zbus::Result<String>;
+
+    /// The unit type's own finer state, e.g. `running` or `auto-restart`.
+    #[zbus(property)]
+    fn sub_state(&self) -> zbus::Result<String>;
 }
 
 /// `org.freedesktop.systemd1.Service`, the process facts the backend reads.
@@ -142,6 +146,16 @@ pub trait Service {
     /// Why the service last stopped: `success`, `exit-code`, `signal`, `timeout`, `resources`, …
     #[zbus(property)]
     fn result(&self) -> zbus::Result<String>;
+
+    /// How often systemd restarted the unit by its `Restart=` setting since it was started by
+    /// hand (or created).
+    #[zbus(property, name = "NRestarts")]
+    fn n_restarts(&self) -> zbus::Result<u32>;
+
+    /// The delay of the restart systemd schedules next, in µs (systemd ≥ 254, with
+    /// `RestartSteps=`).
+    #[zbus(property, name = "RestartUSecNext")]
+    fn restart_usec_next(&self) -> zbus::Result<u64>;
 }
 
 /// A connection to the system bus whose calls time out after [`CALL_TIMEOUT`].
@@ -170,16 +184,41 @@ pub async fn service_proxy(conn: &Connection, path: &str) -> zbus::Result<Servic
         .await
 }
 
-/// The `ActiveState` of the unit at `path`, read now.
-pub async fn active_state(conn: &Connection, path: &str) -> zbus::Result<ActiveState> {
-    let state = UnitProxy::builder(conn)
+/// The `ActiveState` and `SubState` of the unit at `path`, read now.
+pub async fn unit_phase(conn: &Connection, path: &str) -> zbus::Result<UnitPhase> {
+    let unit = unit_proxy(conn, path).await?;
+    Ok(UnitPhase::new(
+        ActiveState::from(unit.active_state().await?.as_str()),
+        &unit.sub_state().await?,
+    ))
+}
+
+/// The unit's phase carried by a `PropertiesChanged` signal of its Unit interface; `None` for
+/// other signals (the Service interface's, or ones without `ActiveState`). systemd sends every
+/// changed Unit property together, so `SubState` comes with `ActiveState`.
+pub fn unit_phase_of(signal: &zbus::fdo::PropertiesChanged) -> Option<UnitPhase> {
+    let args = signal.args().ok()?;
+    if args.interface_name().as_str() != UNIT_INTERFACE {
+        return None;
+    }
+    let changed = args.changed_properties();
+    let Some(Variant::Str(active)) = changed.get("ActiveState") else {
+        return None;
+    };
+    let sub = match changed.get("SubState") {
+        Some(Variant::Str(sub)) => sub.as_str(),
+        _ => "",
+    };
+    Some(UnitPhase::new(ActiveState::from(active.as_str()), sub))
+}
+
+/// A proxy for the Unit interface of the unit at `path`, uncached like [`manager_proxy`].
+async fn unit_proxy(conn: &Connection, path: &str) -> zbus::Result<UnitProxy<'static>> {
+    UnitProxy::builder(conn)
         .path(path.to_owned())
         .cache_properties(CacheProperties::No)
         .build()
-        .await?
-        .active_state()
-        .await?;
-    Ok(ActiveState::from(state.as_str()))
+        .await
 }
 
 /// The stream of `PropertiesChanged` signals of the unit at `path`. Creating it installs the

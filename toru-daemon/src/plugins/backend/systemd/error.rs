@@ -63,6 +63,14 @@ pub enum SystemdError {
         /// How long it was given.
         limit: Duration,
     },
+    /// A restart systemd scheduled did not bring the unit up in time.
+    #[error("systemd did not restart {unit} within {}s", .limit.as_secs())]
+    RestartTimeout {
+        /// The unit.
+        unit: String,
+        /// How long the daemon waited.
+        limit: Duration,
+    },
     /// The start job finished but did not start the unit.
     #[error(
         "the start job of {unit} ended with \"{result}\" ({details}); see `journalctl -u {unit}`"

@@ -7,6 +7,7 @@
 //! - `dbus.rs`: hand-written [`zbus::proxy`] traits for the few calls and properties used, and
 //!   the connection they share;
 //! - `unit_state.rs`: `ActiveState`, job results and how a main process ended, as enums;
+//! - `version.rs`: which systemd answers, since restarts by systemd need ≥ 254;
 //! - `socket.rs`: where a plugin's socket lives, for the daemon and inside the unit;
 //! - `properties.rs`: [`unit_properties`], the one place that decides what a plugin unit looks
 //!   like;
@@ -27,17 +28,21 @@ mod error;
 mod properties;
 mod socket;
 mod unit_state;
+mod version;
 mod watcher;
 
 use std::path::PathBuf;
 
 use toru_plugin_api::PluginId;
 
+use crate::plugins::settings::RestartPolicy;
+
 pub use backend::SystemdBackend;
 pub use error::{FailureDetails, SystemdError};
-pub use properties::{PLUGIN_SLICE, unit_properties};
+pub use properties::{PLUGIN_SLICE, UnitRestarts, unit_properties};
 pub use socket::{prepare_socket_dir, socket_path, unit_socket_path};
 pub use unit_state::JobResult;
+pub use version::SystemdVersion;
 
 /// Unit names are `toru-plugin-<id>.service`; these split a name back into the id.
 const UNIT_PREFIX: &str = "toru-plugin-";
@@ -58,6 +63,11 @@ pub struct SystemdConfig {
     /// owned by the daemon, so only the daemon and, through its bind mount, each plugin reach
     /// a plugin's socket.
     pub socket_dir: PathBuf,
+    /// The restart policy to hand to systemd, so that systemd restarts a crashed plugin itself
+    /// (also while the daemon is away) with the same delays and give-up. Used only where
+    /// systemd can grow the delay (≥ 254): [`SystemdBackend::connect`] clears it on older ones,
+    /// and then the daemon's supervisor restarts plugins. `None`: never.
+    pub restart_policy: Option<RestartPolicy>,
 }
 
 impl Default for SystemdConfig {
@@ -65,6 +75,7 @@ impl Default for SystemdConfig {
         Self {
             extra_env: Vec::new(),
             socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            restart_policy: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::SystemdConfig;
 use super::error::SystemdError;
 use super::socket::{runtime_dir_path, runtime_directory, unit_socket_path};
 use crate::plugins::backend::LaunchSpec;
+use crate::plugins::settings::{Backoff, RestartPolicy};
 
 /// The slice every plugin unit is placed in.
 pub const PLUGIN_SLICE: &str = "toru-plugins.slice";
@@ -65,8 +66,7 @@ pub fn unit_properties(
 
     let mut props: Vec<(&'static str, Variant<'static>)> = vec![
         // What runs. `Type=exec` makes the start job fail when the binary cannot be executed
-        // (`simple` would report success). Restart=no: the supervisor does the backoff itself,
-        // systemd 252 has no RestartSteps=.
+        // (`simple` would report success). Restarts: see `restart_properties`.
         ("Description", format!("Toru plugin {id}").into()),
         ("Type", "exec".into()),
         (
@@ -79,7 +79,6 @@ pub fn unit_properties(
             .into(),
         ),
         ("Environment", env.into()),
-        ("Restart", "no".into()),
         // Every plugin in one slice: `systemctl stop toru-plugins.slice` stops them all (the
         // package's prerm does on removal), and the administrator can limit them together.
         ("Slice", PLUGIN_SLICE.into()),
@@ -193,6 +192,14 @@ pub fn unit_properties(
         props.push(("DeviceAllow", allow.into()));
     }
 
+    props.extend(restart_properties(
+        config
+            .restart_policy
+            .as_ref()
+            .map(UnitRestarts::new)
+            .as_ref(),
+    ));
+
     // Resource limits from the daemon's configuration, only when set.
     if let Some(bytes) = spec.limits.memory_max {
         props.push(("MemoryMax", bytes.into()));
@@ -205,6 +212,75 @@ pub fn unit_properties(
 
 /// An IP prefix as systemd's `IPAddressAllow`/`IPAddressDeny` take it: `(iayu)` = address
 /// family, address bytes, prefix length.
+/// The restart schedule systemd applies itself, on systemd ≥ 254: the daemon's own backoff
+/// (`1 s` doubling to `16 s` by default) expressed as `RestartSec=`, `RestartSteps=` and
+/// `RestartMaxDelaySec=`, which grow the delay geometrically from the first to the last in that
+/// many steps — the same doubling when the ratio is a power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitRestarts {
+    /// The delay before the first restart (`RestartSec=`).
+    pub first: Duration,
+    /// The longest delay (`RestartMaxDelaySec=`).
+    pub max: Duration,
+    /// In how many restarts the delay grows from `first` to `max` (`RestartSteps=`).
+    pub steps: u32,
+    /// `StartLimitBurst=`: systemd stops restarting after this many starts within
+    /// [`UnitRestarts::interval`]. A backstop for while the daemon is away: when it runs, the
+    /// daemon gives up first (it stops the unit at its own count, which a run of
+    /// `stable_after` resets, something systemd's start limit cannot express).
+    pub burst: u32,
+    /// `StartLimitIntervalSec=`: long enough that `burst` crashes in a row, with every delay
+    /// between them, fall within it.
+    pub interval: Duration,
+}
+
+/// How long one crashing run is allowed in [`UnitRestarts::interval`], on top of the delays.
+const RUN_ALLOWANCE: Duration = Duration::from_secs(30);
+
+impl UnitRestarts {
+    /// The schedule that matches the daemon's `policy`.
+    pub fn new(policy: &RestartPolicy) -> Self {
+        let Backoff { initial, max } = policy.backoff;
+        let ratio = max.as_secs_f64() / initial.as_secs_f64().max(f64::MIN_POSITIVE);
+        // log2 of the ratio, rounded up: 4 for 1 s → 16 s, as the daemon's doubling.
+        let steps = if ratio > 1.0 {
+            ratio.log2().ceil() as u32
+        } else {
+            0
+        };
+        let delays: Duration = (1..=policy.max_failures)
+            .map(|n| policy.backoff.delay(n))
+            .sum();
+        UnitRestarts {
+            first: initial,
+            max,
+            steps,
+            burst: policy.max_failures,
+            interval: delays + RUN_ALLOWANCE * policy.max_failures,
+        }
+    }
+}
+
+/// Who restarts a crashed plugin. With a schedule (systemd ≥ 254) systemd does, so a plugin that
+/// crashes while the daemon is stopped comes back without it; the daemon follows the restarts
+/// (see `SystemdBackend::scheduled_restart`). Without one (systemd 252 has no `RestartSteps=`),
+/// `Restart=no` and the daemon's supervisor restarts it.
+fn restart_properties(restarts: Option<&UnitRestarts>) -> Vec<(&'static str, Variant<'static>)> {
+    let Some(r) = restarts else {
+        return vec![("Restart", "no".into())];
+    };
+    vec![
+        // On a non-zero exit, an unclean signal (`kill -9`, a crash), a timeout or the
+        // watchdog; never after a stop the daemon asked for.
+        ("Restart", "on-failure".into()),
+        ("RestartUSec", micros(r.first).into()),
+        ("RestartSteps", r.steps.into()),
+        ("RestartMaxDelayUSec", micros(r.max).into()),
+        ("StartLimitBurst", r.burst.into()),
+        ("StartLimitIntervalUSec", micros(r.interval).into()),
+    ]
+}
+
 type IpPrefix = (i32, &'static [u8], u32);
 
 const ANY_V4: IpPrefix = (AF_INET, &[0; 4], 0);
@@ -348,5 +424,43 @@ mod tests {
         let mut bad = spec("hello");
         bad.permissions.writable_paths = vec!["/srv/../etc".into()];
         assert!(unit_properties(&bad, &SystemdConfig::default()).is_err());
+    }
+
+    #[test]
+    fn restarts_by_systemd_follow_the_daemons_schedule_with_the_types_systemd_expects() {
+        let policy = crate::plugins::Settings::new(PathBuf::from("/x")).restart_policy();
+        let restarts = UnitRestarts::new(&policy);
+        assert_eq!(
+            (restarts.first, restarts.max, restarts.steps, restarts.burst),
+            (Duration::from_secs(1), Duration::from_secs(16), 4, 10)
+        );
+        // 1+2+4+8+16×6 = 111 s of delays and 30 s per run for ten crashes in a row.
+        assert_eq!(restarts.interval, Duration::from_secs(111 + 300));
+        let config = SystemdConfig {
+            restart_policy: Some(policy),
+            ..SystemdConfig::default()
+        };
+        let props = unit_properties(&spec("hello"), &config).unwrap();
+        let get = |name: &str| {
+            let (_, v) = props.iter().find(|(n, _)| *n == name).unwrap();
+            (v.value_signature().to_string(), v.to_string())
+        };
+        assert_eq!(get("Restart").1, "\"on-failure\"");
+        for (name, signature) in [
+            ("RestartUSec", "t"),
+            ("RestartSteps", "u"),
+            ("RestartMaxDelayUSec", "t"),
+            ("StartLimitBurst", "u"),
+            ("StartLimitIntervalUSec", "t"),
+        ] {
+            assert_eq!(get(name).0, signature, "{name}");
+        }
+        let without = unit_properties(&spec("hello"), &SystemdConfig::default()).unwrap();
+        assert!(
+            without
+                .iter()
+                .any(|(n, v)| *n == "Restart" && v.to_string() == "\"no\"")
+        );
+        assert!(!without.iter().any(|(n, _)| *n == "RestartSteps"));
     }
 }

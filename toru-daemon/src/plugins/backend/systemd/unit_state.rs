@@ -76,6 +76,35 @@ impl fmt::Display for ActiveState {
     }
 }
 
+/// A unit's `ActiveState` together with what its `SubState` says about a restart systemd has
+/// scheduled by the unit's `Restart=` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitPhase {
+    /// Its `ActiveState`.
+    pub active: ActiveState,
+    /// systemd will start the unit again by itself: the sub-states between a failure and the
+    /// restart (`failed-before-auto-restart`, `dead-before-auto-restart`, `auto-restart`,
+    /// `auto-restart-queued`), which systemd ≥ 254 passes through under `Restart=on-failure`.
+    pub restart_scheduled: bool,
+}
+
+impl UnitPhase {
+    /// The phase of a unit in `active` with the sub-state `sub_state`.
+    pub fn new(active: ActiveState, sub_state: &str) -> Self {
+        let restart_scheduled = matches!(
+            sub_state,
+            "auto-restart"
+                | "auto-restart-queued"
+                | "dead-before-auto-restart"
+                | "failed-before-auto-restart"
+        );
+        UnitPhase {
+            active,
+            restart_scheduled,
+        }
+    }
+}
+
 /// The `result` of a job, from its `JobRemoved` signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobResult {
