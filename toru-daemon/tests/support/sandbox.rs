@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 /// Set (to `1`) in the environment of the inner run.
 pub const INNER_ENV: &str = "TORU_SANDBOX_INNER";
 /// A directory to boot instead of the host's `/` (the script's `--root`): a Debian root with
-/// systemd, dbus, libnss-systemd, procps, util-linux, passwd and python3 in it, such as the
-/// Debian 13 one `scripts/test` makes with `packaging/debian-root.sh`. Unset or empty: the host.
+/// systemd, dbus, libnss-systemd, procps, util-linux, passwd, python3 and nodejs in it (what the
+/// tests run inside), such as the Debian 13 one `scripts/test` makes with
+/// `packaging/debian-root.sh`. Unset or empty: the host.
 pub const ROOT_ENV: &str = "TORU_SANDBOX_ROOT";
 /// The host temp dir bound into the sandbox at the same path; the inner run leaves its marker
 /// there.
