@@ -673,6 +673,27 @@ def validate_metadata(meta: dict) -> None:
     for name in ("name", "version"):
         if not need_str(name, required=True).strip():
             raise ValueError(f"metadata field {name!r} must not be empty")
+    _validate_permissions(meta.get("permissions", {}))
+
+
+#: The keys of ``permissions`` and their JSON types (``docs/protocol.md``, "Permissions").
+_PERMISSIONS = {"network": bool, "jit": bool, "writable_paths": list, "devices": list}
+
+
+def _validate_permissions(permissions) -> None:
+    """The shape of ``permissions``: an object of known keys with the right types, such as
+    ``{"jit": True}`` for a plugin on PyPy or one that uses ctypes callbacks. The daemon checks
+    the paths themselves; an unknown key would make it skip the plugin, so it fails here."""
+    if not isinstance(permissions, dict):
+        raise ValueError("metadata field 'permissions' must be an object")
+    for key, value in permissions.items():
+        kind = _PERMISSIONS.get(key)
+        if kind is None:
+            raise ValueError(f"unknown permission {key!r}: known are {sorted(_PERMISSIONS)}")
+        if not isinstance(value, kind) or (kind is list and
+                                           not all(isinstance(v, str) for v in value)):
+            raise ValueError(f"permissions.{key} must be "
+                             f"{'a boolean' if kind is bool else 'a list of strings'}")
 
 
 # ------------------------------------------------------------------------------------------------

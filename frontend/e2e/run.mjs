@@ -196,6 +196,14 @@ async function helloPythonRuns() {
   return plugin?.status.enabled === true && plugin.status.state === 'running';
 }
 
+/** hello-python's name and status (state, pid), as the admin's own session sees them. */
+async function pythonStatus() {
+  const { status, body } = await pageFetch('/api/plugins/hello-python');
+  assert(status === 200, `GET /api/plugins/hello-python answered ${status}`);
+  const plugin = JSON.parse(body);
+  return { name: plugin.name, state: plugin.status.state, pid: plugin.status.pid };
+}
+
 /** What the hostile view (e2e/hostile/view.js) attempts; each must end `blocked`. */
 const HOSTILE_ATTACKS = [
   'admin-api-direct',
@@ -665,6 +673,44 @@ const steps = [
       await byTestId('plugin-toggle-hello-rust').click();
       await gone('sidebar-plugins');
       await eventually(async () => (await attr('plugin-toggle-hello-rust', 'aria-checked')) === 'false', 'hello-rust is off');
+    },
+  ],
+  [
+    'restart',
+    'restarting from the card: a disabled plugin has no Restart button; once enabled, Restart runs it again with a new pid, and the overview lists a Restarted event',
+    async () => {
+      await byTestId('nav-plugins').click();
+      await visible('plugin-card-hello-python');
+      assert((await byTestId('plugin-restart-hello-python').count()) === 0, 'no Restart button while hello-python is disabled');
+      await flipTo('hello-python', 'running');
+      const button = page.getByRole('button', { name: 'Restart Hello (Python)', exact: true }).and(byTestId('plugin-restart-hello-python'));
+      await button.waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await eventually(() => button.isEnabled(), 'the Restart button is usable once the switch is');
+      const before = await pythonStatus();
+      assert(before.state === 'running' && Number.isInteger(before.pid), `hello-python runs with a pid: ${JSON.stringify(before)}`);
+
+      await button.click();
+      // Pending like the switch: both wait until the plugin runs again.
+      const after = await eventually(async () => {
+        const status = await pythonStatus();
+        return status.state === 'running' && status.pid !== before.pid ? status : null;
+      }, `hello-python runs again with a pid other than ${before.pid}`);
+      console.log(`    hello-python's pid: ${before.pid} before, ${after.pid} after`);
+      await eventually(async () => (await attr('plugin-state-hello-python', 'data-state')) === 'running', 'the card shows it running');
+      await eventually(() => button.isEnabled(), 'the Restart button is usable again');
+      assert((await attr('plugin-toggle-hello-python', 'aria-checked')) === 'true', 'the switch is still on');
+      await byTestId('toast-success').filter({ hasText: 'restarted' }).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      await snap();
+
+      await byTestId('nav-overview').click();
+      const restarted = byTestId('overview-events').locator('[data-kind="restarted"]').first();
+      await restarted.waitFor({ timeout: ACTION_TIMEOUT_MS });
+      const text = (await restarted.textContent()) ?? '';
+      assert(text.includes('Restarted') && text.includes(before.name), `the event says Restarted and names ${before.name}: ${text}`);
+
+      await byTestId('nav-plugins').click();
+      await flipTo('hello-python', 'disabled');
+      await gone('sidebar-plugins');
     },
   ],
   [

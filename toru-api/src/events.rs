@@ -39,11 +39,14 @@ pub enum EventKind {
     LicenseSet,
     /// An administrator removed the plugin's licence key.
     LicenseCleared,
+    /// An administrator restarted the plugin (`toructl plugin restart`, the dashboard's
+    /// Restart button).
+    Restarted,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -58,6 +61,7 @@ impl EventKind {
         EventKind::Healthy,
         EventKind::LicenseSet,
         EventKind::LicenseCleared,
+        EventKind::Restarted,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -78,6 +82,7 @@ impl EventKind {
             EventKind::Healthy => "healthy",
             EventKind::LicenseSet => "license_set",
             EventKind::LicenseCleared => "license_cleared",
+            EventKind::Restarted => "restarted",
         }
     }
 }

@@ -92,6 +92,11 @@ pub struct Permissions {
     pub writable_paths: Vec<String>,
     /// Device nodes under `/dev` it may use.
     pub devices: Vec<String>,
+    /// It may write and run machine code at run time (JIT): memory that is written, then
+    /// executed, as V8, the JVM, .NET, LuaJIT and PyPy need. Absent from daemons that predate
+    /// it, hence the default.
+    #[serde(default)]
+    pub jit: bool,
 }
 
 /// A plugin, as `GET /api/plugins` lists it: its metadata, executable, status and licence.

@@ -10,7 +10,7 @@ use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD};
 use support::ctl::{ctl, ctl_in, ok, run_with};
-use support::fixtures::{hello_rust, install, toructl};
+use support::fixtures::{crashing_plugin, hello_rust, install, script, toructl};
 use support::harness::Dirs;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -73,6 +73,17 @@ async fn plugins_status_events_and_kv() {
         "recent events listed: {}",
         human.stdout
     );
+    let iso_8601 = |w: &str| w.len() == 20 && w.ends_with('Z') && w.as_bytes()[10] == b'T';
+    assert!(
+        human.stdout.split_whitespace().any(iso_8601) && !human.stdout.contains("unix ms"),
+        "event times as people read them: {}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("toructl plugin logs hello-rust"),
+        "its last log lines, as systemctl status shows them: {}",
+        human.stdout
+    );
 
     ok(
         &ctl(&d, &["kv", "set", "hello-rust", "greeting", "hi there"]).await,
@@ -99,6 +110,100 @@ async fn plugins_status_events_and_kv() {
     let disable = ctl(&d, &["plugin", "disable", "hello-rust"]).await;
     ok(&disable, "disable");
     assert_eq!(disable.stdout, "hello-rust: disabled\n");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_starts_a_new_process_and_starts_a_stopped_plugin_like_systemctl() {
+    let (_dirs, d) = started().await;
+    let pid_of = |stdout: &str| -> u64 {
+        let shown: Value = serde_json::from_str(stdout).unwrap();
+        assert_eq!(shown["status"]["state"], "running", "{stdout}");
+        shown["status"]["pid"].as_u64().unwrap()
+    };
+
+    // Not running: restart starts it, as `systemctl restart` starts a stopped unit.
+    let first = ctl(&d, &["--json", "plugin", "restart", "hello-rust"]).await;
+    ok(&first, "restart of a disabled plugin");
+    let first_pid = pid_of(&first.stdout);
+
+    let again = ctl(&d, &["plugin", "restart", "hello-rust"]).await;
+    ok(&again, "restart");
+    assert!(
+        again.stdout.starts_with("hello-rust: running (pid "),
+        "waits until it runs again: {}",
+        again.stdout
+    );
+    let shown = ctl(&d, &["--json", "plugin", "show", "hello-rust"]).await;
+    let second_pid = pid_of(&shown.stdout);
+    assert_ne!(second_pid, first_pid, "a new process");
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["status"]["enabled"], true);
+
+    let events = ctl(&d, &["--json", "events", "--plugin", "hello-rust"]).await;
+    let events: Value = serde_json::from_str(&events.stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "restarted").count(),
+        2,
+        "each restart is recorded: {kinds:?}"
+    );
+    assert!(kinds.contains(&"stopped"), "{kinds:?}");
+
+    let unknown = ctl(&d, &["plugin", "restart", "no-such-plugin"]).await;
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enable_shows_the_last_log_lines_and_skipped_files_are_listed_with_why() {
+    let dirs = Dirs::new();
+    crashing_plugin(&dirs.plugins(), "crashy", 1);
+    let d = ApiDaemon::start(&dirs).await;
+
+    let enable = ctl(&d, &["plugin", "enable", "crashy"]).await;
+    assert_eq!(enable.code, 1, "{}{}", enable.stdout, enable.stderr);
+    assert!(
+        enable.stderr.contains("crashy did not start"),
+        "{}",
+        enable.stderr
+    );
+    assert!(
+        enable.stdout.contains("Last log lines of crashy:")
+            && enable.stdout.contains("crashing on purpose")
+            && enable.stdout.contains("toructl plugin logs crashy"),
+        "the plugin's own words and where to read more: {}",
+        enable.stdout
+    );
+    ok(&ctl(&d, &["plugin", "disable", "crashy"]).await, "disable");
+
+    // A file that is not a plugin: named, with its reason, by rescan and (on stderr) by list.
+    script(&dirs.plugins(), "garbage", "echo 'this is not json'");
+    let rescan = ctl(&d, &["plugin", "rescan"]).await;
+    ok(&rescan, "rescan");
+    assert!(
+        rescan
+            .stdout
+            .contains("1 file(s) in the plugins directory skipped:")
+            && rescan
+                .stdout
+                .contains("garbage.binary: --metadata printed invalid metadata"),
+        "{}",
+        rescan.stdout
+    );
+    let list = ctl(&d, &["plugin", "list"]).await;
+    ok(&list, "list");
+    assert!(
+        !list.stdout.contains("garbage"),
+        "stdout keeps only plugins: {}",
+        list.stdout
+    );
+    assert!(list.stderr.contains("garbage.binary"), "{}", list.stderr);
     d.stop().await;
 }
 
@@ -225,9 +330,24 @@ async fn users_and_remote_login() {
     let wrong = run_with(&["--url", &url, "login", "admin"], Some("wrong password\n")).await;
     assert_eq!(wrong.code, 1);
     assert!(
-        wrong.stderr.contains("wrong user name or password"),
-        "{}",
+        wrong.stderr.contains("wrong user name or password")
+            && wrong.stderr.contains("check the user name and password")
+            && !wrong.stderr.contains("log in first"),
+        "a wrong password is not a missing login: {}",
         wrong.stderr
+    );
+    // Until the limiter answers 429 (5 tries per user name and address): then it says when.
+    let mut limited = wrong;
+    for _ in 0..10 {
+        if limited.stderr.contains("(429") {
+            break;
+        }
+        limited = run_with(&["--url", &url, "login", "admin"], Some("wrong again\n")).await;
+    }
+    assert!(
+        limited.stderr.contains("(429") && limited.stderr.contains("hint: try again in "),
+        "{}",
+        limited.stderr
     );
     d.stop().await;
 }
@@ -264,6 +384,23 @@ async fn exit_codes_say_what_went_wrong() {
         "{}",
         away.stderr
     );
+    // 3 too, but the hint is group toru, not a daemon that is down: the socket refuses nobody.
+    let socket = d.socket();
+    let denied = tokio::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(toructl())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .await
+        .expect("setpriv (util-linux) runs toructl as nobody; these tests run as root");
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("sudo adduser $USER toru") && !stderr.contains("is toru-daemon running"),
+        "{stderr}"
+    );
     // Completions are generated without a daemon.
     let completions = run_with(&["completions", "bash"], None).await;
     ok(&completions, "completions");
@@ -274,8 +411,8 @@ async fn exit_codes_say_what_went_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requested_permissions_are_shown_before_enabling() {
     let dirs = Dirs::new();
-    // Case: a plugin that asks for the network and a writable path (never enabled here).
-    let meta = r#"{"id":"needs-more","name":"Needs more","version":"1","route":"/needs-more","protocol_version":1,"permissions":{"network":true,"writable_paths":["/srv/needs-more"]}}"#;
+    // Case: a plugin that asks for the network, a writable path and a JIT (never enabled here).
+    let meta = r#"{"id":"needs-more","name":"Needs more","version":"1","route":"/needs-more","protocol_version":1,"permissions":{"network":true,"writable_paths":["/srv/needs-more"],"jit":true}}"#;
     support::fixtures::script(
         &dirs.plugins(),
         "needs-more",
@@ -290,14 +427,16 @@ async fn requested_permissions_are_shown_before_enabling() {
     let shown: Value = serde_json::from_str(&show.stdout).unwrap();
     assert_eq!(shown["permissions"]["network"], true, "{shown}");
     assert_eq!(shown["permissions"]["writable_paths"][0], "/srv/needs-more");
+    assert_eq!(shown["permissions"]["jit"], true);
     assert_eq!(shown["status"]["enabled"], false);
 
     let human = ctl(&d, &["plugin", "show", "needs-more"]).await;
     ok(&human, "show");
     assert!(
-        human
-            .stdout
-            .contains("permissions network beyond localhost; writes /srv/needs-more"),
+        human.stdout.contains(
+            "permissions network beyond localhost; writes /srv/needs-more; \
+                 may write and run machine code at run time (JIT)"
+        ),
         "{}",
         human.stdout
     );

@@ -14,7 +14,8 @@ pub const MAX_PERMISSION_ENTRIES: usize = 16;
 pub const MAX_PERMISSION_PATH: usize = 256;
 
 /// Permissions a plugin requests. The default — all empty — is the full sandbox: IP only to
-/// localhost, the whole file system read-only, no devices beyond `/dev/null` and friends.
+/// localhost, the whole file system read-only, no devices beyond `/dev/null` and friends, no
+/// memory that is both writable and executable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
@@ -31,6 +32,13 @@ pub struct Permissions {
     /// `PrivateDevices=` off). The node's own permissions still apply.
     #[serde(default)]
     pub devices: Vec<String>,
+    /// Memory that is written and then executed: the plugin may write and run machine code at
+    /// run time (systemd: `MemoryDenyWriteExecute=no`). Runtimes that compile as they run need
+    /// it — V8 (Node.js, Deno), the JVM, .NET, LuaJIT, PyPy — and abort at start without it;
+    /// Rust, Go and CPython do not. It lets a compromised plugin run injected code more easily,
+    /// which is why it is off unless declared.
+    #[serde(default)]
+    pub jit: bool,
 }
 
 /// Why a `permissions` object was refused.
@@ -61,7 +69,7 @@ pub enum PermissionError {
 impl Permissions {
     /// True when nothing beyond the default sandbox is requested.
     pub fn is_empty(&self) -> bool {
-        !self.network && self.writable_paths.is_empty() && self.devices.is_empty()
+        !self.network && !self.jit && self.writable_paths.is_empty() && self.devices.is_empty()
     }
 
     /// Checks every entry; the daemon calls this (through `PluginMetadata::validate`) before a
@@ -121,6 +129,7 @@ mod tests {
     fn with(writable: &[&str], devices: &[&str]) -> Permissions {
         Permissions {
             network: false,
+            jit: false,
             writable_paths: writable.iter().map(|s| s.to_string()).collect(),
             devices: devices.iter().map(|s| s.to_string()).collect(),
         }
@@ -169,6 +178,9 @@ mod tests {
     fn unknown_keys_are_refused_and_missing_ones_default() {
         let p: Permissions = serde_json::from_str(r#"{"network":true}"#).unwrap();
         assert!(p.network && p.writable_paths.is_empty());
+        let jit: Permissions = serde_json::from_str(r#"{"jit":true}"#).unwrap();
+        assert!(jit.jit && !jit.network && !jit.is_empty());
+        assert_eq!(jit.validate(), Ok(()));
         let typo = serde_json::from_str::<Permissions>(r#"{"netwrok":true}"#);
         assert!(typo.is_err(), "a typo must not silently grant nothing");
     }

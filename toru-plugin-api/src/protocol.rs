@@ -378,6 +378,17 @@ pub enum ErrorCode {
     Unknown,
 }
 
+/// The code as it travels on the wire (`kv_failed`), for messages people read; the word comes
+/// from the serde attributes, the one place that names it.
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => f.write_str(&name),
+            _ => Err(std::fmt::Error),
+        }
+    }
+}
+
 impl Body {
     /// The envelope `type` string for this body.
     pub fn type_name(&self) -> &'static str {
@@ -602,4 +613,15 @@ mod base64_bytes {
 /// Encodes bytes as the protocol's base64, for tools and tests that build frames by hand.
 pub fn encode_body(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn error_codes_read_as_they_travel() {
+        assert_eq!(ErrorCode::KvFailed.to_string(), "kv_failed");
+        assert_eq!(ErrorCode::Internal.to_string(), "internal");
+    }
 }

@@ -134,3 +134,12 @@ fn the_permissions_example_is_valid_and_asks_for_what_it_says() {
     assert_eq!(meta.permissions.writable_paths, ["/var/cache/weather"]);
     assert!(meta.permissions.devices.is_empty());
 }
+
+#[test]
+fn the_jit_example_is_valid_and_asks_only_for_jit() {
+    let line = blocks("json metadata")[2];
+    let meta: PluginMetadata = serde_json::from_str(line).unwrap();
+    meta.validate().unwrap();
+    assert!(meta.permissions.jit);
+    assert!(!meta.permissions.network && meta.permissions.writable_paths.is_empty());
+}

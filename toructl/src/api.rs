@@ -3,8 +3,8 @@
 
 use http::Method;
 use toru_api::{
-    Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage, LoginRequest,
-    LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
+    DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
+    LoginRequest, LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -89,11 +89,23 @@ impl Client {
             .await
     }
 
+    /// `POST /api/plugins/{id}/restart`: answers before the plugin runs again.
+    pub async fn restart(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/restart", plugin_path(id));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
     /// `POST /api/plugins/{id}/disable`.
     pub async fn disable(&self, id: &str) -> Result<Plugin, ClientError> {
         let path = format!("{}/disable", plugin_path(id));
         self.send_json(Method::POST, &path, &serde_json::json!({}))
             .await
+    }
+
+    /// `GET /api/discovery-failures`: the `*.binary` files the last scan skipped, and why.
+    pub async fn discovery_failures(&self) -> Result<Vec<DiscoveryFailure>, ClientError> {
+        self.get("/api/discovery-failures").await
     }
 
     /// `POST /api/rescan`: the plugins after looking for new ones.

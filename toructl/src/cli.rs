@@ -93,6 +93,15 @@ pub enum PluginCommand {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Stop a plugin and start it again, and wait until it runs (a plugin that does not run
+    /// is started).
+    Restart {
+        /// Plugin id.
+        id: String,
+        /// Return at once instead of waiting for it to run.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Disable a plugin (it is stopped).
     Disable {
         /// Plugin id.

@@ -48,6 +48,9 @@ pub enum ClientError {
         endpoint: String,
         /// Why it failed.
         reason: String,
+        /// The connect error's kind, when connecting failed: `PermissionDenied` on the socket
+        /// means the caller may not use it, not that the daemon is down.
+        kind: Option<std::io::ErrorKind>,
     },
     /// The daemon answered with an error.
     #[error("{message} ({status}, {})", code.map_or("unknown", ErrorCode::as_str))]
@@ -59,6 +62,8 @@ pub enum ClientError {
         code: Option<ErrorCode>,
         /// The error message from the body.
         message: String,
+        /// Seconds to wait before trying again, from a `Retry-After` header (429, 503).
+        retry_after: Option<u64>,
     },
     /// The answer could not be understood.
     #[error("unexpected answer from the daemon: {0}")]
@@ -108,27 +113,26 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable {
-            endpoint: self.describe(),
-            reason,
-        };
+        let unreachable =
+            |reason: String, kind: Option<std::io::ErrorKind>| ClientError::Unreachable {
+                endpoint: self.describe(),
+                reason,
+                kind,
+            };
+        let not_connected = |e: std::io::Error| unreachable(e.to_string(), Some(e.kind()));
         let (io, host): (TokioIo<Box<dyn Io>>, String) = match &self.endpoint {
             Endpoint::Unix(path) => {
-                let stream = UnixStream::connect(path)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
+                let stream = UnixStream::connect(path).await.map_err(not_connected)?;
                 (TokioIo::new(Box::new(stream)), "localhost".into())
             }
             Endpoint::Tcp(authority) => {
-                let stream = TcpStream::connect(authority)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
+                let stream = TcpStream::connect(authority).await.map_err(not_connected)?;
                 (TokioIo::new(Box::new(stream)), authority.clone())
             }
         };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(e.to_string(), None))?;
         tokio::spawn(connection);
         let mut request = Request::builder()
             .method(method)
@@ -150,7 +154,7 @@ impl Client {
         sender
             .send_request(request)
             .await
-            .map_err(|e| unreachable(e.to_string()))
+            .map_err(|e| unreachable(e.to_string(), None))
     }
 
     /// Sends a request and reads the whole answer, whatever its status.
@@ -190,6 +194,7 @@ impl Client {
             .map_err(|_| ClientError::Unreachable {
                 endpoint: self.describe(),
                 reason: format!("no answer within {:?}", self.timeout),
+                kind: None,
             })?
     }
 
@@ -205,7 +210,11 @@ impl Client {
         if response.status.is_success() {
             return Ok(response);
         }
-        Err(api_error(response.status, &response.body))
+        Err(api_error(
+            &response.status,
+            &response.headers,
+            &response.body,
+        ))
     }
 
     /// `GET` and parse JSON.
@@ -241,13 +250,14 @@ impl Client {
         let response = self.send(Method::GET, path, &[], None).await?;
         if !response.status().is_success() {
             let status = response.status();
+            let headers = response.headers().clone();
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            return Err(api_error(status, &body));
+            return Err(api_error(&status, &headers, &body));
         }
         let mut body = response.into_body();
         let mut pending = String::new();
@@ -275,18 +285,20 @@ impl Client {
 
 /// The error a non-2xx answer stands for: the API's error body when it is one, else the body as
 /// text.
-fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => ClientError::Api {
-            status,
-            code: Some(e.error.code),
-            message: e.error.message,
-        },
-        Err(_) => ClientError::Api {
-            status,
-            code: None,
-            message: String::from_utf8_lossy(body).into_owned(),
-        },
+fn api_error(status: &StatusCode, headers: &http::HeaderMap, body: &[u8]) -> ClientError {
+    let retry_after = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => (Some(e.error.code), e.error.message),
+        Err(_) => (None, String::from_utf8_lossy(body).into_owned()),
+    };
+    ClientError::Api {
+        status: *status,
+        code,
+        message,
+        retry_after,
     }
 }
 

@@ -4,6 +4,7 @@
 //! could not be reached.
 
 mod cli;
+mod output;
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -11,15 +12,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use toru_api::{
-    EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest, LogsQuery, NewPassword,
-    NewUser, Permissions, PluginState, PluginStatus,
+    DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
+    LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
 use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
+use output::{Cell, Rows};
 
 /// An error with the exit code it maps to.
 struct Failure {
@@ -34,16 +35,28 @@ impl From<ClientError> for Failure {
             _ => 1,
         };
         let hint = match &e {
+            ClientError::Unreachable {
+                kind: Some(std::io::ErrorKind::PermissionDenied),
+                ..
+            } => "\nhint: the daemon runs, but its socket is for root and group toru: run with sudo, or add yourself to the group (sudo adduser $USER toru) and log in again".into(),
             ClientError::Unreachable { .. } => {
-                "\nhint: is toru-daemon running? (systemctl status toru-daemon) Use --socket or --url to point elsewhere."
+                "\nhint: is toru-daemon running? (systemctl status toru-daemon) Use --socket or --url to point elsewhere.".into()
             }
+            ClientError::Api {
+                code: Some(ErrorCode::InvalidCredentials),
+                ..
+            } => "\nhint: check the user name and password (toructl user list shows the users, over the local socket)".into(),
             ClientError::Api { status, .. } if status.as_u16() == 401 => {
-                "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION"
+                "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION".into()
             }
             ClientError::Api { status, .. } if status.as_u16() == 403 => {
-                "\nhint: the local socket is for root and members of group toru (sudo, or: adduser $USER toru)"
+                "\nhint: the local socket is for root and members of group toru (sudo, or: adduser $USER toru)".into()
             }
-            _ => "",
+            ClientError::Api {
+                retry_after: Some(secs),
+                ..
+            } => format!("\nhint: try again in {secs} s"),
+            _ => String::new(),
         };
         Failure {
             code,
@@ -140,13 +153,6 @@ fn print_json(value: &impl Serialize) {
     );
 }
 
-fn table(headers: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_header(headers.to_vec());
-    t
-}
-
 /// A value that may be absent, as `-` when it is.
 fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -195,6 +201,9 @@ fn permissions(p: &Permissions) -> String {
     for device in &p.devices {
         parts.push(format!("device {device}"));
     }
+    if p.jit {
+        parts.push("may write and run machine code at run time (JIT)".to_owned());
+    }
     if parts.is_empty() {
         "none (the default sandbox)".to_owned()
     } else {
@@ -210,22 +219,24 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&plugins);
                 return Ok(());
             }
-            let mut t = table(&[
+            let mut t = Rows::new(&[
                 "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
             ]);
             for p in &plugins {
                 let s = &p.status;
-                t.add_row(vec![
-                    p.id.clone(),
-                    p.name.clone(),
-                    p.version.clone(),
+                t.add(vec![
+                    p.id.as_str().into(),
+                    p.name.as_str().into(),
+                    p.version.as_str().into(),
                     yes_no(s.enabled).into(),
-                    s.state.to_string(),
+                    Cell::state(s.state),
                     health(s).into(),
-                    s.restarts.to_string(),
+                    s.restarts.to_string().into(),
                 ]);
             }
-            println!("{t}");
+            t.print();
+            // On stderr, so `plugin list | awk …` still reads only plugins.
+            print_skipped(&client.discovery_failures().await?, &mut std::io::stderr());
         }
         PluginCommand::Show { id } => {
             let details = client.plugin(&id).await?;
@@ -266,44 +277,26 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             );
             if !details.events.is_empty() {
                 println!("\nrecent events:");
-                let mut t = table(&["WHEN (unix ms)", "EVENT", "DETAILS"]);
+                let mut t = Rows::new(&["WHEN (UTC)", "EVENT", "DETAILS"]);
                 for e in &details.events {
-                    t.add_row(vec![
-                        e.at_unix_ms.to_string(),
-                        e.kind.to_string(),
-                        e.details.clone(),
+                    t.add(vec![
+                        when(e.at_unix_ms).into(),
+                        e.kind.to_string().into(),
+                        e.details.as_str().into(),
                     ]);
                 }
-                println!("{t}");
+                t.print();
             }
+            println!();
+            print_last_log_lines(client, &id).await;
         }
         PluginCommand::Enable { id, no_wait } => {
-            let mut shown = Shown::Plugin(client.enable(&id).await?);
-            if !no_wait {
-                shown = wait_until_settled(client, &id, shown).await?;
-            }
-            let status = &shown.plugin().status;
-            if json {
-                shown.print_json();
-            } else {
-                println!(
-                    "{id}: {}{}",
-                    status.state,
-                    status
-                        .pid
-                        .map(|pid| format!(" (pid {pid})"))
-                        .unwrap_or_default()
-                );
-            }
-            if status.state != PluginState::Running && !no_wait {
-                return Err(Failure {
-                    code: 1,
-                    message: format!(
-                        "{id} did not start: {}",
-                        or_dash(status.last_error.as_ref())
-                    ),
-                });
-            }
+            let plugin = client.enable(&id).await?;
+            report_start(client, &id, plugin, no_wait, json).await?;
+        }
+        PluginCommand::Restart { id, no_wait } => {
+            let plugin = client.restart(&id).await?;
+            report_start(client, &id, plugin, no_wait, json).await?;
         }
         PluginCommand::Disable { id } => {
             let p = client.disable(&id).await?;
@@ -319,6 +312,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&plugins);
             } else {
                 println!("{} plugins installed", plugins.len());
+                print_skipped(&client.discovery_failures().await?, &mut std::io::stdout());
             }
         }
         PluginCommand::Logs {
@@ -427,6 +421,97 @@ fn license_line(l: &LicenseStatus) -> String {
     }
 }
 
+/// After `enable` or `restart`: waits (unless `no_wait`) until the plugin leaves `starting`,
+/// prints its state, and fails when it did not come to run.
+async fn report_start(
+    client: &Client,
+    id: &str,
+    plugin: Plugin,
+    no_wait: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut shown = Shown::Plugin(plugin);
+    if !no_wait {
+        shown = wait_until_settled(client, id, shown).await?;
+    }
+    let status = &shown.plugin().status;
+    if json {
+        shown.print_json();
+    } else {
+        println!(
+            "{id}: {}{}",
+            status.state,
+            status
+                .pid
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default()
+        );
+    }
+    if status.state != PluginState::Running && !no_wait {
+        // Like `systemctl status`: the plugin's own last words, and where to read more.
+        if !json {
+            print_last_log_lines(client, id).await;
+        }
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{id} did not start: {}",
+                or_dash(status.last_error.as_ref())
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A time the API gives in Unix milliseconds, as people read it: ISO 8601 in UTC, to the
+/// second (`2026-12-06T16:26:34Z`). `--json` keeps the milliseconds.
+fn when(unix_ms: i64) -> String {
+    let Ok(ms) = u64::try_from(unix_ms) else {
+        return unix_ms.to_string();
+    };
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// How many log lines a failed start shows.
+const LAST_LOG_LINES: usize = 10;
+
+/// Prints the plugin's last [`LAST_LOG_LINES`] log lines and the command that shows more; a
+/// failure to read them is said in one line, not as the command's error.
+async fn print_last_log_lines(client: &Client, id: &str) {
+    let query = LogsQuery {
+        page: Some(0),
+        page_size: Some(LAST_LOG_LINES),
+        level: None,
+    };
+    match client.logs(id, &query).await {
+        Ok(page) if !page.entries.is_empty() => {
+            println!("Last log lines of {id}:");
+            for entry in page.entries.iter().rev() {
+                print_entry(entry, false);
+            }
+            println!("More: toructl plugin logs {id} -n 100");
+        }
+        Ok(_) => println!("{id} wrote nothing to its log. See: toructl plugin logs {id}"),
+        Err(e) => println!("(cannot read the log of {id}: {e})"),
+    }
+}
+
+/// Lists the binaries the last scan skipped, with the reason, when there are any.
+fn print_skipped(skipped: &[DiscoveryFailure], out: &mut dyn Write) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{} file(s) in the plugins directory skipped:",
+        skipped.len()
+    );
+    for s in skipped {
+        let _ = writeln!(out, "  {}: {}", s.binary, s.reason);
+    }
+}
+
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes
 /// answer before the plugin runs.
 async fn wait_until_settled(client: &Client, id: &str, mut p: Shown) -> Result<Shown, Failure> {
@@ -495,16 +580,16 @@ async fn events(client: &Client, plugin: Option<String>, limit: usize, json: boo
         print_json(&events);
         return Ok(());
     }
-    let mut t = table(&["WHEN (unix ms)", "PLUGIN", "EVENT", "DETAILS"]);
+    let mut t = Rows::new(&["WHEN (UTC)", "PLUGIN", "EVENT", "DETAILS"]);
     for e in &events {
-        t.add_row(vec![
-            e.at_unix_ms.to_string(),
-            e.plugin_id.clone(),
-            e.kind.to_string(),
-            e.details.clone(),
+        t.add(vec![
+            when(e.at_unix_ms).into(),
+            e.plugin_id.as_str().into(),
+            e.kind.to_string().into(),
+            e.details.as_str().into(),
         ]);
     }
-    println!("{t}");
+    t.print();
     Ok(())
 }
 
@@ -562,11 +647,14 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
                 print_json(&users);
                 return Ok(());
             }
-            let mut t = table(&["USER", "CREATED (unix ms)"]);
+            let mut t = Rows::new(&["USER", "CREATED (UTC)"]);
             for u in &users {
-                t.add_row(vec![u.username.clone(), u.created_at_unix_ms.to_string()]);
+                t.add(vec![
+                    u.username.as_str().into(),
+                    when(u.created_at_unix_ms).into(),
+                ]);
             }
-            println!("{t}");
+            t.print();
         }
     }
     Ok(())

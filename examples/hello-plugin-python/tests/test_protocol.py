@@ -273,12 +273,17 @@ class MetadataTest(unittest.TestCase):
     def test_valid(self) -> None:
         toru.validate_metadata(self.GOOD)
         toru.validate_metadata({**self.GOOD, "icon": "🐍", "author": "", "extra": [1]})
+        toru.validate_metadata({**self.GOOD, "permissions": {"jit": True}})
+        toru.validate_metadata({**self.GOOD, "permissions": {
+            "network": False, "jit": False, "writable_paths": ["/srv/x"], "devices": []}})
 
     def test_invalid(self) -> None:
         bad = [{"id": "Hello"}, {"id": "-x"}, {"id": "a" * 64}, {"id": "a.b"}, {"route": "x"},
                {"route": "/a//b"}, {"route": "/A"}, {"route": "/" + "a" * 128},
                {"protocol_version": 2}, {"protocol_version": True}, {"name": " "},
-               {"version": ""}, {"icon": 5}, {"author": None}]
+               {"version": ""}, {"icon": 5}, {"author": None}, {"permissions": []},
+               {"permissions": {"jit": "yes"}}, {"permissions": {"jti": True}},
+               {"permissions": {"devices": "/dev/x"}}, {"permissions": {"writable_paths": [1]}}]
         for change in bad:
             with self.subTest(change=change), self.assertRaises(ValueError):
                 toru.validate_metadata({**self.GOOD, **change})

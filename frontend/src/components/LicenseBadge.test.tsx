@@ -60,7 +60,7 @@ describe('LicenseBadge', () => {
 
 describe('the plugin card’s licence line', () => {
   const card = (p: ReturnType<typeof plugin>) =>
-    render(<PluginCard plugin={p} onToggle={vi.fn()} onOpenDetails={vi.fn()} onOpenLogs={vi.fn()} />);
+    render(<PluginCard plugin={p} onToggle={vi.fn()} onRestart={vi.fn()} onOpenDetails={vi.fn()} onOpenLogs={vi.fn()} />);
 
   it('is absent when no key is installed and none is required', () => {
     card(plugin('free', { status: running }));

@@ -10,9 +10,10 @@ import { Switch } from './Switch';
 
 interface PluginCardProps {
   plugin: Plugin;
-  /** The `enabled` value a toggle in flight is switching to, if any. */
+  /** The `enabled` value a toggle (or restart) in flight is switching to, if any. */
   pending?: boolean;
   onToggle(enabled: boolean): void;
+  onRestart(): void;
   onOpenDetails(): void;
   onOpenLogs(): void;
 }
@@ -22,7 +23,7 @@ function fromControl(event: MouseEvent): boolean {
   return (event.target as HTMLElement).closest('button, a, input, select, label') !== null;
 }
 
-export function PluginCard({ plugin, pending, onToggle, onOpenDetails, onOpenLogs }: PluginCardProps) {
+export function PluginCard({ plugin, pending, onToggle, onRestart, onOpenDetails, onOpenLogs }: PluginCardProps) {
   const state = displayState(plugin);
   const busy = pending !== undefined;
   const checked = busy ? pending : plugin.status.enabled;
@@ -101,9 +102,22 @@ export function PluginCard({ plugin, pending, onToggle, onOpenDetails, onOpenLog
             Logs
           </button>
           {plugin.status.enabled ? (
-            <Link to={`/plugins/${encodeURIComponent(plugin.id)}`} className="button button-small button-primary" data-testid={`plugin-open-${plugin.id}`}>
-              Open
-            </Link>
+            <>
+              <button
+                type="button"
+                className="button button-small"
+                onClick={onRestart}
+                disabled={busy}
+                aria-label={`Restart ${plugin.name}`}
+                title="Stop the plugin and start it again"
+                data-testid={`plugin-restart-${plugin.id}`}
+              >
+                Restart
+              </button>
+              <Link to={`/plugins/${encodeURIComponent(plugin.id)}`} className="button button-small button-primary" data-testid={`plugin-open-${plugin.id}`}>
+                Open
+              </Link>
+            </>
           ) : null}
         </div>
       </div>

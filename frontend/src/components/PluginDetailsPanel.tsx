@@ -20,7 +20,7 @@ interface Props {
 
 /** A drawer with everything the daemon knows about one plugin, refreshed while open. */
 export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
-  const { plugins, pending, setEnabled, refresh } = usePlugins();
+  const { plugins, pending, setEnabled, restart, refresh } = usePlugins();
   const [details, setDetails] = useState<PluginDetails | null>(null);
   const [error, setError] = useState<api.ApiError | null>(null);
 
@@ -89,9 +89,22 @@ export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
               View logs
             </button>
             {plugin.status.enabled ? (
-              <Link to={`/plugins/${encodeURIComponent(plugin.id)}`} className="button button-primary" onClick={onClose}>
-                Open view
-              </Link>
+              <>
+                <button
+                  type="button"
+                  className="button"
+                  onClick={() => void restart(plugin.id)}
+                  disabled={pending[plugin.id] !== undefined}
+                  aria-label={`Restart ${plugin.name}`}
+                  title="Stop the plugin and start it again"
+                  data-testid="details-restart"
+                >
+                  Restart
+                </button>
+                <Link to={`/plugins/${encodeURIComponent(plugin.id)}`} className="button button-primary" onClick={onClose}>
+                  Open view
+                </Link>
+              </>
             ) : null}
           </div>
           {plugin.status.last_error ? (

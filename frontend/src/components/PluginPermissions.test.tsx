@@ -7,7 +7,7 @@ describe('PluginPermissions', () => {
     render(
       <PluginPermissions
         pluginId="cam"
-        permissions={{ network: true, writable_paths: ['/srv/cam'], devices: ['/dev/video0'] }}
+        permissions={{ network: true, writable_paths: ['/srv/cam'], devices: ['/dev/video0'], jit: true }}
       />,
     );
     const list = within(screen.getByTestId('plugin-permissions-cam')).getByRole('list', {
@@ -16,12 +16,17 @@ describe('PluginPermissions', () => {
     const items = within(list)
       .getAllByRole('listitem')
       .map((li) => li.textContent);
-    expect(items).toEqual(['Network beyond localhost', 'Writes /srv/cam', 'Device /dev/video0']);
+    expect(items).toEqual([
+      'Network beyond localhost',
+      'Writes /srv/cam',
+      'Device /dev/video0',
+      'May write and run machine code at run time (JIT)',
+    ]);
   });
 
   it('renders nothing for the default sandbox or an older daemon without the field', () => {
     const { container, rerender } = render(
-      <PluginPermissions pluginId="x" permissions={{ network: false, writable_paths: [], devices: [] }} />,
+      <PluginPermissions pluginId="x" permissions={{ network: false, writable_paths: [], devices: [], jit: false }} />,
     );
     expect(container.innerHTML).toBe('');
     rerender(<PluginPermissions pluginId="x" permissions={undefined} />);

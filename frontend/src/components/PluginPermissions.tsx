@@ -7,6 +7,7 @@ export function permissionLines(permissions: Permissions | undefined): string[] 
   if (permissions.network) lines.push('Network beyond localhost');
   for (const path of permissions.writable_paths ?? []) lines.push(`Writes ${path}`);
   for (const device of permissions.devices ?? []) lines.push(`Device ${device}`);
+  if (permissions.jit) lines.push('May write and run machine code at run time (JIT)');
   return lines;
 }
 

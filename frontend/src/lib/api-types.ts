@@ -131,7 +131,13 @@ writable_paths: Array<string>,
 /**
  * Device nodes under `/dev` it may use.
  */
-devices: Array<string>, };
+devices: Array<string>, 
+/**
+ * It may write and run machine code at run time (JIT): memory that is written, then
+ * executed, as V8, the JVM, .NET, LuaJIT and PyPy need. Absent from daemons that predate
+ * it, hence the default.
+ */
+jit: boolean, };
 
 /**
  * A plugin, as `GET /api/plugins` lists it: its metadata, executable, status and licence.
@@ -297,7 +303,7 @@ key: string, };
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted";
 
 /**
  * One entry of the plugin event log.

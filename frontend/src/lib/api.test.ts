@@ -89,15 +89,17 @@ describe('401 handling', () => {
 });
 
 describe('endpoints', () => {
-  it('lists, enables and disables plugins at the right URLs', async () => {
+  it('lists, enables, disables and restarts plugins at the right URLs', async () => {
     const fetch = fakeApi({
       'GET /api/plugins': () => json([plugin('a')]),
       'POST /api/plugins/a%20b/enable': () => json(plugin('a b', { status: { enabled: true } })),
       'POST /api/plugins/a/disable': () => json(plugin('a')),
+      'POST /api/plugins/a%2Fb/restart': () => json(plugin('a/b', { status: { enabled: true, state: 'starting' } })),
     });
     expect((await api.listPlugins())[0]!.id).toBe('a');
     expect((await api.enablePlugin('a b')).status.enabled).toBe(true);
     expect((await api.disablePlugin('a')).status.enabled).toBe(false);
+    expect((await api.restartPlugin('a/b')).status.state).toBe('starting');
     expect(fetch.unmatched).toEqual([]);
   });
 

@@ -186,6 +186,13 @@ export function disablePlugin(id: string): Promise<Plugin> {
   return request<Plugin>(`/api/plugins/${enc(id)}/disable`, { method: 'POST' });
 }
 
+/** Stops the plugin and starts it again, like `systemctl restart`; a plugin that does not run is
+ *  enabled and started. Answers at once (`starting`): poll until `running`. Recorded as a
+ *  `restarted` event. */
+export function restartPlugin(id: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/restart`, { method: 'POST' });
+}
+
 /** Installs or replaces the plugin's licence key (trimmed) and restarts it if it runs, so it
  *  checks the new key. Answers with the plugin (`starting`); the verdict shows in `license` once
  *  it runs again: poll. A key that can never be valid for this plugin (not a Toru key, damaged,

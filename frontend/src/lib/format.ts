@@ -24,6 +24,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   healthy: 'Healthy',
   license_set: 'Licence key set',
   license_cleared: 'Licence key removed',
+  restarted: 'Restarted',
 };
 
 /** How an event looks: good news, bad news, or neither. */

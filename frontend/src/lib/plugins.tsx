@@ -1,6 +1,6 @@
 // The plugin list every page shares, kept current by polling `GET /api/plugins`, and the one
-// place that enables and disables plugins (so the card, the sidebar and a plugin's own page
-// agree on what is pending).
+// place that enables, disables and restarts plugins (so the card, the sidebar and a plugin's own
+// page agree on what is pending).
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import * as api from './api';
@@ -19,13 +19,27 @@ export interface PluginsContextValue {
   plugins: Plugin[] | null;
   /** The last refresh's error, cleared by the next success. */
   error: api.ApiError | null;
-  /** Plugin id → the `enabled` it is being switched to. */
+  /** Plugin id → the `enabled` it is being switched to (`true` while it restarts). */
   pending: Readonly<Record<string, boolean>>;
   refresh(): Promise<void>;
   /** Enables or disables a plugin and waits until it runs (or has stopped). Reports failures
    *  with a toast; resolves to whether it worked. */
   setEnabled(id: string, enabled: boolean): Promise<boolean>;
+  /** Restarts a plugin (starting it if it does not run) and waits until it runs again. Reports
+   *  failures with a toast, as `setEnabled` does; resolves to whether it worked. */
+  restart(id: string): Promise<boolean>;
 }
+
+/** What `setEnabled` and `restart` ask the daemon for. */
+type Change = 'enable' | 'disable' | 'restart';
+
+const CHANGE_CALL: Record<Change, (id: string) => Promise<Plugin>> = {
+  enable: (id) => api.enablePlugin(id),
+  disable: (id) => api.disablePlugin(id),
+  restart: (id) => api.restartPlugin(id),
+};
+
+const CHANGE_DONE: Record<Change, string> = { enable: 'enabled', disable: 'disabled', restart: 'restarted' };
 
 /** The daemon accepted the change, but the plugin did not get where it was asked to. */
 class StartProblem extends Error {
@@ -99,13 +113,16 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
 
   const refresh = useCallback(() => load(), [load]);
 
-  const setEnabled = useCallback(
-    async (id: string, enabled: boolean): Promise<boolean> => {
+  // Asks for the change, then polls until the plugin runs (or has stopped): a restart, like an
+  // enable, is answered before the plugin has started again.
+  const change = useCallback(
+    async (id: string, what: Change): Promise<boolean> => {
+      const enabled = what !== 'disable';
       const signal = alive.current.signal;
       const name = plugins?.find((p) => p.id === id)?.name ?? id;
       setPending((all) => ({ ...all, [id]: enabled }));
       try {
-        let plugin = enabled ? await api.enablePlugin(id) : await api.disablePlugin(id);
+        let plugin = await CHANGE_CALL[what](id);
         setPlugins((list) => replace(list, plugin));
         const deadline = Date.now() + START_TIMEOUT_MS;
         for (;;) {
@@ -124,7 +141,7 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
           plugin = await api.getPlugin(id, signal);
           setPlugins((list) => replace(list, plugin));
         }
-        toast(`${name} ${enabled ? 'enabled' : 'disabled'}`, 'success');
+        toast(`${name} ${CHANGE_DONE[what]}`, 'success');
         return true;
       } catch (e) {
         if (e instanceof DOMException && e.name === 'AbortError') return false;
@@ -133,7 +150,7 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
           toast(e.message, e.kind);
         } else {
           const message = e instanceof Error ? e.message : String(e);
-          toast(`Could not ${enabled ? 'enable' : 'disable'} ${name}: ${message}`, 'error');
+          toast(`Could not ${what} ${name}: ${message}`, 'error');
         }
         return false;
       } finally {
@@ -147,9 +164,12 @@ export function PluginsProvider({ children, initial = null }: { children: ReactN
     [plugins, toast, load],
   );
 
+  const setEnabled = useCallback((id: string, enabled: boolean) => change(id, enabled ? 'enable' : 'disable'), [change]);
+  const restart = useCallback((id: string) => change(id, 'restart'), [change]);
+
   const value = useMemo<PluginsContextValue>(
-    () => ({ plugins, error, pending, refresh, setEnabled }),
-    [plugins, error, pending, refresh, setEnabled],
+    () => ({ plugins, error, pending, refresh, setEnabled, restart }),
+    [plugins, error, pending, refresh, setEnabled, restart],
   );
   return <PluginsContext.Provider value={value}>{children}</PluginsContext.Provider>;
 }

@@ -122,11 +122,38 @@ describe('PluginViewPage', () => {
     await waitFor(() => expect(screen.queryByTestId('plugin-view-error')).toBeNull());
   });
 
+  it('restarts the plugin from its page, the button disabled until it runs again, keeping the view’s frame', async () => {
+    let current = plugin('hello', { name: 'Hello', status: running });
+    let polls = 0;
+    const fetch = setup(undefined, {
+      'GET /api/plugins': () => json([current]),
+      'POST /api/plugins/hello/restart': () => {
+        current = plugin('hello', { name: 'Hello', status: { enabled: true, state: 'starting', pid: null } });
+        return json(current);
+      },
+      'GET /api/plugins/hello': () => {
+        if (++polls >= 2) current = plugin('hello', { name: 'Hello', status: { ...running, pid: 43 } });
+        return json({ ...current, unit_name: null, events: [] });
+      },
+    });
+    renderPage();
+    const { frame } = await frameSide();
+    const restart = screen.getByRole('button', { name: 'Restart Hello' }) as HTMLButtonElement;
+    await userEvent.click(restart);
+    expect(fetch.mock.calls.filter(([, init]) => init?.method === 'POST').map(([url]) => String(url))).toEqual(['/api/plugins/hello/restart']);
+    expect(restart.disabled).toBe(true);
+    await waitFor(() => expect(restart.disabled).toBe(false), { timeout: 4000 });
+    expect(current.status.pid).toBe(43);
+    expect((await screen.findByTestId('toast-success')).textContent).toContain('Hello restarted');
+    expect(screen.getByTestId('plugin-view-frame')).toBe(frame);
+  });
+
   it('offers to enable a disabled plugin instead of loading its view', async () => {
     const fetch = setup([plugin('hello', { name: 'Hello' })]);
     renderPage();
     expect((await screen.findByTestId('plugin-view-disabled')).textContent).toContain('Hello is disabled');
     expect(screen.getByRole('button', { name: 'Enable Hello' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Restart Hello' })).toBeNull();
     expect(fetch.mock.calls.map(([url]) => String(url)).filter((url) => url.includes('bundle.js'))).toEqual([]);
   });
 

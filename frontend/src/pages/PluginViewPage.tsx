@@ -37,7 +37,7 @@ const MOUNT_FAILED = 'The plugin’s view failed to start';
  * it already has instead of starting a new one (as Cockpit keeps its frames).
  */
 export function PluginViewPage({ pluginId, active = true }: { pluginId: string; active?: boolean }) {
-  const { plugins, pending, setEnabled } = usePlugins();
+  const { plugins, pending, setEnabled, restart } = usePlugins();
   const toast = useToast();
   const { pathname } = useLocation();
   const plugin = plugins?.find((p) => p.id === pluginId);
@@ -175,6 +175,19 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
           <button type="button" className="button" onClick={() => setShowLogs(true)} aria-haspopup="dialog" data-testid="plugin-view-logs">
             Logs
           </button>
+          {plugin.status.enabled ? (
+            <button
+              type="button"
+              className="button"
+              onClick={() => void restart(pluginId)}
+              disabled={pending[pluginId] !== undefined}
+              aria-label={`Restart ${plugin.name}`}
+              title="Stop the plugin and start it again"
+              data-testid="plugin-view-restart"
+            >
+              Restart
+            </button>
+          ) : null}
         </div>
       ) : null}
     </header>

@@ -8,7 +8,7 @@ import { usePlugins } from '../lib/plugins';
 type Panel = { kind: 'details' | 'logs'; id: string } | null;
 
 export function PluginsPage() {
-  const { plugins, error, pending, setEnabled } = usePlugins();
+  const { plugins, error, pending, setEnabled, restart } = usePlugins();
   const [panel, setPanel] = useState<Panel>(null);
 
   useEffect(() => {
@@ -64,6 +64,7 @@ export function PluginsPage() {
               plugin={plugin}
               pending={pending[plugin.id]}
               onToggle={(on) => void setEnabled(plugin.id, on)}
+              onRestart={() => void restart(plugin.id)}
               onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
               onOpenLogs={() => setPanel({ kind: 'logs', id: plugin.id })}
             />

@@ -79,7 +79,7 @@ export function plugin(
     description: `The ${id} plugin`,
     license_required: required,
     binary: `/var/lib/toru/plugins/${id}.binary`,
-    permissions: { network: false, writable_paths: [], devices: [] },
+    permissions: { network: false, writable_paths: [], devices: [], jit: false },
     status: status(s),
     license: license({ required, ...l }),
     ...rest,

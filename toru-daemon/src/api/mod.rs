@@ -90,6 +90,7 @@ fn table() -> Vec<Route> {
         route(GET,    "/api/plugins/{id}",             Caller, NO_BODY, plugins::get),
         route(POST,   "/api/plugins/{id}/enable",      Caller, NO_BODY, plugins::enable),
         route(POST,   "/api/plugins/{id}/disable",     Caller, NO_BODY, plugins::disable),
+        route(POST,   "/api/plugins/{id}/restart",     Caller, NO_BODY, plugins::restart),
         route(PUT,    "/api/plugins/{id}/license",     Caller, JSON,    license::set),
         route(DELETE, "/api/plugins/{id}/license",     Caller, NO_BODY, license::clear),
         route(GET,    "/api/plugins/{id}/bundle.js",   Caller, NO_BODY, plugins::bundle),

@@ -55,6 +55,7 @@ fn reply() -> warp::reply::Response {
         operations::list_plugins,
         operations::plugin_details,
         operations::enable,
+        operations::restart,
         operations::disable,
         operations::set_license,
         operations::clear_license,
@@ -269,6 +270,14 @@ mod operations {
         params(("id" = String, Path, description = "The plugin's id")),
         responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
     fn enable() {}
+
+    /// Stops the plugin and starts it again, like `systemctl restart`; a plugin that does not
+    /// run is enabled and started. Answers at once (usually `starting`): poll the plugin until
+    /// it leaves `starting`. Recorded as a `restarted` event.
+    #[utoipa::path(post, path = "/api/plugins/{id}/restart", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+    fn restart() {}
 
     /// Disables the plugin and stops it; it stays stopped across daemon restarts.
     #[utoipa::path(post, path = "/api/plugins/{id}/disable", tag = "plugins", security(("session" = []), ("local_socket" = [])),

@@ -40,6 +40,7 @@ fn permissions(p: toru_plugin_api::Permissions) -> wire::Permissions {
         network: p.network,
         writable_paths: p.writable_paths,
         devices: p.devices,
+        jit: p.jit,
     }
 }
 

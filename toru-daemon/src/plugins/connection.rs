@@ -90,7 +90,7 @@ pub enum ConnectionError {
         plugin_id: PluginId,
     },
     /// The plugin answered with an `error` message.
-    #[error("plugin {plugin_id} reported {code:?}: {message}")]
+    #[error("plugin {plugin_id} reported {code}: {message}")]
     Remote {
         /// The plugin.
         plugin_id: PluginId,

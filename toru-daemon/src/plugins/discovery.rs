@@ -1,18 +1,20 @@
 //! Finding plugins: every `*.binary` in the plugins directory, asked for its `--metadata`.
 //!
 //! Asking runs untrusted code, so it is bounded: a time limit, an output cap, stdin closed, the
-//! process killed when either limit hits. Anything wrong with one binary — not executable,
-//! crashing, hanging, printing garbage, invalid or duplicate id — becomes a [`DiscoveryFailure`]
-//! for that binary and never stops the scan.
+//! process stopped when either limit hits. The backend runs it (`SupervisorBackend::run_metadata`:
+//! a sandboxed transient unit under systemd, a child otherwise); the bounds and the validation are
+//! here, the same for both. Anything wrong with one binary — not executable, crashing, hanging,
+//! printing garbage, invalid or duplicate id — becomes a [`DiscoveryFailure`] for that binary and
+//! never stops the scan.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 use toru_plugin_api::{PluginId, PluginMetadata};
+
+use super::backend::{Limits, MetadataRun, SupervisorBackend};
+use crate::error_chain::ErrorChain;
 
 /// Limits for running `--metadata`.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +67,14 @@ pub struct Scan {
     pub failures: Vec<DiscoveryFailure>,
 }
 
-/// Scans `dir` (created if missing) for `*.binary` files and asks each for its metadata.
-pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> {
+/// Scans `dir` (created if missing) for `*.binary` files and asks each for its metadata, run by
+/// `backend` under the plugins' resource limits `process`.
+pub async fn scan(
+    dir: &Path,
+    limits: DiscoveryLimits,
+    process: Limits,
+    backend: &dyn SupervisorBackend,
+) -> std::io::Result<Scan> {
     tokio::fs::create_dir_all(dir).await?;
     let dir = std::path::absolute(dir)?;
     let mut binaries = Vec::new();
@@ -82,7 +90,7 @@ pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> 
 
     let answers: Vec<_> = futures::stream::iter(binaries)
         .map(|binary| async move {
-            let result = read_metadata(&binary, limits).await;
+            let result = read_metadata(&binary, limits, process, backend).await;
             (binary, result)
         })
         .buffered(limits.concurrency.max(1))
@@ -113,10 +121,13 @@ pub async fn scan(dir: &Path, limits: DiscoveryLimits) -> std::io::Result<Scan> 
     Ok(scan)
 }
 
-/// Runs `binary --metadata` within `limits` and validates what it prints.
+/// Asks `backend` to run `binary --metadata` within `limits` (and the plugins' resource limits
+/// `process`) and validates what it printed.
 pub async fn read_metadata(
     binary: &Path,
     limits: DiscoveryLimits,
+    process: Limits,
+    backend: &dyn SupervisorBackend,
 ) -> Result<(PluginId, PluginMetadata), String> {
     let file = tokio::fs::metadata(binary)
         .await
@@ -124,48 +135,16 @@ pub async fn read_metadata(
     if !file.is_file() {
         return Err("not a regular file".into());
     }
-    let mut child = Command::new(binary)
-        .arg("--metadata")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot execute: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut output = Vec::new();
-    let run = async {
-        // One byte over the cap tells "too much" from "exactly the cap".
-        (&mut stdout)
-            .take(limits.max_output as u64 + 1)
-            .read_to_end(&mut output)
-            .await?;
-        if output.len() > limits.max_output {
-            return Ok(None);
-        }
-        child.wait().await.map(Some)
+    let run = MetadataRun {
+        binary,
+        timeout: limits.timeout,
+        max_output: limits.max_output,
+        limits: process,
     };
-    let status = match tokio::time::timeout(limits.timeout, run).await {
-        Err(_) => {
-            let _ = child.kill().await;
-            return Err(format!(
-                "--metadata did not finish within {:?}",
-                limits.timeout
-            ));
-        }
-        Ok(Err(e)) => return Err(format!("reading --metadata output failed: {e}")),
-        Ok(Ok(None)) => {
-            let _ = child.kill().await;
-            return Err(format!(
-                "--metadata printed more than {} bytes",
-                limits.max_output
-            ));
-        }
-        Ok(Ok(Some(status))) => status,
-    };
-    if !status.success() {
-        return Err(format!("--metadata failed: {status}"));
-    }
+    let output = backend
+        .run_metadata(&run)
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
     parse_metadata(&output)
 }
 

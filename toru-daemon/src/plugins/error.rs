@@ -54,7 +54,7 @@ pub enum ForwardError {
     #[error("no enabled plugin with id {0:?}")]
     NotFound(String),
     /// Enabled but not running right now (starting, restarting, failed).
-    #[error("plugin {plugin_id} is not available ({state:?})")]
+    #[error("plugin {plugin_id} is not available ({state})")]
     Unavailable {
         /// The plugin.
         plugin_id: PluginId,

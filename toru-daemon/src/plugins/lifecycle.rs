@@ -169,7 +169,7 @@ pub struct Transition {
 /// An event the current state has no arrow for. The lifecycle is unchanged; it means a bug in
 /// whoever sent the event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no transition for {event} in state {state:?}")]
+#[error("no transition for {event} in state {state}")]
 pub struct IllegalTransition {
     /// The state that refused.
     pub state: PluginState,
@@ -319,8 +319,9 @@ impl Lifecycle {
         };
         self.counters.consecutive_failures = failures;
         if failures >= self.policy.max_failures {
+            // Both the give-up and its cause: "gave up" alone leaves nothing to fix.
             self.counters.last_error = Some(format!(
-                "gave up after {failures} consecutive failures; disabled"
+                "gave up after {failures} consecutive failures; disabled. Last failure: {reason}"
             ));
             State::Failed
         } else {

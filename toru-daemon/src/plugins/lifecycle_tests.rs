@@ -264,7 +264,7 @@ fn failures_back_off_1_2_4_then_give_up_and_disable_with_the_reason() {
     assert_eq!(status.consecutive_failures, 6);
     assert_eq!(
         status.last_error.as_deref(),
-        Some("gave up after 6 consecutive failures; disabled")
+        Some("gave up after 6 consecutive failures; disabled. Last failure: exited with status 1")
     );
 }
 

@@ -202,7 +202,9 @@ impl PluginManager {
     async fn discover(&self) -> Result<(), Error> {
         let shared = &self.shared;
         let dir = &shared.context.settings.plugins_dir;
-        let scan = discovery::scan(dir, shared.context.settings.discovery)
+        let settings = &shared.context.settings;
+        let backend = shared.context.backend.as_ref();
+        let scan = discovery::scan(dir, settings.discovery, settings.limits, backend)
             .await
             .map_err(|source| Error::Scan {
                 dir: dir.clone(),
@@ -444,17 +446,51 @@ impl PluginManager {
         slot.set_license_key(key);
         shared.context.event(plugin_id, kind, details).await;
         tracing::info!(plugin = plugin_id, "{details}");
-        let running = supervisor.as_ref().is_some_and(|s| !s.is_finished());
-        if running && let Some(handle) = supervisor.take() {
-            // The supervisor stops the plugin and leaves the lifecycle `starting`, unless it
-            // gave up meanwhile.
-            handle.stop(StopIntent::Restart).await;
-            if slot.status().state == PluginState::Starting {
-                *supervisor = Some(self.spawn_supervisor(&slot, None));
-            }
-        }
+        self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
         Ok(slot.info())
+    }
+
+    /// Stops the plugin and starts it again, as `systemctl restart` does: a plugin that does
+    /// not run (disabled, or given up on) is enabled and started, like [`Self::enable`].
+    /// Answers once the new start has begun; records `restarted`.
+    pub async fn restart(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
+        let shared = &self.shared;
+        self.scanned().await;
+        let slot = shared
+            .slot(plugin_id)
+            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let mut supervisor = slot.supervisor.lock().await;
+        let info = if self.restart_if_running(&slot, &mut supervisor).await {
+            drop(supervisor);
+            slot.info()
+        } else {
+            drop(supervisor);
+            self.enable(plugin_id).await?
+        };
+        shared
+            .context
+            .event(plugin_id, EventKind::Restarted, "restarted")
+            .await;
+        tracing::info!(plugin = plugin_id, "plugin restarted");
+        Ok(info)
+    }
+
+    /// When the plugin's supervisor runs: stops the plugin, leaving the lifecycle `starting`,
+    /// and starts a new supervisor (unless it gave up meanwhile). Says whether it ran.
+    async fn restart_if_running(
+        &self,
+        slot: &Arc<Slot>,
+        supervisor: &mut Option<SupervisorHandle>,
+    ) -> bool {
+        let running = supervisor.as_ref().is_some_and(|s| !s.is_finished());
+        if running && let Some(handle) = supervisor.take() {
+            handle.stop(StopIntent::Restart).await;
+            if slot.status().state == PluginState::Starting {
+                *supervisor = Some(self.spawn_supervisor(slot, None));
+            }
+        }
+        running
     }
 
     /// Forwards an HTTP request to a running plugin and returns its response.

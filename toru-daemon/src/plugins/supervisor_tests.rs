@@ -156,6 +156,13 @@ impl SupervisorBackend for FakeBackend {
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {
         Ok(Vec::new())
     }
+
+    async fn run_metadata(
+        &self,
+        _run: &crate::plugins::backend::MetadataRun<'_>,
+    ) -> Result<Vec<u8>, crate::plugins::backend::MetadataError> {
+        unreachable!("the supervisor never runs --metadata; discovery does")
+    }
 }
 
 /// One fake plugin process: accepts one connection, answers `lifecycle.init` and (unless it
@@ -307,7 +314,9 @@ async fn a_plugin_that_keeps_failing_backs_off_1_to_16_s_and_is_given_up_at_the_
     assert_eq!((status.consecutive_failures, status.restarts), (10, 9));
     assert_eq!(
         status.last_error.as_deref(),
-        Some("gave up after 10 consecutive failures; disabled")
+        Some(
+            "gave up after 10 consecutive failures; disabled. Last failure: exited with status 1 during start"
+        )
     );
     assert_eq!(
         backend.gaps_between_starts(),

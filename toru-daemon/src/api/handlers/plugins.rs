@@ -66,6 +66,13 @@ pub async fn enable(state: ApiState, Path(id): Path<String>, caller: Caller) -> 
     Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
+/// `POST /api/plugins/:id/restart`.
+pub async fn restart(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
+    tracing::info!(plugin = id, by = caller.name(), "restart requested");
+    let info = state.plugins.restart(&id).await?;
+    Ok(warp::reply::json(&Plugin::from(info)).into_response())
+}
+
 /// `POST /api/plugins/:id/disable`.
 pub async fn disable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
     tracing::info!(plugin = id, by = caller.name(), "disable requested");

@@ -27,6 +27,7 @@ use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
 use toru_plugin_api::PluginId;
 
+use super::metadata::{MetadataError, MetadataRun, run_as_child};
 use super::{BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
 use crate::logs::file_writer::Rotation;
 use crate::logs::relay::{RELAY_FLAG, RelayArgs};
@@ -385,6 +386,11 @@ impl SupervisorBackend for EmbeddedBackend {
         }
         ids.sort();
         Ok(ids)
+    }
+
+    /// As a child of the daemon: there is no sandbox to run it in.
+    async fn run_metadata(&self, run: &MetadataRun<'_>) -> Result<Vec<u8>, MetadataError> {
+        run_as_child(run).await
     }
 }
 

@@ -2,10 +2,18 @@
 //!
 //! A backend only runs processes and reports when they end. Everything that decides *whether*
 //! to run them — backoff, give-up, health — lives in the supervisor, so both backends behave the
-//! same way for the same plugin. Only [`systemd`] talks D-Bus; only [`embedded`] spawns children.
+//! same way for the same plugin. Only [`systemd`] talks D-Bus; only [`embedded`] spawns children
+//! (and [`metadata::run_as_child`], its way of running `--metadata`).
+//!
+//! A backend also runs each binary's `--metadata` for discovery ([`SupervisorBackend::run_metadata`]),
+//! since where that may run depends on the backend: in a sandboxed unit of its own under systemd,
+//! as a child otherwise.
 
 pub mod embedded;
+pub mod metadata;
 pub mod systemd;
+
+pub use metadata::{MetadataError, MetadataRun};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +28,15 @@ pub enum BackendKind {
     Systemd,
     /// Child processes of the daemon.
     Embedded,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Systemd => "systemd",
+            BackendKind::Embedded => "embedded",
+        })
+    }
 }
 
 /// Everything needed to start one plugin. Built by the supervisor from discovered metadata; the
@@ -95,7 +112,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend itself is not usable (no system bus, systemd not answering).
-    #[error("{backend:?} backend unavailable")]
+    #[error("the {backend} backend is unavailable")]
     Unavailable {
         /// Which backend.
         backend: BackendKind,
@@ -198,9 +215,29 @@ pub trait SupervisorBackend: Send + Sync + 'static {
     /// The ids of every plugin process this backend currently runs, including ones left by a
     /// previous daemon, so the daemon can stop those no longer enabled.
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError>;
+
+    /// Runs `binary --metadata` within the run's bounds and returns what it printed on stdout,
+    /// unparsed. The process is gone when this returns, also when a bound was hit, and when the
+    /// future is dropped it is stopped.
+    async fn run_metadata(&self, run: &MetadataRun<'_>) -> Result<Vec<u8>, MetadataError>;
 }
 
 /// The systemd unit name for a plugin: `toru-plugin-<id>.service`.
 pub fn unit_name(plugin_id: &PluginId) -> String {
     format!("toru-plugin-{plugin_id}.service")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_name_the_backend_as_the_configuration_does() {
+        let e = BackendError::Unavailable {
+            backend: BackendKind::Systemd,
+            source: "no system bus".into(),
+        };
+        assert_eq!(e.to_string(), "the systemd backend is unavailable");
+        assert_eq!(BackendKind::Embedded.to_string(), "embedded");
+    }
 }

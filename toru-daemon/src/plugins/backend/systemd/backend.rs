@@ -23,7 +23,8 @@ use super::version::SystemdVersion;
 use super::watcher::Watcher;
 use super::{SystemdConfig, UNIT_PREFIX, UNIT_SUFFIX};
 use crate::plugins::backend::{
-    BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend, unit_name,
+    BackendError, BackendKind, ExitInfo, LaunchSpec, MetadataError, MetadataRun, RunningPlugin,
+    SupervisorBackend, unit_name,
 };
 
 /// How long a start job may take before `start` gives up. A `Type=exec` start job finishes
@@ -300,7 +301,7 @@ impl SystemdBackend {
 }
 
 /// The outcome of one job, from its `JobRemoved` signal.
-async fn wait_for_job(
+pub(super) async fn wait_for_job(
     jobs: &mut JobRemovedStream,
     job: &OwnedObjectPath,
 ) -> Result<JobResult, SystemdError> {
@@ -538,6 +539,11 @@ impl SupervisorBackend for SystemdBackend {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// In a sandboxed transient unit of its own (`metadata.rs`), never in the daemon's unit.
+    async fn run_metadata(&self, run: &MetadataRun<'_>) -> Result<Vec<u8>, MetadataError> {
+        super::metadata::run_in_unit(&self.conn, &self.manager, run).await
     }
 }
 

@@ -9,10 +9,15 @@
 //! - `unit_state.rs`: `ActiveState`, job results and how a main process ended, as enums;
 //! - `version.rs`: which systemd answers, since restarts by systemd need ≥ 254;
 //! - `socket.rs`: where a plugin's socket lives, for the daemon and inside the unit;
+//! - `sandbox.rs`: [`sandbox_properties`], the sandbox every unit the daemon creates runs in,
+//!   relaxed only by declared permissions, and [`limit_properties`];
 //! - `properties.rs`: [`unit_properties`], the one place that decides what a plugin unit looks
 //!   like;
+//! - `metadata.rs`: `--metadata` in a transient unit `toru-metadata-<random>.service` of its own,
+//!   its stdout read through a pipe; [`metadata_unit_properties`] decides what that unit looks
+//!   like;
 //! - `backend.rs`: [`SystemdBackend`], the [`SupervisorBackend`](super::SupervisorBackend) over
-//!   those, the one caller of `StartTransientUnit`;
+//!   those, the caller of `StartTransientUnit` for plugin units;
 //! - `watcher.rs`: a task per running unit that turns the unit's `PropertiesChanged` signals
 //!   into the one [`ExitInfo`](super::ExitInfo) the supervisor waits for;
 //! - `error.rs`: [`SystemdError`], the typed cause under every `BackendError` of this backend.
@@ -25,7 +30,9 @@
 mod backend;
 mod dbus;
 mod error;
+mod metadata;
 mod properties;
+mod sandbox;
 mod socket;
 mod unit_state;
 mod version;
@@ -39,7 +46,9 @@ use crate::plugins::settings::RestartPolicy;
 
 pub use backend::SystemdBackend;
 pub use error::{FailureDetails, SystemdError};
+pub use metadata::{METADATA_UNIT_PREFIX, metadata_unit_properties};
 pub use properties::{PLUGIN_SLICE, UnitRestarts, unit_properties};
+pub use sandbox::{limit_properties, sandbox_properties};
 pub use socket::{prepare_socket_dir, socket_path, unit_socket_path};
 pub use unit_state::JobResult;
 pub use version::SystemdVersion;

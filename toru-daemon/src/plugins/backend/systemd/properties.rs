@@ -1,5 +1,6 @@
 //! [`unit_properties`]: the one place that decides what a plugin's unit looks like — what runs,
-//! its sandbox, relaxed only by the plugin's declared permissions, and its resource limits.
+//! where its socket is, how it logs — around the sandbox of `sandbox.rs`, relaxed only by the
+//! plugin's declared permissions, and its resource limits.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use zbus::Variant;
 
 use super::SystemdConfig;
 use super::error::SystemdError;
+use super::sandbox::{limit_properties, sandbox_properties};
 use super::socket::{runtime_dir_path, runtime_directory, unit_socket_path};
 use crate::plugins::backend::LaunchSpec;
 use crate::plugins::settings::{Backoff, RestartPolicy};
@@ -19,19 +21,14 @@ pub const PLUGIN_SLICE: &str = "toru-plugins.slice";
 /// `stop` enforces its own `grace`, capped at this.
 pub const UNIT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Linux constants systemd takes as numbers (`<errno.h>`, `<sys/socket.h>`).
-const EPERM: i32 = 1;
-const AF_INET: i32 = 2;
-const AF_INET6: i32 = 10;
-
 /// The properties of a plugin's transient unit, with their exact D-Bus names and types.
 ///
 /// This is the one place that decides how a plugin runs under systemd; `start` sends exactly
 /// this list. Integer types matter (`t` = `u64`, `u` = `u32`, `i` = `i32`): a wrong one makes
 /// systemd reject the whole call without naming the property.
 ///
-/// Every directive below was checked to keep both the Rust example plugin and a CPython 3.11
-/// stdlib plugin working (see `tests/systemd_backend.rs`).
+/// The sandbox and the resource limits come from `sandbox.rs`, shared with the `--metadata`
+/// unit.
 pub fn unit_properties(
     spec: &LaunchSpec,
     config: &SystemdConfig,
@@ -55,8 +52,6 @@ pub fn unit_properties(
     let host_dir = host_dir.to_string_lossy().into_owned();
     let socket = unit_socket_path(id).to_string_lossy().into_owned();
     let extra_env = &config.extra_env;
-    let perms = &spec.permissions;
-    perms.validate().map_err(SystemdError::Permissions)?;
 
     let mut env = vec![
         format!("TORU_PLUGIN_ID={id}"),
@@ -105,93 +100,12 @@ pub fn unit_properties(
             vec![format!("TORU_PLUGIN={id}").into_bytes()].into(),
         ),
         ("SyslogIdentifier", id.to_string().into()),
-        // Identity and privileges: a fresh unprivileged user per plugin that owns nothing,
-        // no capabilities, no way to gain any.
-        ("DynamicUser", true.into()),
-        ("PrivateUsers", true.into()),
-        ("NoNewPrivileges", true.into()),
-        ("CapabilityBoundingSet", 0u64.into()),
-        ("AmbientCapabilities", 0u64.into()),
-        ("RestrictSUIDSGID", true.into()),
         // 0007, not 0077: the socket must be group-writable for the daemon (group root via
         // the setgid directory). The plugin's other files are its dynamic group's, which no
         // one else has.
         ("UMask", 0o007u32.into()),
-        // Filesystem: the whole OS read-only, no home directories, a private /tmp, no devices
-        // beyond the pseudo ones, only the plugin's own processes visible in /proc.
-        ("ProtectSystem", "strict".into()),
-        ("ProtectHome", "yes".into()),
-        ("PrivateTmp", true.into()),
-        ("PrivateDevices", perms.devices.is_empty().into()),
-        ("DevicePolicy", "closed".into()),
-        ("ProtectProc", "invisible".into()),
-        ("ProcSubset", "pid".into()),
-        // Kernel and system state the plugin must not touch.
-        ("ProtectKernelTunables", true.into()),
-        ("ProtectKernelModules", true.into()),
-        ("ProtectKernelLogs", true.into()),
-        ("ProtectControlGroups", true.into()),
-        ("ProtectClock", true.into()),
-        ("ProtectHostname", true.into()),
-        ("RestrictNamespaces", 0u64.into()), // `t` = allowed namespace flags: none
-        ("LockPersonality", true.into()),
-        ("RestrictRealtime", true.into()),
-        // W^X memory. Fine for Rust and for CPython 3.11 (no JIT); a plugin that uses ctypes
-        // callbacks or a JIT would need it relaxed.
-        ("MemoryDenyWriteExecute", true.into()),
-        // System calls: the usual service set, minus privileged and resource-control calls;
-        // anything else fails with EPERM instead of killing the plugin with SIGSYS. The two
-        // SystemCallFilter entries combine like two lines in a unit file.
-        ("SystemCallArchitectures", vec!["native".to_owned()].into()),
-        (
-            "SystemCallFilter",
-            (true, vec!["@system-service".to_owned()]).into(),
-        ),
-        (
-            "SystemCallFilter",
-            (
-                false,
-                vec!["@privileged".to_owned(), "@resources".to_owned()],
-            )
-                .into(),
-        ),
-        ("SystemCallErrorNumber", EPERM.into()),
-        // Network: Unix sockets (the daemon's connection) and IP, but IP only to localhost. A
-        // plugin that needs more should say so in its metadata and get only that relaxed.
-        (
-            "RestrictAddressFamilies",
-            (
-                true,
-                vec![
-                    "AF_UNIX".to_owned(),
-                    "AF_INET".to_owned(),
-                    "AF_INET6".to_owned(),
-                ],
-            )
-                .into(),
-        ),
     ];
-    // Permissions the plugin declared in its metadata (validated by discovery, checked again
-    // by `Permissions::validate` below), and nothing else.
-    if !perms.network {
-        props.push(("IPAddressDeny", ip_prefixes(&[ANY_V4, ANY_V6]).into()));
-        props.push((
-            "IPAddressAllow",
-            ip_prefixes(&[LOCALHOST_V4, LOCALHOST_V6]).into(),
-        ));
-    }
-    if !perms.writable_paths.is_empty() {
-        props.push(("ReadWritePaths", perms.writable_paths.clone().into()));
-    }
-    if !perms.devices.is_empty() {
-        let allow: Vec<(String, String)> = perms
-            .devices
-            .iter()
-            .map(|d| (d.clone(), "rw".to_owned()))
-            .collect();
-        props.push(("DeviceAllow", allow.into()));
-    }
-
+    // Who restarts it when it crashes, by the systemd version.
     props.extend(restart_properties(
         config
             .restart_policy
@@ -199,19 +113,12 @@ pub fn unit_properties(
             .map(UnitRestarts::new)
             .as_ref(),
     ));
-
-    // Resource limits from the daemon's configuration, only when set.
-    if let Some(bytes) = spec.limits.memory_max {
-        props.push(("MemoryMax", bytes.into()));
-    }
-    if let Some(tasks) = spec.limits.tasks_max {
-        props.push(("TasksMax", tasks.into()));
-    }
+    // The sandbox, relaxed only by what the plugin declared, and the configured limits.
+    props.extend(sandbox_properties(&spec.permissions)?);
+    props.extend(limit_properties(&spec.limits));
     Ok(props)
 }
 
-/// An IP prefix as systemd's `IPAddressAllow`/`IPAddressDeny` take it: `(iayu)` = address
-/// family, address bytes, prefix length.
 /// The restart schedule systemd applies itself, on systemd ≥ 254: the daemon's own backoff
 /// (`1 s` doubling to `16 s` by default) expressed as `RestartSec=`, `RestartSteps=` and
 /// `RestartMaxDelaySec=`, which grow the delay geometrically from the first to the last in that
@@ -281,27 +188,8 @@ fn restart_properties(restarts: Option<&UnitRestarts>) -> Vec<(&'static str, Var
     ]
 }
 
-type IpPrefix = (i32, &'static [u8], u32);
-
-const ANY_V4: IpPrefix = (AF_INET, &[0; 4], 0);
-const ANY_V6: IpPrefix = (AF_INET6, &[0; 16], 0);
-const LOCALHOST_V4: IpPrefix = (AF_INET, &[127, 0, 0, 0], 8);
-const LOCALHOST_V6: IpPrefix = (
-    AF_INET6,
-    &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-    128,
-);
-
-/// `a(iayu)` from a list of prefixes.
-fn ip_prefixes(prefixes: &[IpPrefix]) -> Vec<(i32, Vec<u8>, u32)> {
-    prefixes
-        .iter()
-        .map(|&(family, addr, len)| (family, addr.to_vec(), len))
-        .collect()
-}
-
 /// A duration as systemd's `…USec` properties take it (`t`).
-fn micros(d: Duration) -> u64 {
+pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -390,8 +278,9 @@ mod tests {
         assert!(n.contains(&"IPAddressDeny") && n.contains(&"IPAddressAllow"));
         assert!(!n.contains(&"ReadWritePaths") && !n.contains(&"DeviceAllow"));
         let props = unit_properties(&spec("hello"), &SystemdConfig::default()).unwrap();
-        let private_devices = props.iter().find(|(n, _)| *n == "PrivateDevices").unwrap();
-        assert_eq!(private_devices.1, Variant::from(true));
+        let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("PrivateDevices"), Variant::from(true));
+        assert_eq!(get("MemoryDenyWriteExecute"), Variant::from(true));
     }
 
     #[test]
@@ -420,6 +309,14 @@ mod tests {
         );
         assert_eq!(get("PrivateDevices"), Variant::from(false));
         assert_eq!(get("DevicePolicy"), Variant::from("closed"));
+        // Case: jit — W^X memory off, everything else as in the default sandbox.
+        let mut jit = spec("hello");
+        jit.permissions.jit = true;
+        let props = unit_properties(&jit, &SystemdConfig::default()).unwrap();
+        let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("MemoryDenyWriteExecute"), Variant::from(false));
+        assert_eq!(get("PrivateDevices"), Variant::from(true));
+        assert!(props.iter().any(|(n, _)| *n == "IPAddressDeny"));
         // Case: an invalid path that skipped discovery is still refused here.
         let mut bad = spec("hello");
         bad.permissions.writable_paths = vec!["/srv/../etc".into()];
