@@ -3,7 +3,8 @@
 # then on a fresh Debian 13 (systemd 257), each booted under its own systemd (PID 1 of
 # scripts/systemd-sandbox, booting a cached debootstrap root of that release), and checks on each
 # what an administrator relies on: install, socket activation, peer-credential access, plugin
-# units in systemctl and the journal, security scores, upgrade without data loss, purge. Before
+# units in systemctl and the journal, the Node.js example (jit permission) as a unit, security
+# scores, upgrade without data loss, purge. Before
 # that, Debian 13's lintian checks the packages (build.sh ran the host's, Debian 12's).
 # Prints the measured figures per release; any failed check ends the run with a message and exit 1.
 #
@@ -12,7 +13,7 @@
 #   TORU_INSTALL_TEST_SUITES="trixie"    only these releases (default "bookworm trixie")
 #
 # The roots are made once by packaging/debian-root.sh (debootstrap minbase + the packages'
-# Depends, about a minute each) and reused: target/install-test/root-<suite>, and
+# Depends + nodejs, one to two minutes each) and reused: target/install-test/root-<suite>, and
 # target/debian-roots/lintian-trixie for lintian. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -119,7 +120,8 @@ print(b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace"))' "$1"
 boot_release() {
   local suite=$1 root_dir=$repo/target/install-test/root-$1 t
   step "a root with only the packages' declared dependencies"
-  packaging/debian-root.sh "$suite" "$root_dir" "${depends[@]}" "${root_extras[@]}"
+  # nodejs: the Node.js example's runtime, which an administrator installs for it.
+  packaging/debian-root.sh "$suite" "$root_dir" "${depends[@]}" nodejs
 
   step "boot it under its own systemd"
   "$sandbox" stop "$name" 2>/dev/null || true
@@ -305,7 +307,7 @@ release_test() {
   check_daemon_security
   check_socket_activation
   check_example_plugins
-  if ((with_node)); then check_node_plugin; fi
+  check_node_plugin
   check_upgrade
   check_purge
   "$sandbox" stop "$name" >/dev/null 2>&1 || true
@@ -363,17 +365,8 @@ echo "declared dependencies: ${depends[*]}"
 step "the Node.js example"
 mkdir -p target/install-test/node
 rm -f target/install-test/node/*.binary
-root_extras=()
-with_node=0
-if [[ -x examples/hello-plugin-node/build.sh ]]; then
-  OUT_DIR=$repo/target/install-test/node examples/hello-plugin-node/build.sh >/dev/null ||
-    fail "examples/hello-plugin-node/build.sh failed"
-  root_extras=(nodejs)
-  with_node=1
-else
-  echo "NOT RUN on any release: examples/hello-plugin-node is not in this tree yet"
-  figure "Node.js example" "not run: examples/hello-plugin-node missing"
-fi
+OUT_DIR=$repo/target/install-test/node examples/hello-plugin-node/build.sh >/dev/null ||
+  fail "examples/hello-plugin-node/build.sh failed"
 
 # build.sh ran the host's lintian; each other release's runs here.
 host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
