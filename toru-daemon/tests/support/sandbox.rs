@@ -1,5 +1,7 @@
 //! Runs a test's body inside a throw-away systemd (`scripts/systemd-sandbox`), so tests of the
-//! systemd backend talk to a real systemd 252 without touching the host's.
+//! systemd backend talk to a real systemd without touching the host's: the host's own (252 on
+//! Debian 12), or with [`ROOT_ENV`] set the one of another root, e.g. Debian 13's 257. Each test
+//! binary prints once which systemd it ran on, so a CI log shows which version passed.
 //!
 //! A test calls [`run`] with its own name. On the host (the outer run), [`run`] boots a sandbox
 //! named `toru-test-<pid>-<n>` with the build output and a fresh temp dir bound in, re-executes
@@ -11,14 +13,21 @@
 //! script's own explanation: these tests never pass or skip silently.
 
 use std::future::Future;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Set (to `1`) in the environment of the inner run.
 pub const INNER_ENV: &str = "TORU_SANDBOX_INNER";
+/// A directory to boot instead of the host's `/` (the script's `--root`): a Debian root with
+/// systemd, dbus, libnss-systemd, procps, util-linux, passwd, python3 and nodejs in it (what the
+/// tests run inside), such as the Debian 13 one `scripts/test` makes with
+/// `packaging/debian-root.sh`. Unset or empty: the host.
+pub const ROOT_ENV: &str = "TORU_SANDBOX_ROOT";
 /// The host temp dir bound into the sandbox at the same path; the inner run leaves its marker
 /// there.
 const SHARED_ENV: &str = "TORU_SANDBOX_SHARED";
@@ -27,6 +36,8 @@ const INNER_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Numbers sandboxes and plugin directories within one process.
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// The systemd version is printed by the first sandbox of a test binary only.
+static ANNOUNCE_SYSTEMD: Once = Once::new();
 
 /// Whether this process is the inner run, inside a sandbox.
 pub fn is_inner() -> bool {
@@ -122,10 +133,14 @@ fn run_outer(test_name: &str) {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
 
+    let root = boot_root();
     let started = Instant::now();
-    let boot = Command::new(&script)
-        .arg("start")
-        .arg(&name)
+    let mut start = Command::new(&script);
+    start.arg("start").arg(&name);
+    if let Some(root) = &root {
+        start.arg("--root").arg(root);
+    }
+    let boot = start
         .arg("--bind")
         .arg(&target)
         .arg("--bind")
@@ -142,6 +157,7 @@ fn run_outer(test_name: &str) {
         String::from_utf8_lossy(&boot.stderr)
     );
     let booted = started.elapsed();
+    ANNOUNCE_SYSTEMD.call_once(|| announce_systemd(&name, root.as_deref()));
 
     let exe = std::env::current_exe().expect("test binary path");
     let mut inner = Command::new(&script);
@@ -179,6 +195,41 @@ fn run_outer(test_name: &str) {
     assert!(
         shared.path().join(marker_name(test_name)).exists(),
         "the inner run of {test_name} did not reach the end of its body"
+    );
+}
+
+/// The root the sandbox boots: [`ROOT_ENV`] if set and not empty, else the host's `/`. It must be
+/// absolute: cargo runs each test binary in its crate's directory, not where it was invoked.
+fn boot_root() -> Option<PathBuf> {
+    let root = PathBuf::from(std::env::var_os(ROOT_ENV).filter(|root| !root.is_empty())?);
+    assert!(
+        root.is_absolute(),
+        "{ROOT_ENV}={} must be an absolute path",
+        root.display()
+    );
+    Some(root)
+}
+
+/// Prints the sandbox's `systemctl --version` (first line) and root to the test binary's stderr,
+/// past libtest's capture (which takes only `print!` and `eprint!`), so a passing run's log says
+/// too which systemd it passed on.
+fn announce_systemd(name: &str, root: Option<&Path>) {
+    let version = Command::new(script())
+        .args(["exec", name, "--", "systemctl", "--version"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the sandbox script: {e}"));
+    assert!(
+        version.status.success(),
+        "systemctl --version failed in sandbox {name}: {}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&version.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    let root = root.map_or_else(|| "the host's /".to_owned(), |r| r.display().to_string());
+    let _ = writeln!(
+        std::io::stderr(),
+        "[sandbox] these tests run on {first}, booted from {root}"
     );
 }
 
