@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { ToastProvider } from './lib/toast';
-import { apiError, fakeApi, json, plugin } from './test/fakeApi';
+import { apiError, daemonStatus, fakeApi, json, plugin } from './test/fakeApi';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -111,6 +111,7 @@ describe('App', () => {
       'GET /api/auth/me': () => json(admin),
       'GET /api/plugins': () => json([]),
       'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
       'POST /api/auth/logout': () => new Response(null, { status: 204 }),
     });
     renderApp();

@@ -4,16 +4,33 @@ import { PluginCard } from '../components/PluginCard';
 import { PluginDetailsPanel } from '../components/PluginDetailsPanel';
 import { SkippedBinaries } from '../components/SkippedBinaries';
 import { Spinner } from '../components/Spinner';
-import { ApiError, type DiscoveryFailure } from '../lib/api';
+import * as api from '../lib/api';
+import { ApiError, type Backend, type DiscoveryFailure } from '../lib/api';
 import { usePlugins } from '../lib/plugins';
 import { rescanSummary, useSkippedBinaries } from '../lib/skipped';
 import { useToast } from '../lib/toast';
 
 type Panel = { kind: 'details' | 'logs'; id: string } | null;
 
+/** Which backend runs the plugins (it does not change while the daemon runs); null until known,
+ *  or if `GET /api/status` fails, when the cards say nothing about it. */
+function useBackend(): Backend | null {
+  const [backend, setBackend] = useState<Backend | null>(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    api.status(controller.signal).then(
+      (status) => setBackend(status.backend),
+      () => {},
+    );
+    return () => controller.abort();
+  }, []);
+  return backend;
+}
+
 export function PluginsPage() {
   const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
   const skipped = useSkippedBinaries();
+  const backend = useBackend();
   const [panel, setPanel] = useState<Panel>(null);
   const [rescanning, setRescanning] = useState(false);
   const toast = useToast();
@@ -111,6 +128,7 @@ export function PluginsPage() {
               key={plugin.id}
               plugin={plugin}
               pending={pending[plugin.id]}
+              backend={backend}
               onToggle={(on) => void setEnabled(plugin.id, on)}
               onRestart={() => void restart(plugin.id)}
               onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
