@@ -224,3 +224,24 @@ describe('the sandbox on the plugins page', () => {
     expect(screen.queryByTestId('plugin-permissions-plain')).toBeNull();
   });
 });
+
+describe('the plugins page filtered by state', () => {
+  it('says when no plugin is in the state asked for, and ignores a state it does not know', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json([plugin('hello', { name: 'Hello' })]),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
+    });
+    window.history.replaceState(null, '', '/plugins?state=failed');
+    const { unmount } = renderPage();
+    expect((await screen.findByTestId('plugins-filter')).textContent).toContain('No failed plugins.');
+    expect(screen.queryByTestId('plugin-card-hello')).toBeNull();
+    expect(screen.getByRole('link', { name: 'Show all plugins' }).getAttribute('href')).toBe('/plugins');
+    unmount();
+
+    window.history.replaceState(null, '', '/plugins?state=bogus');
+    renderPage();
+    expect(await screen.findByTestId('plugin-card-hello')).toBeTruthy();
+    expect(screen.queryByTestId('plugins-filter')).toBeNull();
+  });
+});
