@@ -48,9 +48,9 @@ describe('PluginPermissions', () => {
     // A plugin that asks for nothing is no more sandboxed: its card says so too.
     rerender(<PluginPermissions pluginId="cam" permissions={{ network: false, writable_paths: [], devices: [], jit: false }} backend="embedded" />);
     expect(screen.queryByRole('list')).toBeNull();
-    expect(screen.getByTestId('plugin-unsandboxed-cam').textContent).toBe(
-      'Not sandboxed: the embedded supervisor runs plugins without a sandbox.',
-    );
+    const note = screen.getByTestId('plugin-unsandboxed-cam');
+    expect(note.textContent).toBe('Not sandboxed (embedded supervisor)');
+    expect(note.getAttribute('title')).toBe('The embedded supervisor runs plugins without a sandbox.');
   });
 
   it('presents the requests as before under systemd, or while the backend is unknown', () => {

@@ -11,6 +11,8 @@ export function permissionLines(permissions: Permissions | undefined): string[] 
   return lines;
 }
 
+const UNSANDBOXED = 'The embedded supervisor runs plugins without a sandbox.';
+
 interface PluginPermissionsProps {
   pluginId: string;
   permissions: Permissions | undefined;
@@ -45,8 +47,9 @@ export function PluginPermissions({ pluginId, permissions, backend }: PluginPerm
         </div>
       ) : null}
       {unsandboxed ? (
-        <p className="plugin-permissions-unsandboxed" data-testid={`plugin-unsandboxed-${pluginId}`}>
-          {lines.length > 0 ? 'Not enforced' : 'Not sandboxed'}: the embedded supervisor runs plugins without a sandbox.
+        <p className="plugin-permissions-unsandboxed" title={UNSANDBOXED} data-testid={`plugin-unsandboxed-${pluginId}`}>
+          {/* Short on the cards of plugins that request nothing, which would all say the same. */}
+          {lines.length > 0 ? `Not enforced: ${UNSANDBOXED.charAt(0).toLowerCase()}${UNSANDBOXED.slice(1)}` : 'Not sandboxed (embedded supervisor)'}
         </p>
       ) : null}
     </div>
