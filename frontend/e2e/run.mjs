@@ -406,6 +406,10 @@ const steps = [
       assert((await byTestId('sidebar-plugins').count()) === 0, 'the sidebar has no plugins section while none is enabled');
       assert((await attr('plugin-toggle-hello-python', 'aria-checked')) === 'false', 'hello-python starts disabled');
       assert((await byTestId('current-user').textContent()) === USER.username, 'the sidebar shows who is logged in');
+      // This daemon runs the embedded supervisor, which has no sandbox: the cards say so.
+      await visible('plugin-unsandboxed-hello-python');
+      const unsandboxed = (await byTestId('plugin-unsandboxed-hello-python').textContent()) ?? '';
+      assert(/Not sandboxed/.test(unsandboxed), `the card says the plugin is not sandboxed: ${unsandboxed}`);
     },
   ],
   [
@@ -774,13 +778,25 @@ const steps = [
   skippedBinaryStep,
   [
     'overview',
-    'the overview (loaded by address, through the SPA fallback) shows counts and events',
+    'the overview (loaded by address, through the SPA fallback) shows counts and events; its Failed tile lists the failed plugins',
     async () => {
       await page.goto(`${daemon.url}/status`);
       await visible('stat-total');
       assert((await byTestId('stat-total').locator('.stat-value').textContent()) === '4', 'four plugins installed');
       assert((await byTestId('stat-running').locator('.stat-value').textContent()) === '0', 'none running');
       await byTestId('overview-events').locator('[data-kind="stopped"], [data-kind="disabled"]').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+      const failed = (await byTestId('stat-failed').locator('.stat-value').textContent()) ?? '';
+      await byTestId('stat-failed').click();
+      await visible('plugins-filter');
+      const url = new URL(page.url());
+      assert(url.pathname === '/plugins' && url.searchParams.get('state') === 'failed', `the Failed tile leads to ${url}`);
+      const filter = (await byTestId('plugins-filter').textContent()) ?? '';
+      assert(failed === '0' ? filter.includes('No failed plugins') : filter.includes(`${failed} of 4`), `${failed} failed: ${filter}`);
+      await byTestId('plugins-filter-clear').click();
+      await visible('plugin-card-hello-python');
+      await gone('plugins-filter');
+      await byTestId('nav-overview').click();
+      await visible('stat-total');
     },
   ],
   [

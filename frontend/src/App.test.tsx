@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { ToastProvider } from './lib/toast';
-import { apiError, fakeApi, json, plugin } from './test/fakeApi';
+import { apiError, daemonStatus, fakeApi, json, plugin } from './test/fakeApi';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -85,6 +85,43 @@ describe('App', () => {
     expect(new URLSearchParams(window.location.search).get('next')).toBe('/status');
   });
 
+  it('leads from the overview’s Failed tile to the failed plugins only, and back to all of them', async () => {
+    const user = userEvent.setup();
+    const fetch = fakeApi({
+      'GET /api/auth/me': () => json(admin),
+      'GET /api/plugins': () =>
+        json([
+          plugin('ok', { name: 'Fine', status: { enabled: true, state: 'running', pid: 7 } }),
+          plugin('bad', { name: 'Broken', status: { enabled: true, state: 'failed', last_error: 'exited with status 3' } }),
+          plugin('off', { name: 'Idle' }),
+        ]),
+      'GET /api/status': () => json(daemonStatus('systemd', { total: 3, enabled: 2, running: 1, failed: 1 })),
+      'GET /api/events': () => json([]),
+      'GET /api/discovery-failures': () => json([]),
+    });
+    window.history.replaceState(null, '', '/status');
+    renderApp();
+    const tile = await screen.findByTestId('stat-failed');
+    expect(tile.tagName).toBe('A');
+    expect(tile.getAttribute('href')).toBe('/plugins?state=failed');
+    expect(tile.textContent).toBe('1Failed');
+    expect(screen.getByTestId('stat-running').tagName).toBe('DIV');
+
+    await user.click(tile);
+    expect(window.location.pathname + window.location.search).toBe('/plugins?state=failed');
+    expect((await screen.findByTestId('plugins-filter')).textContent).toContain('Showing failed plugins only: 1 of 3.');
+    expect(screen.getByTestId('plugin-card-bad')).toBeTruthy();
+    expect(screen.queryByTestId('plugin-card-ok')).toBeNull();
+    expect(screen.queryByTestId('plugin-card-off')).toBeNull();
+
+    await user.click(screen.getByRole('link', { name: 'Show all plugins' }));
+    expect(window.location.pathname + window.location.search).toBe('/plugins');
+    expect(await screen.findByTestId('plugin-card-ok')).toBeTruthy();
+    expect(screen.getByTestId('plugin-card-off')).toBeTruthy();
+    expect(screen.queryByTestId('plugins-filter')).toBeNull();
+    expect(fetch.unmatched).toEqual([]);
+  });
+
   it('ignores a next= that leaves the dashboard', async () => {
     const user = userEvent.setup();
     let loggedIn = false;
@@ -111,6 +148,7 @@ describe('App', () => {
       'GET /api/auth/me': () => json(admin),
       'GET /api/plugins': () => json([]),
       'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
       'POST /api/auth/logout': () => new Response(null, { status: 204 }),
     });
     renderApp();

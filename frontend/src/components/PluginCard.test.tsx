@@ -5,7 +5,7 @@ import type { Plugin } from '../lib/api';
 import { PluginsProvider } from '../lib/plugins';
 import { ToastProvider } from '../lib/toast';
 import { PluginsPage } from '../pages/PluginsPage';
-import { apiError, fakeApi, json, plugin, running } from '../test/fakeApi';
+import { apiError, daemonStatus, fakeApi, json, plugin, running } from '../test/fakeApi';
 import { PluginCard } from './PluginCard';
 
 afterEach(() => {
@@ -168,6 +168,7 @@ describe('enabling and restarting from the plugins page', () => {
     const fetch = fakeApi({
       'GET /api/plugins': () => json([current]),
       'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
       // Like the daemon: answered at once, the plugin starting again.
       'POST /api/plugins/hello/restart': () => {
         current = plugin('hello', { name: 'Hello', status: { enabled: true, state: 'starting', pid: null } });

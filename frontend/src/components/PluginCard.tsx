@@ -1,5 +1,5 @@
 import type { MouseEvent } from 'react';
-import type { Plugin } from '../lib/api';
+import type { Backend, Plugin } from '../lib/api';
 import { iconText } from '../lib/format';
 import { displayState } from '../lib/plugins';
 import { Link } from '../lib/router';
@@ -12,6 +12,8 @@ interface PluginCardProps {
   plugin: Plugin;
   /** The `enabled` value a toggle (or restart) in flight is switching to, if any. */
   pending?: boolean;
+  /** Which backend runs the plugins, once known: under `embedded` nothing is sandboxed. */
+  backend?: Backend | null;
   onToggle(enabled: boolean): void;
   onRestart(): void;
   onOpenDetails(): void;
@@ -23,7 +25,7 @@ function fromControl(event: MouseEvent): boolean {
   return (event.target as HTMLElement).closest('button, a, input, select, label') !== null;
 }
 
-export function PluginCard({ plugin, pending, onToggle, onRestart, onOpenDetails, onOpenLogs }: PluginCardProps) {
+export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOpenDetails, onOpenLogs }: PluginCardProps) {
   const state = displayState(plugin);
   const busy = pending !== undefined;
   const checked = busy ? pending : plugin.status.enabled;
@@ -72,7 +74,7 @@ export function PluginCard({ plugin, pending, onToggle, onRestart, onOpenDetails
         />
       </div>
       <p className="plugin-card-description">{plugin.description || 'No description.'}</p>
-      <PluginPermissions pluginId={plugin.id} permissions={plugin.permissions} />
+      <PluginPermissions pluginId={plugin.id} permissions={plugin.permissions} backend={backend} />
       {plugin.status.last_error && (state === 'failed' || state === 'backoff') ? (
         <p className="plugin-card-error" title={plugin.status.last_error}>
           {plugin.status.last_error}

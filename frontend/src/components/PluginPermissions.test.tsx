@@ -33,4 +33,39 @@ describe('PluginPermissions', () => {
     expect(container.innerHTML).toBe('');
     expect(permissionLines(undefined)).toEqual([]);
   });
+
+  it('says plainly that nothing is enforced under the embedded supervisor', () => {
+    const { rerender } = render(
+      <PluginPermissions pluginId="cam" permissions={{ network: true, writable_paths: [], devices: [], jit: false }} backend="embedded" />,
+    );
+    const block = screen.getByTestId('plugin-permissions-cam');
+    expect(block.dataset.enforced).toBe('false');
+    expect(within(block).getByRole('listitem').textContent).toBe('Network beyond localhost');
+    expect(screen.getByTestId('plugin-unsandboxed-cam').textContent).toBe(
+      'Not enforced: the embedded supervisor runs plugins without a sandbox.',
+    );
+
+    // A plugin that asks for nothing is no more sandboxed: its card says so too.
+    rerender(<PluginPermissions pluginId="cam" permissions={{ network: false, writable_paths: [], devices: [], jit: false }} backend="embedded" />);
+    expect(screen.queryByRole('list')).toBeNull();
+    const note = screen.getByTestId('plugin-unsandboxed-cam');
+    expect(note.textContent).toBe('Not sandboxed (embedded supervisor)');
+    expect(note.getAttribute('title')).toBe('The embedded supervisor runs plugins without a sandbox.');
+  });
+
+  it('presents the requests as before under systemd, or while the backend is unknown', () => {
+    const permissions = { network: true, writable_paths: [], devices: [], jit: false };
+    for (const backend of ['systemd', null, undefined] as const) {
+      const { unmount } = render(<PluginPermissions pluginId="cam" permissions={permissions} backend={backend} />);
+      const block = screen.getByTestId('plugin-permissions-cam');
+      expect(block.dataset.enforced).toBeUndefined();
+      expect(block.textContent).toBe('RequestsNetwork beyond localhost');
+      expect(screen.queryByTestId('plugin-unsandboxed-cam')).toBeNull();
+      unmount();
+    }
+    const { container } = render(
+      <PluginPermissions pluginId="x" permissions={{ network: false, writable_paths: [], devices: [], jit: false }} backend="systemd" />,
+    );
+    expect(container.innerHTML).toBe('');
+  });
 });

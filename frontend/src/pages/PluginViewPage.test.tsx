@@ -122,6 +122,32 @@ describe('PluginViewPage', () => {
     await waitFor(() => expect(screen.queryByTestId('plugin-view-error')).toBeNull());
   });
 
+  it('takes the error panel away by itself once the plugin runs again and its view loads', async () => {
+    // The bundle is asked for while the plugin is (still listed as) running but has just died,
+    // so the daemon cannot answer it; then the plugin is restarted and runs again.
+    // A version of its own: the page keeps the bundles it has fetched, by version.
+    let current = plugin('hello', { name: 'Hello', version: '1.1.0', status: running });
+    let up = false;
+    setup(undefined, {
+      'GET /api/plugins': () => json([current]),
+      'GET /api/plugins/hello/bundle.js': () =>
+        up
+          ? new Response(BUNDLE, { status: 200, headers: { 'content-type': 'text/javascript' } })
+          : apiError(503, 'plugin_not_running', 'plugin hello is not running'),
+    });
+    renderPage();
+    expect((await screen.findByTestId('plugin-view-error')).textContent).toContain('plugin hello is not running');
+
+    current = plugin('hello', { name: 'Hello', version: '1.1.0', status: { enabled: true, state: 'backoff', pid: null, restarts: 1 } });
+    await waitFor(() => expect(screen.getByTestId('plugin-view-state').dataset.state).toBe('backoff'), { timeout: 4000 });
+    up = true;
+    current = plugin('hello', { name: 'Hello', version: '1.1.0', status: { ...running, pid: 43, restarts: 1 } });
+    await waitFor(() => expect(screen.queryByTestId('plugin-view-error')).toBeNull(), { timeout: 4000 });
+    const side = await frameSide();
+    side.send({ type: 'mounted' });
+    await waitFor(() => expect(screen.getByTestId('plugin-view-container').hidden).toBe(false));
+  }, 15_000);
+
   it('restarts the plugin from its page, the button disabled until it runs again, keeping the view’s frame', async () => {
     let current = plugin('hello', { name: 'Hello', status: running });
     let polls = 0;

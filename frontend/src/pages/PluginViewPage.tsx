@@ -143,6 +143,18 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
     setAttempt((n) => n + 1);
   }, [pluginId]);
 
+  // A view that failed to load or start gets another go when the plugin runs again (a new run:
+  // running after another state, or another pid), so that the error panel does not outlive the
+  // plugin's trouble; a view that fails while the plugin keeps running waits for Retry.
+  const run = state === 'running' ? `${plugin?.status.pid ?? ''}/${plugin?.status.restarts ?? ''}` : null;
+  const lastRun = useRef(run);
+  const failed = phase.kind === 'error';
+  useEffect(() => {
+    const before = lastRun.current;
+    lastRun.current = run;
+    if (failed && run !== null && run !== before) retry();
+  }, [run, failed, retry]);
+
   useEffect(() => {
     if (!active) return;
     host.current?.setPath(viewPath(pluginId, pathname));

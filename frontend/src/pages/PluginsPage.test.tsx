@@ -5,7 +5,7 @@ import type { DiscoveryFailure, Plugin } from '../lib/api';
 import { PluginsProvider } from '../lib/plugins';
 import { basename, rescanSummary } from '../lib/skipped';
 import { ToastProvider } from '../lib/toast';
-import { apiError, fakeApi, json, plugin } from '../test/fakeApi';
+import { apiError, daemonStatus, fakeApi, json, plugin } from '../test/fakeApi';
 import { PluginsPage } from './PluginsPage';
 
 afterEach(() => {
@@ -37,6 +37,7 @@ describe('skipped files on the plugins page', () => {
     const fetch = fakeApi({
       'GET /api/plugins': () => json([plugin('hello', { name: 'Hello' })]),
       'GET /api/discovery-failures': () => json([garbage, { binary: '/var/lib/toru/plugins/dir.binary', reason: 'not a regular file' }]),
+      'GET /api/status': () => json(daemonStatus()),
     });
     renderPage();
     const section = await screen.findByRole('region', { name: '2 files skipped' });
@@ -95,6 +96,7 @@ describe('Rescan on the plugins page', () => {
     const fetch = fakeApi({
       'GET /api/plugins': () => json(installed),
       'GET /api/discovery-failures': () => json(skipped),
+      'GET /api/status': () => json(daemonStatus()),
       // Like the daemon: the scan finds a new plugin and a broken file, and answers the list.
       'POST /api/rescan': () =>
         new Promise<Response>((resolve) => {
@@ -187,5 +189,59 @@ describe('rescanSummary', () => {
   it('takes the file name of a path', () => {
     expect(basename('/var/lib/toru/plugins/x.binary')).toBe('x.binary');
     expect(basename('x.binary')).toBe('x.binary');
+  });
+});
+
+describe('the sandbox on the plugins page', () => {
+  const plugins = [
+    plugin('cam', { name: 'Camera', permissions: { network: false, writable_paths: [], devices: ['/dev/video0'], jit: false } }),
+    plugin('plain', { name: 'Plain' }),
+  ];
+
+  it('says on every card that nothing is sandboxed when the daemon runs the embedded supervisor', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json(plugins),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus('embedded')),
+    });
+    renderPage();
+    await waitFor(() => expect(screen.getByTestId('plugin-unsandboxed-cam').textContent).toContain('Not enforced'));
+    expect(screen.getByTestId('plugin-permissions-cam').textContent).toContain('Device /dev/video0');
+    expect(screen.getByTestId('plugin-unsandboxed-plain').textContent).toContain('Not sandboxed');
+  });
+
+  it('lists the requests as it did under systemd', async () => {
+    const fetch = fakeApi({
+      'GET /api/plugins': () => json(plugins),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus('systemd')),
+    });
+    renderPage();
+    expect((await screen.findByTestId('plugin-permissions-cam')).textContent).toBe('RequestsDevice /dev/video0');
+    await waitFor(() => expect(calls(fetch)).toContain('GET /api/status'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(screen.queryByTestId('plugin-unsandboxed-cam')).toBeNull();
+    expect(screen.queryByTestId('plugin-permissions-plain')).toBeNull();
+  });
+});
+
+describe('the plugins page filtered by state', () => {
+  it('says when no plugin is in the state asked for, and ignores a state it does not know', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json([plugin('hello', { name: 'Hello' })]),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
+    });
+    window.history.replaceState(null, '', '/plugins?state=failed');
+    const { unmount } = renderPage();
+    expect((await screen.findByTestId('plugins-filter')).textContent).toContain('No failed plugins.');
+    expect(screen.queryByTestId('plugin-card-hello')).toBeNull();
+    expect(screen.getByRole('link', { name: 'Show all plugins' }).getAttribute('href')).toBe('/plugins');
+    unmount();
+
+    window.history.replaceState(null, '', '/plugins?state=bogus');
+    renderPage();
+    expect(await screen.findByTestId('plugin-card-hello')).toBeTruthy();
+    expect(screen.queryByTestId('plugins-filter')).toBeNull();
   });
 });

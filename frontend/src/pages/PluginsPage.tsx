@@ -4,16 +4,39 @@ import { PluginCard } from '../components/PluginCard';
 import { PluginDetailsPanel } from '../components/PluginDetailsPanel';
 import { SkippedBinaries } from '../components/SkippedBinaries';
 import { Spinner } from '../components/Spinner';
-import { ApiError, type DiscoveryFailure } from '../lib/api';
-import { usePlugins } from '../lib/plugins';
+import * as api from '../lib/api';
+import { ApiError, type Backend, type DiscoveryFailure, type PluginState } from '../lib/api';
+import { STATE_LABEL } from '../lib/format';
+import { displayState, usePlugins } from '../lib/plugins';
+import { Link, useLocation } from '../lib/router';
 import { rescanSummary, useSkippedBinaries } from '../lib/skipped';
 import { useToast } from '../lib/toast';
 
 type Panel = { kind: 'details' | 'logs'; id: string } | null;
 
+/** Which backend runs the plugins (it does not change while the daemon runs); null until known,
+ *  or if `GET /api/status` fails, when the cards say nothing about it. */
+function useBackend(): Backend | null {
+  const [backend, setBackend] = useState<Backend | null>(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    api.status(controller.signal).then(
+      (status) => setBackend(status.backend),
+      () => {},
+    );
+    return () => controller.abort();
+  }, []);
+  return backend;
+}
+
 export function PluginsPage() {
   const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
   const skipped = useSkippedBinaries();
+  const backend = useBackend();
+  // `?state=failed` (the overview's Failed tile) shows the plugins in that state only.
+  const wanted = useLocation().search.get('state');
+  const only = wanted !== null && Object.hasOwn(STATE_LABEL, wanted) ? (wanted as PluginState) : null;
+  const shown = plugins && only ? plugins.filter((p) => displayState(p) === only) : plugins;
   const [panel, setPanel] = useState<Panel>(null);
   const [rescanning, setRescanning] = useState(false);
   const toast = useToast();
@@ -105,19 +128,34 @@ export function PluginsPage() {
           </p>
         </div>
       ) : (
-        <div className="card-grid" data-testid="plugin-list">
-          {plugins.map((plugin) => (
-            <PluginCard
-              key={plugin.id}
-              plugin={plugin}
-              pending={pending[plugin.id]}
-              onToggle={(on) => void setEnabled(plugin.id, on)}
-              onRestart={() => void restart(plugin.id)}
-              onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
-              onOpenLogs={() => setPanel({ kind: 'logs', id: plugin.id })}
-            />
-          ))}
-        </div>
+        <>
+          {only ? (
+            <div className="notice notice-info plugins-filter" role="status" data-testid="plugins-filter">
+              <span>
+                {shown!.length === 0
+                  ? `No ${STATE_LABEL[only].toLowerCase()} plugins.`
+                  : `Showing ${STATE_LABEL[only].toLowerCase()} plugins only: ${shown!.length} of ${plugins.length}.`}
+              </span>
+              <Link to="/plugins" className="button button-small" data-testid="plugins-filter-clear">
+                Show all plugins
+              </Link>
+            </div>
+          ) : null}
+          <div className="card-grid" data-testid="plugin-list">
+            {shown!.map((plugin) => (
+              <PluginCard
+                key={plugin.id}
+                plugin={plugin}
+                pending={pending[plugin.id]}
+                backend={backend}
+                onToggle={(on) => void setEnabled(plugin.id, on)}
+                onRestart={() => void restart(plugin.id)}
+                onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
+                onOpenLogs={() => setPanel({ kind: 'logs', id: plugin.id })}
+              />
+            ))}
+          </div>
+        </>
       )}
 
       {panel?.kind === 'details' ? (

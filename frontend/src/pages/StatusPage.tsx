@@ -9,11 +9,31 @@ import { Link } from '../lib/router';
 
 const EVENT_LIMIT = 25;
 
-function Stat({ label, value, tone, testId }: { label: string; value: number; tone?: 'good' | 'bad'; testId: string }) {
-  return (
-    <div className={`stat${tone && value > 0 ? ` stat-${tone}` : ''}`} data-testid={testId}>
+interface StatProps {
+  label: string;
+  value: number;
+  tone?: 'good' | 'bad';
+  testId: string;
+  /** Where the tile leads, e.g. to the plugins it counts. */
+  to?: string;
+  title?: string;
+}
+
+function Stat({ label, value, tone, testId, to, title }: StatProps) {
+  const className = `stat${tone && value > 0 ? ` stat-${tone}` : ''}${to ? ' stat-link' : ''}`;
+  const content = (
+    <>
       <span className="stat-value">{value}</span>
       <span className="stat-label">{label}</span>
+    </>
+  );
+  return to ? (
+    <Link to={to} className={className} data-testid={testId} title={title}>
+      {content}
+    </Link>
+  ) : (
+    <div className={className} data-testid={testId}>
+      {content}
     </div>
   );
 }
@@ -80,7 +100,14 @@ export function StatusPage() {
               <Stat label="Installed" value={status.plugins.total} testId="stat-total" />
               <Stat label="Enabled" value={status.plugins.enabled} testId="stat-enabled" />
               <Stat label="Running" value={status.plugins.running} tone="good" testId="stat-running" />
-              <Stat label="Failed" value={status.plugins.failed} tone="bad" testId="stat-failed" />
+              <Stat
+                label="Failed"
+                value={status.plugins.failed}
+                tone="bad"
+                testId="stat-failed"
+                to="/plugins?state=failed"
+                title="Show the failed plugins"
+              />
             </div>
           </section>
           <section className="card overview-daemon" aria-labelledby="daemon-title">

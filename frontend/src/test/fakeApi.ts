@@ -1,7 +1,7 @@
 // A stand-in for the daemon in unit tests: `fetch` answers from a table of handlers.
 
 import { vi } from 'vitest';
-import type { LicenseStatus, Plugin, PluginStatus } from '../lib/api';
+import type { Backend, LicenseStatus, Plugin, PluginStatus, Status } from '../lib/api';
 
 export type Handler = (request: { method: string; url: URL; body: unknown; init: RequestInit }) => Response | Promise<Response>;
 
@@ -87,3 +87,14 @@ export function plugin(
 }
 
 export const running = { enabled: true, state: 'running', healthy: true, pid: 42 } as const;
+
+/** `GET /api/status`'s answer; by default the systemd backend and no plugins. */
+export function daemonStatus(backend: Backend = 'systemd', plugins: Partial<Status['plugins']> = {}): Status {
+  return {
+    version: '0.1.0',
+    instance_id: '00000000-0000-4000-8000-000000000000',
+    backend,
+    user: 'admin',
+    plugins: { total: 0, enabled: 0, running: 0, failed: 0, ...plugins },
+  };
+}
