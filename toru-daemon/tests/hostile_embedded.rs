@@ -211,8 +211,24 @@ async fn a_hanging_metadata_does_not_delay_the_api() {
         "the API answered only after discovery gave up on the hanging binary"
     );
 
-    // The list waits for the first scan instead of showing an empty directory.
+    // So do the routes of one plugin: a disable (as a script right after start-up sends it)
+    // or a KV read waits for the scan instead of answering 404 for a plugin about to appear.
     let local = Client::new(Endpoint::Unix(daemon.socket_path.clone()), None);
+    let disabled: serde_json::Value = local
+        .send_json(
+            http::Method::POST,
+            "/api/plugins/fine/disable",
+            &serde_json::json!({}),
+        )
+        .await
+        .expect("disable waits for the first scan");
+    assert_eq!(disabled["id"], "fine");
+    let _: serde_json::Value = local
+        .get("/api/plugins/fine/kv")
+        .await
+        .expect("a KV read waits for the first scan too");
+
+    // The list waits for the first scan instead of showing an empty directory.
     let list: serde_json::Value = local.get("/api/plugins").await.unwrap();
     let ids: Vec<&str> = list
         .as_array()

@@ -398,6 +398,7 @@ impl PluginManager {
     /// is gone. Disabling a disabled plugin is a no-op.
     pub async fn disable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
+        self.scanned().await;
         let slot = shared
             .slot(plugin_id)
             .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
@@ -429,6 +430,7 @@ impl PluginManager {
         key: Option<String>,
     ) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
+        self.scanned().await;
         let slot = shared
             .slot(plugin_id)
             .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;

@@ -31,14 +31,14 @@ pub async fn list(
     Path(id): Path<String>,
     Query(query): Query<KvListQuery>,
 ) -> ApiResult {
-    require_plugin(&state, &id)?;
+    require_plugin(&state, &id).await?;
     let keys = state.store.kv_list(&id, &query.prefix).await?;
     Ok(warp::reply::json(&KvKeys { keys }).into_response())
 }
 
 /// `GET /api/plugins/:id/kv/:key`.
 pub async fn get(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -> ApiResult {
-    require_plugin(&state, &id)?;
+    require_plugin(&state, &id).await?;
     let key = decode_key(&raw_key)?;
     match state.store.kv_get(&id, &key).await? {
         Some(value) => Ok(warp::reply::json(&KvEntry { key, value }).into_response()),
@@ -54,7 +54,7 @@ pub async fn set(
     Path((id, raw_key)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    require_plugin(&state, &id)?;
+    require_plugin(&state, &id).await?;
     let key = decode_key(&raw_key)?;
     let KvValue { value } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"value\": \"…\"}}: {e}")))?;
@@ -70,7 +70,7 @@ pub async fn set(
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
 pub async fn delete(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -> ApiResult {
-    require_plugin(&state, &id)?;
+    require_plugin(&state, &id).await?;
     let key = decode_key(&raw_key)?;
     if state.store.kv_delete(&id, &key).await? {
         Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())

@@ -21,7 +21,7 @@ pub async fn set(
     caller: Caller,
     Json(form): Json<LicenseForm>,
 ) -> ApiResult {
-    super::require_plugin(&state, &id)?;
+    super::require_plugin(&state, &id).await?;
     let key = check_key(&id, &form.key).map_err(ApiError::from)?;
     tracing::info!(plugin = id, by = caller.name(), "licence key set");
     let info = state.plugins.set_license(&id, Some(key)).await?;
@@ -30,7 +30,7 @@ pub async fn set(
 
 /// `DELETE /api/plugins/:id/license`: removes the key (restarting the plugin if it runs).
 pub async fn clear(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
-    super::require_plugin(&state, &id)?;
+    super::require_plugin(&state, &id).await?;
     tracing::info!(plugin = id, by = caller.name(), "licence key removed");
     let info = state.plugins.set_license(&id, None).await?;
     Ok(warp::reply::json(&Plugin::from(info)).into_response())

@@ -45,7 +45,7 @@ pub async fn page(
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
-    let id = require_plugin(&state, &id)?;
+    let id = require_plugin(&state, &id).await?;
     let query = parse(&query)?;
     let page = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::read_page(id.as_str(), &unit_name(&id), &query)
@@ -68,7 +68,7 @@ pub async fn follow(
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult {
-    let id = require_plugin(&state, &id)?;
+    let id = require_plugin(&state, &id).await?;
     let query = parse(&query)?;
     let rx = match state.plugins.backend_kind() {
         BackendKind::Systemd => journal::follow(id.to_string(), unit_name(&id), query),

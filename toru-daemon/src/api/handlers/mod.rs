@@ -16,11 +16,13 @@ pub type ApiResult = Result<warp::reply::Response, super::error::ApiError>;
 
 /// 404 unless a plugin with this id was discovered; for routes that work whether or not it runs.
 /// Returns the discovered plugin's [`PluginId`](toru_plugin_api::PluginId), so a request path
-/// becomes an id only by matching a plugin the daemon knows.
-pub fn require_plugin(
+/// becomes an id only by matching a plugin the daemon knows. Waits for the daemon's first scan,
+/// so a request right after start-up does not get a 404 for a plugin about to be discovered.
+pub async fn require_plugin(
     state: &super::ApiState,
     id: &str,
 ) -> Result<toru_plugin_api::PluginId, super::error::ApiError> {
+    state.plugins.scanned().await;
     state
         .plugins
         .get(id)
