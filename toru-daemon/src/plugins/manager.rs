@@ -155,6 +155,15 @@ impl PluginManager {
         tracing::info!(plugins = self.list().len(), "plugins discovered");
     }
 
+    /// The slot of a discovered plugin, once the first scan is done (so a plugin about to be
+    /// discovered is not reported unknown); `UnknownPlugin` otherwise.
+    async fn discovered(&self, plugin_id: &str) -> Result<Arc<Slot>, Error> {
+        self.scanned().await;
+        self.shared
+            .slot(plugin_id)
+            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))
+    }
+
     /// Returns once the first scan and the restore of the enabled plugins are done. Until then
     /// the plugin list is incomplete; the API's plugin routes wait for this.
     pub async fn scanned(&self) {
@@ -398,10 +407,7 @@ impl PluginManager {
     /// is gone. Disabling a disabled plugin is a no-op.
     pub async fn disable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
-        self.scanned().await;
-        let slot = shared
-            .slot(plugin_id)
-            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
         let was_enabled = slot.status().enabled || supervisor.is_some();
         shared.persist_enabled(plugin_id, false).await?;
@@ -430,10 +436,7 @@ impl PluginManager {
         key: Option<String>,
     ) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
-        self.scanned().await;
-        let slot = shared
-            .slot(plugin_id)
-            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
         let (kind, details) = match &key {
             Some(key) => {
@@ -458,10 +461,7 @@ impl PluginManager {
     /// Answers once the new start has begun; records `restarted`.
     pub async fn restart(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
-        self.scanned().await;
-        let slot = shared
-            .slot(plugin_id)
-            .ok_or_else(|| Error::UnknownPlugin(plugin_id.to_owned()))?;
+        let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
         let info = if self.restart_if_running(&slot, &mut supervisor).await {
             drop(supervisor);
