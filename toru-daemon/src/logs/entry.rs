@@ -56,14 +56,22 @@ pub struct LogEntry {
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The syslog priority of a plugin's output line that has no `<N>` prefix: warning (4), under
+/// both backends (systemd units get it as `SyslogLevel=`). Both SDKs' loggers prefix every
+/// line, so an unprefixed line is output the plugin did not log on purpose: a panic, a Python
+/// traceback, an uncaught exception, a stray print. Those are what an administrator looks for
+/// with `toructl plugin logs ID --level warn` when a plugin crash-loops; journald's own default
+/// (info) would hide them there. Warning, not error, so a stray print raises no alarm.
+pub const UNPREFIXED_PRIORITY: u8 = 4;
+
 /// Splits a `<N>` syslog priority prefix off a line, as journald does for service output.
-/// Lines without a valid prefix are info.
+/// Lines without a valid prefix are at [`UNPREFIXED_PRIORITY`].
 pub fn split_priority(line: &str) -> (Level, &str) {
     let bytes = line.as_bytes();
     if bytes.len() >= 3 && bytes[0] == b'<' && bytes[2] == b'>' && bytes[1].is_ascii_digit() {
         (Level::from_priority(bytes[1] - b'0'), &line[3..])
     } else {
-        (Level::Info, line)
+        (Level::from_priority(UNPREFIXED_PRIORITY), line)
     }
 }
 
@@ -79,12 +87,18 @@ mod tests {
             ("<6>fine", Level::Info, "fine"),
             ("<7>noise", Level::Debug, "noise"),
             ("<0>emerg", Level::Error, "emerg"),
-            // not a prefix: no digit, two digits, unterminated, empty
-            ("<x>text", Level::Info, "<x>text"),
-            ("<12>text", Level::Info, "<12>text"),
-            ("<3", Level::Info, "<3"),
-            ("", Level::Info, ""),
-            ("plain", Level::Info, "plain"),
+            // not a prefix: no digit, two digits, unterminated, empty; a warning, like any
+            // line the plugin's logger did not write (a panic, a traceback)
+            ("<x>text", Level::Warn, "<x>text"),
+            ("<12>text", Level::Warn, "<12>text"),
+            ("<3", Level::Warn, "<3"),
+            ("", Level::Warn, ""),
+            ("plain", Level::Warn, "plain"),
+            (
+                "thread 'main' panicked at src/main.rs:3:5:",
+                Level::Warn,
+                "thread 'main' panicked at src/main.rs:3:5:",
+            ),
         ];
         for (line, level, message) in cases {
             assert_eq!(split_priority(line), (level, message), "{line:?}");

@@ -10,6 +10,7 @@ use super::SystemdConfig;
 use super::error::SystemdError;
 use super::sandbox::{limit_properties, sandbox_properties};
 use super::socket::{runtime_dir_path, runtime_directory, unit_socket_path};
+use crate::logs::entry::UNPREFIXED_PRIORITY;
 use crate::plugins::backend::LaunchSpec;
 use crate::plugins::settings::{Backoff, RestartPolicy};
 
@@ -100,6 +101,9 @@ pub fn unit_properties(
             vec![format!("TORU_PLUGIN={id}").into_bytes()].into(),
         ),
         ("SyslogIdentifier", id.to_string().into()),
+        // A line without a `<N>` prefix (a panic, a traceback) is a warning, as under the
+        // embedded backend (`logs::entry::UNPREFIXED_PRIORITY`).
+        ("SyslogLevel", i32::from(UNPREFIXED_PRIORITY).into()),
         // 0007, not 0077: the socket must be group-writable for the daemon (group root via
         // the setgid directory). The plugin's other files are its dynamic group's, which no
         // one else has.
