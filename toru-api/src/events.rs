@@ -1,4 +1,4 @@
-//! The plugin event log: what happened to each plugin and when.
+//! The event log: what happened to each plugin, and who changed what (the audit trail).
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,11 +42,29 @@ pub enum EventKind {
     /// An administrator restarted the plugin (`toructl plugin restart`, the dashboard's
     /// Restart button).
     Restarted,
+    /// An administrator wrote a key of the plugin's store through the API.
+    KvSet,
+    /// An administrator deleted a key of the plugin's store through the API.
+    KvDeleted,
+    /// An administrator had the plugins directory scanned again.
+    Rescanned,
+    /// An administrator added a dashboard user.
+    UserCreated,
+    /// A dashboard user was deleted.
+    UserDeleted,
+    /// A dashboard user was disabled: they cannot log in, their sessions ended.
+    UserDisabled,
+    /// A disabled dashboard user was enabled again.
+    UserEnabled,
+    /// A dashboard user's role changed.
+    UserRoleChanged,
+    /// A dashboard user's password was set.
+    PasswordChanged,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -62,6 +80,15 @@ impl EventKind {
         EventKind::LicenseSet,
         EventKind::LicenseCleared,
         EventKind::Restarted,
+        EventKind::KvSet,
+        EventKind::KvDeleted,
+        EventKind::Rescanned,
+        EventKind::UserCreated,
+        EventKind::UserDeleted,
+        EventKind::UserDisabled,
+        EventKind::UserEnabled,
+        EventKind::UserRoleChanged,
+        EventKind::PasswordChanged,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -83,6 +110,15 @@ impl EventKind {
             EventKind::LicenseSet => "license_set",
             EventKind::LicenseCleared => "license_cleared",
             EventKind::Restarted => "restarted",
+            EventKind::KvSet => "kv_set",
+            EventKind::KvDeleted => "kv_deleted",
+            EventKind::Rescanned => "rescanned",
+            EventKind::UserCreated => "user_created",
+            EventKind::UserDeleted => "user_deleted",
+            EventKind::UserDisabled => "user_disabled",
+            EventKind::UserEnabled => "user_enabled",
+            EventKind::UserRoleChanged => "user_role_changed",
+            EventKind::PasswordChanged => "password_changed",
         }
     }
 }
@@ -117,22 +153,93 @@ impl FromStr for EventKind {
     }
 }
 
-/// One entry of the plugin event log.
+/// Who made a change through the API: the audit trail's "who". Events the daemon causes on its
+/// own (a crash, a restart after backoff) have none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Actor {
+    /// A dashboard user, logged in with a password.
+    Password {
+        /// The user name.
+        name: String,
+        /// The client's IP address; absent when the session came over the local socket.
+        address: Option<String>,
+    },
+    /// A local process on the daemon's Unix socket (`toructl` as root or in group `toru`).
+    LocalSocket {
+        /// The process's uid.
+        uid: u32,
+        /// The system user name of that uid, or `uid:<n>` when it has none.
+        name: String,
+    },
+}
+
+impl Actor {
+    /// The name `toructl events --actor` and the dashboard's filter match: the dashboard user
+    /// name, or the system user name of a local caller.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Password { name, .. } | Actor::LocalSocket { name, .. } => name,
+        }
+    }
+
+    /// Whether `wanted` names this actor: its name, or `uid N` / `uid:N` for a local caller.
+    pub fn matches(&self, wanted: &str) -> bool {
+        if self.name() == wanted {
+            return true;
+        }
+        match self {
+            Actor::LocalSocket { uid, .. } => {
+                let number = wanted
+                    .strip_prefix("uid ")
+                    .or_else(|| wanted.strip_prefix("uid:"));
+                number.and_then(|n| n.trim().parse::<u32>().ok()) == Some(*uid)
+            }
+            Actor::Password { .. } => false,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    /// `alice from 192.0.2.7`, `alice`, or `uid 1000 (bob) via the local socket`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Password {
+                name,
+                address: Some(address),
+            } => write!(f, "{name} from {address}"),
+            Actor::Password {
+                name,
+                address: None,
+            } => f.write_str(name),
+            Actor::LocalSocket { uid, name } => {
+                write!(f, "uid {uid} ({name}) via the local socket")
+            }
+        }
+    }
+}
+
+/// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct Event {
     /// Increases with insertion order.
     pub id: i64,
-    /// The plugin the event is about.
-    pub plugin_id: String,
+    /// The plugin the event is about; `null` for an event about no plugin (a user change, a
+    /// rescan).
+    pub plugin_id: Option<String>,
+    /// The dashboard user the event is about (`user_*` and `password_changed` events).
+    pub user: Option<String>,
     /// When it was recorded, in ms since the Unix epoch.
     pub at_unix_ms: i64,
     /// What happened.
     pub kind: EventKind,
     /// Human-readable details (exit status, error message, …); may be empty.
     pub details: String,
+    /// Who caused it through the API; `null` for what the daemon did on its own.
+    pub actor: Option<Actor>,
 }
 
-/// The query of `GET /api/events`.
+/// The query of `GET /api/events`. Filters combine: every one given must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
@@ -140,6 +247,11 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
     /// Only this plugin's events.
     pub plugin: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<EventKind>,
+    /// Only changes made by this actor: a dashboard user name, a local caller's system user
+    /// name, or `uid N`.
+    pub actor: Option<String>,
 }
 
 #[cfg(test)]
@@ -157,5 +269,28 @@ mod tests {
             assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
         }
         assert!("Crashed".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn actors_read_as_the_audit_trail_shows_them_and_match_by_name_or_uid() {
+        let local = Actor::LocalSocket {
+            uid: 1000,
+            name: "bob".into(),
+        };
+        assert_eq!(local.to_string(), "uid 1000 (bob) via the local socket");
+        for wanted in ["bob", "uid 1000", "uid:1000"] {
+            assert!(local.matches(wanted), "{wanted}");
+        }
+        assert!(!local.matches("uid 1001"));
+        let user = Actor::Password {
+            name: "alice".into(),
+            address: Some("192.0.2.7".into()),
+        };
+        assert_eq!(user.to_string(), "alice from 192.0.2.7");
+        assert!(user.matches("alice") && !user.matches("uid 1000"));
+        assert_eq!(
+            serde_json::to_value(&local).unwrap(),
+            serde_json::json!({"via": "local_socket", "uid": 1000, "name": "bob"})
+        );
     }
 }

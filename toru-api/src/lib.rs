@@ -30,7 +30,7 @@ mod typescript;
 
 pub use auth::{AuthMethod, LoginRequest, Me, NewPassword, NewUser, User};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use events::{Event, EventKind, EventsQuery, UnknownEventKind};
+pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{

@@ -43,6 +43,7 @@ pub fn typescript() -> String {
     declare::<DiscoveryFailure>(c, o);
     declare::<LicenseForm>(c, o);
     declare::<EventKind>(c, o);
+    declare::<Actor>(c, o);
     declare::<Event>(c, o);
     declare::<LogLevel>(c, o);
     declare::<LogEntry>(c, o);

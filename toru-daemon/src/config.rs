@@ -80,6 +80,7 @@ struct FileConfig {
     http_idle_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
     kv_quota_bytes: Option<u64>,
+    event_retention_days: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -122,6 +123,9 @@ pub struct Config {
     /// Bytes of KV data (keys and values) each plugin may keep
     /// [default: [`DEFAULT_KV_QUOTA`](crate::store::DEFAULT_KV_QUOTA), 64 MiB].
     pub kv_quota_bytes: u64,
+    /// How long events, the audit trail among them, are kept
+    /// [default: [`EVENT_RETENTION`](crate::store::EVENT_RETENTION), 7 days].
+    pub event_retention: Duration,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -260,6 +264,11 @@ impl Config {
             kv_quota_bytes: file
                 .kv_quota_bytes
                 .unwrap_or(crate::store::DEFAULT_KV_QUOTA),
+            event_retention: file
+                .event_retention_days
+                .map_or(crate::store::EVENT_RETENTION, |days| {
+                    Duration::from_secs(u64::from(days) * 24 * 60 * 60)
+                }),
             data_dir,
         })
     }
@@ -384,6 +393,7 @@ mod tests {
             http_idle_timeout_secs,
             http_body_timeout_secs,
             kv_quota_bytes,
+            event_retention_days,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -392,6 +402,7 @@ mod tests {
         assert!(start_timeout_secs.is_some() && allowed_hosts.is_some());
         assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
         assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
+        assert!(event_retention_days.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));
@@ -407,6 +418,10 @@ mod tests {
             Some(defaults.request_timeout.as_secs())
         );
         assert_eq!(start_timeout_secs, Some(defaults.start_timeout.as_secs()));
+        assert_eq!(
+            event_retention_days.map(|days| u64::from(days) * 24 * 60 * 60),
+            Some(defaults.event_retention.as_secs())
+        );
         // And the supervision defaults are the ones `Settings` starts from.
         let supervision = crate::plugins::Settings::new(PathBuf::new());
         assert_eq!(defaults.max_failures, supervision.max_failures);

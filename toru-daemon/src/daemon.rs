@@ -72,7 +72,11 @@ impl Daemon {
             })?;
         store.set_kv_quota(config.kv_quota_bytes);
         let tasks = TaskTracker::new();
-        tasks.spawn(spawn_event_cleanup(store.clone(), shutdown.clone()));
+        tasks.spawn(spawn_event_cleanup(
+            store.clone(),
+            config.event_retention,
+            shutdown.clone(),
+        ));
         let mut settings = Settings::new(config.plugins_dir.clone());
         settings.max_failures = config.max_failures;
         settings.request_timeout = config.request_timeout;

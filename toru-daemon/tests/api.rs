@@ -816,6 +816,79 @@ async fn events_and_status_report_what_happened() {
     d.stop().await;
 }
 
+/// Every change made through the API is an event with its actor: a dashboard user with the
+/// address their request came from, or a local caller by uid; the daemon's own doings have
+/// none. `?actor=`, `?kind=` and `?plugin=` filter them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_through_the_api_are_an_audit_trail_with_their_actor() {
+    let (_dirs, d) = started().await;
+    let s = d.login().await;
+    d.enable(&s, "hello-rust").await;
+    let _: Value = s
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/kv/colour",
+            &json!({"value": "teal"}),
+        )
+        .await
+        .unwrap();
+    let _: Value = d
+        .local
+        .send_json(Method::POST, "/api/plugins/hello-rust/disable", &json!({}))
+        .await
+        .unwrap();
+    let _: Value = d
+        .local
+        .send_json(
+            Method::POST,
+            "/api/users",
+            &json!({"username": "erin", "password": "correct horse battery"}),
+        )
+        .await
+        .unwrap();
+
+    let mine: Value = s.get("/api/events?actor=admin").await.unwrap();
+    let kinds: Vec<_> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["kv_set", "enabled"], "{mine:#}");
+    assert_eq!(
+        mine[0]["actor"],
+        json!({"via": "password", "name": "admin", "address": "127.0.0.1"})
+    );
+    assert_eq!(
+        mine[0]["details"], "key \"colour\"",
+        "the key, never the value"
+    );
+
+    let local: Value = s.get("/api/events?actor=uid%200").await.unwrap();
+    let local = local.as_array().unwrap();
+    // The admin user made by `create_admin` over the socket, then the disable and erin.
+    assert_eq!(local.len(), 3, "{local:#?}");
+    assert_eq!(local[0]["kind"], "user_created");
+    assert_eq!(local[0]["user"], "erin");
+    assert_eq!(local[0]["plugin_id"], Value::Null);
+    assert_eq!(local[1]["kind"], "disabled");
+    assert_eq!(local[0]["actor"]["via"], "local_socket");
+    assert_eq!(local[0]["actor"]["uid"], 0);
+
+    let started: Value = s
+        .get("/api/events?plugin=hello-rust&kind=started")
+        .await
+        .unwrap();
+    assert_eq!(started.as_array().unwrap().len(), 1);
+    assert_eq!(started[0]["actor"], Value::Null, "the daemon started it");
+    let bad = s
+        .raw(Method::GET, "/api/events?kind=exploded", None)
+        .await
+        .unwrap();
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skipped_binaries_are_listed_with_their_reason() {
     let dirs = Dirs::new();

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::fixtures::{self, crashing_plugin, hello_rust, install, metadata_json, script};
-use support::harness::{Dirs, Harness, alive, test_settings};
+use support::harness::{Dirs, Harness, admin, alive, test_settings};
 use toru_daemon::plugins::{ForwardError, PluginState};
 use toru_daemon::store::EventKind;
 use toru_plugin_api::HttpRequest;
@@ -110,7 +110,7 @@ async fn bad_binaries_are_skipped_recorded_and_the_daemon_goes_on() {
     // Each failure is recorded as an event under the binary's name.
     assert_eq!(h.event_kinds("garbage").await, [EventKind::DiscoveryFailed]);
     // And the daemon still works: the valid plugin runs.
-    h.manager.enable("hello-rust").await.unwrap();
+    h.manager.enable("hello-rust", &admin()).await.unwrap();
     h.wait_running("hello-rust").await;
     h.stop().await;
 }
@@ -127,7 +127,7 @@ async fn enable_starts_serves_and_disable_stops() {
         Err(ForwardError::NotFound(_))
     ));
 
-    h.manager.enable("hello-rust").await.unwrap();
+    h.manager.enable("hello-rust", &admin()).await.unwrap();
     let status = h.wait_running("hello-rust").await;
     let pid = status.pid.expect("a pid");
     assert!(alive(pid), "the process runs");
@@ -174,7 +174,7 @@ async fn enable_starts_serves_and_disable_stops() {
     assert_eq!(entry["fields"]["stream"], "stderr");
 
     // Disable stops the process and the routes 404.
-    let info = h.manager.disable("hello-rust").await.unwrap();
+    let info = h.manager.disable("hello-rust", &admin()).await.unwrap();
     assert_eq!(info.status.state, PluginState::Disabled);
     assert!(!alive(pid), "the process is gone");
     assert!(matches!(
@@ -206,7 +206,7 @@ async fn kv_and_enabled_state_survive_restarts() {
     let h = Harness::start(&dirs).await;
     let instance_id = h.store.instance_id().await.unwrap();
     assert_eq!(instance_id.get_version_num(), 4, "a v4 UUID");
-    h.manager.enable("hello-rust").await.unwrap();
+    h.manager.enable("hello-rust", &admin()).await.unwrap();
     h.wait_running("hello-rust").await;
     for expected in 1..=3 {
         let reply = h
@@ -258,7 +258,7 @@ async fn a_killed_plugin_is_restarted_and_keeps_its_kv() {
     let dirs = Dirs::new();
     install(&dirs.plugins(), &hello_rust(), "hello-rust");
     let h = Harness::start(&dirs).await;
-    h.manager.enable("hello-rust").await.unwrap();
+    h.manager.enable("hello-rust", &admin()).await.unwrap();
     let first = h.wait_running("hello-rust").await.pid.unwrap();
     h.manager
         .forward("hello-rust", post("/counter/increment"))
@@ -302,7 +302,7 @@ async fn a_crashing_plugin_backs_off_1_2_then_gives_up_after_n() {
     let dirs = Dirs::new();
     crashing_plugin(&dirs.plugins(), "crasher", 1);
     let h = Harness::start(&dirs).await; // max_failures = 3
-    h.manager.enable("crasher").await.unwrap();
+    h.manager.enable("crasher", &admin()).await.unwrap();
     let status = h
         .wait_for("crasher", Duration::from_secs(15), "given up", |s| {
             s.state == PluginState::Failed
@@ -377,7 +377,7 @@ async fn a_hung_plugin_times_out_requests_and_is_restarted() {
     let mut settings = test_settings(&dirs.plugins());
     settings.request_timeout = Duration::from_millis(300);
     let h = Harness::start_with(&dirs, settings).await;
-    h.manager.enable("hang").await.unwrap();
+    h.manager.enable("hang", &admin()).await.unwrap();
     let first = h.wait_running("hang").await.pid.unwrap();
     // A request it never answers: a timeout, not a stuck caller (request_timeout = 300 ms, well
     // before three missed pings get it restarted).
@@ -422,7 +422,7 @@ async fn plugins_that_break_the_protocol_fail_their_start_and_back_off() {
     settings.max_frame = 64 * 1024;
     let h = Harness::start_with(&dirs, settings).await;
     for mode in ["garbage", "liar", "flood"] {
-        h.manager.enable(mode).await.unwrap();
+        h.manager.enable(mode, &admin()).await.unwrap();
     }
     for (mode, expected) in [
         // It answers each of our error replies with more garbage: after 100 bad frames the

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use support::api::test_config;
 use support::fixtures::{metadata_json, script};
-use support::harness::{Dirs, Harness, alive};
+use support::harness::{Dirs, Harness, admin, alive};
 use tokio_util::sync::CancellationToken;
 use toru_daemon::Daemon;
 use toru_daemon::plugins::PluginState;
@@ -82,7 +82,7 @@ async fn a_crashed_plugins_helper_is_killed_and_the_plugin_restarted_promptly() 
         ),
     );
     let h = Harness::start(&dirs).await;
-    h.manager.enable("forker").await.unwrap();
+    h.manager.enable("forker", &admin()).await.unwrap();
 
     // max_failures is 3 in the test settings: three runs, 1 s and 2 s apart, then it gives up.
     // With the connect timeout (5 s) deciding each run's end this takes over 15 s.
@@ -120,7 +120,11 @@ async fn enabling_unknown_ids_in_a_loop_does_not_rescan_each_time() {
     let h = Harness::start(&dirs).await;
     assert_eq!(scans(), 1, "the scan at start");
     for i in 0..20 {
-        let err = h.manager.enable(&format!("nope-{i}")).await.unwrap_err();
+        let err = h
+            .manager
+            .enable(&format!("nope-{i}"), &admin())
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::UnknownPlugin(_)), "{err}");
     }
     assert_eq!(scans(), 1, "no scan for 20 enables of unknown ids");
@@ -133,9 +137,9 @@ async fn enabling_unknown_ids_in_a_loop_does_not_rescan_each_time() {
             metadata_json("late")
         ),
     );
-    h.manager.enable("late").await.unwrap();
+    h.manager.enable("late", &admin()).await.unwrap();
     assert_eq!(scans(), 2, "one more scan, for the changed directory");
-    h.manager.disable("late").await.unwrap();
+    h.manager.disable("late", &admin()).await.unwrap();
     h.stop().await;
 }
 
@@ -149,7 +153,7 @@ async fn concurrent_rescans_are_coalesced() {
     let rescans: Vec<_> = (0..8)
         .map(|_| {
             let manager = h.manager.clone();
-            tokio::spawn(async move { manager.rescan().await })
+            tokio::spawn(async move { manager.rescan(&admin()).await })
         })
         .collect();
     for rescan in rescans {

@@ -20,7 +20,7 @@ use toru_daemon::plugins::{ForwardError, PluginState};
 use toru_daemon::store::{DEFAULT_KV_QUOTA, EventKind, Store};
 use toru_plugin_api::{Body, ErrorCode, FrameCodec, KvOp, KvResult, Message, PluginId};
 
-use support::harness::{Dirs, Harness, alive, test_settings};
+use support::harness::{Dirs, Harness, admin, alive, test_settings};
 
 /// The tests in this file measure the process's memory and the store's latency, so they run
 /// one at a time rather than disturbing each other.
@@ -143,7 +143,7 @@ async fn a_plugin_that_stops_reading_is_unhealthy_and_restarted() {
     let dirs = Dirs::new();
     support::fixtures::install_misbehaving(&dirs.plugins(), "deaf");
     let h = Harness::start(&dirs).await;
-    h.manager.enable("deaf").await.unwrap();
+    h.manager.enable("deaf", &admin()).await.unwrap();
     let first = h.wait_running("deaf").await.pid.unwrap();
     // Pings every 200 ms, 200 ms to answer, 3 missed: it must not look healthy for long.
     h.wait_for("deaf", Duration::from_secs(5), "unhealthy", |s| {
@@ -173,7 +173,7 @@ async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() 
     // The documented bound: `stop_grace` after `lifecycle.shutdown`, `stop_grace` after SIGTERM.
     let bound = settings.stop_grace * 2 + Duration::from_secs(2);
     let h = Harness::start_with(&dirs, settings).await;
-    h.manager.enable("deaf").await.unwrap();
+    h.manager.enable("deaf", &admin()).await.unwrap();
     let pid = h.wait_running("deaf").await.pid.unwrap();
     // Let its socket and the daemon's queue fill up.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -193,7 +193,7 @@ async fn disabling_a_plugin_that_stops_reading_finishes_within_the_stop_bound() 
         "{forwarded:?}"
     );
     let started = Instant::now();
-    let disabled = tokio::time::timeout(bound, h.manager.disable("deaf")).await;
+    let disabled = tokio::time::timeout(bound, h.manager.disable("deaf", &admin())).await;
     assert!(
         matches!(disabled, Ok(Ok(_))),
         "disable did not finish within {bound:?}: {disabled:?}"
@@ -211,7 +211,7 @@ async fn daemon_shutdown_with_a_plugin_that_stops_reading_finishes_within_the_st
     let settings = test_settings(&dirs.plugins());
     let bound = settings.stop_grace * 2 + Duration::from_secs(2);
     let h = Harness::start_with(&dirs, settings).await;
-    h.manager.enable("deaf").await.unwrap();
+    h.manager.enable("deaf", &admin()).await.unwrap();
     let pid = h.wait_running("deaf").await.pid.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped = tokio::time::timeout(bound, h.stop()).await;

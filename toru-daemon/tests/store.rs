@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use toru_daemon::store::{
-    EVENT_RETENTION, Error, Event, EventKind, SCHEMA_VERSION, Store, spawn_event_cleanup,
+    Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, NewEvent, SCHEMA_VERSION, Store,
+    spawn_event_cleanup,
 };
 
 /// A fresh temporary directory and a database path inside a not-yet-existing subdirectory
@@ -557,7 +558,10 @@ async fn events_are_newest_first_limited_and_per_plugin() {
         ("a", EventKind::Restarting, "attempt 1"),
     ];
     for (plugin, kind, details) in script {
-        store.record_event(plugin, kind, details).await.unwrap();
+        store
+            .record_event(NewEvent::plugin(plugin, kind, details))
+            .await
+            .unwrap();
     }
     let after = now_ms();
 
@@ -573,7 +577,8 @@ async fn events_are_newest_first_limited_and_per_plugin() {
             EventKind::Discovered
         ]
     );
-    assert!(a.iter().all(|e| e.plugin_id == "a"));
+    assert!(a.iter().all(|e| e.plugin_id.as_deref() == Some("a")));
+    assert!(a.iter().all(|e| e.actor.is_none() && e.user.is_none()));
     assert_eq!(a[0].details, "attempt 1");
     assert!(a.iter().all(|e| (before..=after).contains(&e.at_unix_ms)));
     assert!(a.windows(2).all(|w| w[0].id > w[1].id));
@@ -584,10 +589,10 @@ async fn events_are_newest_first_limited_and_per_plugin() {
     assert!(store.recent_events("nobody", 10).await.unwrap().is_empty());
     assert_eq!(store.recent_events("a", usize::MAX).await.unwrap().len(), 4);
 
-    let all = store.all_recent_events(3).await.unwrap();
+    let all = store.events(&EventFilter::default(), 3).await.unwrap();
     assert_eq!(
         all.iter()
-            .map(|e| (e.plugin_id.as_str(), e.kind))
+            .map(|e| (e.plugin_id.as_deref().unwrap(), e.kind))
             .collect::<Vec<_>>(),
         [
             ("a", EventKind::Restarting),
@@ -595,17 +600,101 @@ async fn events_are_newest_first_limited_and_per_plugin() {
             ("a", EventKind::Crashed)
         ]
     );
-    assert_eq!(store.all_recent_events(100).await.unwrap().len(), 6);
+    assert_eq!(
+        store
+            .events(&EventFilter::default(), 100)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
 
     let json = serde_json::to_value(&all[0]).unwrap();
     assert_eq!(json["kind"], "restarting");
     assert_eq!(json["plugin_id"], "a");
 }
 
+#[tokio::test]
+async fn the_audit_trail_keeps_who_did_what_and_filters_by_plugin_kind_and_actor() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    let alice = Actor::Password {
+        name: "alice".into(),
+        address: Some("192.0.2.7".into()),
+    };
+    let local = Actor::LocalSocket {
+        uid: 1000,
+        name: "bob".into(),
+    };
+    for event in [
+        NewEvent::plugin("a", EventKind::Enabled, "enabled").by(&alice),
+        NewEvent::plugin("a", EventKind::Started, "started"),
+        NewEvent::plugin("b", EventKind::KvSet, "key \"k\"").by(&local),
+        NewEvent::user("carol", EventKind::UserCreated, "").by(&alice),
+        NewEvent::daemon(EventKind::Rescanned, "scanned").by(&local),
+    ] {
+        store.record_event(event).await.unwrap();
+    }
+    let read = |filter: EventFilter| {
+        let store = store.clone();
+        async move { store.events(&filter, 100).await.unwrap() }
+    };
+    let all = read(EventFilter::default()).await;
+    assert_eq!(all.len(), 5);
+    let created = &all[1];
+    assert_eq!(created.kind, EventKind::UserCreated);
+    assert_eq!(
+        (created.plugin_id.as_deref(), created.user.as_deref()),
+        (None, Some("carol"))
+    );
+    assert_eq!(created.actor.as_ref(), Some(&alice));
+    assert_eq!(all[0].actor.as_ref(), Some(&local));
+    assert_eq!(all[3].actor, None, "what the daemon did has no actor");
+
+    let by_alice = read(EventFilter {
+        actor: Some("alice".into()),
+        ..EventFilter::default()
+    })
+    .await;
+    assert_eq!(
+        by_alice.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::UserCreated, EventKind::Enabled]
+    );
+    for wanted in ["bob", "uid 1000", "uid:1000"] {
+        let by_bob = read(EventFilter {
+            actor: Some(wanted.into()),
+            ..EventFilter::default()
+        })
+        .await;
+        assert_eq!(by_bob.len(), 2, "{wanted}");
+        assert!(
+            by_bob
+                .iter()
+                .all(|e| e.actor.as_ref().unwrap().matches(wanted))
+        );
+    }
+    let kv_of_b = read(EventFilter {
+        plugin_id: Some("b".into()),
+        kind: Some(EventKind::KvSet),
+        actor: Some("uid 1000".into()),
+    })
+    .await;
+    assert_eq!(kv_of_b.len(), 1);
+    assert!(
+        read(EventFilter {
+            plugin_id: Some("a".into()),
+            actor: Some("bob".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .is_empty()
+    );
+}
+
 /// Inserts an event with an explicit timestamp, which the store's API (always "now") cannot.
 fn insert_event_at(conn: &rusqlite::Connection, plugin: &str, at: i64, kind: &str) {
     conn.execute(
-        "INSERT INTO plugin_events (plugin_id, at, kind, details) VALUES (?1, ?2, ?3, '')",
+        "INSERT INTO events (plugin_id, at, kind, details) VALUES (?1, ?2, ?3, '')",
         (plugin, at, kind),
     )
     .unwrap();
@@ -636,7 +725,7 @@ async fn an_unknown_event_kind_in_the_database_is_an_error_not_a_panic() {
     insert_event_at(&raw(&path), "p", 1_000, "teleported");
     for result in [
         store.recent_events("p", 10).await,
-        store.all_recent_events(10).await,
+        store.events(&EventFilter::default(), 10).await,
     ] {
         match result {
             Err(Error::Corrupt(message)) => {
@@ -657,7 +746,7 @@ async fn deleting_old_events_uses_a_strict_cutoff() {
     }
     assert_eq!(store.delete_events_older_than(300).await.unwrap(), 2);
     let left: Vec<i64> = store
-        .all_recent_events(10)
+        .events(&EventFilter::default(), 10)
         .await
         .unwrap()
         .iter()
@@ -678,10 +767,10 @@ async fn event_cleanup_prunes_at_start_and_stops_promptly() {
     insert_event_at(&conn, "p", now - retention + 3_600_000, "started"); // 1 h inside
 
     let shutdown = CancellationToken::new();
-    let task = spawn_event_cleanup(store.clone(), shutdown.clone());
+    let task = spawn_event_cleanup(store.clone(), EVENT_RETENTION, shutdown.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let events = store.all_recent_events(10).await.unwrap();
+        let events = store.events(&EventFilter::default(), 10).await.unwrap();
         if events.len() == 1 {
             assert_eq!(events[0].kind, EventKind::Started);
             break;
@@ -707,12 +796,19 @@ async fn event_cleanup_cancelled_before_start_does_nothing() {
     shutdown.cancel();
     tokio::time::timeout(
         Duration::from_secs(2),
-        spawn_event_cleanup(store.clone(), shutdown),
+        spawn_event_cleanup(store.clone(), EVENT_RETENTION, shutdown),
     )
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(store.all_recent_events(10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .events(&EventFilter::default(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -954,10 +1050,20 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     store.kv_set("p", "k", "kept").await.unwrap();
     let instance = store.instance_id().await.unwrap();
     drop(store);
-    // Make the file look exactly like what the first release wrote: no licence table, v1.
+    // Make the file look exactly like what the first release wrote: no licence table, the
+    // event log only about plugins, v1.
     let conn = raw(&path);
-    conn.execute_batch("DROP TABLE plugin_licenses; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE plugin_licenses; DROP TABLE events;
+         CREATE TABLE plugin_events (id INTEGER PRIMARY KEY, plugin_id TEXT NOT NULL,
+             at INTEGER NOT NULL, kind TEXT NOT NULL, details TEXT NOT NULL);
+         CREATE INDEX plugin_events_plugin_at ON plugin_events (plugin_id, at);
+         CREATE INDEX plugin_events_at ON plugin_events (at);
+         INSERT INTO plugin_events (plugin_id, at, kind, details)
+             VALUES ('p', 1000, 'crashed', 'exit 1');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
 
     let store = Store::open(&path).await.unwrap();
@@ -971,6 +1077,17 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     );
     assert_eq!(store.instance_id().await.unwrap(), instance);
     store.set_license_key("p", "TORU1.a.b").await.unwrap();
+    let events = store.recent_events("p", 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (
+            events[0].kind,
+            events[0].details.as_str(),
+            events[0].at_unix_ms
+        ),
+        (EventKind::Crashed, "exit 1", 1000)
+    );
+    assert_eq!(events[0].actor, None);
 }
 
 /// Sessions found valid are cached in memory (every authenticated request asks): a cached

@@ -107,7 +107,35 @@ async fn plugins_status_events_and_kv() {
     let events = ctl(&d, &["--json", "events", "--plugin", "hello-rust"]).await;
     ok(&events, "events");
     let events: Value = serde_json::from_str(&events.stdout).unwrap();
-    assert_eq!(events[0]["kind"], "started");
+    assert_eq!(events[0]["kind"], "kv_deleted");
+    let started = ctl(&d, &["--json", "events", "--kind", "started"]).await;
+    let started: Value = serde_json::from_str(&started.stdout).unwrap();
+    assert_eq!(started.as_array().unwrap().len(), 1, "{started:#}");
+    // The audit trail: who changed what, one tab-separated row each on a pipe.
+    let uid = nix::unistd::getuid();
+    let audit = ctl(&d, &["events", "--actor", &format!("uid {uid}")]).await;
+    ok(&audit, "events --actor");
+    let rows: Vec<Vec<&str>> = audit
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(
+        kinds,
+        ["kv_deleted", "kv_set", "enabled"],
+        "{}",
+        audit.stdout
+    );
+    assert!(
+        rows[0][3].starts_with(&format!("uid {uid} ("))
+            && rows[0][3].ends_with("via the local socket"),
+        "{}",
+        audit.stdout
+    );
+    assert_eq!(rows[0][1], "hello-rust");
+    let unknown = ctl(&d, &["events", "--kind", "exploded"]).await;
+    assert_eq!(unknown.code, 2, "a usage error: {}", unknown.stderr);
 
     let disable = ctl(&d, &["plugin", "disable", "hello-rust"]).await;
     ok(&disable, "disable");

@@ -22,16 +22,16 @@ pub fn segment(s: &str) -> String {
         .collect()
 }
 
-/// `?a=1&b=x` from the pairs that have a value (an empty string when none has).
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", segment(v))))
-        .collect();
-    if parts.is_empty() {
-        String::new()
+/// `?a=1&b=x` from one of `toru-api`'s query types, naming only the fields that have a value
+/// (an empty string when none has): the contract's own field names, so a filter added there
+/// is sent without a change here.
+fn query<Q: serde::Serialize>(q: &Q) -> String {
+    // A flat struct of strings, numbers and enums always serialises.
+    let encoded = serde_urlencoded::to_string(q).unwrap_or_default();
+    if encoded.is_empty() {
+        encoded
     } else {
-        format!("?{}", parts.join("&"))
+        format!("?{encoded}")
     }
 }
 
@@ -43,15 +43,6 @@ fn plugin_path(id: &str) -> String {
 /// `/api/plugins/{id}/kv/{key}`.
 fn kv_path(id: &str, key: &str) -> String {
     format!("{}/kv/{}", plugin_path(id), segment(key))
-}
-
-/// The query of a log page or follow.
-fn logs_query(q: &LogsQuery) -> String {
-    query(&[
-        ("page", q.page.map(|p| p.to_string())),
-        ("page_size", q.page_size.map(|p| p.to_string())),
-        ("level", q.level.clone()),
-    ])
 }
 
 /// A session token from a login's `Set-Cookie` headers (public for the daemon's tests, which
@@ -132,7 +123,7 @@ impl Client {
 
     /// `GET /api/plugins/{id}/logs`: one page, newest first.
     pub async fn logs(&self, id: &str, q: &LogsQuery) -> Result<LogPage, ClientError> {
-        let path = format!("{}/logs{}", plugin_path(id), logs_query(q));
+        let path = format!("{}/logs{}", plugin_path(id), query(q));
         self.get(&path).await
     }
 
@@ -144,7 +135,7 @@ impl Client {
         q: &LogsQuery,
         mut on_entry: impl FnMut(LogEntry) -> bool,
     ) -> Result<(), ClientError> {
-        let path = format!("{}/logs/follow{}", plugin_path(id), logs_query(q));
+        let path = format!("{}/logs/follow{}", plugin_path(id), query(q));
         self.follow(&path, |data| match serde_json::from_str::<LogEntry>(data) {
             Ok(entry) => on_entry(entry),
             Err(_) => true,
@@ -154,13 +145,7 @@ impl Client {
 
     /// `GET /api/events`: newest first.
     pub async fn events(&self, q: &EventsQuery) -> Result<Vec<Event>, ClientError> {
-        let path = format!(
-            "/api/events{}",
-            query(&[
-                ("limit", q.limit.map(|l| l.to_string())),
-                ("plugin", q.plugin.clone()),
-            ])
-        );
+        let path = format!("/api/events{}", query(q));
         self.get(&path).await
     }
 
@@ -234,20 +219,19 @@ mod tests {
 
     #[test]
     fn queries_name_only_the_values_given() {
-        assert_eq!(query(&[("a", None)]), "");
-        assert_eq!(
-            query(&[
-                ("page", Some("0".into())),
-                ("level", None),
-                ("plugin", Some("x y".into()))
-            ]),
-            "?page=0&plugin=x%20y"
-        );
+        assert_eq!(query(&EventsQuery::default()), "");
+        let events = EventsQuery {
+            plugin: Some("x y".into()),
+            kind: Some(toru_api::EventKind::GaveUp),
+            actor: Some("uid 1000".into()),
+            ..EventsQuery::default()
+        };
+        assert_eq!(query(&events), "?plugin=x+y&kind=gave_up&actor=uid+1000");
         let page = LogsQuery {
             page: None,
             page_size: Some(5),
             level: Some("warn".into()),
         };
-        assert_eq!(logs_query(&page), "?page_size=5&level=warn");
+        assert_eq!(query(&page), "?page_size=5&level=warn");
     }
 }

@@ -53,6 +53,13 @@ pub enum Command {
         /// Only this plugin.
         #[arg(long)]
         plugin: Option<String>,
+        /// Only events of this kind (`crashed`, `enabled`, `user_created`, …).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<toru_api::EventKind>,
+        /// Only changes made by this actor: a dashboard user, a local caller's system user
+        /// name, or `uid N` (the audit trail).
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
         /// How many.
         #[arg(short = 'n', long, default_value_t = 50)]
         limit: usize,

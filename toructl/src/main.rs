@@ -138,7 +138,20 @@ async fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Status => status(&client, json).await,
         Command::Plugin(cmd) => plugin(&client, cmd, json).await,
-        Command::Events { plugin, limit } => events(&client, plugin, limit, json).await,
+        Command::Events {
+            plugin,
+            kind,
+            actor,
+            limit,
+        } => {
+            let query = EventsQuery {
+                limit: Some(limit),
+                plugin,
+                kind,
+                actor,
+            };
+            events(&client, &query, json).await
+        }
         Command::User(cmd) => user(&client, cmd, json).await,
         Command::Kv(cmd) => kv(&client, cmd, json).await,
         Command::Login { username } => login(&client, &cli.url, &username).await,
@@ -667,23 +680,25 @@ async fn logs(
     Ok(())
 }
 
-async fn events(client: &Client, plugin: Option<String>, limit: usize, json: bool) -> Outcome {
-    let events = client
-        .events(&EventsQuery {
-            limit: Some(limit),
-            plugin,
-        })
-        .await?;
+async fn events(client: &Client, query: &EventsQuery, json: bool) -> Outcome {
+    let events = client.events(query).await?;
     if json {
         print_json(&events);
         return Ok(());
     }
-    let mut t = Rows::new(&["WHEN (UTC)", "PLUGIN", "EVENT", "DETAILS"]);
+    let mut t = Rows::new(&["WHEN (UTC)", "ABOUT", "EVENT", "BY", "DETAILS"]);
     for e in &events {
+        let about = match (&e.plugin_id, &e.user) {
+            (Some(plugin), _) => plugin.clone(),
+            (None, Some(user)) => format!("user {user}"),
+            (None, None) => "-".to_owned(),
+        };
+        let by = e.actor.as_ref().map_or("-".to_owned(), ToString::to_string);
         t.add(vec![
             when(e.at_unix_ms).into(),
-            e.plugin_id.as_str().into(),
+            about.into(),
             e.kind.to_string().into(),
+            by.into(),
             e.details.as_str().into(),
         ]);
     }

@@ -303,10 +303,32 @@ key: string, };
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed";
 
 /**
- * One entry of the plugin event log.
+ * Who made a change through the API: the audit trail's "who". Events the daemon causes on its
+ * own (a crash, a restart after backoff) have none.
+ */
+export type Actor = { "via": "password", 
+/**
+ * The user name.
+ */
+name: string, 
+/**
+ * The client's IP address; absent when the session came over the local socket.
+ */
+address: string | null, } | { "via": "local_socket", 
+/**
+ * The process's uid.
+ */
+uid: number, 
+/**
+ * The system user name of that uid, or `uid:<n>` when it has none.
+ */
+name: string, };
+
+/**
+ * One entry of the event log.
  */
 export type Event = { 
 /**
@@ -314,9 +336,14 @@ export type Event = {
  */
 id: number, 
 /**
- * The plugin the event is about.
+ * The plugin the event is about; `null` for an event about no plugin (a user change, a
+ * rescan).
  */
-plugin_id: string, 
+plugin_id: string | null, 
+/**
+ * The dashboard user the event is about (`user_*` and `password_changed` events).
+ */
+user: string | null, 
 /**
  * When it was recorded, in ms since the Unix epoch.
  */
@@ -328,7 +355,11 @@ kind: EventKind,
 /**
  * Human-readable details (exit status, error message, …); may be empty.
  */
-details: string, };
+details: string, 
+/**
+ * Who caused it through the API; `null` for what the daemon did on its own.
+ */
+actor: Actor | null, };
 
 /**
  * A log level, coarser than syslog's eight priorities because that is what people filter by.

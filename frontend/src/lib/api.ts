@@ -8,6 +8,7 @@ import type { Event, Permissions } from './api-types';
 import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Status } from './api-types';
 
 export type {
+  Actor,
   Backend,
   DiscoveryFailure,
   ErrorBody,

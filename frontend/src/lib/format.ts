@@ -1,4 +1,4 @@
-import type { EventKind, PluginState } from './api';
+import type { Actor, EventKind, PluginState } from './api';
 
 export const STATE_LABEL: Record<PluginState, string> = {
   disabled: 'Disabled',
@@ -25,7 +25,23 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   license_set: 'Licence key set',
   license_cleared: 'Licence key removed',
   restarted: 'Restarted',
+  kv_set: 'KV entry written',
+  kv_deleted: 'KV entry deleted',
+  rescanned: 'Plugins rescanned',
+  user_created: 'User added',
+  user_deleted: 'User deleted',
+  user_disabled: 'User disabled',
+  user_enabled: 'User enabled',
+  user_role_changed: 'Role changed',
+  password_changed: 'Password changed',
 };
+
+/** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,
+ * `uid 1000 (bob) via the local socket`. */
+export function actorLabel(actor: Actor): string {
+  if (actor.via === 'local_socket') return `uid ${actor.uid} (${actor.name}) via the local socket`;
+  return actor.address ? `${actor.name} from ${actor.address}` : actor.name;
+}
 
 /** How an event looks: good news, bad news, or neither. */
 export function eventTone(kind: EventKind): 'good' | 'bad' | 'neutral' {

@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::handlers::ApiResult;
 use super::pipeline::{Auth, Body, Peer, Policy, session_cookie};
 use crate::auth::Caller;
+use crate::store::Actor;
 
 /// A request that passed the pipeline, as its handler's parameters are taken from it.
 pub struct Request {
@@ -149,6 +150,26 @@ impl FromRequest for Caller {
             .caller
             .take()
             .ok_or_else(|| ApiError::internal(&RowMismatch::Caller))
+    }
+}
+
+/// Who made a change, for the audit trail: the caller, and for a dashboard user the address
+/// their request came from.
+impl FromRequest for Actor {
+    const NEEDS: Needs = <Caller as FromRequest>::NEEDS;
+
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        let peer = request.peer;
+        Ok(match Caller::from_request(request)? {
+            Caller::User { username, .. } => Actor::Password {
+                name: username,
+                address: match peer {
+                    Some(Peer::Tcp(address)) => Some(address.ip().to_string()),
+                    Some(Peer::Unix(_)) | None => None,
+                },
+            },
+            Caller::Local { uid, name } => Actor::LocalSocket { uid, name },
+        })
     }
 }
 

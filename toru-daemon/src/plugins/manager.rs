@@ -22,7 +22,7 @@ use super::slot::{Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
 use crate::error_chain::ErrorChain;
-use crate::store::{EventKind, Store};
+use crate::store::{Actor, EventKind, NewEvent, Store};
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -174,8 +174,13 @@ impl PluginManager {
     /// Scans the plugins directory again: new plugins appear (disabled), the skipped-binaries
     /// list is refreshed. Known plugins keep running as they are. Concurrent calls share scans:
     /// a call returns without scanning when a scan that began after it was made has finished.
-    pub async fn rescan(&self) -> Result<(), Error> {
-        self.scan(None).await
+    pub async fn rescan(&self, by: &Actor) -> Result<(), Error> {
+        self.scan(None).await?;
+        self.shared
+            .context
+            .record(NewEvent::daemon(EventKind::Rescanned, "plugins directory scanned").by(by))
+            .await;
+        Ok(())
     }
 
     /// Scans unless a scan that began after this call has finished meanwhile, or, with
@@ -367,7 +372,7 @@ impl PluginManager {
 
     /// Enables a plugin: records it durably, then starts supervising it. Returns at once; the
     /// status moves through `starting` to `running`. Enabling an enabled plugin is a no-op.
-    pub async fn enable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
+    pub async fn enable(&self, plugin_id: &str, by: &Actor) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
         self.scanned().await;
         // A plugin installed since the last scan: look again before saying it does not exist,
@@ -395,7 +400,7 @@ impl PluginManager {
         slot.send(Event::Enable);
         shared
             .context
-            .event(plugin_id, EventKind::Enabled, "enabled")
+            .record(NewEvent::plugin(plugin_id, EventKind::Enabled, "enabled").by(by))
             .await;
         tracing::info!(plugin = plugin_id, "plugin enabled");
         *supervisor = Some(self.spawn_supervisor(&slot, None));
@@ -405,7 +410,7 @@ impl PluginManager {
 
     /// Disables a plugin: records it durably, asks it to shut down, stops it, and returns once it
     /// is gone. Disabling a disabled plugin is a no-op.
-    pub async fn disable(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
+    pub async fn disable(&self, plugin_id: &str, by: &Actor) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
         let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
@@ -419,7 +424,7 @@ impl PluginManager {
         if was_enabled {
             shared
                 .context
-                .event(plugin_id, EventKind::Disabled, "disabled")
+                .record(NewEvent::plugin(plugin_id, EventKind::Disabled, "disabled").by(by))
                 .await;
             tracing::info!(plugin = plugin_id, "plugin disabled");
         }
@@ -434,6 +439,7 @@ impl PluginManager {
         &self,
         plugin_id: &str,
         key: Option<String>,
+        by: &Actor,
     ) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
         let slot = self.discovered(plugin_id).await?;
@@ -449,7 +455,10 @@ impl PluginManager {
             }
         };
         slot.set_license_key(key);
-        shared.context.event(plugin_id, kind, details).await;
+        shared
+            .context
+            .record(NewEvent::plugin(plugin_id, kind, details).by(by))
+            .await;
         tracing::info!(plugin = plugin_id, "{details}");
         self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
@@ -459,7 +468,7 @@ impl PluginManager {
     /// Stops the plugin and starts it again, as `systemctl restart` does: a plugin that does
     /// not run (disabled, or given up on) is enabled and started, like [`Self::enable`].
     /// Answers once the new start has begun; records `restarted`.
-    pub async fn restart(&self, plugin_id: &str) -> Result<PluginInfo, Error> {
+    pub async fn restart(&self, plugin_id: &str, by: &Actor) -> Result<PluginInfo, Error> {
         let shared = &self.shared;
         let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
@@ -468,11 +477,11 @@ impl PluginManager {
             slot.info()
         } else {
             drop(supervisor);
-            self.enable(plugin_id).await?
+            self.enable(plugin_id, by).await?
         };
         shared
             .context
-            .event(plugin_id, EventKind::Restarted, "restarted")
+            .record(NewEvent::plugin(plugin_id, EventKind::Restarted, "restarted").by(by))
             .await;
         tracing::info!(plugin = plugin_id, "plugin restarted");
         Ok(info)

@@ -25,7 +25,7 @@ use super::lifecycle::{Event, Process, State, StopIntent};
 use super::settings::Settings;
 use super::slot::{Slot, StopSignal};
 use crate::error_chain::ErrorChain;
-use crate::store::{EventKind, Store};
+use crate::store::{EventKind, NewEvent, Store};
 
 /// What every supervisor needs besides its own slot.
 pub(crate) struct SupervisorContext {
@@ -42,12 +42,15 @@ pub(crate) struct SupervisorContext {
 }
 
 impl SupervisorContext {
-    /// Records an event in the store and never fails the caller: losing an event row must not
-    /// stop supervision.
+    /// Records what happened to a plugin on the daemon's own account (no actor).
     pub(crate) async fn event(&self, plugin_id: &str, kind: EventKind, details: &str) {
-        if let Err(e) = self.store.record_event(plugin_id, kind, details).await {
-            tracing::error!(plugin = plugin_id, error = %e, "cannot record plugin event");
-        }
+        self.record(NewEvent::plugin(plugin_id, kind, details))
+            .await;
+    }
+
+    /// Records an event; see [`Store::record_event_or_log`].
+    pub(crate) async fn record(&self, event: NewEvent<'_>) {
+        self.store.record_event_or_log(event).await;
     }
 }
 

@@ -1,60 +1,209 @@
-//! The plugin event log (the `plugin_events` table): what happened to each plugin and when,
-//! for the UI's history view and for debugging crash loops.
+//! The event log (the `events` table): what happened to each plugin and when, for the UI's
+//! history view and for debugging crash loops, and who changed what through the API (the audit
+//! trail).
 
 use rusqlite::Connection;
+use rusqlite::types::Value;
 
 use super::{Error, OpError, Store, now_unix_ms, sql_limit};
 
-/// One entry of the plugin event log, as read back: `toru-api`'s, as the API sends it.
+/// One entry of the event log, as read back: `toru-api`'s, as the API sends it.
 pub use toru_api::Event;
-/// What happened to a plugin: `toru-api`'s kind, stored in the database as its snake_case name
+/// What happened: `toru-api`'s kind, stored in the database as its snake_case name
 /// ([`EventKind::as_str`]), which is also its name on the wire.
-pub use toru_api::{EventKind, UnknownEventKind};
+pub use toru_api::{Actor, EventKind, UnknownEventKind};
+
+/// An event to record: what it is about, what happened, and who did it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// The plugin it is about, if any.
+    pub plugin_id: Option<&'a str>,
+    /// The dashboard user it is about, if any.
+    pub user: Option<&'a str>,
+    /// What happened.
+    pub kind: EventKind,
+    /// Human-readable details; may be empty.
+    pub details: &'a str,
+    /// Who caused it through the API; `None` for what the daemon did on its own.
+    pub actor: Option<&'a Actor>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// Something that happened to a plugin.
+    pub fn plugin(plugin_id: &'a str, kind: EventKind, details: &'a str) -> Self {
+        NewEvent {
+            plugin_id: Some(plugin_id),
+            user: None,
+            kind,
+            details,
+            actor: None,
+        }
+    }
+
+    /// A change to a dashboard user.
+    pub fn user(user: &'a str, kind: EventKind, details: &'a str) -> Self {
+        NewEvent {
+            user: Some(user),
+            plugin_id: None,
+            kind,
+            details,
+            actor: None,
+        }
+    }
+
+    /// Something about the installation as a whole (a rescan).
+    pub fn daemon(kind: EventKind, details: &'a str) -> Self {
+        NewEvent {
+            plugin_id: None,
+            user: None,
+            kind,
+            details,
+            actor: None,
+        }
+    }
+
+    /// The same event, caused by `actor` through the API.
+    pub fn by(self, actor: &'a Actor) -> Self {
+        NewEvent {
+            actor: Some(actor),
+            ..self
+        }
+    }
+}
+
+/// Which events to read: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this plugin's events.
+    pub plugin_id: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<EventKind>,
+    /// Only changes made by this actor, matched as [`Actor::matches`] does: a name, or
+    /// `uid N` for a local caller.
+    pub actor: Option<String>,
+}
+
+impl EventFilter {
+    /// The events of one plugin.
+    pub fn plugin(plugin_id: &str) -> Self {
+        EventFilter {
+            plugin_id: Some(plugin_id.to_owned()),
+            ..EventFilter::default()
+        }
+    }
+
+    /// The `WHERE` clause (empty when nothing is filtered) and its parameters. Each condition
+    /// is added only when given, so the plugin index serves a plugin's events.
+    fn to_sql(&self) -> (String, Vec<Value>) {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if let Some(plugin) = &self.plugin_id {
+            params.push(Value::Text(plugin.clone()));
+            conditions.push(format!("plugin_id = ?{}", params.len()));
+        }
+        if let Some(kind) = self.kind {
+            params.push(Value::Text(kind.as_str().to_owned()));
+            conditions.push(format!("kind = ?{}", params.len()));
+        }
+        if let Some(actor) = &self.actor {
+            params.push(Value::Text(actor.clone()));
+            let mut condition = format!("actor_name = ?{}", params.len());
+            let uid = actor
+                .strip_prefix("uid ")
+                .or_else(|| actor.strip_prefix("uid:"))
+                .and_then(|n| n.trim().parse::<u32>().ok());
+            if let Some(uid) = uid {
+                params.push(Value::Integer(i64::from(uid)));
+                condition = format!(
+                    "({condition} OR (actor_via = '{LOCAL_SOCKET}' AND actor_uid = ?{}))",
+                    params.len()
+                );
+            }
+            conditions.push(condition);
+        }
+        if conditions.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!("WHERE {}", conditions.join(" AND ")), params)
+        }
+    }
+}
+
+/// `actor_via` of a dashboard user.
+const PASSWORD: &str = "password";
+/// `actor_via` of a local-socket caller.
+const LOCAL_SOCKET: &str = "local_socket";
 
 impl Store {
-    /// Appends an event about `plugin_id` to the log, stamped with the current time.
-    pub async fn record_event(
-        &self,
-        plugin_id: &str,
-        kind: EventKind,
-        details: &str,
-    ) -> Result<(), Error> {
-        let (plugin, details) = (plugin_id.to_owned(), details.to_owned());
-        self.call("record_event", Some(plugin_id), move |conn| {
+    /// Appends an event to the log, stamped with the current time.
+    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<(), Error> {
+        let plugin = event.plugin_id.map(str::to_owned);
+        let user = event.user.map(str::to_owned);
+        let (kind, details) = (event.kind, event.details.to_owned());
+        let (via, name, uid, address) = match event.actor {
+            None => (None, None, None, None),
+            Some(Actor::Password { name, address }) => {
+                (Some(PASSWORD), Some(name.clone()), None, address.clone())
+            }
+            Some(Actor::LocalSocket { uid, name }) => {
+                (Some(LOCAL_SOCKET), Some(name.clone()), Some(*uid), None)
+            }
+        };
+        self.call("record_event", event.plugin_id, move |conn| {
             conn.prepare_cached(
-                "INSERT INTO plugin_events (plugin_id, at, kind, details) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO events (plugin_id, user_name, at, kind, details, \
+                 actor_via, actor_name, actor_uid, actor_address) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute((&plugin, now_unix_ms(), kind.as_str(), &details))?;
+            .execute(rusqlite::params![
+                plugin,
+                user,
+                now_unix_ms(),
+                kind.as_str(),
+                details,
+                via,
+                name,
+                uid,
+                address
+            ])?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Records an event and never fails the caller: losing an event row must not stop
+    /// supervision, nor undo a change an administrator made (it is logged instead).
+    pub async fn record_event_or_log(&self, event: NewEvent<'_>) {
+        if let Err(e) = self.record_event(event).await {
+            tracing::error!(
+                plugin = event.plugin_id,
+                user = event.user,
+                kind = %event.kind,
+                error = %e,
+                "cannot record an event"
+            );
+        }
+    }
+
+    /// The `limit` most recent events that pass `filter`, newest first.
+    pub async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<Event>, Error> {
+        let (condition, mut params) = filter.to_sql();
+        params.push(Value::Integer(sql_limit(limit)));
+        let sql = format!(
+            "SELECT id, plugin_id, user_name, at, kind, details, \
+             actor_via, actor_name, actor_uid, actor_address FROM events {condition} \
+             ORDER BY at DESC, id DESC LIMIT ?{}",
+            params.len()
+        );
+        self.call("events", filter.plugin_id.as_deref(), move |conn| {
+            query_events(conn, &sql, rusqlite::params_from_iter(params))
         })
         .await
     }
 
     /// The `limit` most recent events about `plugin_id`, newest first.
     pub async fn recent_events(&self, plugin_id: &str, limit: usize) -> Result<Vec<Event>, Error> {
-        let plugin = plugin_id.to_owned();
-        self.call("recent_events", Some(plugin_id), move |conn| {
-            query_events(
-                conn,
-                "SELECT id, plugin_id, at, kind, details FROM plugin_events WHERE plugin_id = ?1 \
-                 ORDER BY at DESC, id DESC LIMIT ?2",
-                (&plugin, sql_limit(limit)),
-            )
-        })
-        .await
-    }
-
-    /// The `limit` most recent events about any plugin, newest first.
-    pub async fn all_recent_events(&self, limit: usize) -> Result<Vec<Event>, Error> {
-        self.call("all_recent_events", None, move |conn| {
-            query_events(
-                conn,
-                "SELECT id, plugin_id, at, kind, details FROM plugin_events \
-                 ORDER BY at DESC, id DESC LIMIT ?1",
-                (sql_limit(limit),),
-            )
-        })
-        .await
+        self.events(&EventFilter::plugin(plugin_id), limit).await
     }
 
     /// Deletes events recorded strictly before `cutoff_unix_ms`, so the log does not grow
@@ -64,14 +213,59 @@ impl Store {
     pub async fn delete_events_older_than(&self, cutoff_unix_ms: i64) -> Result<usize, Error> {
         self.call("delete_events_older_than", None, move |conn| {
             Ok(conn
-                .prepare_cached("DELETE FROM plugin_events WHERE at < ?1")?
+                .prepare_cached("DELETE FROM events WHERE at < ?1")?
                 .execute([cutoff_unix_ms])?)
         })
         .await
     }
 }
 
-/// Runs an event query and parses the rows; an unknown `kind` is reported as corruption.
+/// One row of `events` as read, before its kind and actor are checked.
+struct Row {
+    id: i64,
+    plugin_id: Option<String>,
+    user: Option<String>,
+    at_unix_ms: i64,
+    kind: String,
+    details: String,
+    actor_via: Option<String>,
+    actor_name: Option<String>,
+    actor_uid: Option<u32>,
+    actor_address: Option<String>,
+}
+
+impl Row {
+    /// The event, or corruption when its kind or actor is not one this build knows.
+    fn into_event(self) -> Result<Event, OpError> {
+        let id = self.id;
+        let corrupt = |what: String| OpError::Corrupt(format!("events row {id}: {what}"));
+        let kind = self
+            .kind
+            .parse()
+            .map_err(|e: UnknownEventKind| corrupt(e.to_string()))?;
+        let actor = match (self.actor_via.as_deref(), self.actor_name, self.actor_uid) {
+            (None, _, _) => None,
+            (Some(PASSWORD), Some(name), _) => Some(Actor::Password {
+                name,
+                address: self.actor_address,
+            }),
+            (Some(LOCAL_SOCKET), Some(name), Some(uid)) => Some(Actor::LocalSocket { uid, name }),
+            (Some(via), _, _) => return Err(corrupt(format!("incomplete actor {via:?}"))),
+        };
+        Ok(Event {
+            id,
+            plugin_id: self.plugin_id,
+            user: self.user,
+            at_unix_ms: self.at_unix_ms,
+            kind,
+            details: self.details,
+            actor,
+        })
+    }
+}
+
+/// Runs an event query and parses the rows; an unknown `kind` or a half-written actor is
+/// reported as corruption.
 fn query_events(
     conn: &Connection,
     sql: &str,
@@ -79,27 +273,18 @@ fn query_events(
 ) -> Result<Vec<Event>, OpError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-        ))
+        Ok(Row {
+            id: row.get(0)?,
+            plugin_id: row.get(1)?,
+            user: row.get(2)?,
+            at_unix_ms: row.get(3)?,
+            kind: row.get(4)?,
+            details: row.get(5)?,
+            actor_via: row.get(6)?,
+            actor_name: row.get(7)?,
+            actor_uid: row.get(8)?,
+            actor_address: row.get(9)?,
+        })
     })?;
-    let mut events = Vec::new();
-    for row in rows {
-        let (id, plugin_id, at_unix_ms, kind, details) = row?;
-        let kind = kind.parse().map_err(|e: UnknownEventKind| {
-            OpError::Corrupt(format!("plugin_events row {id}: {e}"))
-        })?;
-        events.push(Event {
-            id,
-            plugin_id,
-            at_unix_ms,
-            kind,
-            details,
-        });
-    }
-    Ok(events)
+    rows.map(|row| row?.into_event()).collect()
 }

@@ -99,6 +99,29 @@ const MIGRATIONS: &[&str] = &[
             WHERE plugin_id = OLD.plugin_id;
     END;
     "#,
+    // Version 4: the event log becomes the audit trail too: an event may be about no plugin
+    // (a user change, a rescan) or about a dashboard user, and records who caused it through
+    // the API. SQLite cannot drop a NOT NULL, so the table is rebuilt under a new name.
+    r#"
+    CREATE TABLE events (
+        id            INTEGER PRIMARY KEY,
+        plugin_id     TEXT,
+        user_name     TEXT,
+        at            INTEGER NOT NULL, -- unix ms
+        kind          TEXT NOT NULL,
+        details       TEXT NOT NULL,
+        actor_via     TEXT,    -- 'password' or 'local_socket'; NULL: the daemon itself
+        actor_name    TEXT,
+        actor_uid     INTEGER, -- local_socket only
+        actor_address TEXT     -- password only, when the session came over TCP
+    );
+    INSERT INTO events (id, plugin_id, at, kind, details)
+        SELECT id, plugin_id, at, kind, details FROM plugin_events;
+    DROP TABLE plugin_events;
+    CREATE INDEX events_plugin_at ON events (plugin_id, at);
+    CREATE INDEX events_at ON events (at);
+    CREATE INDEX events_actor_at ON events (actor_name, at);
+    "#,
 ];
 
 /// The schema version this build of Toru writes and understands: the number of migrations it

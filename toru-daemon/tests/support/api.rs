@@ -47,6 +47,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
         http_idle_timeout: None,
         http_body_timeout: None,
         kv_quota_bytes: toru_daemon::store::DEFAULT_KV_QUOTA,
+        event_retention: toru_daemon::store::EVENT_RETENTION,
     }
 }
 

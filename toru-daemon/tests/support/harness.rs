@@ -9,7 +9,15 @@ use tokio_util::sync::CancellationToken;
 use toru_daemon::logs::file_writer::Rotation;
 use toru_daemon::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use toru_daemon::plugins::{PluginManager, PluginState, PluginStatus, Settings};
-use toru_daemon::store::{Event, EventKind, Store};
+use toru_daemon::store::{Actor, Event, EventKind, Store};
+
+/// The actor of the changes a test makes through the manager: root on the local socket.
+pub fn admin() -> Actor {
+    Actor::LocalSocket {
+        uid: 0,
+        name: "root".into(),
+    }
+}
 
 /// Directories of one test daemon; they survive daemon restarts within a test.
 pub struct Dirs {

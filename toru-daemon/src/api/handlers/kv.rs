@@ -10,6 +10,7 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Path, Query};
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
+use crate::store::{Actor, EventKind, NewEvent};
 
 /// Keys arrive percent-encoded in the path.
 fn decode_key(raw: &str) -> Result<String, ApiError> {
@@ -52,6 +53,7 @@ pub async fn get(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -
 pub async fn set(
     state: ApiState,
     Path((id, raw_key)): Path<(String, String)>,
+    actor: Actor,
     body: Bytes,
 ) -> ApiResult {
     require_plugin(&state, &id).await?;
@@ -65,18 +67,32 @@ pub async fn set(
     }
     // Past the plugin's quota this is 507 `kv_quota_exceeded` (`api/error.rs`).
     state.store.kv_set(&id, &key, &value).await?;
+    audit(&state, &id, EventKind::KvSet, &key, &actor).await;
     Ok(warp::reply::json(&KvEntry { key, value }).into_response())
 }
 
 /// `DELETE /api/plugins/:id/kv/:key`: 204, or 404 when absent.
-pub async fn delete(state: ApiState, Path((id, raw_key)): Path<(String, String)>) -> ApiResult {
+pub async fn delete(
+    state: ApiState,
+    Path((id, raw_key)): Path<(String, String)>,
+    actor: Actor,
+) -> ApiResult {
     require_plugin(&state, &id).await?;
     let key = decode_key(&raw_key)?;
     if state.store.kv_delete(&id, &key).await? {
+        audit(&state, &id, EventKind::KvDeleted, &key, &actor).await;
         Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())
     } else {
         Err(ApiError::not_found(format!(
             "plugin {id} has no key {key:?}"
         )))
     }
+}
+
+/// Records a KV write made through the API in the audit trail, with the key (never the value,
+/// which may be a secret).
+async fn audit(state: &ApiState, id: &str, kind: EventKind, key: &str, actor: &Actor) {
+    let details = format!("key {key:?}");
+    let event = NewEvent::plugin(id, kind, &details).by(actor);
+    state.store.record_event_or_log(event).await;
 }

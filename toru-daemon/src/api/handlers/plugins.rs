@@ -9,8 +9,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::{IfNoneMatch, Path};
 use crate::api::wire;
 use crate::api::{ApiState, csp};
-use crate::auth::Caller;
 use crate::plugins::backend::{BackendKind, unit_name};
+use crate::store::Actor;
 
 /// How many recent events `GET /api/plugins/:id` includes.
 const DETAIL_EVENTS: usize = 20;
@@ -35,8 +35,8 @@ pub async fn discovery_failures(state: ApiState) -> ApiResult {
 }
 
 /// `POST /api/rescan`: looks for newly installed plugins; answers with the plugin list.
-pub async fn rescan(state: ApiState) -> ApiResult {
-    state.plugins.rescan().await?;
+pub async fn rescan(state: ApiState, actor: Actor) -> ApiResult {
+    state.plugins.rescan(&actor).await?;
     Ok(warp::reply::json(&wire::plugins(state.plugins.list())).into_response())
 }
 
@@ -60,23 +60,23 @@ pub async fn get(state: ApiState, Path(id): Path<String>) -> ApiResult {
 }
 
 /// `POST /api/plugins/:id/enable`.
-pub async fn enable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
-    tracing::info!(plugin = id, by = caller.name(), "enable requested");
-    let info = state.plugins.enable(&id).await?;
+pub async fn enable(state: ApiState, Path(id): Path<String>, actor: Actor) -> ApiResult {
+    tracing::info!(plugin = id, by = %actor, "enable requested");
+    let info = state.plugins.enable(&id, &actor).await?;
     Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
 /// `POST /api/plugins/:id/restart`.
-pub async fn restart(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
-    tracing::info!(plugin = id, by = caller.name(), "restart requested");
-    let info = state.plugins.restart(&id).await?;
+pub async fn restart(state: ApiState, Path(id): Path<String>, actor: Actor) -> ApiResult {
+    tracing::info!(plugin = id, by = %actor, "restart requested");
+    let info = state.plugins.restart(&id, &actor).await?;
     Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
 /// `POST /api/plugins/:id/disable`.
-pub async fn disable(state: ApiState, Path(id): Path<String>, caller: Caller) -> ApiResult {
-    tracing::info!(plugin = id, by = caller.name(), "disable requested");
-    let info = state.plugins.disable(&id).await?;
+pub async fn disable(state: ApiState, Path(id): Path<String>, actor: Actor) -> ApiResult {
+    tracing::info!(plugin = id, by = %actor, "disable requested");
+    let info = state.plugins.disable(&id, &actor).await?;
     Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 

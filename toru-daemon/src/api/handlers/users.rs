@@ -10,6 +10,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path};
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
+use crate::store::{Actor, EventKind, NewEvent};
 
 /// User names: 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
 fn validate_username(name: &str) -> Result<(), ApiError> {
@@ -44,12 +45,14 @@ pub async fn list(state: ApiState) -> ApiResult {
 
 /// `POST /api/users`: 201, or 409 when the name is taken, in any case (`erin` when `Erin`
 /// exists).
-pub async fn create(state: ApiState, Json(form): Json<NewUser>) -> ApiResult {
+pub async fn create(state: ApiState, actor: Actor, Json(form): Json<NewUser>) -> ApiResult {
     validate_username(&form.username)?;
     let hash = password::hash(&form.password).await?;
     match state.store.create_user(&form.username, &hash).await {
         Ok(user) => {
-            tracing::info!(username = user.username, "user created");
+            tracing::info!(username = user.username, by = %actor, "user created");
+            let event = NewEvent::user(&user.username, EventKind::UserCreated, "").by(&actor);
+            state.store.record_event_or_log(event).await;
             let body = warp::reply::json(&User {
                 username: user.username,
                 created_at_unix_ms: user.created_at_unix_ms,
@@ -65,12 +68,15 @@ pub async fn create(state: ApiState, Json(form): Json<NewUser>) -> ApiResult {
 pub async fn set_password(
     state: ApiState,
     Path(username): Path<String>,
+    actor: Actor,
     Json(form): Json<NewPassword>,
 ) -> ApiResult {
     let hash = password::hash(&form.password).await?;
     if !state.store.set_password(&username, &hash).await? {
         return Err(ApiError::not_found(format!("no user {username}")));
     }
-    tracing::info!(username, "password changed");
+    tracing::info!(username, by = %actor, "password changed");
+    let event = NewEvent::user(&username, EventKind::PasswordChanged, "sessions ended").by(&actor);
+    state.store.record_event_or_log(event).await;
     Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())
 }
