@@ -816,6 +816,55 @@ async fn events_and_status_report_what_happened() {
     d.stop().await;
 }
 
+/// A crashing plugin's output that its logger did not write (no `<N>` prefix: a panic, a
+/// traceback) is a warning, so `--level warn` finds it next to the logged error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_plugins_unprefixed_last_words_are_found_at_level_warn() {
+    let dirs = Dirs::new();
+    let meta = support::fixtures::metadata_json("crasher");
+    script(
+        &dirs.plugins(),
+        "crasher",
+        &format!(
+            "if [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\n\
+             echo '<3>crashing' >&2\necho 'Traceback: boom' >&2\necho '<6>chatter' >&2\nexit 1"
+        ),
+    );
+    let d = ApiDaemon::start(&dirs).await;
+    let _: Value = d
+        .local
+        .send_json(Method::POST, "/api/plugins/crasher/enable", &json!({}))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page: Value = d
+            .local
+            .get("/api/plugins/crasher/logs?level=warn&page_size=100")
+            .await
+            .unwrap();
+        let entries = page["entries"].as_array().unwrap();
+        let levels: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e["message"].as_str().unwrap(), e["level"].as_str().unwrap()))
+            .collect();
+        if levels.contains(&("Traceback: boom", "warn")) {
+            assert!(levels.contains(&("crashing", "error")), "{levels:?}");
+            assert!(
+                !levels.iter().any(|(m, _)| *m == "chatter"),
+                "info is below warn: {levels:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no unprefixed line at warn: {levels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+}
+
 /// Every change made through the API is an event with its actor: a dashboard user with the
 /// address their request came from, or a local caller by uid; the daemon's own doings have
 /// none. `?actor=`, `?kind=` and `?plugin=` filter them.

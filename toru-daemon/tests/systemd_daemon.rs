@@ -238,7 +238,7 @@ fn a_crashing_unit_backs_off_1_2_and_is_given_up_after_3() {
             std::fs::create_dir_all(layout.plugins()).unwrap();
             let meta = fixtures::metadata_json("crasher");
             let script = format!(
-                "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\necho '<3>crashing' >&2\nexit 1\n"
+                "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\necho '<3>crashing' >&2\necho 'Traceback: boom' >&2\nexit 1\n"
             );
             sandbox::install_file(&layout.plugins(), "crasher.binary", script.as_bytes());
             let d = start_daemon(&layout).await;
@@ -304,6 +304,19 @@ fn a_crashing_unit_backs_off_1_2_and_is_given_up_after_3() {
                 ],
             );
             assert!(journal.contains("crashing"), "{journal}");
+            // Its unprefixed last words are a warning (SyslogLevel=), found by level.
+            let warnings: Value = d
+                .client
+                .get("/api/plugins/crasher/logs?level=warn&page_size=50")
+                .await
+                .unwrap();
+            let boom = warnings["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["message"] == "Traceback: boom")
+                .unwrap_or_else(|| panic!("no unprefixed line at warn: {warnings:#}"));
+            assert_eq!(boom["level"], "warn");
         },
     );
 }
