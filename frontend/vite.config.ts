@@ -1,6 +1,44 @@
 /// <reference types="vitest/config" />
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import { defineConfig, transformWithEsbuild, type Plugin } from 'vite';
+
+/** Files smaller than this are sent as they are: compressing them saves less than a packet. */
+const PRECOMPRESS_MIN_BYTES = 1024;
+/** What is worth compressing: text. Images other than SVG are compressed already. */
+const PRECOMPRESS_EXTENSIONS = /\.(js|css|html|svg|json|txt)$/;
+
+/** A brotli (`FILE.br`, quality 11) and a gzip (`FILE.gz`, level 9) copy of every text file of
+ *  the build worth compressing, kept only when smaller: the daemon sends the copy a browser
+ *  accepts (`toru-daemon/src/api/web.rs`), so it compresses once here at the best level
+ *  instead of at every request. No dependency: Node's own zlib does both. */
+function precompress(): Plugin {
+  const brotli = promisify(brotliCompress);
+  const gzipAsync = promisify(gzip);
+  return {
+    name: 'toru-precompress',
+    apply: 'build',
+    async writeBundle(options, bundle) {
+      const dir = options.dir ?? 'dist';
+      await Promise.all(
+        Object.keys(bundle)
+          .filter((name) => PRECOMPRESS_EXTENSIONS.test(name))
+          .map(async (name) => {
+            const file = path.join(dir, name);
+            const source = await readFile(file);
+            if (source.length < PRECOMPRESS_MIN_BYTES) return;
+            const copies: [string, Buffer][] = [
+              ['.br', await brotli(source, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: source.length } })],
+              ['.gz', await gzipAsync(source, { level: 9 })],
+            ];
+            await Promise.all(copies.filter(([, copy]) => copy.length < source.length).map(([suffix, copy]) => writeFile(file + suffix, copy)));
+          }),
+      );
+    },
+  };
+}
 
 /** The view frame's script (`src/view/frame.ts`) as `/view-frame.js`: a classic script compiled
  *  on its own, since the sandboxed frame's opaque origin could load a module script only with
@@ -32,7 +70,7 @@ function viewFrameScript(): Plugin {
 export default defineConfig({
   base: '/',
   esbuild: { jsx: 'automatic' },
-  plugins: [viewFrameScript()],
+  plugins: [viewFrameScript(), precompress()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

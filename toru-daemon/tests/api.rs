@@ -994,6 +994,66 @@ async fn the_dashboard_is_served_with_a_fallback_to_index_html() {
     d.stop().await;
 }
 
+/// The dashboard's files are served precompressed when the build wrote a `.br` or `.gz` copy and
+/// the client accepts it (brotli first), with `Vary`; hashed assets are immutable, the rest (and
+/// the `index.html` fallback for a missing asset) revalidated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_files_are_served_precompressed_and_hashed_assets_are_immutable() {
+    use support::raw::{exchange, request};
+    let dirs = Dirs::new();
+    let web = dirs.root.path().join("web");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><div id=root></div>").unwrap();
+    let js = web.join("assets/index-AbC123.js");
+    std::fs::write(&js, "console.log('plain')").unwrap();
+    // The daemon never decodes the copies; marker bytes show which one was sent.
+    std::fs::write(web.join("assets/index-AbC123.js.br"), b"BROTLI").unwrap();
+    std::fs::write(web.join("assets/index-AbC123.js.gz"), b"GZIP").unwrap();
+    let mut config = test_config(&dirs);
+    config.web_root = Some(web);
+    let d = ApiDaemon::start_with(config).await;
+    let addr = d.daemon.http_addr;
+    let get = |path: &'static str, accept: Option<&'static str>| async move {
+        let header = accept.map(|a| format!("accept-encoding: {a}"));
+        let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+        exchange(
+            addr,
+            &request("GET", path, &addr.to_string(), &headers, b""),
+        )
+        .await
+    };
+    let immutable = "public, max-age=31536000, immutable";
+    for (accept, body, encoding) in [
+        (Some("gzip, deflate, br, zstd"), &b"BROTLI"[..], Some("br")),
+        (Some("gzip"), b"GZIP", Some("gzip")),
+        (Some("br;q=0, gzip"), b"GZIP", Some("gzip")),
+        (None, b"console.log('plain')", None),
+        (Some("identity"), b"console.log('plain')", None),
+    ] {
+        let r = get("/assets/index-AbC123.js", accept).await;
+        assert_eq!(r.status, 200, "{accept:?}");
+        assert_eq!(r.body, body, "{accept:?}");
+        assert_eq!(r.header("content-encoding"), encoding, "{accept:?}");
+        assert_eq!(r.header("content-length"), Some(&*body.len().to_string()));
+        assert!(r.header("content-type").unwrap().contains("javascript"));
+        assert_eq!(r.header("vary"), Some("accept-encoding"));
+        assert_eq!(r.header("cache-control"), Some(immutable));
+    }
+    // No copy of index.html: served as is, and revalidated.
+    let index = get("/", Some("br")).await;
+    assert_eq!(index.header("content-encoding"), None);
+    assert!(String::from_utf8_lossy(&index.body).contains("id=root"));
+    assert_eq!(index.header("cache-control"), Some("no-cache"));
+    let missing = get("/assets/index-Gone99.js", Some("br")).await;
+    assert!(String::from_utf8_lossy(&missing.body).contains("id=root"));
+    assert_eq!(
+        missing.header("cache-control"),
+        Some("no-cache"),
+        "the fallback for a missing asset is not kept for a year"
+    );
+    d.stop().await;
+}
+
 /// Every `Content-Security-Policy` of a response, in order.
 fn policies(r: &toructl::client::Response) -> Vec<&str> {
     r.headers
