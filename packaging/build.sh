@@ -40,13 +40,14 @@ fi
 OUT_DIR=$root/target/packaging/python-dist examples/hello-plugin-python/build.sh "$examples_out"
 cargo build --release -p toru-daemon -p toructl
 
-step "man pages (help2man from --help) and shell completions"
+step "man pages (toructl: clap_mangen; toru-daemon: help2man from --help) and shell completions"
 man=target/packaging/man completions=target/packaging/completions
 mkdir -p "$man" "$completions"
 help2man --no-info --section 8 --name "the Toru plugin host daemon" \
   --include packaging/man/toru-daemon.h2m target/release/toru-daemon | gzip -9n >"$man/toru-daemon.8.gz"
-help2man --no-info --section 1 --name "command-line client for the Toru plugin host" \
-  --include packaging/man/toructl.h2m target/release/toructl | gzip -9n >"$man/toructl.1.gz"
+# toructl: one page per command from its clap definitions (clap_mangen).
+rm -rf "$man/toructl" && target/release/toructl manpages "$man/toructl" >/dev/null
+gzip -9n "$man"/toructl/*.1
 target/release/toructl completions bash >"$completions/toructl"
 target/release/toructl completions zsh >"$completions/_toructl"
 target/release/toructl completions fish >"$completions/toructl.fish"

@@ -152,6 +152,7 @@ check_install() {
   [[ -z $(inside ls -A /var/lib/toru/plugins) ]] || fail "a production install must start with no plugins"
   inside test -f /usr/share/toru/web/index.html || fail "the dashboard is not in /usr/share/toru/web"
   inside test -f /usr/share/man/man1/toructl.1.gz || fail "no man page for toructl"
+  inside test -f /usr/share/man/man1/toructl-plugin-enable.1.gz || fail "no man page per subcommand"
 }
 
 check_local_access() {
@@ -198,7 +199,7 @@ check_socket_activation() {
 
 # Leaves hello-rust and hello-python enabled, hello-rust with a KV value, for check_upgrade.
 check_example_plugins() {
-  local listed t route journal score
+  local listed completion t route journal score
   step "example plugins as systemd units"
   apt_install "/mnt/debs/$(basename "${examples[0]}")" >/tmp/toru-install-test.apt.log 2>&1 ||
     { cat /tmp/toru-install-test.apt.log >&2; fail "apt install of toru-examples failed"; }
@@ -206,6 +207,13 @@ check_example_plugins() {
   echo "$listed"
   grep -q hello-rust <<<"$listed" && grep -q hello-python <<<"$listed" ||
     fail "the examples are not listed after installing toru-examples"
+  # <Tab> after `toructl plugin enable hello-` in bash, with the installed script: the ids come
+  # from the daemon.
+  completion=$(inside bash -c 'source /usr/share/bash-completion/completions/toructl
+    COMP_WORDS=(toructl plugin enable hello-) COMP_CWORD=3 COMP_TYPE=9
+    _clap_complete_toructl toructl hello- enable; printf "%s\n" "${COMPREPLY[@]}"')
+  grep -qx hello-rust <<<"$completion" && grep -qx hello-python <<<"$completion" ||
+    fail "bash completion of plugin ids from the daemon gave: $completion"
   printf 'correct horse battery\n' | inside toructl user add admin >/dev/null || fail "toructl user add admin"
   t=$(now_us)
   inside toructl plugin enable hello-rust >/dev/null || fail "toructl plugin enable hello-rust"

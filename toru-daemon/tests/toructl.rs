@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -472,6 +473,98 @@ async fn exit_codes_say_what_went_wrong() {
     ok(&completions, "completions");
     assert!(completions.stdout.contains("toructl"));
     d.stop().await;
+}
+
+/// <Tab> in a real bash, with the script `toructl completions bash` prints: plugin ids and
+/// user names come from the daemon; with no daemon, nothing is offered and nothing is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bash_completes_plugin_ids_and_user_names_from_the_daemon() {
+    let (_dirs, d) = started().await;
+    d.create_admin().await;
+    let script = run_with(&["completions", "bash"], None).await;
+    ok(&script, "completions bash");
+    assert!(
+        !script.stdout.contains("target/"),
+        "the script runs `toructl` from PATH, not the path it was generated with"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script_path = dir.path().join("toructl.bash");
+    std::fs::write(&script_path, &script.stdout).unwrap();
+    let bin_dir = toructl().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let tab = |words: &'static str, socket: PathBuf| {
+        let script_path = script_path.clone();
+        let path = path.clone();
+        async move {
+            // COMP_* as bash sets them for `toructl <words>` with the cursor at the end.
+            let program = format!(
+                "source {script}\nCOMP_WORDS=(toructl {words}) COMP_CWORD={cword} COMP_TYPE=9\n\
+                 _clap_complete_toructl toructl \"${{COMP_WORDS[COMP_CWORD]}}\"\n\
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script = script_path.display(),
+                cword = words.split(' ').count(),
+            );
+            let out = tokio::process::Command::new("bash")
+                .arg("-c")
+                .arg(program)
+                .env("PATH", path)
+                .env("TORU_SOCKET", socket)
+                .output()
+                .await
+                .expect("bash runs");
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (ids, stderr) = tab("plugin enable hello", d.socket()).await;
+    assert_eq!(ids.trim(), "hello-rust", "stderr: {stderr}");
+    let (names, _) = tab("user passwd ad", d.socket()).await;
+    assert_eq!(names.trim(), "admin");
+    let (ids, _) = tab("events --plugin ", d.socket()).await;
+    assert_eq!(ids.trim(), "hello-rust");
+    let (none, stderr) = tab("plugin enable hello", dir.path().join("no.sock")).await;
+    assert_eq!(
+        (none.trim(), stderr.trim()),
+        ("", ""),
+        "no daemon: no candidates, no noise"
+    );
+    d.stop().await;
+}
+
+/// `toructl manpages DIR` writes one page per command from the clap definitions, which `man`
+/// renders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn man_pages_are_written_one_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let run = run_with(&["manpages", out.to_str().unwrap()], None).await;
+    ok(&run, "manpages");
+    let mut pages: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for page in [
+        "toructl.1",
+        "toructl-plugin.1",
+        "toructl-plugin-enable.1",
+        "toructl-plugin-license-set.1",
+        "toructl-events.1",
+    ] {
+        assert!(pages.iter().any(|p| p == page), "{page} in {pages:?}");
+    }
+    assert!(
+        !pages
+            .iter()
+            .any(|p| p.contains("manpages") || p.contains("help")),
+        "{pages:?}"
+    );
+    let top = std::fs::read_to_string(out.join("toructl.1")).unwrap();
+    assert!(top.contains(".SH EXAMPLES") && top.contains(".SH SEE ALSO"));
+    let events = std::fs::read_to_string(out.join("toructl-events.1")).unwrap();
+    assert!(events.contains("\\-\\-actor"), "{events}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,7 +51,7 @@ pub enum Command {
     /// Recent plugin events (starts, crashes, restarts…), newest first.
     Events {
         /// Only this plugin.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::plugin_ids())]
         plugin: Option<String>,
         /// Only events of this kind (`crashed`, `enabled`, `user_created`, …).
         #[arg(long, value_name = "KIND")]
@@ -75,10 +75,17 @@ pub enum Command {
         /// The user name.
         username: String,
     },
-    /// Print shell completions.
+    /// Print the script that registers completion in a shell (plugin ids and user names are
+    /// asked of the daemon at <Tab>): `source <(toructl completions bash)`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command, into DIR (for packaging and source builds).
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
     },
 }
 
@@ -90,11 +97,13 @@ pub enum PluginCommand {
     /// One plugin, with its status and recent events.
     Show {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
     },
     /// Enable a plugin and wait until it runs.
     Enable {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// Return at once instead of waiting for it to run.
         #[arg(long)]
@@ -104,6 +113,7 @@ pub enum PluginCommand {
     /// is started).
     Restart {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// Return at once instead of waiting for it to run.
         #[arg(long)]
@@ -112,6 +122,7 @@ pub enum PluginCommand {
     /// Disable a plugin (it is stopped).
     Disable {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
     },
     /// Look for plugins installed since the daemon started.
@@ -122,6 +133,7 @@ pub enum PluginCommand {
     /// A plugin's log, newest last.
     Logs {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// Keep printing new entries.
         #[arg(short, long)]
@@ -141,6 +153,7 @@ pub enum LicenseCommand {
     /// Install (or replace) a plugin's licence key; the plugin restarts to check it.
     Set {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// The key as the vendor issued it (`TORU1.…`); `-` or nothing reads standard input.
         key: Option<String>,
@@ -151,6 +164,7 @@ pub enum LicenseCommand {
     /// Remove a plugin's licence key; the plugin restarts without one.
     Clear {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
     },
 }
@@ -166,6 +180,7 @@ pub enum UserCommand {
     /// Set a user's password; their sessions end.
     Passwd {
         /// The user name.
+        #[arg(add = crate::complete::user_names())]
         username: String,
     },
     /// List users.
@@ -178,6 +193,7 @@ pub enum KvCommand {
     /// Print one value.
     Get {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// The key.
         key: String,
@@ -185,6 +201,7 @@ pub enum KvCommand {
     /// Store one value.
     Set {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// The key.
         key: String,
@@ -194,6 +211,7 @@ pub enum KvCommand {
     /// Remove one key.
     Delete {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// The key.
         key: String,
@@ -201,6 +219,7 @@ pub enum KvCommand {
     /// List keys.
     List {
         /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
         id: String,
         /// Only keys starting with this.
         #[arg(default_value = "")]

@@ -4,6 +4,8 @@
 //! could not be reached.
 
 mod cli;
+mod complete;
+mod manpages;
 mod output;
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -11,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
@@ -75,6 +77,7 @@ fn usage(message: impl Into<String>) -> Failure {
 type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
+    complete::answer_if_asked();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -116,22 +119,38 @@ fn default_socket() -> PathBuf {
 }
 
 fn client(cli: &Cli) -> Result<Client, Failure> {
-    let endpoint = match &cli.url {
+    connect(cli.url.as_deref(), cli.socket.clone(), cli.session.clone())
+}
+
+/// A client for the daemon at `url`, else on the Unix socket `socket` (else the default one).
+fn connect(
+    url: Option<&str>,
+    socket: Option<PathBuf>,
+    session: Option<String>,
+) -> Result<Client, Failure> {
+    let endpoint = match url {
         Some(url) => Endpoint::from_url(url).map_err(usage)?,
-        None => Endpoint::Unix(cli.socket.clone().unwrap_or_else(default_socket)),
+        None => Endpoint::Unix(socket.unwrap_or_else(default_socket)),
     };
-    Ok(Client::new(endpoint, cli.session.clone()))
+    Ok(Client::new(endpoint, session))
+}
+
+/// `toructl manpages DIR`.
+fn manpages(dir: &std::path::Path) -> Outcome {
+    let written = manpages::write_all(dir)
+        .map_err(|e| usage(format!("cannot write man pages to {}: {e}", dir.display())))?;
+    println!("{} man pages in {}", written.len(), dir.display());
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Outcome {
-    if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(
-            *shell,
-            &mut Cli::command(),
-            "toructl",
-            &mut std::io::stdout(),
-        );
-        return Ok(());
+    match &cli.command {
+        Command::Completions { shell } => {
+            return complete::write_registration(*shell, &mut std::io::stdout())
+                .map_err(|e| usage(e.to_string()));
+        }
+        Command::Manpages { dir } => return manpages(dir),
+        _ => {}
     }
     let client = client(&cli)?;
     let json = cli.json;
@@ -155,7 +174,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::User(cmd) => user(&client, cmd, json).await,
         Command::Kv(cmd) => kv(&client, cmd, json).await,
         Command::Login { username } => login(&client, &cli.url, &username).await,
-        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Manpages { .. } => unreachable!("handled above"),
     }
 }
 
