@@ -32,7 +32,11 @@ use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureS
 use support::api::{ApiDaemon, PASSWORD, test_config};
 use support::ctl::{ctl, ok};
 use support::harness::Dirs;
+use tokio_util::sync::CancellationToken;
+use toru_daemon::Daemon;
+use toru_daemon::api::activation::Inherited;
 use toru_daemon::config::Config;
+use toructl::{Client, Endpoint};
 
 /// A test daemon's configuration with the TLS listener on a free loopback port.
 fn tls_config(dirs: &Dirs) -> Config {
@@ -46,15 +50,13 @@ async fn reported_fingerprint(d: &ApiDaemon) -> (String, [u8; 32]) {
     let status = d.local.status().await.unwrap();
     let tls = status.tls.expect("status reports the TLS listener");
     assert_eq!(tls.listen, d.daemon.tls_addr.unwrap().to_string());
-    let bytes: Vec<u8> = tls
-        .sha256_fingerprint
-        .split(':')
-        .map(|pair| {
-            assert!(pair.len() == 2 && pair == pair.to_uppercase(), "{pair}");
-            u8::from_str_radix(pair, 16).unwrap()
-        })
-        .collect();
-    (tls.sha256_fingerprint, bytes.try_into().expect("32 bytes"))
+    let text = &tls.sha256_fingerprint;
+    assert!(
+        text.len() == 95 && *text == text.to_uppercase(),
+        "colon-separated upper-case hex: {text}"
+    );
+    let bytes = hex_fingerprint(text);
+    (tls.sha256_fingerprint, bytes)
 }
 
 #[expect(
@@ -174,6 +176,11 @@ async fn send(
         request = request.header("content-type", "application/json");
     }
     let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    // The connection takes the next request once it has finished with the last response.
+    sender
+        .ready()
+        .await
+        .expect("the connection stays open for the next request");
     let response = sender
         .send_request(request.body(Full::new(body)).unwrap())
         .await
@@ -372,8 +379,8 @@ async fn plain_http_on_an_address_that_is_not_loopback_is_refused_at_start() {
     for listen in ["0.0.0.0:0", "[::]:0"] {
         let mut config = test_config(&dirs);
         config.listen = listen.parse().unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let err = toru_daemon::Daemon::start(&config, shutdown)
+        let shutdown = CancellationToken::new();
+        let err = Daemon::start(&config, shutdown)
             .await
             .err()
             .expect("a plain listener on every address is refused");
@@ -381,4 +388,80 @@ async fn plain_http_on_an_address_that_is_not_loopback_is_refused_at_start() {
         assert!(message.contains("tls_listen"), "{listen}: {message}");
         assert!(message.contains(listen), "{listen}: {message}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_socket_activation_the_passed_socket_at_tls_listen_is_the_tls_one() {
+    let dirs = Dirs::new();
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (plain_addr, tls_addr) = (plain.local_addr().unwrap(), tls.local_addr().unwrap());
+    let mut config = test_config(&dirs);
+    config.tls_listen = Some(tls_addr);
+    // An address the daemon could not bind: it must serve the passed sockets instead.
+    config.listen = "127.0.0.1:9".parse().unwrap();
+    let inherited = Inherited {
+        tcp: vec![tls, plain],
+        unix: None,
+    };
+    let shutdown = CancellationToken::new();
+    let daemon = Daemon::start_with_listeners(&config, inherited, shutdown.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (daemon.http_addr, daemon.tls_addr),
+        (plain_addr, Some(tls_addr))
+    );
+
+    let local = Client::new(Endpoint::Unix(daemon.socket_path.clone()), None);
+    let reported = local.status().await.unwrap().tls.unwrap();
+    assert_eq!(reported.listen, tls_addr.to_string());
+    let pin: [u8; 32] = hex_fingerprint(&reported.sha256_fingerprint);
+    let mut client = connect(tls_addr, pin).await.unwrap();
+    let host = format!("localhost:{}", tls_addr.port());
+    let health = send(&mut client, Method::GET, "/api/health", &host, &[], None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let plain_health = Client::new(Endpoint::Tcp(plain_addr.to_string()), None)
+        .call(Method::GET, "/api/health", None)
+        .await
+        .unwrap();
+    assert_eq!(plain_health.status, StatusCode::OK);
+    assert!(
+        plain_health
+            .headers
+            .get("strict-transport-security")
+            .is_none()
+    );
+    shutdown.cancel();
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_plain_socket_that_is_not_loopback_is_refused_at_start() {
+    let dirs = Dirs::new();
+    let open = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let addr = open.local_addr().unwrap();
+    let inherited = Inherited {
+        tcp: vec![open],
+        unix: None,
+    };
+    let err =
+        Daemon::start_with_listeners(&test_config(&dirs), inherited, CancellationToken::new())
+            .await
+            .err()
+            .expect("a plain socket on every address is refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("tls_listen") && message.contains(&addr.to_string()),
+        "{message}"
+    );
+}
+
+/// `AB:CD:…` as bytes.
+fn hex_fingerprint(text: &str) -> [u8; 32] {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|pair| u8::from_str_radix(pair, 16).unwrap())
+        .collect();
+    bytes.try_into().expect("32 bytes")
 }
