@@ -4,7 +4,7 @@
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use rcgen::{CertificateParams, DnType, KeyPair};
@@ -48,7 +48,9 @@ pub fn write(dir: &Path, cert: &Path, key: &Path, host_name: Option<&str>) -> Re
     Ok(())
 }
 
-/// Writes `contents` to `path` with `mode`, through a temporary file renamed into place.
+/// Writes `contents` to `path` with `mode`, through a temporary file renamed into place. The
+/// mode is set explicitly as well: the packaged unit's `UMask=0077` would otherwise make the
+/// certificate 0600.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
@@ -56,8 +58,9 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(mode)
+        .mode(mode & 0o600)
         .open(&temporary)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     file.write_all(contents)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)
@@ -78,6 +81,7 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&tls), 0o700);
         assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(&cert), 0o644, "readable by all whatever the umask");
         assert!(
             std::fs::read_to_string(&key)
                 .unwrap()
