@@ -430,7 +430,7 @@ impl Accepted {
     }
 }
 
-/// Either kind of stream, so one accept loop serves both listeners.
+/// Any kind of stream (TCP, TLS over TCP, Unix), so one accept loop serves every listener.
 type Io = TokioIo<Box<dyn Stream>>;
 
 /// What hyper needs of a stream.
