@@ -37,5 +37,5 @@ pub use plugins::{
     DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
     PluginDetails, PluginState, PluginStatus,
 };
-pub use status::{Backend, Health, HealthStatus, PluginCounts, Status};
+pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

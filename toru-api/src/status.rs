@@ -40,6 +40,22 @@ pub struct Status {
     pub user: String,
     /// Plugin counts.
     pub plugins: PluginCounts,
+    /// The built-in TLS listener, when one is configured (`tls_listen`); absent otherwise, and
+    /// from daemons that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub tls: Option<TlsListener>,
+}
+
+/// The built-in TLS listener, so an administrator can check the certificate a browser shows
+/// on its first visit against the one the daemon serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct TlsListener {
+    /// The address it listens on, e.g. `0.0.0.0:7443`.
+    pub listen: String,
+    /// The SHA-256 fingerprint of the certificate it serves, as browsers and
+    /// `openssl x509 -noout -fingerprint -sha256` show it: colon-separated upper-case hex.
+    pub sha256_fingerprint: String,
 }
 
 /// The only value of [`Health::status`].

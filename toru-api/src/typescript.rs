@@ -59,6 +59,7 @@ pub fn typescript() -> String {
     declare::<NewPassword>(c, o);
     declare::<Backend>(c, o);
     declare::<PluginCounts>(c, o);
+    declare::<TlsListener>(c, o);
     declare::<Status>(c, o);
     declare::<HealthStatus>(c, o);
     declare::<Health>(c, o);

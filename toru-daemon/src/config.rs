@@ -52,9 +52,18 @@ pub struct Args {
     /// Consecutive failures after which a plugin is disabled [default: 10].
     #[arg(long, value_name = "N")]
     pub max_failures: Option<u32>,
-    /// HTTP listen address [default: 127.0.0.1:7070].
+    /// HTTP listen address, loopback only [default: 127.0.0.1:7070].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// HTTPS listen address for the dashboard from other machines, e.g. 0.0.0.0:7443 [default:
+    /// none, no TLS listener].
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS listener's certificate (toru.crt) and key (toru.key); a self-signed pair is
+    /// generated there when neither exists [default: /etc/toru/tls as root, else
+    /// ~/.config/toru/tls].
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
     /// The dashboard's built files [default: /usr/share/toru/web, else ./frontend/dist].
     #[arg(long, value_name = "DIR")]
     pub web_root: Option<PathBuf>,
@@ -71,6 +80,8 @@ struct FileConfig {
     supervisor: Option<SupervisorChoice>,
     max_failures: Option<u32>,
     listen: Option<SocketAddr>,
+    tls_listen: Option<SocketAddr>,
+    tls_dir: Option<PathBuf>,
     web_root: Option<PathBuf>,
     plugin_memory_max: Option<u64>,
     plugin_tasks_max: Option<u64>,
@@ -98,8 +109,12 @@ pub struct Config {
     pub supervisor: SupervisorChoice,
     /// Give-up threshold.
     pub max_failures: u32,
-    /// HTTP listen address.
+    /// HTTP listen address; only a loopback address is accepted (`Daemon::start` checks).
     pub listen: SocketAddr,
+    /// HTTPS listen address, when the TLS listener is wanted.
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS listener's certificate and key (`tls::CERT_FILE`, `tls::KEY_FILE`).
+    pub tls_dir: PathBuf,
     /// The dashboard's built files, when there are any.
     pub web_root: Option<PathBuf>,
     /// `MemoryMax=` for plugin units, bytes.
@@ -156,6 +171,7 @@ struct Defaults {
     data_dir: PathBuf,
     runtime_dir: PathBuf,
     log_dir: Option<PathBuf>,
+    tls_dir: PathBuf,
 }
 
 fn defaults(root: bool) -> Defaults {
@@ -165,6 +181,7 @@ fn defaults(root: bool) -> Defaults {
             data_dir: "/var/lib/toru".into(),
             runtime_dir: "/run/toru".into(),
             log_dir: Some("/var/log/toru".into()),
+            tls_dir: "/etc/toru/tls".into(),
         };
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -181,8 +198,10 @@ fn defaults(root: bool) -> Defaults {
             || std::env::temp_dir().join(format!("toru-{}", current_uid())),
             |p| p.join("toru"),
         );
+    let config_dir = xdg("XDG_CONFIG_HOME", ".config").join("toru");
     Defaults {
-        config: xdg("XDG_CONFIG_HOME", ".config").join("toru/toru.toml"),
+        config: config_dir.join("toru.toml"),
+        tls_dir: config_dir.join("tls"),
         data_dir: xdg("XDG_STATE_HOME", ".local/state").join("toru"),
         runtime_dir: runtime,
         log_dir: None,
@@ -244,6 +263,8 @@ impl Config {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070))),
+            tls_listen: args.tls_listen.or(file.tls_listen),
+            tls_dir: args.tls_dir.clone().or(file.tls_dir).unwrap_or(d.tls_dir),
             web_root: args
                 .web_root
                 .clone()
@@ -323,6 +344,8 @@ mod tests {
         assert_eq!(c.log_dir, PathBuf::from("/var/log/toru"));
         assert_eq!(c.supervisor, SupervisorChoice::Auto);
         assert_eq!(c.max_failures, 10);
+        assert_eq!(c.tls_dir, PathBuf::from("/etc/toru/tls"));
+        assert_eq!(c.tls_listen, None, "no TLS listener unless configured");
     }
 
     #[test]
@@ -384,6 +407,8 @@ mod tests {
             supervisor,
             max_failures,
             listen,
+            tls_listen,
+            tls_dir,
             web_root,
             plugin_memory_max,
             plugin_tasks_max,
@@ -403,6 +428,7 @@ mod tests {
         assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
         assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
         assert!(event_retention_days.is_some());
+        assert!(tls_listen.is_some() && tls_dir.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));
@@ -412,6 +438,7 @@ mod tests {
         assert_eq!(supervisor, Some(defaults.supervisor));
         assert_eq!(max_failures, Some(defaults.max_failures));
         assert_eq!(listen, Some(defaults.listen));
+        assert_eq!(tls_dir, Some(defaults.tls_dir));
         assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
         assert_eq!(
             request_timeout_secs,

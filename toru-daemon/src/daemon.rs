@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::activation::Inherited;
-use crate::api::origin::AllowedHosts;
+use crate::api::listeners::TcpListeners;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
@@ -33,6 +32,8 @@ pub struct Daemon {
     pub store: Store,
     /// The TCP address the API listens on (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The TLS listener's address, when `tls_listen` is configured.
+    pub tls_addr: Option<SocketAddr>,
     /// The local API socket.
     pub socket_path: PathBuf,
     /// Whether the daemon bound the local socket itself (and so removes it when it stops); an
@@ -52,7 +53,9 @@ impl Daemon {
     }
 
     /// [`Daemon::start`] with listeners systemd handed over (socket activation); a kind it did
-    /// not pass (TCP or the local socket) is bound by the daemon as usual.
+    /// not pass (TCP, TLS or the local socket) is bound by the daemon as usual. Plain HTTP on
+    /// an address that is not a loopback address is refused
+    /// ([`NotLoopback`](crate::api::listeners::NotLoopback)), before anything else starts.
     pub async fn start_with_listeners(
         config: &Config,
         inherited: Inherited,
@@ -62,6 +65,8 @@ impl Daemon {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let activated = !inherited.is_empty();
+        let tcp = TcpListeners::open(config, inherited.tcp)?;
         let store = Store::open(&config.database_path())
             .await
             .with_context(|| {
@@ -97,25 +102,18 @@ impl Daemon {
             limiter: Arc::new(LoginLimiter::new()),
             plugin_log_dir: plugin_log_dir(&config.log_dir).into(),
             web_root: config.web_root.as_deref().map(Into::into),
+            tls: tcp.tls.as_ref().map(|tls| Arc::new(tls.status.clone())),
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),
             None => tracing::warn!("no dashboard build found; serving the API only"),
         }
         let routes = api::routes(state.clone());
-        let activated = !inherited.is_empty();
-        let mut tcp_listeners = Vec::new();
-        for std_listener in inherited.tcp {
-            std_listener.set_nonblocking(true)?;
-            tcp_listeners.push(TcpListener::from_std(std_listener)?);
-        }
-        if tcp_listeners.is_empty() {
-            tcp_listeners.push(
-                server::bind_tcp(config.listen)
-                    .with_context(|| format!("cannot listen on {}", config.listen))?,
-            );
-        }
-        let http_addr = tcp_listeners[0].local_addr()?;
+        let http_addr = tcp.plain[0].local_addr()?;
+        let tls_addr = match &tcp.tls {
+            Some(tls) => Some(tls.sockets[0].local_addr()?),
+            None => None,
+        };
         let socket_path = config.socket_path();
         let owns_socket = inherited.unix.is_none();
         let unix = match inherited.unix {
@@ -133,13 +131,9 @@ impl Daemon {
                 .http_body_timeout
                 .unwrap_or(api::pipeline::BODY_TIMEOUT),
         };
-        for tcp in tcp_listeners {
-            let hosts = AllowedHosts::new(
-                tcp.local_addr().ok().into_iter().chain([config.listen]),
-                config.allowed_hosts.iter().map(String::as_str),
-            );
+        for listener in tcp.into_listeners(config) {
             tasks.spawn(server::serve(
-                Listener::Tcp(tcp, hosts),
+                listener,
                 state.clone(),
                 routes.clone(),
                 timeouts,
@@ -158,6 +152,7 @@ impl Daemon {
             plugins,
             store,
             http_addr,
+            tls_addr,
             socket_path,
             owns_socket,
             shutdown,

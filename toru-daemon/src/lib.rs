@@ -5,6 +5,7 @@
 //! - [`store`]: the SQLite database (the only module that runs SQL);
 //! - [`plugins`]: discovery, supervision over systemd or child processes, the plugin protocol;
 //! - [`logs`]: the log entry format and the embedded backend's log files;
+//! - [`tls`]: the TLS listener's certificate, loaded or generated, and its fingerprint;
 //! - [`daemon`]: [`Daemon`] and [`run`], which put them together;
 //! - [`sync`]: the poison-ignoring mutex lock every module shares;
 //! - [`error_chain`]: an error with all its causes on one line, for logs and status.
@@ -16,6 +17,7 @@ pub mod logs;
 pub mod plugins;
 pub mod store;
 pub mod sync;
+pub mod tls;
 
 pub use daemon::{Daemon, run};
 pub mod api;

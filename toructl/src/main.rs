@@ -209,6 +209,11 @@ async fn status(client: &Client, json: bool) -> Outcome {
         "plugins     {} installed, {} enabled, {} running, {} failed",
         p.total, p.enabled, p.running, p.failed
     );
+    // What a browser's first warning about the certificate is checked against.
+    if let Some(tls) = &s.tls {
+        println!("tls         https on {}", tls.listen);
+        println!("sha256      {}", tls.sha256_fingerprint);
+    }
     Ok(())
 }
 

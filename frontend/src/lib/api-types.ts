@@ -536,6 +536,21 @@ running: number,
 failed: number, };
 
 /**
+ * The built-in TLS listener, so an administrator can check the certificate a browser shows
+ * on its first visit against the one the daemon serves.
+ */
+export type TlsListener = { 
+/**
+ * The address it listens on, e.g. `0.0.0.0:7443`.
+ */
+listen: string, 
+/**
+ * The SHA-256 fingerprint of the certificate it serves, as browsers and
+ * `openssl x509 -noout -fingerprint -sha256` show it: colon-separated upper-case hex.
+ */
+sha256_fingerprint: string, };
+
+/**
  * `GET /api/status`: what `toructl status` prints.
  */
 export type Status = { 
@@ -558,7 +573,12 @@ user: string,
 /**
  * Plugin counts.
  */
-plugins: PluginCounts, };
+plugins: PluginCounts, 
+/**
+ * The built-in TLS listener, when one is configured (`tls_listen`); absent otherwise, and
+ * from daemons that predate it.
+ */
+tls?: TlsListener, };
 
 /**
  * The only value of [`Health::status`].

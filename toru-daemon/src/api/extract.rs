@@ -163,10 +163,9 @@ impl FromRequest for Actor {
         Ok(match Caller::from_request(request)? {
             Caller::User { username, .. } => Actor::Password {
                 name: username,
-                address: match peer {
-                    Some(Peer::Tcp(address)) => Some(address.ip().to_string()),
-                    Some(Peer::Unix(_)) | None => None,
-                },
+                address: peer
+                    .and_then(|peer| peer.address())
+                    .map(|address| address.ip().to_string()),
             },
             Caller::Local { uid, name } => Actor::LocalSocket { uid, name },
         })
@@ -254,22 +253,23 @@ pub struct ClientAddr(pub SocketAddr);
 impl FromRequest for Option<ClientAddr> {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         Ok(match request.peer {
-            Some(Peer::Tcp(addr)) => Some(ClientAddr(addr)),
+            Some(Peer::Tcp(addr) | Peer::Tls(addr)) => Some(ClientAddr(addr)),
             _ => None,
         })
     }
 }
 
-/// Whether the client reached us over TLS (a proxy in front says so with
-/// `X-Forwarded-Proto: https`), so cookies get `Secure`.
+/// Whether the client reached us over TLS — the daemon's own TLS listener, or a proxy in front
+/// that says so with `X-Forwarded-Proto: https` — so cookies get `Secure`.
 #[derive(Debug, Clone, Copy)]
 pub struct BehindTls(pub bool);
 
 impl FromRequest for BehindTls {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        let own_listener = request.peer.is_some_and(|p| p.over_tls());
         let proto = header(&request.headers, "x-forwarded-proto");
         Ok(BehindTls(
-            proto.is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            own_listener || proto.is_some_and(|p| p.eq_ignore_ascii_case("https")),
         ))
     }
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod filters;
 pub mod handlers;
+pub mod listeners;
 pub mod openapi;
 pub mod origin;
 pub mod pipeline;
@@ -67,6 +68,9 @@ pub struct ApiState {
     pub plugin_log_dir: Arc<Path>,
     /// The dashboard's built files, if any.
     pub web_root: Option<Arc<Path>>,
+    /// The TLS listener's address and certificate fingerprint, for `GET /api/status`; `None`
+    /// without one.
+    pub tls: Option<Arc<toru_api::TlsListener>>,
 }
 
 /// Every route of the API, one row each: method, path (OpenAPI syntax), who may call it, what
@@ -270,7 +274,7 @@ mod tests {
             http::HeaderValue::from_static("cross-site"),
         );
         for (method, path) in documented_routes() {
-            let refused = origin::check_same_origin(&method, &cross_site).is_err();
+            let refused = origin::check_same_origin(&method, &cross_site, false).is_err();
             assert_eq!(refused, method != Method::GET, "{method} {path}");
         }
     }

@@ -14,9 +14,14 @@ use super::error::ApiError;
 /// The session cookie is `SameSite=Strict` already; this is the second lock. Reads (`GET`,
 /// `HEAD`, `OPTIONS`) pass. A `Sec-Fetch-Site` must be `same-origin` or `none`; an `Origin`
 /// must be this server's own: `http://` and the `Host` header, or `https://` and the `Host`
-/// when a TLS proxy in front says so with `X-Forwarded-Proto: https`; scheme, host and port
-/// all count. A header value that is not visible ASCII counts as absent.
-pub fn check_same_origin(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+/// when the request came through the daemon's TLS listener (`over_tls`) or a TLS proxy in front
+/// says so with `X-Forwarded-Proto: https`; scheme, host and port all count. A header value that
+/// is not visible ASCII counts as absent.
+pub fn check_same_origin(
+    method: &Method,
+    headers: &HeaderMap,
+    over_tls: bool,
+) -> Result<(), ApiError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -32,7 +37,7 @@ pub fn check_same_origin(method: &Method, headers: &HeaderMap) -> Result<(), Api
         )));
     }
     if let Some(origin) = origin {
-        let scheme = if proto.is_some_and(|p| p.eq_ignore_ascii_case("https")) {
+        let scheme = if over_tls || proto.is_some_and(|p| p.eq_ignore_ascii_case("https")) {
             Scheme::Https
         } else {
             Scheme::Http
@@ -183,7 +188,7 @@ mod tests {
     use super::*;
 
     fn check_post(headers: &HeaderMap) -> Result<(), ApiError> {
-        check_same_origin(&Method::POST, headers)
+        check_same_origin(&Method::POST, headers, false)
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -251,6 +256,28 @@ mod tests {
         ] {
             assert!(check_post(&ok).is_ok(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn on_the_tls_listener_the_origin_is_https() {
+        let tls_post = |h: &HeaderMap| check_same_origin(&Method::POST, h, true);
+        let host = ("host", "toru.example:7443");
+        assert!(tls_post(&headers(&[host, ("origin", "https://toru.example:7443")])).is_ok());
+        for bad in [
+            "http://toru.example:7443",
+            "https://toru.example:7444",
+            "https://evil.example:7443",
+        ] {
+            let h = headers(&[host, ("origin", bad)]);
+            assert!(tls_post(&h).is_err(), "{bad}");
+        }
+        // A client's X-Forwarded-Proto cannot make the TLS listener's origin http.
+        let h = headers(&[
+            host,
+            ("origin", "http://toru.example:7443"),
+            ("x-forwarded-proto", "http"),
+        ]);
+        assert!(tls_post(&h).is_err());
     }
 
     #[test]

@@ -30,10 +30,28 @@ use crate::auth::session::{COOKIE_NAME, hash_token};
 /// Who is on the other end of a request's connection; `server.rs` learns it at accept.
 #[derive(Debug, Clone, Copy)]
 pub enum Peer {
-    /// A TCP client, by address (for the login rate limits).
+    /// A TCP client of the plain (loopback) listener, by address (for the login rate limits).
     Tcp(SocketAddr),
+    /// A TCP client of the TLS listener, by address: its origin is `https://`, its cookies
+    /// `Secure`, its answers carry HSTS.
+    Tls(SocketAddr),
     /// A local process on the Unix socket, with its credentials when the kernel gave them.
     Unix(Option<PeerCred>),
+}
+
+impl Peer {
+    /// Whether the connection is the daemon's own TLS listener's.
+    pub fn over_tls(&self) -> bool {
+        matches!(self, Peer::Tls(_))
+    }
+
+    /// The client's address, for a TCP connection (plain or TLS).
+    pub fn address(&self) -> Option<SocketAddr> {
+        match self {
+            Peer::Tcp(address) | Peer::Tls(address) => Some(*address),
+            Peer::Unix(_) => None,
+        }
+    }
 }
 
 /// Whether a route needs to know who is calling.
@@ -75,7 +93,7 @@ pub async fn admit(
     state: &ApiState,
 ) -> Result<Option<Caller>, ApiError> {
     match auth {
-        Auth::Anyone => check_same_origin(method, headers).map(|()| None),
+        Auth::Anyone => check_same_origin(method, headers, over_tls(peer)).map(|()| None),
         Auth::Caller => admit_caller(method, headers, peer, state).await.map(Some),
     }
 }
@@ -87,8 +105,12 @@ pub async fn admit_caller(
     peer: Option<Peer>,
     state: &ApiState,
 ) -> Result<Caller, ApiError> {
-    check_same_origin(method, headers)?;
+    check_same_origin(method, headers, over_tls(peer))?;
     identify_caller(headers, peer, state).await
+}
+
+fn over_tls(peer: Option<Peer>) -> bool {
+    peer.is_some_and(|p| p.over_tls())
 }
 
 /// The authenticated caller: a Unix-socket peer with the right credentials (403 if its

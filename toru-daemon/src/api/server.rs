@@ -13,6 +13,11 @@
 //! arrive within [`HEADER_TIMEOUT`]; a request body within [`Timeouts::body`] (408, in
 //! `pipeline::collect_limited`); and shutdown waits at most [`SHUTDOWN_GRACE`] for requests in
 //! progress.
+//!
+//! The TLS listener ([`Listener::Tls`]) is the same loop with the same bounds: its handshake
+//! runs in the connection's own task, holding the connection's slot, within
+//! [`HANDSHAKE_TIMEOUT`] (and the idle timeout, so it can be evicted like any idle connection);
+//! its requests carry [`Peer::Tls`], and every answer gets [`HSTS`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,8 +33,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{Notify, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service as _;
 use warp::Filter;
@@ -49,6 +55,11 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a client of the TLS listener has to complete its handshake once accepted.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `Strict-Transport-Security` of every answer on the TLS listener: browsers keep to HTTPS
+/// for this host for a year. No `includeSubDomains`: the daemon speaks for one host only.
+pub const HSTS: &str = "max-age=31536000";
 
 /// The time bounds of one listener's connections (tests shorten them).
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +83,9 @@ impl Default for Timeouts {
 pub enum Listener {
     /// A TCP socket (the dashboard, remote `toructl --url`), and the host names it answers to.
     Tcp(TcpListener, AllowedHosts),
+    /// A TCP socket served over TLS with the acceptor's certificate (the dashboard from other
+    /// machines), and the host names it answers to.
+    Tls(TcpListener, AllowedHosts, TlsAcceptor),
     /// The local Unix socket (`toructl` on the host).
     Unix(UnixListener),
 }
@@ -139,6 +153,7 @@ pub async fn serve<F>(
     let state = Arc::new(state);
     let (listener, hosts) = match listener {
         Listener::Tcp(l, hosts) => (Accepting::Tcp(l), Some(Arc::new(hosts))),
+        Listener::Tls(l, hosts, tls) => (Accepting::Tls(l, tls), Some(Arc::new(hosts))),
         Listener::Unix(l) => (Accepting::Unix(l), None),
     };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -169,7 +184,7 @@ pub async fn serve<F>(
             accepted = accept(&listener) => accepted,
             _ = shutdown.cancelled() => break,
         };
-        let (io, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // Usually EMFILE: wait instead of spinning; connections in flight continue.
@@ -187,14 +202,20 @@ pub async fn serve<F>(
             activity.clone(),
             timeouts.body,
         );
-        let connection = builder.serve_connection(io, service);
-        let connection = graceful.watch(connection.into_owned());
+        // Watched from accept on, so shutdown also waits for (and ends) a handshake.
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
         let id = open.insert(activity.clone());
         let open = open.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = connection => {}
-                () = activity.idle_for(timeouts.idle) => {}
+            if let Some(io) = stream.into_http(&activity, timeouts.idle, &shutdown).await {
+                let connection = builder.serve_connection(io, service);
+                let connection = watcher.watch(connection.into_owned());
+                tokio::select! {
+                    _ = connection => {}
+                    () = activity.idle_for(timeouts.idle) => {}
+                }
             }
             open.remove(id);
             drop(permit);
@@ -360,28 +381,76 @@ impl<B> ResponseBody for http::Response<B> {
 /// What the API answers with.
 type TrackedResponse = http::Response<Tracked<<warp::reply::Response as ResponseBody>::Body>>;
 
-/// A listener of either kind, once [`serve`] has taken the host names out.
+/// A listener of any kind, once [`serve`] has taken the host names out.
 enum Accepting {
     Tcp(TcpListener),
+    Tls(TcpListener, TlsAcceptor),
     Unix(UnixListener),
 }
 
-/// Either kind of stream, so one accept loop serves both listeners.
+/// An accepted connection, before it speaks HTTP.
+enum Accepted {
+    /// Ready for HTTP (plain TCP, the Unix socket).
+    Plain(Io),
+    /// A TLS listener's connection, its handshake still to do.
+    Tls(TcpStream, TlsAcceptor),
+}
+
+impl Accepted {
+    /// The stream to speak HTTP on: a TLS connection once its handshake is done. `None` when
+    /// the handshake failed or took longer than [`HANDSHAKE_TIMEOUT`], or when the connection
+    /// was idle too long or evicted meanwhile, or shutdown came.
+    async fn into_http(
+        self,
+        activity: &Activity,
+        idle: Duration,
+        shutdown: &CancellationToken,
+    ) -> Option<Io> {
+        let (stream, acceptor) = match self {
+            Accepted::Plain(io) => return Some(io),
+            Accepted::Tls(stream, acceptor) => (stream, acceptor),
+        };
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+        tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(tls)) => Some(TokioIo::new(Box::new(tls) as Box<dyn Stream>)),
+                // A scanner or a browser that refused the certificate: nothing to act on.
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    None
+                }
+            },
+            () = activity.idle_for(idle) => None,
+            () = shutdown.cancelled() => None,
+        }
+    }
+}
+
+/// Any kind of stream (TCP, TLS over TCP, Unix), so one accept loop serves every listener.
 type Io = TokioIo<Box<dyn Stream>>;
 
 /// What hyper needs of a stream.
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-async fn accept(listener: &Accepting) -> std::io::Result<(Io, Peer)> {
+async fn accept(listener: &Accepting) -> std::io::Result<(Accepted, Peer)> {
     match listener {
         Accepting::Tcp(l) => {
             let (stream, addr) = l.accept().await?;
             let _ = stream.set_nodelay(true);
             Ok((
-                TokioIo::new(Box::new(stream) as Box<dyn Stream>),
+                Accepted::Plain(TokioIo::new(Box::new(stream) as Box<dyn Stream>)),
                 Peer::Tcp(addr),
             ))
+        }
+        Accepting::Tls(l, acceptor) => {
+            let (stream, addr) = l.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok((Accepted::Tls(stream, acceptor.clone()), Peer::Tls(addr)))
         }
         Accepting::Unix(l) => {
             let (stream, _) = l.accept().await?;
@@ -390,7 +459,7 @@ async fn accept(listener: &Accepting) -> std::io::Result<(Io, Peer)> {
                 gid: c.gid(),
             });
             Ok((
-                TokioIo::new(Box::new(stream) as Box<dyn Stream>),
+                Accepted::Plain(TokioIo::new(Box::new(stream) as Box<dyn Stream>)),
                 Peer::Unix(cred),
             ))
         }
@@ -400,7 +469,8 @@ async fn accept(listener: &Accepting) -> std::io::Result<(Io, Peer)> {
 /// Routes a request to the forwarding path or to warp's service (attaching the connection's
 /// [`Peer`] for the pipeline), and logs it. Both paths pass through here, so this is where a
 /// TCP request for an unknown host is refused, where the request counts as in progress on its
-/// connection, and where the listener's body time is set for `pipeline::collect_limited`.
+/// connection, where the listener's body time is set for `pipeline::collect_limited`, and where
+/// the TLS listener's answers get [`HSTS`].
 fn request_service<F>(
     state: Arc<ApiState>,
     filter: F,
@@ -437,7 +507,7 @@ where
         let mut service = warp_service.clone();
         let state = state.clone();
         BODY_TIME.scope(body_time, async move {
-            let response = match (host_refused, forward::route_target(uri.path())) {
+            let mut response = match (host_refused, forward::route_target(uri.path())) {
                 (Some(refused), _) => refused.into_response(),
                 (None, Some((id, path))) => forward::serve(&state, req, peer, id, path).await,
                 (None, None) => {
@@ -447,6 +517,12 @@ where
                     service.call(req).await?
                 }
             };
+            if peer.over_tls() {
+                response.headers_mut().insert(
+                    http::header::STRICT_TRANSPORT_SECURITY,
+                    http::HeaderValue::from_static(HSTS),
+                );
+            }
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros() as u64;
             // Successful reads are the dashboard polling: debug, so they don't flood the journal.

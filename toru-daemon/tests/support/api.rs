@@ -37,6 +37,8 @@ pub fn test_config(dirs: &Dirs) -> Config {
         supervisor: SupervisorChoice::Embedded,
         max_failures: 3,
         listen: "127.0.0.1:0".parse().unwrap(),
+        tls_listen: None,
+        tls_dir: dirs.root.path().join("tls"),
         web_root: None,
         plugin_memory_max: None,
         plugin_tasks_max: None,

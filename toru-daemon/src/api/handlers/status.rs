@@ -34,6 +34,7 @@ pub async fn status(state: ApiState, caller: Caller) -> ApiResult {
         backend: state.plugins.backend_kind().into(),
         user: caller.name().to_owned(),
         plugins: counts,
+        tls: state.tls.as_deref().cloned(),
     })
     .into_response())
 }
