@@ -24,7 +24,7 @@ pub struct Request {
     /// The route's path parameters, in the order the route's path names them, as sent
     /// (still percent-encoded).
     pub params: Vec<String>,
-    /// Who is calling, when the route's policy asked (`Auth::Caller`).
+    /// Who is calling, when the route's policy asked (any `Auth` but `Anyone`).
     pub caller: Option<Caller>,
     /// The request headers.
     pub headers: HeaderMap,
@@ -52,7 +52,7 @@ pub trait FromRequest: Sized {
 /// table's tests), never a request answered 500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
-    /// A [`Caller`]: the row must say `Auth::Caller`.
+    /// A [`Caller`]: the row must not say `Auth::Anyone`.
     pub caller: bool,
     /// A [`Path`] of this many parameters: the row's path must have as many.
     pub path_params: Option<usize>,
@@ -96,9 +96,9 @@ impl Needs {
     /// Panics unless a row with `policy` and `params` path parameters provides these needs.
     pub fn check(self, route: &str, policy: Policy, params: usize) {
         if self.caller {
-            assert_eq!(
+            assert_ne!(
                 policy.auth,
-                Auth::Caller,
+                Auth::Anyone,
                 "{route}: its handler wants a caller"
             );
         }

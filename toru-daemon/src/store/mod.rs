@@ -76,7 +76,7 @@ pub use error::Error;
 pub use events::{Event, EventKind, UnknownEventKind};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use schema::SCHEMA_VERSION;
-pub use users::User;
+pub use users::{User, UserChange};
 
 use error::OpError;
 
