@@ -126,48 +126,50 @@ export function UsersPage() {
                     </span>
                   </td>
                   <td>{created(user.created_at_unix_ms)}</td>
-                  <td className="users-actions">
-                    <button
-                      type="button"
-                      className="button button-small"
-                      disabled={readOnly || busy !== null}
-                      title={readOnly ? READ_ONLY_REASON : undefined}
-                      onClick={() => {
-                        setError(null);
-                        setDialog({ kind: 'password', user });
-                      }}
-                      aria-haspopup="dialog"
-                      data-testid={`user-password-${user.username}`}
-                    >
-                      Reset password
-                    </button>
-                    <button
-                      type="button"
-                      className="button button-small"
-                      disabled={readOnly || busy !== null}
-                      title={readOnly ? READ_ONLY_REASON : undefined}
-                      onClick={() =>
-                        void change(
-                          user.username,
-                          () => api.setUserDisabled(user.username, !user.disabled),
-                          `${user.username} ${user.disabled ? 'enabled' : 'disabled'}`,
-                        )
-                      }
-                      data-testid={`user-toggle-${user.username}`}
-                    >
-                      {user.disabled ? 'Enable' : 'Disable'}
-                    </button>
-                    <button
-                      type="button"
-                      className="button button-small button-danger"
-                      disabled={readOnly || busy !== null}
-                      title={readOnly ? READ_ONLY_REASON : undefined}
-                      onClick={() => setDialog({ kind: 'delete', user })}
-                      aria-haspopup="dialog"
-                      data-testid={`user-delete-${user.username}`}
-                    >
-                      Delete
-                    </button>
+                  <td>
+                    <div className="users-actions">
+                      <button
+                        type="button"
+                        className="button button-small"
+                        disabled={readOnly || busy !== null}
+                        title={readOnly ? READ_ONLY_REASON : undefined}
+                        onClick={() => {
+                          setError(null);
+                          setDialog({ kind: 'password', user });
+                        }}
+                        aria-haspopup="dialog"
+                        data-testid={`user-password-${user.username}`}
+                      >
+                        Reset password
+                      </button>
+                      <button
+                        type="button"
+                        className="button button-small"
+                        disabled={readOnly || busy !== null}
+                        title={readOnly ? READ_ONLY_REASON : undefined}
+                        onClick={() =>
+                          void change(
+                            user.username,
+                            () => api.setUserDisabled(user.username, !user.disabled),
+                            `${user.username} ${user.disabled ? 'enabled' : 'disabled'}`,
+                          )
+                        }
+                        data-testid={`user-toggle-${user.username}`}
+                      >
+                        {user.disabled ? 'Enable' : 'Disable'}
+                      </button>
+                      <button
+                        type="button"
+                        className="button button-small button-danger"
+                        disabled={readOnly || busy !== null}
+                        title={readOnly ? READ_ONLY_REASON : undefined}
+                        onClick={() => setDialog({ kind: 'delete', user })}
+                        aria-haspopup="dialog"
+                        data-testid={`user-delete-${user.username}`}
+                      >
+                        Delete
+                      </button>
+                    </div>
                   </td>
                 </tr>
               ))}
