@@ -452,6 +452,18 @@ async fn users_get_roles_and_are_disabled_enabled_and_deleted() {
     );
     let listed = rows(&ctl(&d, &["user", "list"]).await);
     assert_eq!(listed[1][..3], ["admin", "admin", "disabled"]);
+    // A disabled user's login says so, and how to undo it.
+    let url = format!("http://{}", d.daemon.http_addr);
+    let refused = run_with(&["--url", &url, "login", "admin"], Some(&pw)).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("this account is disabled")
+            && refused
+                .stderr
+                .contains("hint: an administrator can enable it again"),
+        "{}",
+        refused.stderr
+    );
     let json: Value =
         serde_json::from_str(&ctl(&d, &["--json", "user", "enable", "admin"]).await.stdout)
             .unwrap();

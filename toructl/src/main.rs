@@ -51,6 +51,10 @@ impl From<ClientError> for Failure {
                 ..
             } => "\nhint: your user is a viewer; an administrator can change that (toructl user set-role NAME admin)".into(),
             ClientError::Api {
+                code: Some(ErrorCode::AccountDisabled),
+                ..
+            } => "\nhint: an administrator can enable it again (toructl user enable NAME, on the host)".into(),
+            ClientError::Api {
                 code: Some(ErrorCode::LastAdmin),
                 ..
             } => "\nhint: make another user an administrator first (toructl user set-role NAME admin)".into(),
