@@ -34,6 +34,7 @@ import {
   stopDaemon,
   withTimeout,
 } from './harness.mjs';
+import { usersSteps } from './steps-users.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -817,6 +818,7 @@ const steps = [
     },
   ],
 ];
+steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
 
 // ---------------------------------------------------------------- runner
 

@@ -17,7 +17,7 @@ function renderApp() {
   );
 }
 
-const admin = { username: 'admin', method: 'password' };
+const admin = { username: 'admin', method: 'password', role: 'admin' };
 
 describe('App', () => {
   it('sends an anonymous visitor to the login page and in after a good password', async () => {

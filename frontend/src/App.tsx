@@ -10,6 +10,8 @@ import { LoginPage } from './pages/LoginPage';
 import { PluginsPage } from './pages/PluginsPage';
 import { PluginViewPage } from './pages/PluginViewPage';
 import { StatusPage } from './pages/StatusPage';
+import { UsersPage } from './pages/UsersPage';
+import { RoleProvider } from './lib/role';
 import { WarmViewFrame } from './view/WarmViewFrame';
 
 type Auth = { kind: 'checking' } | { kind: 'out'; notice: string | null } | { kind: 'in'; user: Me };
@@ -73,9 +75,11 @@ export function App() {
     return <LoginPage onLoggedIn={onLoggedIn} notice={auth.notice} />;
   }
   return (
-    <PluginsProvider>
-      <Shell user={auth.user} onLoggedOut={onLoggedOut} />
-    </PluginsProvider>
+    <RoleProvider value={auth.user.role}>
+      <PluginsProvider>
+        <Shell user={auth.user} onLoggedOut={onLoggedOut} />
+      </PluginsProvider>
+    </RoleProvider>
   );
 }
 
@@ -128,6 +132,7 @@ function Shell({ user, onLoggedOut }: { user: Me; onLoggedOut(): void }) {
   let page = null;
   if (pathname === '/' || pathname === '/plugins') page = <PluginsPage />;
   else if (pathname === '/status') page = <StatusPage />;
+  else if (pathname === '/users') page = <UsersPage />;
   else if (viewId === null) {
     page = (
       <div className="page">

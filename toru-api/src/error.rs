@@ -48,6 +48,10 @@ pub enum ErrorCode {
     Forbidden,
     /// 403: the plugin needs a licence and the installed one is not valid.
     LicenseInvalid,
+    /// 403: a viewer asked for a change; only administrators change anything.
+    AdminRequired,
+    /// 403: the right password for a disabled account.
+    AccountDisabled,
     /// 404: no such route, plugin, key or user.
     NotFound,
     /// 405: the path exists for another method.
@@ -56,6 +60,9 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 409: the user name is taken.
     UserExists,
+    /// 409: the change would leave no enabled administrator (deleting, disabling or demoting
+    /// the last one).
+    LastAdmin,
     /// 413: the request body is over the route's limit.
     PayloadTooLarge,
     /// 415: a JSON route got a body that is not `application/json`.
@@ -82,7 +89,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
@@ -93,10 +100,13 @@ impl ErrorCode {
         ErrorCode::LicenseMissing,
         ErrorCode::Forbidden,
         ErrorCode::LicenseInvalid,
+        ErrorCode::AdminRequired,
+        ErrorCode::AccountDisabled,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTimeout,
         ErrorCode::UserExists,
+        ErrorCode::LastAdmin,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::UnknownHost,
@@ -120,11 +130,14 @@ impl ErrorCode {
             | ErrorCode::BadPath => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
-            ErrorCode::Forbidden | ErrorCode::LicenseInvalid => 403,
+            ErrorCode::Forbidden
+            | ErrorCode::LicenseInvalid
+            | ErrorCode::AdminRequired
+            | ErrorCode::AccountDisabled => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::RequestTimeout => 408,
-            ErrorCode::UserExists => 409,
+            ErrorCode::UserExists | ErrorCode::LastAdmin => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::UnknownHost => 421,
@@ -150,10 +163,13 @@ impl ErrorCode {
             ErrorCode::LicenseMissing => "license_missing",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::LicenseInvalid => "license_invalid",
+            ErrorCode::AdminRequired => "admin_required",
+            ErrorCode::AccountDisabled => "account_disabled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::UserExists => "user_exists",
+            ErrorCode::LastAdmin => "last_admin",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::UnknownHost => "unknown_host",

@@ -28,7 +28,9 @@ pub mod plugins;
 pub mod status;
 mod typescript;
 
-pub use auth::{AuthMethod, LoginRequest, Me, NewPassword, NewUser, User};
+pub use auth::{
+    AuthMethod, LoginRequest, Me, NewPassword, NewRole, NewUser, PasswordChange, Role, User,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};

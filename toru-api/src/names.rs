@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::{AuthMethod, Backend, HealthStatus, LicenseState, LogLevel, PluginState};
+use crate::{AuthMethod, Backend, HealthStatus, LicenseState, LogLevel, PluginState, Role};
 
 macro_rules! display_as_on_the_wire {
     ($($t:ty),* $(,)?) => {$(
@@ -26,6 +26,7 @@ display_as_on_the_wire!(
     LicenseState,
     LogLevel,
     PluginState,
+    Role,
 );
 
 #[cfg(test)]
@@ -41,5 +42,6 @@ mod tests {
         );
         assert_eq!(LogLevel::Warn.to_string(), "warn");
         assert_eq!(Backend::Embedded.to_string(), "embedded");
+        assert_eq!(Role::Viewer.to_string(), "viewer");
     }
 }

@@ -53,10 +53,13 @@ pub fn typescript() -> String {
     declare::<KvValue>(c, o);
     declare::<LoginRequest>(c, o);
     declare::<AuthMethod>(c, o);
+    declare::<Role>(c, o);
     declare::<Me>(c, o);
     declare::<User>(c, o);
     declare::<NewUser>(c, o);
     declare::<NewPassword>(c, o);
+    declare::<NewRole>(c, o);
+    declare::<PasswordChange>(c, o);
     declare::<Backend>(c, o);
     declare::<PluginCounts>(c, o);
     declare::<TlsListener>(c, o);

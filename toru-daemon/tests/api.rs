@@ -273,7 +273,10 @@ async fn login_sets_a_safe_cookie_and_logout_ends_the_session() {
 
     let session = Client::new(Endpoint::Tcp(d.daemon.http_addr.to_string()), Some(token));
     let me: Value = session.get("/api/auth/me").await.unwrap();
-    assert_eq!(me, json!({"username": "admin", "method": "password"}));
+    assert_eq!(
+        me,
+        json!({"username": "admin", "method": "password", "role": "admin"})
+    );
     let r = session
         .raw(Method::POST, "/api/auth/logout", None)
         .await

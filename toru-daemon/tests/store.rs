@@ -11,9 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
+use toru_api::Role;
 use toru_daemon::store::{
     Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, NewEvent, SCHEMA_VERSION, Store,
-    spawn_event_cleanup,
+    UserChange, spawn_event_cleanup,
 };
 
 /// A fresh temporary directory and a database path inside a not-yet-existing subdirectory
@@ -820,19 +821,25 @@ async fn users_create_find_list_and_change_password() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
     let before = now_ms();
-    let bob = store.create_user("bob", "hash-b").await.unwrap();
-    let alice = store.create_user("alice", "hash-a").await.unwrap();
+    let bob = store
+        .create_user("bob", "hash-b", Role::Admin)
+        .await
+        .unwrap();
+    let alice = store
+        .create_user("alice", "hash-a", Role::Admin)
+        .await
+        .unwrap();
     assert_eq!(bob.username, "bob");
     assert_eq!(bob.password_hash, "hash-b");
     assert!(bob.created_at_unix_ms >= before);
     assert_ne!(bob.id, alice.id);
 
-    match store.create_user("bob", "other").await {
+    match store.create_user("bob", "other", Role::Admin).await {
         Err(Error::UserExists { username }) => assert_eq!(username, "bob"),
         other => panic!("expected UserExists, got {other:?}"),
     }
     // Names are unique ignoring case (the error names the existing user), but looked up exactly.
-    match store.create_user("Bob", "hash-B").await {
+    match store.create_user("Bob", "hash-B", Role::Admin).await {
         Err(Error::UserExists { username }) => assert_eq!(username, "bob"),
         other => panic!("expected UserExists, got {other:?}"),
     }
@@ -865,7 +872,7 @@ async fn users_create_find_list_and_change_password() {
 async fn sessions_resolve_expire_and_are_deleted() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
-    let alice = store.create_user("alice", "h").await.unwrap();
+    let alice = store.create_user("alice", "h", Role::Admin).await.unwrap();
     let (t1, t2, t3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
     store.insert_session(t1, alice.id, 1_000).await.unwrap();
     store.insert_session(t2, alice.id, 2_000).await.unwrap();
@@ -919,8 +926,8 @@ async fn sessions_need_an_existing_user_and_die_with_it() {
         "{err:?}"
     );
 
-    let alice = store.create_user("alice", "h").await.unwrap();
-    let bob = store.create_user("bob", "h").await.unwrap();
+    let alice = store.create_user("alice", "h", Role::Admin).await.unwrap();
+    let bob = store.create_user("bob", "h", Role::Admin).await.unwrap();
     store
         .insert_session([1; 32], alice.id, i64::MAX)
         .await
@@ -942,8 +949,8 @@ async fn sessions_need_an_existing_user_and_die_with_it() {
 async fn changing_a_password_ends_that_users_sessions() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
-    let alice = store.create_user("alice", "h").await.unwrap();
-    let bob = store.create_user("bob", "h").await.unwrap();
+    let alice = store.create_user("alice", "h", Role::Admin).await.unwrap();
+    let bob = store.create_user("bob", "h", Role::Admin).await.unwrap();
     store
         .insert_session([1; 32], alice.id, i64::MAX)
         .await
@@ -955,6 +962,128 @@ async fn changing_a_password_ends_that_users_sessions() {
     assert!(store.set_password("alice", "h2").await.unwrap());
     assert_eq!(store.session_user([1; 32], 0).await.unwrap(), None);
     assert!(store.session_user([2; 32], 0).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    store.create_user("alice", "h", Role::Admin).await.unwrap();
+    store.create_user("bob", "h", Role::Viewer).await.unwrap();
+    let last_admin = |r: Result<Option<toru_daemon::store::User>, Error>| matches!(r, Err(Error::LastAdmin { ref username }) if username == "alice");
+    for change in [
+        UserChange::Delete,
+        UserChange::SetDisabled(true),
+        UserChange::SetRole(Role::Viewer),
+    ] {
+        assert!(
+            last_admin(store.change_user("alice", change).await),
+            "{change:?}"
+        );
+    }
+    // Nothing changed, and changes that keep an administrator pass.
+    let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!((alice.role, alice.disabled), (Role::Admin, false));
+    let same = store
+        .change_user("alice", UserChange::SetRole(Role::Admin))
+        .await;
+    assert_eq!(same.unwrap().unwrap().role, Role::Admin);
+    assert!(
+        store
+            .change_user("nobody", UserChange::Delete)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // With bob an administrator too, alice may go; then bob is the last one. A disabled
+    // administrator does not count.
+    let bob = store
+        .change_user("bob", UserChange::SetRole(Role::Admin))
+        .await;
+    assert_eq!(bob.unwrap().unwrap().role, Role::Admin);
+    let alice = store
+        .change_user("alice", UserChange::SetDisabled(true))
+        .await;
+    assert!(alice.unwrap().unwrap().disabled);
+    assert!(matches!(
+        store.change_user("bob", UserChange::Delete).await,
+        Err(Error::LastAdmin { .. })
+    ));
+    let alice = store
+        .change_user("alice", UserChange::SetDisabled(false))
+        .await;
+    assert!(!alice.unwrap().unwrap().disabled);
+}
+
+#[tokio::test]
+async fn two_admins_deleting_each_other_at_once_leave_one() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    store.create_user("alice", "h", Role::Admin).await.unwrap();
+    store.create_user("bob", "h", Role::Admin).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.change_user("alice", UserChange::Delete),
+        store.change_user("bob", UserChange::Delete)
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn disabling_ends_cached_sessions_and_a_new_role_shows_at_once() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    store.create_user("alice", "h", Role::Admin).await.unwrap();
+    let bob = store.create_user("bob", "h", Role::Admin).await.unwrap();
+    store
+        .insert_session([1; 32], bob.id, i64::MAX)
+        .await
+        .unwrap();
+    // Looked up once, so it is cached from here on.
+    let cached = store.session_user([1; 32], 0).await.unwrap().unwrap();
+    assert_eq!(cached.role, Role::Admin);
+    store
+        .change_user("bob", UserChange::SetRole(Role::Viewer))
+        .await
+        .unwrap();
+    let user = store.session_user([1; 32], 0).await.unwrap().unwrap();
+    assert_eq!(user.role, Role::Viewer, "the new role, not the cached one");
+    store
+        .change_user("bob", UserChange::SetDisabled(true))
+        .await
+        .unwrap();
+    assert_eq!(store.session_user([1; 32], 0).await.unwrap(), None);
+    // Enabling again does not bring the session back.
+    store
+        .change_user("bob", UserChange::SetDisabled(false))
+        .await
+        .unwrap();
+    assert_eq!(store.session_user([1; 32], 0).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_keeps_only_the_current_session() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    let bob = store.create_user("bob", "h", Role::Viewer).await.unwrap();
+    for hash in [[1; 32], [2; 32]] {
+        store.insert_session(hash, bob.id, i64::MAX).await.unwrap();
+        assert!(store.session_user(hash, 0).await.unwrap().is_some());
+    }
+    assert!(
+        store
+            .change_own_password(bob.id, "h2", [1; 32])
+            .await
+            .unwrap()
+    );
+    assert!(store.session_user([1; 32], 0).await.unwrap().is_some());
+    assert_eq!(store.session_user([2; 32], 0).await.unwrap(), None);
+    let bob = store.user_by_name("bob").await.unwrap().unwrap();
+    assert_eq!(bob.password_hash, "h2");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1049,12 +1178,14 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     let store = Store::open(&path).await.unwrap();
     store.kv_set("p", "k", "kept").await.unwrap();
     let instance = store.instance_id().await.unwrap();
+    store.create_user("ada", "h", Role::Admin).await.unwrap();
     drop(store);
-    // Make the file look exactly like what the first release wrote: no licence table, the
-    // event log only about plugins, v1.
+    // Make the file look exactly like what the first release wrote: no licence table, users
+    // without roles, the event log only about plugins, v1.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE plugin_licenses; DROP TABLE events;
+        "DROP TABLE plugin_licenses; ALTER TABLE users DROP COLUMN role;
+         ALTER TABLE users DROP COLUMN disabled; DROP TABLE events;
          CREATE TABLE plugin_events (id INTEGER PRIMARY KEY, plugin_id TEXT NOT NULL,
              at INTEGER NOT NULL, kind TEXT NOT NULL, details TEXT NOT NULL);
          CREATE INDEX plugin_events_plugin_at ON plugin_events (plugin_id, at);
@@ -1088,6 +1219,9 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
         (EventKind::Crashed, "exit 1", 1000)
     );
     assert_eq!(events[0].actor, None);
+    // Every user of then was an administrator, and stays one.
+    let ada = store.user_by_name("ada").await.unwrap().unwrap();
+    assert_eq!((ada.role, ada.disabled), (Role::Admin, false));
 }
 
 /// Sessions found valid are cached in memory (every authenticated request asks): a cached
@@ -1097,8 +1231,8 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
 async fn a_cached_session_ends_like_a_stored_one() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
-    let alice = store.create_user("alice", "h").await.unwrap();
-    let bob = store.create_user("bob", "h").await.unwrap();
+    let alice = store.create_user("alice", "h", Role::Admin).await.unwrap();
+    let bob = store.create_user("bob", "h", Role::Admin).await.unwrap();
     for (hash, user, expires) in [
         ([1; 32], alice.id, i64::MAX), // logged out below
         ([2; 32], alice.id, i64::MAX), // ended by alice's password change

@@ -420,6 +420,93 @@ async fn users_and_remote_login() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_get_roles_and_are_disabled_enabled_and_deleted() {
+    let (_dirs, d) = started().await;
+    let pw = format!("{PASSWORD}\n");
+    ok(
+        &ctl_in(&d, &["user", "add", "admin"], Some(&pw)).await,
+        "add admin",
+    );
+    let viewer = ctl_in(&d, &["user", "add", "ada", "--role", "viewer"], Some(&pw)).await;
+    ok(&viewer, "add a viewer");
+    assert_eq!(viewer.stdout, "user ada created (viewer)\n");
+    let bad = ctl_in(&d, &["user", "add", "bo", "--role", "root"], Some(&pw)).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("admin, viewer"), "{}", bad.stderr);
+
+    // On a pipe, `user list` is tab-separated: name, role, state, created.
+    let rows = |run: &support::ctl::Run| -> Vec<Vec<String>> {
+        run.stdout
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    };
+    let list = ctl(&d, &["user", "list"]).await;
+    ok(&list, "user list");
+    let listed = rows(&list);
+    assert_eq!(listed.len(), 2, "{}", list.stdout);
+    assert_eq!(listed[0][..3], ["ada", "viewer", "enabled"]);
+    assert_eq!(listed[1][..3], ["admin", "admin", "enabled"]);
+    assert!(
+        listed[1][3].ends_with('Z'),
+        "an ISO 8601 time: {}",
+        list.stdout
+    );
+
+    // The last enabled administrator stays, with a hint.
+    for cmd in [
+        &["user", "delete", "admin"][..],
+        &["user", "disable", "admin"],
+        &["user", "set-role", "admin", "viewer"],
+    ] {
+        let refused = ctl(&d, cmd).await;
+        assert_eq!(refused.code, 1, "{cmd:?}");
+        assert!(
+            refused.stderr.contains("last enabled administrator")
+                && refused
+                    .stderr
+                    .contains("hint: make another user an administrator"),
+            "{cmd:?}: {}",
+            refused.stderr
+        );
+    }
+    let promoted = ctl(&d, &["user", "set-role", "ada", "admin"]).await;
+    ok(&promoted, "set-role");
+    assert_eq!(promoted.stdout, "user ada is now admin\n");
+    let disabled = ctl(&d, &["user", "disable", "admin"]).await;
+    ok(&disabled, "disable");
+    assert_eq!(
+        disabled.stdout,
+        "user admin disabled; their sessions ended\n"
+    );
+    let listed = rows(&ctl(&d, &["user", "list"]).await);
+    assert_eq!(listed[1][..3], ["admin", "admin", "disabled"]);
+    // A disabled user's login says so, and how to undo it.
+    let url = format!("http://{}", d.daemon.http_addr);
+    let refused = run_with(&["--url", &url, "login", "admin"], Some(&pw)).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("this account is disabled")
+            && refused
+                .stderr
+                .contains("hint: an administrator can enable it again"),
+        "{}",
+        refused.stderr
+    );
+    let json: Value =
+        serde_json::from_str(&ctl(&d, &["--json", "user", "enable", "admin"]).await.stdout)
+            .unwrap();
+    assert_eq!(json["disabled"], false);
+    let deleted = ctl(&d, &["user", "delete", "ada"]).await;
+    ok(&deleted, "delete");
+    assert_eq!(deleted.stdout, "user ada deleted; their sessions ended\n");
+    let gone = ctl(&d, &["user", "delete", "ada"]).await;
+    assert_eq!(gone.code, 1);
+    assert!(gone.stderr.contains("no user ada"), "{}", gone.stderr);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_say_what_went_wrong() {
     let (_dirs, d) = started().await;
     // 1: the daemon refused (unknown plugin).

@@ -4,7 +4,8 @@
 use http::Method;
 use toru_api::{
     DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
-    LoginRequest, LogsQuery, Me, NewPassword, NewUser, Plugin, PluginDetails, Status, User,
+    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginDetails, Role,
+    Status, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -167,6 +168,31 @@ impl Client {
     ) -> Result<(), ClientError> {
         let path = format!("/api/users/{}/password", segment(username));
         self.send_json(Method::PUT, &path, form).await
+    }
+
+    /// `DELETE /api/users/{name}`: their sessions end.
+    pub async fn delete_user(&self, username: &str) -> Result<(), ClientError> {
+        let path = format!("/api/users/{}", segment(username));
+        self.call(Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    /// `POST /api/users/{name}/disable` (`disabled`) or `…/enable`.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<User, ClientError> {
+        let action = if disabled { "disable" } else { "enable" };
+        let path = format!("/api/users/{}/{action}", segment(username));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
+    /// `PUT /api/users/{name}/role`.
+    pub async fn set_role(&self, username: &str, role: Role) -> Result<User, ClientError> {
+        let path = format!("/api/users/{}/role", segment(username));
+        self.send_json(Method::PUT, &path, &NewRole { role }).await
     }
 
     /// `GET /api/plugins/{id}/kv?prefix=`.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use toru_api::Role;
 
 /// Drive the Toru daemon: plugins, logs, users, KV.
 #[derive(Debug, Parser)]
@@ -176,6 +177,9 @@ pub enum UserCommand {
     Add {
         /// The user name.
         username: String,
+        /// What the user may do: admin (everything) or viewer (look, change nothing).
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: Role,
     },
     /// Set a user's password; their sessions end.
     Passwd {
@@ -183,8 +187,39 @@ pub enum UserCommand {
         #[arg(add = crate::complete::user_names())]
         username: String,
     },
-    /// List users.
+    /// Delete a user; their sessions end at once.
+    Delete {
+        /// The user name.
+        username: String,
+    },
+    /// Disable a user: they cannot log in, and their sessions end at once.
+    Disable {
+        /// The user name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user name.
+        username: String,
+    },
+    /// Change a user's role, from their next request on.
+    SetRole {
+        /// The user name.
+        username: String,
+        /// admin or viewer.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// List users with their role, state and creation time.
     List,
+}
+
+/// A role by its API name (`admin`, `viewer`), so the CLI's words are the wire's.
+fn parse_role(text: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| {
+        let names: Vec<String> = Role::ALL.iter().map(Role::to_string).collect();
+        format!("not a role; one of: {}", names.join(", "))
+    })
 }
 
 /// `toructl kv …`

@@ -17,12 +17,12 @@ use clap::Parser;
 use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
-    LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
+    LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus, Role,
 };
 use toructl::{Client, ClientError, Endpoint};
 
 use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
-use output::{Cell, Rows};
+use output::{Cell, Rows, Tone};
 
 /// An error with the exit code it maps to.
 struct Failure {
@@ -48,6 +48,18 @@ impl From<ClientError> for Failure {
                 code: Some(ErrorCode::InvalidCredentials),
                 ..
             } => "\nhint: check the user name and password (toructl user list shows the users, over the local socket)".into(),
+            ClientError::Api {
+                code: Some(ErrorCode::AdminRequired),
+                ..
+            } => "\nhint: your user is a viewer; an administrator can change that (toructl user set-role NAME admin)".into(),
+            ClientError::Api {
+                code: Some(ErrorCode::AccountDisabled),
+                ..
+            } => "\nhint: an administrator can enable it again (toructl user enable NAME, on the host)".into(),
+            ClientError::Api {
+                code: Some(ErrorCode::LastAdmin),
+                ..
+            } => "\nhint: make another user an administrator first (toructl user set-role NAME admin)".into(),
             ClientError::Api { status, .. } if status.as_u16() == 401 => {
                 "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION".into()
             }
@@ -755,18 +767,21 @@ fn read_new_password() -> Result<String, Failure> {
 
 async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
     match cmd {
-        UserCommand::Add { username } => {
+        UserCommand::Add { username, role } => {
             let password = read_new_password()?;
             let u = client
                 .create_user(&NewUser {
                     username: username.clone(),
                     password,
+                    role: Some(role),
                 })
                 .await?;
             if json {
                 print_json(&u);
-            } else {
+            } else if u.role == Role::Admin {
                 println!("user {username} created");
+            } else {
+                println!("user {username} created ({})", u.role);
             }
         }
         UserCommand::Passwd { username } => {
@@ -778,16 +793,53 @@ async fn user(client: &Client, cmd: UserCommand, json: bool) -> Outcome {
                 println!("password of {username} changed; their sessions ended");
             }
         }
+        UserCommand::Delete { username } => {
+            client.delete_user(&username).await?;
+            if !json {
+                println!("user {username} deleted; their sessions ended");
+            }
+        }
+        UserCommand::Disable { username } => {
+            let u = client.set_user_disabled(&username, true).await?;
+            if json {
+                print_json(&u);
+            } else {
+                println!("user {username} disabled; their sessions ended");
+            }
+        }
+        UserCommand::Enable { username } => {
+            let u = client.set_user_disabled(&username, false).await?;
+            if json {
+                print_json(&u);
+            } else {
+                println!("user {username} enabled");
+            }
+        }
+        UserCommand::SetRole { username, role } => {
+            let u = client.set_role(&username, role).await?;
+            if json {
+                print_json(&u);
+            } else {
+                println!("user {username} is now {}", u.role);
+            }
+        }
         UserCommand::List => {
             let users = client.users().await?;
             if json {
                 print_json(&users);
                 return Ok(());
             }
-            let mut t = Rows::new(&["USER", "CREATED (UTC)"]);
+            let mut t = Rows::new(&["USER", "ROLE", "STATE", "CREATED (UTC)"]);
             for u in &users {
+                let state = if u.disabled {
+                    Cell::toned("disabled", Tone::Bad)
+                } else {
+                    Cell::toned("enabled", Tone::Good)
+                };
                 t.add(vec![
                     u.username.as_str().into(),
+                    u.role.to_string().into(),
+                    state,
                     when(u.created_at_unix_ms).into(),
                 ]);
             }

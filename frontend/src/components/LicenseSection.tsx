@@ -6,6 +6,7 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import * as api from '../lib/api';
 import type { LicenseStatus, Plugin } from '../lib/api';
+import { useReadOnly } from '../lib/role';
 import { Dialog } from './Dialog';
 import { LicenseBadge, formatExpiry, formatExpiryTime } from './LicenseBadge';
 
@@ -66,9 +67,11 @@ export function LicenseSection({ plugin, onChanged }: Props) {
     }
   }, [verdictArrived]);
 
+  const readOnly = useReadOnly();
   if (!license) return null;
   const important = license.required || license.installed;
-  const showForm = important || open;
+  // A viewer sees the licence's state, never the form that would change it.
+  const showForm = (important || open) && !readOnly;
 
   const save = async (event: FormEvent) => {
     event.preventDefault();
@@ -179,7 +182,7 @@ export function LicenseSection({ plugin, onChanged }: Props) {
             ) : null}
           </div>
         </form>
-      ) : (
+      ) : readOnly ? null : (
         <div className="details-buttons">
           <button type="button" className="button button-small" onClick={() => setOpen(true)} data-testid="license-add">
             Add a licence key

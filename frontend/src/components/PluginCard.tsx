@@ -2,6 +2,7 @@ import type { MouseEvent } from 'react';
 import type { Backend, Plugin } from '../lib/api';
 import { iconText } from '../lib/format';
 import { displayState } from '../lib/plugins';
+import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 import { Link } from '../lib/router';
 import { LicenseBadge, showsLicense } from './LicenseBadge';
 import { PluginPermissions } from './PluginPermissions';
@@ -30,6 +31,7 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
   const busy = pending !== undefined;
   const checked = busy ? pending : plugin.status.enabled;
   const { restarts } = plugin.status;
+  const readOnly = useReadOnly();
   return (
     <article
       className={`card plugin-card plugin-card-${state}`}
@@ -69,6 +71,7 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
           checked={checked}
           busy={busy}
           onChange={onToggle}
+          disabled={readOnly}
           label={`Enable ${plugin.name}`}
           testId={`plugin-toggle-${plugin.id}`}
         />
@@ -109,9 +112,9 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
                 type="button"
                 className="button button-small"
                 onClick={onRestart}
-                disabled={busy}
+                disabled={busy || readOnly}
                 aria-label={`Restart ${plugin.name}`}
-                title="Stop the plugin and start it again"
+                title={readOnly ? READ_ONLY_REASON : 'Stop the plugin and start it again'}
                 data-testid={`plugin-restart-${plugin.id}`}
               >
                 Restart

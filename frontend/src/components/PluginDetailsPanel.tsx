@@ -11,6 +11,7 @@ import { LicenseSection } from './LicenseSection';
 import { Spinner } from './Spinner';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
+import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 
 interface Props {
   pluginId: string;
@@ -21,6 +22,7 @@ interface Props {
 /** A drawer with everything the daemon knows about one plugin, refreshed while open. */
 export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
   const { plugins, pending, setEnabled, restart, refresh } = usePlugins();
+  const readOnly = useReadOnly();
   const [details, setDetails] = useState<PluginDetails | null>(null);
   const [error, setError] = useState<api.ApiError | null>(null);
 
@@ -77,6 +79,7 @@ export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
               checked={pending[plugin.id] ?? plugin.status.enabled}
               busy={pending[plugin.id] !== undefined}
               onChange={(on) => void setEnabled(plugin.id, on)}
+              disabled={readOnly}
               label={`Enable ${plugin.name}`}
               testId="details-toggle"
             >
@@ -94,9 +97,9 @@ export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
                   type="button"
                   className="button"
                   onClick={() => void restart(plugin.id)}
-                  disabled={pending[plugin.id] !== undefined}
+                  disabled={pending[plugin.id] !== undefined || readOnly}
                   aria-label={`Restart ${plugin.name}`}
-                  title="Stop the plugin and start it again"
+                  title={readOnly ? READ_ONLY_REASON : 'Stop the plugin and start it again'}
                   data-testid="details-restart"
                 >
                   Restart

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { plugin, running } from '../test/fakeApi';
 import { Sidebar } from './Sidebar';
 
-const user = { username: 'admin', method: 'password' } as const;
+const user = { username: 'admin', method: 'password', role: 'admin' } as const;
 
 describe('Sidebar', () => {
   it('has the system items and no plugins section when nothing is enabled', () => {
@@ -12,6 +12,8 @@ describe('Sidebar', () => {
     const nav = screen.getByRole('navigation', { name: 'Main' });
     expect(within(nav).getByRole('link', { name: 'Plugins' }).getAttribute('href')).toBe('/');
     expect(within(nav).getByRole('link', { name: 'Overview' }).getAttribute('href')).toBe('/status');
+    expect(within(nav).getByRole('link', { name: 'Users' }).getAttribute('href')).toBe('/users');
+    expect(screen.queryByTestId('read-only-hint')).toBeNull();
     expect(screen.queryByTestId('sidebar-plugins')).toBeNull();
     expect(screen.queryByText('Enabled plugins')).toBeNull();
   });
@@ -55,7 +57,12 @@ describe('Sidebar', () => {
     const { rerender } = render(<Sidebar plugins={[]} user={user} onLogout={onLogout} />);
     await userEvent.click(screen.getByRole('button', { name: 'Log out' }));
     expect(onLogout).toHaveBeenCalledTimes(1);
-    rerender(<Sidebar plugins={[]} user={{ username: 'root', method: 'local' }} onLogout={onLogout} />);
+    rerender(<Sidebar plugins={[]} user={{ username: 'root', method: 'local', role: 'admin' }} onLogout={onLogout} />);
     expect(screen.queryByRole('button', { name: 'Log out' })).toBeNull();
+  });
+
+  it('tells a viewer that the dashboard is read-only', () => {
+    render(<Sidebar plugins={[]} user={{ ...user, username: 'vera', role: 'viewer' }} onLogout={vi.fn()} />);
+    expect(screen.getByTestId('read-only-hint').textContent).toContain('Read-only');
   });
 });

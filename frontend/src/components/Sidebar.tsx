@@ -3,6 +3,7 @@ import { BrandMark } from './BrandMark';
 import { iconText } from '../lib/format';
 import { Link, useLocation } from '../lib/router';
 import { HealthDot } from './Status';
+import { READ_ONLY_REASON } from '../lib/role';
 
 interface Props {
   plugins: Plugin[] | null;
@@ -14,9 +15,10 @@ interface Props {
 const SYSTEM_ITEMS = [
   { to: '/', label: 'Plugins', icon: 'plugins', testId: 'nav-plugins' },
   { to: '/status', label: 'Overview', icon: 'overview', testId: 'nav-overview' },
+  { to: '/users', label: 'Users', icon: 'users', testId: 'nav-users' },
 ] as const;
 
-function NavIcon({ name }: { name: 'plugins' | 'overview' }) {
+function NavIcon({ name }: { name: 'plugins' | 'overview' | 'users' }) {
   // Small inline line icons (no icon font, no network).
   return (
     <svg className="nav-icon" viewBox="0 0 20 20" aria-hidden="true" focusable="false">
@@ -27,6 +29,14 @@ function NavIcon({ name }: { name: 'plugins' | 'overview' }) {
           stroke="currentColor"
           strokeWidth="1.4"
           strokeLinejoin="round"
+        />
+      ) : name === 'users' ? (
+        <path
+          d="M10 9.5a3 3 0 1 0 0-6 3 3 0 0 0 0 6Zm-6 7.5c0-3.3 2.7-5.5 6-5.5s6 2.2 6 5.5"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="1.6"
+          strokeLinecap="round"
         />
       ) : (
         <path
@@ -100,6 +110,11 @@ export function Sidebar({ plugins, user, onLogout, loggingOut }: Props) {
       ) : null}
 
       <div className="sidebar-foot">
+        {user?.role === 'viewer' ? (
+          <p className="read-only-hint" data-testid="read-only-hint" title={READ_ONLY_REASON}>
+            Read-only: you can look but not change anything.
+          </p>
+        ) : null}
         {user ? (
           <div className="user">
             <span className="user-avatar" aria-hidden="true">

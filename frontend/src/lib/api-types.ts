@@ -6,7 +6,7 @@
  * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
  * `invalid_json`, …), so clients that need to tell causes apart read the code.
  */
-export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -462,6 +462,12 @@ password: string, };
 export type AuthMethod = "password" | "local";
 
 /**
+ * What a caller may do. Every state-changing route needs `admin`; every read is open to
+ * `viewer` too. Local-socket callers are always `admin`.
+ */
+export type Role = "admin" | "viewer";
+
+/**
  * Who is calling (`GET /api/auth/me`, and the answer to a login).
  */
 export type Me = { 
@@ -472,7 +478,11 @@ username: string,
 /**
  * How they authenticated.
  */
-method: AuthMethod, };
+method: AuthMethod, 
+/**
+ * What they may do; `admin` for every local-socket caller.
+ */
+role: Role, };
 
 /**
  * A dashboard user, as listed.
@@ -482,6 +492,15 @@ export type User = {
  * The user name.
  */
 username: string, 
+/**
+ * What the user may do.
+ */
+role: Role, 
+/**
+ * A disabled user cannot log in and has no sessions; an administrator can enable them
+ * again.
+ */
+disabled: boolean, 
 /**
  * When the user was made, in ms since the Unix epoch.
  */
@@ -498,7 +517,11 @@ username: string,
 /**
  * At least 8 characters.
  */
-password: string, };
+password: string, 
+/**
+ * What the user may do; `admin` when absent, as before roles existed.
+ */
+role?: Role, };
 
 /**
  * The body of `PUT /api/users/{name}/password`.
@@ -506,6 +529,29 @@ password: string, };
 export type NewPassword = { 
 /**
  * At least 8 characters.
+ */
+password: string, };
+
+/**
+ * The body of `PUT /api/users/{name}/role`.
+ */
+export type NewRole = { 
+/**
+ * The user's new role.
+ */
+role: Role, };
+
+/**
+ * The body of `PUT /api/auth/password`: a caller changing their own password, whatever
+ * their role.
+ */
+export type PasswordChange = { 
+/**
+ * The password now, so that a session left open cannot lock its owner out.
+ */
+current_password: string, 
+/**
+ * The new one, at least 8 characters.
  */
 password: string, };
 

@@ -5,7 +5,7 @@
 // `TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript` regenerates it).
 
 import type { Event, Permissions } from './api-types';
-import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Status } from './api-types';
+import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Role, Status, User } from './api-types';
 
 export type {
   Actor,
@@ -26,6 +26,7 @@ export type {
   PluginDetails,
   PluginState,
   PluginStatus,
+  Role,
   Status,
   User,
 } from './api-types';
@@ -164,6 +165,38 @@ export function logout(): Promise<void> {
 /** Who is logged in; `redirect` says whether a 401 should go through the app's handler. */
 export function me(options: { redirect?: boolean; signal?: AbortSignal } = {}): Promise<Me> {
   return request<Me>('/api/auth/me', { redirectOn401: options.redirect ?? true, signal: options.signal });
+}
+
+/** Every dashboard user. */
+export function listUsers(signal?: AbortSignal): Promise<User[]> {
+  return request<User[]>('/api/users', { signal });
+}
+
+/** Makes a user; 409 `user_exists` when the name is taken in any case. */
+export function createUser(username: string, password: string, role: Role): Promise<User> {
+  return request<User>('/api/users', { method: 'POST', body: { username, password, role } });
+}
+
+/** Sets a user's password; their sessions end. */
+export function setUserPassword(username: string, password: string): Promise<void> {
+  return request<void>(`/api/users/${enc(username)}/password`, { method: 'PUT', body: { password } });
+}
+
+/** Disables a user (their sessions end at once) or enables them again. 409 `last_admin` for
+ *  the last enabled administrator. */
+export function setUserDisabled(username: string, disabled: boolean): Promise<User> {
+  return request<User>(`/api/users/${enc(username)}/${disabled ? 'disable' : 'enable'}`, { method: 'POST' });
+}
+
+/** Changes a user's role. 409 `last_admin` for demoting the last enabled administrator. */
+export function setUserRole(username: string, role: Role): Promise<User> {
+  return request<User>(`/api/users/${enc(username)}/role`, { method: 'PUT', body: { role } });
+}
+
+/** Deletes a user; their sessions end at once. 409 `last_admin` for the last enabled
+ *  administrator. */
+export function deleteUser(username: string): Promise<void> {
+  return request<void>(`/api/users/${enc(username)}`, { method: 'DELETE' });
 }
 
 export function status(signal?: AbortSignal): Promise<Status> {

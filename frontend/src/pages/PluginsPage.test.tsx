@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DiscoveryFailure, Plugin } from '../lib/api';
 import { PluginsProvider } from '../lib/plugins';
 import { basename, rescanSummary } from '../lib/skipped';
+import { RoleProvider } from '../lib/role';
 import { ToastProvider } from '../lib/toast';
 import { apiError, daemonStatus, fakeApi, json, plugin } from '../test/fakeApi';
 import { PluginsPage } from './PluginsPage';
@@ -243,5 +244,30 @@ describe('the plugins page filtered by state', () => {
     renderPage();
     expect(await screen.findByTestId('plugin-card-hello')).toBeTruthy();
     expect(screen.queryByTestId('plugins-filter')).toBeNull();
+  });
+});
+
+describe('the plugins page for a viewer', () => {
+  it('disables every control that changes something', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json([plugin('on', { name: 'On', status: { enabled: true, state: 'running', healthy: true } }), plugin('off')]),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
+    });
+    render(
+      <ToastProvider>
+        <RoleProvider value="viewer">
+          <PluginsProvider>
+            <PluginsPage />
+          </PluginsProvider>
+        </RoleProvider>
+      </ToastProvider>,
+    );
+    await screen.findByTestId('plugin-card-on');
+    for (const id of ['rescan', 'plugin-toggle-on', 'plugin-toggle-off', 'plugin-restart-on']) {
+      expect((screen.getByTestId(id) as HTMLButtonElement).disabled, id).toBe(true);
+    }
+    // Looking is still possible.
+    expect((screen.getByTestId('plugin-logs-on') as HTMLButtonElement).disabled).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { ApiError, type Backend, type DiscoveryFailure, type PluginState } from 
 import { STATE_LABEL } from '../lib/format';
 import { displayState, usePlugins } from '../lib/plugins';
 import { Link, useLocation } from '../lib/router';
+import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 import { rescanSummary, useSkippedBinaries } from '../lib/skipped';
 import { useToast } from '../lib/toast';
 
@@ -31,6 +32,7 @@ function useBackend(): Backend | null {
 
 export function PluginsPage() {
   const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
+  const readOnly = useReadOnly();
   const skipped = useSkippedBinaries();
   const backend = useBackend();
   // `?state=failed` (the overview's Failed tile) shows the plugins in that state only.
@@ -93,10 +95,10 @@ export function PluginsPage() {
             type="button"
             className="button"
             onClick={() => void onRescan()}
-            disabled={rescanning}
+            disabled={rescanning || readOnly}
             aria-busy={rescanning || undefined}
             aria-label="Rescan plugins directory"
-            title="Look for plugins installed since the last scan, and check the skipped files again"
+            title={readOnly ? READ_ONLY_REASON : 'Look for plugins installed since the last scan, and check the skipped files again'}
             data-testid="rescan"
           >
             {rescanning ? <span className="spinner spinner-small" aria-hidden="true" /> : null}

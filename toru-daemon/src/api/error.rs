@@ -121,6 +121,23 @@ impl ApiError {
         Self::new(ErrorCode::InvalidCredentials, "wrong user name or password")
     }
 
+    /// 403 `admin_required`, for a viewer asking for a change.
+    pub fn admin_required() -> Self {
+        Self::new(
+            ErrorCode::AdminRequired,
+            "viewers can look but not change anything; ask an administrator",
+        )
+    }
+
+    /// 403 `account_disabled`, for the right password of a disabled account (a wrong one is
+    /// `invalid_credentials`, so this tells nothing to someone who does not know it).
+    pub fn account_disabled() -> Self {
+        Self::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled; ask an administrator",
+        )
+    }
+
     /// 429 with `Retry-After`, for a login over one of its rate limits.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut error = Self::new(
@@ -256,6 +273,13 @@ impl From<crate::store::Error> for ApiError {
         match e {
             // The client's doing, not the daemon broken: statuses with codes tools can test.
             StoreError::UserExists { .. } => ApiError::new(ErrorCode::UserExists, e.to_string()),
+            StoreError::LastAdmin { ref username } => ApiError::new(
+                ErrorCode::LastAdmin,
+                format!(
+                    "{username} is the last enabled administrator; make another user an \
+                     administrator first"
+                ),
+            ),
             StoreError::KvQuotaExceeded { .. } => {
                 ApiError::new(ErrorCode::KvQuotaExceeded, e.to_string())
             }

@@ -25,7 +25,7 @@ pub struct Request {
     /// The route's path parameters, in the order the route's path names them, as sent
     /// (still percent-encoded).
     pub params: Vec<String>,
-    /// Who is calling, when the route's policy asked (`Auth::Caller`).
+    /// Who is calling, when the route's policy asked (any `Auth` but `Anyone`).
     pub caller: Option<Caller>,
     /// The request headers.
     pub headers: HeaderMap,
@@ -53,7 +53,7 @@ pub trait FromRequest: Sized {
 /// table's tests), never a request answered 500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
-    /// A [`Caller`]: the row must say `Auth::Caller`.
+    /// A [`Caller`]: the row must not say `Auth::Anyone`.
     pub caller: bool,
     /// A [`Path`] of this many parameters: the row's path must have as many.
     pub path_params: Option<usize>,
@@ -97,9 +97,9 @@ impl Needs {
     /// Panics unless a row with `policy` and `params` path parameters provides these needs.
     pub fn check(self, route: &str, policy: Policy, params: usize) {
         if self.caller {
-            assert_eq!(
+            assert_ne!(
                 policy.auth,
-                Auth::Caller,
+                Auth::Anyone,
                 "{route}: its handler wants a caller"
             );
         }
@@ -146,9 +146,10 @@ impl FromRequest for Caller {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         // Unreachable: `Needs::check` refuses a row whose handler wants a caller it does not
         // provide, when the table is built.
+        // Cloned, not taken: a handler may take the caller and the `Actor` made from it.
         request
             .caller
-            .take()
+            .clone()
             .ok_or_else(|| ApiError::internal(&RowMismatch::Caller))
     }
 }
@@ -304,7 +305,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The one shape of a route's handler: an async function of up to four [`FromRequest`]
+/// The one shape of a route's handler: an async function of up to five [`FromRequest`]
 /// parameters. `Args` is the tuple of those parameter types, so each arity is its own impl.
 pub trait Handler<Args>: Clone + Send + Sync + 'static {
     /// What the parameters need of the route's row, all together.
@@ -341,3 +342,4 @@ handler_of_arity!(A);
 handler_of_arity!(A, B);
 handler_of_arity!(A, B, C);
 handler_of_arity!(A, B, C, D);
+handler_of_arity!(A, B, C, D, E);

@@ -6,8 +6,9 @@
 //! accepts it and refuses an unknown `Host`; then either warp matches a row ([`filters`]) or,
 //! for `/api/plugins/{id}/route/{path}`, the fast path takes it ([`handlers::forward`]); both
 //! run the [`pipeline`] — the cross-site rule for every method but GET, HEAD and OPTIONS, the
-//! caller where the row says `Caller` (a session cookie, or a Unix-socket peer that is root,
-//! the daemon's user, or in group `toru`), the body the row allows — and then the handler,
+//! caller where the row asks for one (a session cookie, or a Unix-socket peer that is root,
+//! the daemon's user, or in group `toru`) and their role (`Viewer` rows are reads any caller
+//! may make, `Admin` rows change something), the body the row allows — and then the handler,
 //! whose parameters are taken from the request by type ([`extract`]). Errors become responses
 //! in [`error`]. Paths under `/api/` that no row matches are JSON 404s; every other GET is
 //! the dashboard ([`web`]), with a fallback to `index.html`. Every document served carries a
@@ -78,7 +79,7 @@ pub struct ApiState {
 /// [`pipeline`]). The one row without a handler is served outside warp.
 #[rustfmt::skip] // A table: one row a route, columns aligned.
 fn table() -> Vec<Route> {
-    use Auth::{Anyone, Caller};
+    use Auth::{Admin, Anyone, Viewer};
     const GET: Method = Method::GET;
     const POST: Method = Method::POST;
     const PUT: Method = Method::PUT;
@@ -88,29 +89,34 @@ fn table() -> Vec<Route> {
         route(GET,    "/api/openapi.json",             Anyone, NO_BODY, openapi::serve),
         route(POST,   "/api/auth/login",               Anyone, JSON,    auth::login),
         route(POST,   "/api/auth/logout",              Anyone, NO_BODY, auth::logout),
-        route(GET,    "/api/auth/me",                  Caller, NO_BODY, auth::me),
-        route(GET,    "/api/status",                   Caller, NO_BODY, status::status),
-        route(GET,    "/api/plugins",                  Caller, NO_BODY, plugins::list),
-        route(GET,    "/api/plugins/{id}",             Caller, NO_BODY, plugins::get),
-        route(POST,   "/api/plugins/{id}/enable",      Caller, NO_BODY, plugins::enable),
-        route(POST,   "/api/plugins/{id}/disable",     Caller, NO_BODY, plugins::disable),
-        route(POST,   "/api/plugins/{id}/restart",     Caller, NO_BODY, plugins::restart),
-        route(PUT,    "/api/plugins/{id}/license",     Caller, JSON,    license::set),
-        route(DELETE, "/api/plugins/{id}/license",     Caller, NO_BODY, license::clear),
-        route(GET,    "/api/plugins/{id}/bundle.js",   Caller, NO_BODY, plugins::bundle),
+        route(GET,    "/api/auth/me",                  Viewer, NO_BODY, auth::me),
+        route(PUT,    "/api/auth/password",            Viewer, JSON,    auth::change_password),
+        route(GET,    "/api/status",                   Viewer, NO_BODY, status::status),
+        route(GET,    "/api/plugins",                  Viewer, NO_BODY, plugins::list),
+        route(GET,    "/api/plugins/{id}",             Viewer, NO_BODY, plugins::get),
+        route(POST,   "/api/plugins/{id}/enable",      Admin,  NO_BODY, plugins::enable),
+        route(POST,   "/api/plugins/{id}/disable",     Admin,  NO_BODY, plugins::disable),
+        route(POST,   "/api/plugins/{id}/restart",     Admin,  NO_BODY, plugins::restart),
+        route(PUT,    "/api/plugins/{id}/license",     Admin,  JSON,    license::set),
+        route(DELETE, "/api/plugins/{id}/license",     Admin,  NO_BODY, license::clear),
+        route(GET,    "/api/plugins/{id}/bundle.js",   Viewer, NO_BODY, plugins::bundle),
         forwarded(    "/api/plugins/{id}/route/{path}", forward::POLICY), // any method
-        route(GET,    "/api/plugins/{id}/kv",          Caller, NO_BODY, kv::list),
-        route(GET,    "/api/plugins/{id}/kv/{key}",    Caller, NO_BODY, kv::get),
-        route(PUT,    "/api/plugins/{id}/kv/{key}",    Caller, KV_BODY, kv::set),
-        route(DELETE, "/api/plugins/{id}/kv/{key}",    Caller, NO_BODY, kv::delete),
-        route(GET,    "/api/plugins/{id}/logs",        Caller, NO_BODY, logs::page),
-        route(GET,    "/api/plugins/{id}/logs/follow", Caller, NO_BODY, logs::follow),
-        route(GET,    "/api/events",                   Caller, NO_BODY, events::list),
-        route(GET,    "/api/discovery-failures",       Caller, NO_BODY, plugins::discovery_failures),
-        route(POST,   "/api/rescan",                   Caller, NO_BODY, plugins::rescan),
-        route(GET,    "/api/users",                    Caller, NO_BODY, users::list),
-        route(POST,   "/api/users",                    Caller, JSON,    users::create),
-        route(PUT,    "/api/users/{name}/password",    Caller, JSON,    users::set_password),
+        route(GET,    "/api/plugins/{id}/kv",          Viewer, NO_BODY, kv::list),
+        route(GET,    "/api/plugins/{id}/kv/{key}",    Viewer, NO_BODY, kv::get),
+        route(PUT,    "/api/plugins/{id}/kv/{key}",    Admin,  KV_BODY, kv::set),
+        route(DELETE, "/api/plugins/{id}/kv/{key}",    Admin,  NO_BODY, kv::delete),
+        route(GET,    "/api/plugins/{id}/logs",        Viewer, NO_BODY, logs::page),
+        route(GET,    "/api/plugins/{id}/logs/follow", Viewer, NO_BODY, logs::follow),
+        route(GET,    "/api/events",                   Viewer, NO_BODY, events::list),
+        route(GET,    "/api/discovery-failures",       Viewer, NO_BODY, plugins::discovery_failures),
+        route(POST,   "/api/rescan",                   Admin,  NO_BODY, plugins::rescan),
+        route(GET,    "/api/users",                    Viewer, NO_BODY, users::list),
+        route(POST,   "/api/users",                    Admin,  JSON,    users::create),
+        route(DELETE, "/api/users/{name}",             Admin,  NO_BODY, users::delete),
+        route(PUT,    "/api/users/{name}/password",    Admin,  JSON,    users::set_password),
+        route(PUT,    "/api/users/{name}/role",        Admin,  JSON,    users::set_role),
+        route(POST,   "/api/users/{name}/disable",     Admin,  NO_BODY, users::disable),
+        route(POST,   "/api/users/{name}/enable",      Admin,  NO_BODY, users::enable),
     ]
 }
 
@@ -228,6 +234,7 @@ pub fn routes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use toru_api::Role;
 
     /// `pattern` with each `{param}` replaced by a sample value.
     fn sample(pattern: &str) -> String {
@@ -280,6 +287,39 @@ mod tests {
     }
 
     #[test]
+    fn every_change_is_for_administrators_and_every_read_for_viewers() {
+        // The caller's own session and password (`/api/auth/…`) are the one exception: a
+        // viewer logs in, out, and changes their own password.
+        let own = ["/api/auth/login", "/api/auth/logout", "/api/auth/password"];
+        for route in table() {
+            let path = route.path;
+            match &route.method {
+                None => {
+                    // The forwarded route: reads for viewers, any other method for admins.
+                    let auth = route.policy.auth;
+                    assert_eq!(auth.required_role(&Method::GET), Some(Role::Viewer));
+                    assert_eq!(auth.required_role(&Method::HEAD), Some(Role::Viewer));
+                    for method in FORWARDED_METHODS.iter().filter(|m| **m != Method::GET) {
+                        assert_eq!(auth.required_role(method), Some(Role::Admin), "{method}");
+                    }
+                }
+                Some(method) if own.contains(&path) => {
+                    assert_ne!(route.policy.auth, Auth::Admin, "{method} {path}");
+                }
+                Some(method) if method == Method::GET => assert!(
+                    matches!(route.policy.auth, Auth::Anyone | Auth::Viewer),
+                    "GET {path} is a read: Anyone or Viewer"
+                ),
+                Some(method) => assert_eq!(
+                    route.policy.auth,
+                    Auth::Admin,
+                    "{method} {path} changes something: Admin"
+                ),
+            }
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "its handler wants a caller")]
     fn a_row_without_the_caller_its_handler_takes_is_refused() {
         route(Method::GET, "/api/x", Auth::Anyone, NO_BODY, auth::me);
@@ -288,7 +328,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "its handler wants 2 path parameters")]
     fn a_row_without_the_path_parameters_its_handler_takes_is_refused() {
-        route(Method::GET, "/api/x/{id}", Auth::Caller, NO_BODY, kv::get);
+        route(Method::GET, "/api/x/{id}", Auth::Viewer, NO_BODY, kv::get);
     }
 
     #[test]
@@ -297,7 +337,7 @@ mod tests {
         route(
             Method::POST,
             "/api/users",
-            Auth::Caller,
+            Auth::Admin,
             NO_BODY,
             users::create,
         );

@@ -51,6 +51,7 @@ fn reply() -> warp::reply::Response {
         operations::login,
         operations::logout,
         operations::me,
+        operations::change_password,
         operations::status,
         operations::list_plugins,
         operations::plugin_details,
@@ -72,7 +73,11 @@ fn reply() -> warp::reply::Response {
         operations::rescan,
         operations::list_users,
         operations::create_user,
+        operations::delete_user,
         operations::set_password,
+        operations::set_role,
+        operations::disable_user,
+        operations::enable_user,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&SecuritySchemes),
@@ -162,6 +167,8 @@ fn error_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
 const ANY_ROUTE: &[ErrorCode] = &[ErrorCode::UnknownHost, ErrorCode::MethodNotAllowed];
 /// What a route that needs a caller answers without one.
 const AUTHENTICATED: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::Forbidden];
+/// What a route for administrators answers a viewer.
+const ADMIN: &[ErrorCode] = &[ErrorCode::AdminRequired];
 /// What a state-changing route answers to a cross-site browser request.
 const SAME_ORIGIN: &[ErrorCode] = &[ErrorCode::Forbidden];
 /// What a route with a JSON body answers to a body it cannot take.
@@ -196,24 +203,28 @@ macro_rules! errors {
 
 errors! {
     PublicErrors: [], [];
-    LoginErrors: [SAME_ORIGIN, JSON_BODY], [InvalidUsername, InvalidCredentials, RateLimited, Busy, Internal];
+    LoginErrors: [SAME_ORIGIN, JSON_BODY], [InvalidUsername, InvalidCredentials, AccountDisabled, RateLimited, Busy, Internal];
     LogoutErrors: [SAME_ORIGIN], [Internal];
+    OwnPasswordErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, InvalidCredentials, Busy, Internal];
     ReadErrors: [AUTHENTICATED], [];
     StoreReadErrors: [AUTHENTICATED], [Internal];
     PluginReadErrors: [AUTHENTICATED], [NotFound, Internal];
-    PluginChangeErrors: [AUTHENTICATED, SAME_ORIGIN], [NotFound, Internal];
-    LicenseSetErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
+    PluginChangeErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [NotFound, Internal];
+    LicenseSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
     BundleErrors: [AUTHENTICATED, PLUGIN_CALL], [];
-    ForwardErrors: [AUTHENTICATED, SAME_ORIGIN, PLUGIN_CALL], [BadPath, PayloadTooLarge, RequestTimeout];
+    ForwardErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, PLUGIN_CALL], [BadPath, PayloadTooLarge, RequestTimeout];
     KvReadErrors: [AUTHENTICATED], [BadRequest, NotFound, Internal];
-    KvSetErrors: [AUTHENTICATED, SAME_ORIGIN], [BadRequest, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
-    KvDeleteErrors: [AUTHENTICATED, SAME_ORIGIN], [BadRequest, NotFound, Internal];
+    KvSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
+    KvDeleteErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, Internal];
     LogPageErrors: [AUTHENTICATED], [BadRequest, NotFound, JournalUnavailable, Internal];
     LogFollowErrors: [AUTHENTICATED], [BadRequest, NotFound];
     EventsErrors: [AUTHENTICATED], [BadRequest, Internal];
-    RescanErrors: [AUTHENTICATED, SAME_ORIGIN], [Internal];
-    UserCreateErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, UserExists, Busy, Internal];
-    PasswordErrors: [AUTHENTICATED, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
+    RescanErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [Internal];
+    UserCreateErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, UserExists, Busy, Internal];
+    PasswordErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
+    UserRemoveErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, LastAdmin, Internal];
+    UserEnableErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, Internal];
+    RoleErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, LastAdmin, Internal];
 }
 
 /// One function per operation, for `#[utoipa::path]` to document; they are never called.
@@ -243,10 +254,17 @@ mod operations {
         responses((status = 204, description = "Logged out"), LogoutErrors))]
     fn logout() {}
 
-    /// Who is calling, and how they authenticated.
+    /// Who is calling, how they authenticated, and their role.
     #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("session" = []), ("local_socket" = [])),
         responses((status = 200, description = "Who is calling", body = Me), ReadErrors))]
     fn me() {}
+
+    /// Changes the caller's own password, whatever their role, given the current one. Their
+    /// other sessions end; this one stays. Only for logged-in users (400 on the local socket).
+    #[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("session" = [])),
+        request_body = PasswordChange,
+        responses((status = 204, description = "Changed"), OwnPasswordErrors))]
+    fn change_password() {}
 
     /// Version, instance id, backend and plugin counts. Waits for the first plugin scan.
     #[utoipa::path(get, path = "/api/status", tag = "daemon", security(("session" = []), ("local_socket" = [])),
@@ -381,17 +399,43 @@ mod operations {
         responses((status = 200, description = "Every user", body = Vec<User>), StoreReadErrors))]
     fn list_users() {}
 
-    /// Makes a user (every user is an administrator).
+    /// Makes a user; an administrator unless `role` says `viewer`.
     #[utoipa::path(post, path = "/api/users", tag = "users", security(("session" = []), ("local_socket" = [])),
         request_body = NewUser,
         responses((status = 201, description = "The new user", body = User), UserCreateErrors))]
     fn create_user() {}
+
+    /// Deletes a user; their sessions end at once. Not the last enabled administrator.
+    #[utoipa::path(delete, path = "/api/users/{name}", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")),
+        responses((status = 204, description = "Deleted"), UserRemoveErrors))]
+    fn delete_user() {}
 
     /// Sets a user's password and ends their sessions.
     #[utoipa::path(put, path = "/api/users/{name}/password", tag = "users", security(("session" = []), ("local_socket" = [])),
         params(("name" = String, Path, description = "The user name")), request_body = NewPassword,
         responses((status = 204, description = "Changed"), PasswordErrors))]
     fn set_password() {}
+
+    /// Changes a user's role, from their next request on; their sessions stay. The last
+    /// enabled administrator cannot become a viewer.
+    #[utoipa::path(put, path = "/api/users/{name}/role", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")), request_body = NewRole,
+        responses((status = 200, description = "The user as they are now", body = User), RoleErrors))]
+    fn set_role() {}
+
+    /// Disables a user: they cannot log in, and their sessions end at once. Not the last
+    /// enabled administrator.
+    #[utoipa::path(post, path = "/api/users/{name}/disable", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")),
+        responses((status = 200, description = "The user as they are now", body = User), UserRemoveErrors))]
+    fn disable_user() {}
+
+    /// Enables a disabled user again.
+    #[utoipa::path(post, path = "/api/users/{name}/enable", tag = "users", security(("session" = []), ("local_socket" = [])),
+        params(("name" = String, Path, description = "The user name")),
+        responses((status = 200, description = "The user as they are now", body = User), UserEnableErrors))]
+    fn enable_user() {}
 }
 
 #[cfg(test)]
@@ -507,6 +551,27 @@ mod tests {
                     codes_of(&responses["401"]).contains(&"unauthorized".to_owned()),
                     "{method} {path}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_for_administrators_and_no_read_lists_admin_required() {
+        let doc = document();
+        for route in crate::api::table() {
+            for method in route.methods() {
+                let operation = &doc["paths"][route.path][method.as_str().to_lowercase()];
+                let refuses_viewers =
+                    codes_of(&operation["responses"]["403"]).contains(&"admin_required".to_owned());
+                match route.policy.auth.required_role(&method) {
+                    Some(Role::Admin) => {
+                        assert!(refuses_viewers, "{method} {}", route.path);
+                    }
+                    // The forwarded route's one operation covers every method: it lists the
+                    // code for the methods that need an administrator.
+                    _ if route.method.is_none() => {}
+                    _ => assert!(!refuses_viewers, "{method} {}", route.path),
+                }
             }
         }
     }

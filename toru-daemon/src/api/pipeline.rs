@@ -5,7 +5,8 @@
 //! same code in the same order:
 //!
 //! 1. the cross-site rule, derived from the method ([`check_same_origin`]);
-//! 2. who is calling, where the route's [`Policy`] asks ([`identify_caller`]);
+//! 2. who is calling, where the route's [`Policy`] asks ([`identify_caller`]), and whether
+//!    their role may call it ([`authorize`]);
 //! 3. the body the policy allows, bounded in size and time ([`read_body`]).
 //!
 //! The Host allow-list comes before all of them, for every request, in `server.rs`. Whatever a
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::{HeaderMap, Method};
+use toru_api::Role;
 use warp::{Buf, Reply};
 
 use super::ApiState;
@@ -54,13 +56,35 @@ impl Peer {
     }
 }
 
-/// Whether a route needs to know who is calling.
+/// Who may call a route: anyone, or an authenticated caller (a session cookie or an
+/// authorised Unix peer, else 401, or 403 for a refused Unix peer) with at least some role
+/// (else 403 `admin_required`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     /// Anyone may call it (health, login, logout).
     Anyone,
-    /// A session cookie or an authorised Unix peer, else 401 (403 for a refused peer).
-    Caller,
+    /// Any authenticated caller, viewers included: the reads.
+    Viewer,
+    /// Administrators only: every route that changes something.
+    Admin,
+    /// Viewers for GET and HEAD, administrators for every other method: the forwarded route,
+    /// whose method is the only thing the daemon knows of what a plugin's route does.
+    ViewerReadsAdminWrites,
+}
+
+impl Auth {
+    /// The role a request with `method` needs, or `None` when anyone may call.
+    pub fn required_role(self, method: &Method) -> Option<Role> {
+        match self {
+            Auth::Anyone => None,
+            Auth::Viewer => Some(Role::Viewer),
+            Auth::Admin => Some(Role::Admin),
+            Auth::ViewerReadsAdminWrites if method == Method::GET || method == Method::HEAD => {
+                Some(Role::Viewer)
+            }
+            Auth::ViewerReadsAdminWrites => Some(Role::Admin),
+        }
+    }
 }
 
 /// What a route reads of the request body, and how much of it.
@@ -84,7 +108,8 @@ pub struct Policy {
     pub body: Body,
 }
 
-/// Stages 1 and 2: the cross-site rule, then the caller where `auth` asks for one.
+/// Stages 1 and 2: the cross-site rule, then the caller and their role where `auth` asks
+/// for one.
 pub async fn admit(
     auth: Auth,
     method: &Method,
@@ -92,21 +117,25 @@ pub async fn admit(
     peer: Option<Peer>,
     state: &ApiState,
 ) -> Result<Option<Caller>, ApiError> {
-    match auth {
-        Auth::Anyone => check_same_origin(method, headers, over_tls(peer)).map(|()| None),
-        Auth::Caller => admit_caller(method, headers, peer, state).await.map(Some),
+    check_same_origin(method, headers, over_tls(peer))?;
+    match auth.required_role(method) {
+        None => Ok(None),
+        Some(needed) => {
+            let caller = identify_caller(headers, peer, state).await?;
+            authorize(&caller, needed)?;
+            Ok(Some(caller))
+        }
     }
 }
 
-/// [`admit`] for a route that always asks for a caller (the forwarded route).
-pub async fn admit_caller(
-    method: &Method,
-    headers: &HeaderMap,
-    peer: Option<Peer>,
-    state: &ApiState,
-) -> Result<Caller, ApiError> {
-    check_same_origin(method, headers, over_tls(peer))?;
-    identify_caller(headers, peer, state).await
+/// Whether `caller` may call a route that needs `needed`: 403 `admin_required` for a viewer
+/// asking for a change.
+pub fn authorize(caller: &Caller, needed: Role) -> Result<(), ApiError> {
+    if caller.role().allows(needed) {
+        Ok(())
+    } else {
+        Err(ApiError::admin_required())
+    }
 }
 
 fn over_tls(peer: Option<Peer>) -> bool {
@@ -133,6 +162,7 @@ pub async fn identify_caller(
     Ok(Caller::User {
         id: user.id,
         username: user.username,
+        role: user.role,
     })
 }
 
@@ -320,6 +350,53 @@ mod tests {
         assert_eq!(
             code(read_body(Body::None, &declared, chunks(&[b"abcdef"])).await),
             Ok(Bytes::new())
+        );
+    }
+
+    #[test]
+    fn each_auth_asks_for_the_role_its_name_says() {
+        use Auth::*;
+        for method in [Method::GET, Method::HEAD] {
+            assert_eq!(
+                ViewerReadsAdminWrites.required_role(&method),
+                Some(Role::Viewer)
+            );
+        }
+        for method in [
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ] {
+            assert_eq!(
+                ViewerReadsAdminWrites.required_role(&method),
+                Some(Role::Admin)
+            );
+        }
+        assert_eq!(Anyone.required_role(&Method::POST), None);
+        assert_eq!(Viewer.required_role(&Method::GET), Some(Role::Viewer));
+        assert_eq!(Admin.required_role(&Method::GET), Some(Role::Admin));
+    }
+
+    #[test]
+    fn viewers_may_read_and_only_admins_may_change() {
+        let user = |role| Caller::User {
+            id: 1,
+            username: "u".into(),
+            role,
+        };
+        let local = Caller::Local {
+            uid: 1000,
+            name: "alice".into(),
+        };
+        assert!(authorize(&user(Role::Viewer), Role::Viewer).is_ok());
+        let refused = authorize(&user(Role::Viewer), Role::Admin).unwrap_err();
+        assert_eq!(refused.code, toru_api::ErrorCode::AdminRequired);
+        assert!(authorize(&user(Role::Admin), Role::Admin).is_ok());
+        assert!(
+            authorize(&local, Role::Admin).is_ok(),
+            "the local socket is an admin"
         );
     }
 

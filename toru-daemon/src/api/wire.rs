@@ -11,7 +11,7 @@ use crate::plugins::PluginInfo;
 use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
 use crate::plugins::license::LicenseStatus;
-use crate::store::KvUsage;
+use crate::store::{KvUsage, User};
 
 impl From<PluginInfo> for wire::Plugin {
     fn from(info: PluginInfo) -> Self {
@@ -73,6 +73,18 @@ impl From<KvUsage> for wire::KvUsage {
         wire::KvUsage {
             bytes: usage.bytes,
             quota: usage.quota,
+        }
+    }
+}
+
+/// A user as listed: everything but the id and the password hash.
+impl From<User> for wire::User {
+    fn from(user: User) -> Self {
+        wire::User {
+            username: user.username,
+            role: user.role,
+            disabled: user.disabled,
+            created_at_unix_ms: user.created_at_unix_ms,
         }
     }
 }

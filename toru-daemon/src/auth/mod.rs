@@ -34,6 +34,8 @@ pub enum Caller {
         id: i64,
         /// The login name.
         username: String,
+        /// What the user may do, as the database had it for this request.
+        role: toru_api::Role,
     },
     /// A local process on the Unix socket, authorised by its credentials.
     Local {
@@ -45,6 +47,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// What the caller may do: a user's role; every local-socket caller is an administrator
+    /// (it already passed the socket's own check: root, the daemon's user, group `toru`).
+    pub fn role(&self) -> toru_api::Role {
+        match self {
+            Caller::User { role, .. } => *role,
+            Caller::Local { .. } => toru_api::Role::Admin,
+        }
+    }
+
     /// The name forwarded to plugins and written in logs.
     pub fn name(&self) -> &str {
         match self {

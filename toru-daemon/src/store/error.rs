@@ -105,6 +105,13 @@ pub enum Error {
         username: String,
     },
 
+    /// A delete, disable or demotion would leave no enabled administrator; nothing changed.
+    #[error("{username:?} is the last enabled administrator")]
+    LastAdmin {
+        /// The user the change was asked for.
+        username: String,
+    },
+
     /// Data read back from the database is not something this code ever writes (hand-edited
     /// database, bug in an older version, disk corruption). The string says what and where.
     #[error("corrupt data in the database: {0}")]

@@ -76,7 +76,7 @@ pub use error::Error;
 pub use events::{Actor, Event, EventFilter, EventKind, NewEvent, UnknownEventKind};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use schema::SCHEMA_VERSION;
-pub use users::User;
+pub use users::{User, UserChange};
 
 use error::OpError;
 

@@ -99,7 +99,14 @@ const MIGRATIONS: &[&str] = &[
             WHERE plugin_id = OLD.plugin_id;
     END;
     "#,
-    // Version 4: the event log becomes the audit trail too: an event may be about no plugin
+    // Version 4: users get a role (every user so far was an administrator) and can be
+    // disabled.
+    r#"
+    ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'
+        CHECK (role IN ('admin', 'viewer'));
+    ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+    "#,
+    // Version 5: the event log becomes the audit trail too: an event may be about no plugin
     // (a user change, a rescan) or about a dashboard user, and records who caused it through
     // the API. SQLite cannot drop a NOT NULL, so the table is rebuilt under a new name.
     r#"
@@ -277,6 +284,29 @@ mod tests {
         .unwrap();
         assert_eq!(usage(&conn, "a"), 3);
         assert_eq!(usage(&conn, "b"), 6);
+    }
+
+    #[test]
+    fn users_from_before_roles_become_enabled_administrators() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        apply(&mut conn, path, &MIGRATIONS[..3]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn, path).unwrap();
+        let (role, disabled): (String, i64) = conn
+            .query_row("SELECT role, disabled FROM users", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((role.as_str(), disabled), ("admin", 0));
+        // Only the two roles can be stored.
+        assert!(
+            conn.execute_batch("UPDATE users SET role = 'root'")
+                .is_err()
+        );
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! Correctness rests on two rules. Every entry keeps its session's `expires_at` and is ignored
 //! once that has passed, so expiry is exactly the database's. And the cache is only *changed*
 //! while the database connection is locked, in the same [`Store`](super::Store) calls that end
-//! sessions: a logout, a password change or a user's deletion cannot interleave with a lookup
-//! that read the session from the database and would put back what was just removed. (A
-//! request that reads the cache while a logout runs sees the session or not, as it would had it
-//! arrived a moment earlier or later.)
+//! sessions or change their user: a logout, a password change, a user's deletion, disabling or
+//! new role cannot interleave with a lookup that read the session from the database and would
+//! put back what was just removed (or the role just replaced). (A request that reads the cache
+//! while a logout runs sees the session or not, as it would had it arrived a moment earlier or
+//! later.)
 
 use std::collections::HashMap;
 
@@ -61,7 +62,7 @@ impl SessionCache {
         self.entries.remove(token_hash);
     }
 
-    /// Forgets every session of one user (password change, deletion).
+    /// Forgets every session of one user (password change, deletion, disabling, a new role).
     pub(super) fn remove_user(&mut self, user_id: i64) {
         self.entries.retain(|_, e| e.user.id != user_id);
     }
@@ -77,6 +78,8 @@ mod tests {
             username: format!("u{id}"),
             password_hash: String::new(),
             created_at_unix_ms: 0,
+            role: toru_api::Role::Admin,
+            disabled: false,
         }
     }
 

@@ -88,9 +88,24 @@ impl ApiDaemon {
             .unwrap();
     }
 
+    /// Creates a user with [`PASSWORD`] and `role` (`admin`, `viewer`) over the local socket.
+    pub async fn create_user(&self, username: &str, role: &str) {
+        let body = json!({"username": username, "password": PASSWORD, "role": role});
+        let _: Value = self
+            .local
+            .send_json(Method::POST, "/api/users", &body)
+            .await
+            .unwrap();
+    }
+
     /// Logs in as `admin` over TCP and returns a client carrying the session.
     pub async fn login(&self) -> Client {
-        let body = json!({"username": "admin", "password": PASSWORD});
+        self.login_as("admin", PASSWORD).await
+    }
+
+    /// Logs in as `username` over TCP and returns a client carrying the session.
+    pub async fn login_as(&self, username: &str, password: &str) -> Client {
+        let body = json!({"username": username, "password": password});
         let response = self
             .anonymous
             .call(Method::POST, "/api/auth/login", Some(&body))

@@ -29,15 +29,16 @@ use crate::auth::Caller;
 use crate::plugins::ForwardError;
 use toru_plugin_api::{HttpRequest, HttpResponse};
 
-/// What the pipeline checks of a forwarded request: a caller, and a body of at most
-/// [`MAX_FORWARD_BODY`]; the route table's row for the forwarded route says the same.
+/// What the pipeline checks of a forwarded request: a caller (a viewer may GET and HEAD, any
+/// other method needs an administrator), and a body of at most [`MAX_FORWARD_BODY`]; the
+/// route table's row for the forwarded route says the same.
 pub const POLICY: Policy = Policy {
-    auth: Auth::Caller,
+    auth: Auth::ViewerReadsAdminWrites,
     body: Body::Bytes(MAX_FORWARD_BODY),
 };
 
-// `forward` admits with `admit_caller`, which is what this policy asks for.
-const _: () = assert!(matches!(POLICY.auth, Auth::Caller));
+// Every method of the forwarded route has a caller, which `forward` passes to the plugin.
+const _: () = assert!(!matches!(POLICY.auth, Auth::Anyone));
 
 /// Largest request body forwarded. Base64 makes it a third larger on the wire, which must stay
 /// under the 8 MiB frame limit.
@@ -223,6 +224,12 @@ pub fn from_plugin_response(
     Ok(out)
 }
 
+/// A forwarded request admitted without a caller: impossible while [`POLICY`] asks for one
+/// for every method, which the assertion under it checks when compiling.
+#[derive(Debug, thiserror::Error)]
+#[error("the forwarded route admitted a request without a caller")]
+struct NoCaller;
+
 /// `ANY /api/plugins/{id}/route/{path}`, from [`route_target`]'s `id` and `path`; `peer` is
 /// who is on the other end of the connection.
 pub async fn serve(
@@ -243,7 +250,15 @@ async fn forward(
     path: String,
 ) -> Result<warp::reply::Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let caller = pipeline::admit_caller(&parts.method, &parts.headers, Some(peer), state).await?;
+    let caller = pipeline::admit(
+        POLICY.auth,
+        &parts.method,
+        &parts.headers,
+        Some(peer),
+        state,
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal(&NoCaller))?;
     // `/_toru/…` is the daemon's own channel to the plugin, not a route a client may call;
     // other spellings of it, and paths with `.`/`..` or empty segments, are refused too.
     check_forward_path(&path)?;
@@ -409,6 +424,7 @@ mod tests {
         let caller = Caller::User {
             id: 1,
             username: "ada".into(),
+            role: toru_api::Role::Viewer,
         };
         let req = to_plugin_request(
             &Method::GET,

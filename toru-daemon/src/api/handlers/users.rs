@@ -1,7 +1,10 @@
-//! Dashboard users. Every user is an administrator; the first one is made with
-//! `toructl user add` over the local socket.
+//! Dashboard users: list, add, reset a password, disable and enable, change a role, delete.
+//! Every route here but the list is for administrators (the route table says so); the first
+//! user is made with `toructl user add` over the local socket, whose callers are
+//! administrators. A change that would leave no enabled administrator is 409 `last_admin`,
+//! decided by the store in the change's own transaction.
 
-use toru_api::{NewPassword, NewUser, User};
+use toru_api::{NewPassword, NewRole, NewUser, User};
 use warp::Reply;
 
 use super::ApiResult;
@@ -10,7 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path};
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
-use crate::store::{Actor, EventKind, NewEvent};
+use crate::store::{Actor, EventKind, NewEvent, UserChange};
 
 /// User names: 1–64 of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
 fn validate_username(name: &str) -> Result<(), ApiError> {
@@ -28,6 +31,19 @@ fn validate_username(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The user name of a `{name}` path segment, which arrives percent-encoded (`@` as `%40`).
+fn decode_name(raw: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|name| name.into_owned())
+        .map_err(|_| ApiError::bad_request("the user name is not UTF-8"))
+}
+
+/// 404 for a user that does not exist.
+fn no_user(username: &str) -> ApiError {
+    ApiError::not_found(format!("no user {username}"))
+}
+
 /// `GET /api/users`.
 pub async fn list(state: ApiState) -> ApiResult {
     let users: Vec<User> = state
@@ -35,48 +51,124 @@ pub async fn list(state: ApiState) -> ApiResult {
         .list_users()
         .await?
         .into_iter()
-        .map(|u| User {
-            username: u.username,
-            created_at_unix_ms: u.created_at_unix_ms,
-        })
+        .map(User::from)
         .collect();
     Ok(warp::reply::json(&users).into_response())
 }
 
 /// `POST /api/users`: 201, or 409 when the name is taken, in any case (`erin` when `Erin`
-/// exists).
+/// exists). Without a role the user is an administrator, as every user was before roles.
 pub async fn create(state: ApiState, actor: Actor, Json(form): Json<NewUser>) -> ApiResult {
     validate_username(&form.username)?;
     let hash = password::hash(&form.password).await?;
-    match state.store.create_user(&form.username, &hash).await {
-        Ok(user) => {
-            tracing::info!(username = user.username, by = %actor, "user created");
-            let event = NewEvent::user(&user.username, EventKind::UserCreated, "").by(&actor);
-            state.store.record_event_or_log(event).await;
-            let body = warp::reply::json(&User {
-                username: user.username,
-                created_at_unix_ms: user.created_at_unix_ms,
-            });
-            Ok(warp::reply::with_status(body, http::StatusCode::CREATED).into_response())
-        }
-        // A taken name is 409 `user_exists` (`api/error.rs`).
-        Err(e) => Err(e.into()),
-    }
+    let role = form.role.unwrap_or_default();
+    // A taken name is 409 `user_exists` (`api/error.rs`).
+    let user = state.store.create_user(&form.username, &hash, role).await?;
+    tracing::info!(username = user.username, %role, by = %actor, "user created");
+    let details = format!("role {role}");
+    audit(
+        &state,
+        &user.username,
+        EventKind::UserCreated,
+        &details,
+        &actor,
+    )
+    .await;
+    let body = warp::reply::json(&User::from(user));
+    Ok(warp::reply::with_status(body, http::StatusCode::CREATED).into_response())
 }
 
-/// `PUT /api/users/:name/password`: sets a new password and ends that user's sessions.
+/// `PUT /api/users/{name}/password`: sets a new password and ends that user's sessions.
 pub async fn set_password(
     state: ApiState,
-    Path(username): Path<String>,
+    Path(raw_name): Path<String>,
     actor: Actor,
     Json(form): Json<NewPassword>,
 ) -> ApiResult {
+    let username = decode_name(&raw_name)?;
     let hash = password::hash(&form.password).await?;
     if !state.store.set_password(&username, &hash).await? {
-        return Err(ApiError::not_found(format!("no user {username}")));
+        return Err(no_user(&username));
     }
     tracing::info!(username, by = %actor, "password changed");
-    let event = NewEvent::user(&username, EventKind::PasswordChanged, "sessions ended").by(&actor);
+    audit(
+        &state,
+        &username,
+        EventKind::PasswordChanged,
+        "sessions ended",
+        &actor,
+    )
+    .await;
+    Ok(no_content())
+}
+
+/// `DELETE /api/users/{name}`: 204; the user's sessions end with them.
+pub async fn delete(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
+    let username = decode_name(&raw_name)?;
+    change(&state, &username, UserChange::Delete, &actor).await?;
+    Ok(no_content())
+}
+
+/// `POST /api/users/{name}/disable`: the user can no longer log in, and their sessions end
+/// at once. Answers the user as they are now.
+pub async fn disable(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
+    let username = decode_name(&raw_name)?;
+    let user = change(&state, &username, UserChange::SetDisabled(true), &actor).await?;
+    Ok(warp::reply::json(&user).into_response())
+}
+
+/// `POST /api/users/{name}/enable`: the user may log in again.
+pub async fn enable(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
+    let username = decode_name(&raw_name)?;
+    let user = change(&state, &username, UserChange::SetDisabled(false), &actor).await?;
+    Ok(warp::reply::json(&user).into_response())
+}
+
+/// `PUT /api/users/{name}/role`: the new role applies from the user's next request; their
+/// sessions stay.
+pub async fn set_role(
+    state: ApiState,
+    Path(raw_name): Path<String>,
+    actor: Actor,
+    Json(form): Json<NewRole>,
+) -> ApiResult {
+    let username = decode_name(&raw_name)?;
+    let user = change(&state, &username, UserChange::SetRole(form.role), &actor).await?;
+    Ok(warp::reply::json(&user).into_response())
+}
+
+/// Applies `what` to the user and records it in the audit trail: 404 when there is none, 409
+/// `last_admin` when it would leave no enabled administrator.
+async fn change(
+    state: &ApiState,
+    username: &str,
+    what: UserChange,
+    actor: &Actor,
+) -> Result<User, ApiError> {
+    let user = state
+        .store
+        .change_user(username, what)
+        .await?
+        .map(User::from)
+        .ok_or_else(|| no_user(username))?;
+    let (kind, details) = match what {
+        UserChange::Delete => (EventKind::UserDeleted, "sessions ended".to_owned()),
+        UserChange::SetDisabled(true) => (EventKind::UserDisabled, "sessions ended".to_owned()),
+        UserChange::SetDisabled(false) => (EventKind::UserEnabled, String::new()),
+        UserChange::SetRole(role) => (EventKind::UserRoleChanged, format!("role {role}")),
+    };
+    tracing::info!(username, by = %actor, "{kind}: {details}");
+    audit(state, username, kind, &details, actor).await;
+    Ok(user)
+}
+
+/// Records a change to a user in the audit trail.
+async fn audit(state: &ApiState, username: &str, kind: EventKind, details: &str, actor: &Actor) {
+    let event = NewEvent::user(username, kind, details).by(actor);
     state.store.record_event_or_log(event).await;
-    Ok(warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response())
+}
+
+/// 204, for a change with nothing to answer.
+fn no_content() -> warp::reply::Response {
+    warp::reply::with_status(warp::reply(), http::StatusCode::NO_CONTENT).into_response()
 }
