@@ -1,13 +1,60 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { EventList } from '../components/EventList';
 import { Spinner } from '../components/Spinner';
 import * as api from '../lib/api';
-import type { PluginEvent, Status } from '../lib/api';
+import type { EventKind, Plugin, PluginEvent, Status } from '../lib/api';
+import { EVENT_LABEL } from '../lib/format';
 import { usePlugins } from '../lib/plugins';
 import { usePolling } from '../lib/polling';
 import { Link } from '../lib/router';
 
 const EVENT_LIMIT = 25;
+/** With a kind chosen, which is filtered here (the API has no `kind` parameter yet), more events
+ *  are read so that the few of that kind are among them. */
+const KIND_FILTER_LIMIT = 200;
+
+/** The event list's filters; '' is "all". */
+interface EventFilter {
+  plugin: string;
+  kind: EventKind | '';
+}
+
+/** The plugin and kind selects above the event list. */
+function EventFilters({ filter, plugins, onChange }: { filter: EventFilter; plugins: Plugin[] | null; onChange(filter: EventFilter): void }) {
+  const pluginId = useId();
+  const kindId = useId();
+  return (
+    <div className="event-filters" data-testid="event-filters">
+      <label className="field-inline" htmlFor={pluginId}>
+        <span>Plugin</span>
+        <select id={pluginId} value={filter.plugin} onChange={(e) => onChange({ ...filter, plugin: e.target.value })} data-testid="events-plugin">
+          <option value="">All plugins</option>
+          {(plugins ?? []).map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field-inline" htmlFor={kindId}>
+        <span>Kind</span>
+        <select
+          id={kindId}
+          value={filter.kind}
+          onChange={(e) => onChange({ ...filter, kind: e.target.value as EventKind | '' })}
+          data-testid="events-kind"
+        >
+          <option value="">All kinds</option>
+          {(Object.entries(EVENT_LABEL) as [EventKind, string][]).map(([kind, label]) => (
+            <option key={kind} value={kind}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </div>
+  );
+}
 
 interface StatProps {
   label: string;
@@ -44,6 +91,7 @@ export function StatusPage() {
   const [status, setStatus] = useState<Status | null>(null);
   const [events, setEvents] = useState<PluginEvent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [filter, setFilter] = useState<EventFilter>({ plugin: '', kind: '' });
 
   useEffect(() => {
     document.title = 'Overview · Toru';
@@ -52,17 +100,23 @@ export function StatusPage() {
   usePolling(
     async (signal) => {
       try {
-        const [s, e] = await Promise.all([api.status(signal), api.events({ limit: EVENT_LIMIT }, signal)]);
+        const query = { limit: filter.kind ? KIND_FILTER_LIMIT : EVENT_LIMIT, ...(filter.plugin ? { plugin: filter.plugin } : {}) };
+        const [s, e] = await Promise.all([api.status(signal), api.events(query, signal)]);
         setStatus(s);
-        setEvents(e);
+        setEvents(filter.kind ? e.filter((event) => event.kind === filter.kind).slice(0, EVENT_LIMIT) : e);
         setError(null);
       } catch (e) {
         if (e instanceof api.ApiError) setError(e.message);
       }
     },
     5000,
-    [],
+    [filter.plugin, filter.kind],
   );
+
+  const changeFilter = (next: EventFilter) => {
+    setEvents(null); // the spinner, not the old list, until the new one is in
+    setFilter(next);
+  };
 
   const nameOf = (id: string) => plugins?.find((p) => p.id === id)?.name ?? id;
 
@@ -132,9 +186,17 @@ export function StatusPage() {
               <h2 className="card-title" id="events-title">
                 Recent events
               </h2>
+              <EventFilters filter={filter} plugins={plugins} onChange={changeFilter} />
             </div>
             {events ? (
-              <EventList events={events} empty="Nothing has happened yet." showPlugin pluginName={nameOf} testId="overview-events" />
+              <EventList
+                events={events}
+                empty={filter.plugin || filter.kind ? 'No events match.' : 'Nothing has happened yet.'}
+                showPlugin={!filter.plugin}
+                pluginName={nameOf}
+                collapseCrashLoops
+                testId="overview-events"
+              />
             ) : (
               <Spinner />
             )}
