@@ -34,6 +34,7 @@ import {
   stopDaemon,
   withTimeout,
 } from './harness.mjs';
+import { layoutSteps } from './steps-layout.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -817,6 +818,7 @@ const steps = [
     },
   ],
 ];
+steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 
