@@ -56,7 +56,7 @@ function CrashLoopItem({ loop, ...row }: { loop: CrashLoop } & RowProps) {
   const listId = useId();
   const summary = describeLoop(loop);
   return (
-    <li className="event event-bad event-loop" data-kind="crash-loop" data-plugin={loop.pluginId}>
+    <li className="event event-loop" data-kind="crash-loop" data-plugin={loop.pluginId}>
       <span className="event-marker" aria-hidden="true" />
       <div className="event-main">
         <div className="event-line">
@@ -75,7 +75,7 @@ function CrashLoopItem({ loop, ...row }: { loop: CrashLoop } & RowProps) {
           <EventTime at={loop.events[0]!.at_unix_ms} now={row.now} />
         </div>
         <ol className="events events-nested" id={listId} hidden={!open}>
-          {open ? loop.events.map((event) => <EventItem key={event.id} event={event} {...row} />) : null}
+          {open ? loop.events.map((event) => <EventItem key={event.id} event={event} {...row} showPlugin={false} />) : null}
         </ol>
       </div>
     </li>
