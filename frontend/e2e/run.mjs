@@ -35,6 +35,7 @@ import {
   withTimeout,
 } from './harness.mjs';
 import { usersSteps } from './steps-users.mjs';
+import { layoutSteps } from './steps-layout.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -819,6 +820,7 @@ const steps = [
   ],
 ];
 steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
+steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 

@@ -46,7 +46,7 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
           {iconText(plugin.icon)}
         </span>
         <div className="plugin-card-titles">
-          <h3 className="plugin-card-title" id={`plugin-card-title-${plugin.id}`}>
+          <h2 className="plugin-card-title" id={`plugin-card-title-${plugin.id}`}>
             <button
               type="button"
               className="title-button"
@@ -56,7 +56,7 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
             >
               {plugin.name}
             </button>
-          </h3>
+          </h2>
           <p className="plugin-card-meta">
             <span>v{plugin.version}</span>
             {plugin.author ? (

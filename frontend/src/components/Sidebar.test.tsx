@@ -1,4 +1,4 @@
-import { render, screen, within } from '@testing-library/react';
+import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { plugin, running } from '../test/fakeApi';
@@ -64,5 +64,29 @@ describe('Sidebar', () => {
   it('tells a viewer that the dashboard is read-only', () => {
     render(<Sidebar plugins={[]} user={{ ...user, username: 'vera', role: 'viewer' }} onLogout={vi.fn()} />);
     expect(screen.getByTestId('read-only-hint').textContent).toContain('Read-only');
+  });
+
+  it('has a menu button that shows and hides the navigation, closes with Escape and on navigating', async () => {
+    render(<Sidebar plugins={[plugin('ok', { name: 'Fine', status: running })]} user={user} onLogout={vi.fn()} />);
+    const button = screen.getByRole('button', { name: 'Menu' });
+    const menu = screen.getByTestId('sidebar-menu');
+    expect(button.getAttribute('aria-controls')).toBe(menu.id);
+    expect(button.getAttribute('aria-expanded')).toBe('false');
+    const nav = screen.getByRole('navigation', { name: 'Main' });
+    expect(nav.dataset.menuOpen).toBeUndefined();
+
+    await userEvent.click(button);
+    expect(button.getAttribute('aria-expanded')).toBe('true');
+    expect(nav.dataset.menuOpen).toBe('true');
+    // The focus goes into the menu, to its first link.
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId('nav-plugins')));
+    await userEvent.keyboard('{Escape}');
+    expect(button.getAttribute('aria-expanded')).toBe('false');
+    expect(document.activeElement).toBe(button);
+
+    await userEvent.click(button);
+    await userEvent.click(screen.getByTestId('sidebar-plugin-ok'));
+    expect(window.location.pathname).toBe('/plugins/ok');
+    expect(button.getAttribute('aria-expanded')).toBe('false');
   });
 });

@@ -4,7 +4,7 @@
 // The shapes are generated from the toru-api crate into ./api-types.ts (never edit that file;
 // `TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript` regenerates it).
 
-import type { Event, Permissions } from './api-types';
+import type { Event, EventKind, Permissions } from './api-types';
 import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Role, Status, User } from './api-types';
 
 export type {
@@ -272,7 +272,10 @@ export function followLogsUrl(id: string, level?: LogLevel | ''): string {
   return withQuery(`/api/plugins/${enc(id)}/logs/follow`, { level });
 }
 
-export function events(query: { limit?: number; plugin?: string } = {}, signal?: AbortSignal): Promise<PluginEvent[]> {
+export function events(
+  query: { limit?: number; plugin?: string; kind?: EventKind; actor?: string } = {},
+  signal?: AbortSignal,
+): Promise<PluginEvent[]> {
   return request<PluginEvent[]>('/api/events', { query, signal });
 }
 

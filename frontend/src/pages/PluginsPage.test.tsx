@@ -6,7 +6,7 @@ import { PluginsProvider } from '../lib/plugins';
 import { basename, rescanSummary } from '../lib/skipped';
 import { RoleProvider } from '../lib/role';
 import { ToastProvider } from '../lib/toast';
-import { apiError, daemonStatus, fakeApi, json, plugin } from '../test/fakeApi';
+import { apiError, daemonStatus, fakeApi, json, plugin, running } from '../test/fakeApi';
 import { PluginsPage } from './PluginsPage';
 
 afterEach(() => {
@@ -269,5 +269,102 @@ describe('the plugins page for a viewer', () => {
     }
     // Looking is still possible.
     expect((screen.getByTestId('plugin-logs-on') as HTMLButtonElement).disabled).toBe(false);
+    // The table view's switches too.
+    await userEvent.click(screen.getByTestId('plugins-view-table'));
+    await screen.findByTestId('plugin-row-on');
+    for (const id of ['plugin-toggle-on', 'plugin-toggle-off']) {
+      expect((screen.getByTestId(id) as HTMLButtonElement).disabled, `table ${id}`).toBe(true);
+    }
+    localStorage.clear();
+  });
+});
+
+describe('the plugins table', () => {
+  afterEach(() => localStorage.clear());
+
+  /** 60 plugins: every fifth failed, every third running, the rest disabled. */
+  function many(): Plugin[] {
+    return Array.from({ length: 60 }, (_, i) => {
+      const n = String(i + 1).padStart(2, '0');
+      const status = i % 5 === 0 ? { enabled: true, state: 'failed' as const } : i % 3 === 0 ? running : {};
+      return plugin(`p${n}`, { name: `Plugin ${n}`, description: i % 10 === 7 ? 'Backs up the database' : `Does thing ${n}`, status });
+    });
+  }
+
+  // Not by role: role queries over hundreds of elements are slow in jsdom.
+  const rowIds = () => [...screen.getByTestId('plugin-table').querySelectorAll<HTMLElement>('tbody tr')].map((row) => row.dataset.testid?.replace('plugin-row-', ''));
+
+  it('shows 60 plugins as rows, searches id, name and description, filters by state and sorts, and remembers the choice', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json(many()),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
+    });
+    const { unmount } = renderPage();
+    await screen.findByTestId('plugin-card-p01');
+    const table = screen.getByTestId('plugins-view-table');
+    expect(table.textContent).toBe('Table');
+    await userEvent.click(table);
+    expect(table.getAttribute('aria-pressed')).toBe('true');
+    expect(screen.queryByTestId('plugin-list')).toBeNull();
+    expect(rowIds()).toHaveLength(60);
+    expect(rowIds().slice(0, 3)).toEqual(['p01', 'p02', 'p03']);
+
+    // Search: by description, by id, then words that match nothing.
+    const search = screen.getByLabelText('Search');
+    // Pasted, not typed: 60 rows rendered again at every key is slow in jsdom.
+    const searchFor = async (text: string) => {
+      await userEvent.clear(search);
+      await userEvent.click(search);
+      await userEvent.paste(text);
+    };
+    await searchFor('database');
+    expect(rowIds()).toEqual(['p08', 'p18', 'p28', 'p38', 'p48', 'p58']);
+    await searchFor('P4');
+    expect(rowIds()).toEqual(['p40', 'p41', 'p42', 'p43', 'p44', 'p45', 'p46', 'p47', 'p48', 'p49']);
+    await searchFor('P4 nothing');
+    expect(screen.getByTestId('plugins-no-match').textContent).toContain('P4 nothing');
+    await userEvent.clear(search);
+
+    // The state filter is the address's ?state=, as the overview's Failed tile sets it.
+    await userEvent.selectOptions(screen.getByLabelText('State'), 'failed');
+    expect(window.location.search).toBe('?state=failed');
+    expect(rowIds()).toEqual(['p01', 'p06', 'p11', 'p16', 'p21', 'p26', 'p31', 'p36', 'p41', 'p46', 'p51', 'p56']);
+    expect(screen.getByTestId('plugins-filter').textContent).toContain('12 of 60');
+    await userEvent.selectOptions(screen.getByLabelText('State'), '');
+    expect(window.location.search).toBe('');
+
+    // Sorting: by name descending, then by state (failed first, then running, then disabled).
+    const nameHeader = screen.getByTestId('plugin-table-sort-name').closest('th')!;
+    expect(nameHeader.getAttribute('aria-sort')).toBe('ascending');
+    await userEvent.click(screen.getByTestId('plugin-table-sort-name'));
+    expect(nameHeader.getAttribute('aria-sort')).toBe('descending');
+    expect(rowIds()[0]).toBe('p60');
+    await userEvent.click(screen.getByTestId('plugin-table-sort-state'));
+    const states = within(screen.getByTestId('plugin-table'))
+      .getAllByTestId(/^plugin-state-/)
+      .map((badge) => badge.dataset.state);
+    expect(states.slice(0, 12).every((s) => s === 'failed')).toBe(true);
+    expect(states.at(12)).toBe('running');
+    expect(states.at(-1)).toBe('disabled');
+
+    // Remembered: the page comes back as a table.
+    unmount();
+    renderPage();
+    expect(await screen.findByTestId('plugin-table')).toBeTruthy();
+  }, 15_000); // 60 cards and rows, rendered again and again, are slow in jsdom
+
+  it('opens a running plugin from its row; a disabled one has no Open', async () => {
+    fakeApi({
+      'GET /api/plugins': () => json([plugin('hello', { name: 'Hello', status: running }), plugin('off', { name: 'Off' })]),
+      'GET /api/discovery-failures': () => json([]),
+      'GET /api/status': () => json(daemonStatus()),
+    });
+    localStorage.setItem('toru.plugins.view', 'table');
+    renderPage();
+    const row = await screen.findByTestId('plugin-row-hello');
+    expect(within(screen.getByTestId('plugin-row-off')).queryByRole('link', { name: 'Open Off' })).toBeNull();
+    await userEvent.click(within(row).getByRole('link', { name: 'Open Hello' }));
+    expect(window.location.pathname).toBe('/plugins/hello');
   });
 });

@@ -1,14 +1,16 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { LogsViewer } from '../components/LogsViewer';
 import { PluginCard } from '../components/PluginCard';
 import { PluginDetailsPanel } from '../components/PluginDetailsPanel';
+import { PluginTable } from '../components/PluginTable';
 import { SkippedBinaries } from '../components/SkippedBinaries';
 import { Spinner } from '../components/Spinner';
 import * as api from '../lib/api';
 import { ApiError, type Backend, type DiscoveryFailure, type PluginState } from '../lib/api';
 import { STATE_LABEL } from '../lib/format';
-import { displayState, usePlugins } from '../lib/plugins';
-import { Link, useLocation } from '../lib/router';
+import { inState, matching, stateParam } from '../lib/pluginList';
+import { usePlugins } from '../lib/plugins';
+import { Link, navigate, useLocation } from '../lib/router';
 import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 import { rescanSummary, useSkippedBinaries } from '../lib/skipped';
 import { useToast } from '../lib/toast';
@@ -30,15 +32,99 @@ function useBackend(): Backend | null {
   return backend;
 }
 
+/** Cards (the default) or a table; the choice is kept in the browser. */
+type View = 'cards' | 'table';
+const VIEW_KEY = 'toru.plugins.view';
+
+function useView(): [View, (view: View) => void] {
+  const [view, setView] = useState<View>(() => {
+    try {
+      return localStorage.getItem(VIEW_KEY) === 'table' ? 'table' : 'cards';
+    } catch {
+      return 'cards'; // storage refused (e.g. by privacy settings)
+    }
+  });
+  const choose = (next: View) => {
+    setView(next);
+    try {
+      localStorage.setItem(VIEW_KEY, next);
+    } catch {
+      // Not remembered, still switched.
+    }
+  };
+  return [view, choose];
+}
+
+interface ToolbarProps {
+  view: View;
+  onView(view: View): void;
+  query: string;
+  onQuery(query: string): void;
+  state: PluginState | null;
+}
+
+/** Search, the state filter (kept in the address as `?state=`) and the cards/table switch. */
+function Toolbar({ view, onView, query, onQuery, state }: ToolbarProps) {
+  const searchId = useId();
+  const stateId = useId();
+  return (
+    <div className="plugins-toolbar" role="search" aria-label="Plugins">
+      <label className="field-inline plugins-search" htmlFor={searchId}>
+        <span>Search</span>
+        <input
+          id={searchId}
+          type="search"
+          value={query}
+          onChange={(e) => onQuery(e.target.value)}
+          placeholder="Name, id or description"
+          data-testid="plugins-search"
+        />
+      </label>
+      <label className="field-inline" htmlFor={stateId}>
+        <span>State</span>
+        <select
+          id={stateId}
+          value={state ?? ''}
+          onChange={(e) => navigate(e.target.value ? `/plugins?state=${e.target.value}` : '/plugins', { replace: true })}
+          data-testid="plugins-state"
+        >
+          <option value="">All states</option>
+          {(Object.entries(STATE_LABEL) as [PluginState, string][]).map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="segmented" role="group" aria-label="Show the plugins as">
+        {(['cards', 'table'] as const).map((option) => (
+          <button
+            key={option}
+            type="button"
+            className="segmented-option"
+            aria-pressed={view === option}
+            onClick={() => onView(option)}
+            data-testid={`plugins-view-${option}`}
+          >
+            {option === 'cards' ? 'Cards' : 'Table'}
+          </button>
+        ))}
+      </div>
+    </div>
+  );
+}
+
 export function PluginsPage() {
   const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
   const readOnly = useReadOnly();
   const skipped = useSkippedBinaries();
   const backend = useBackend();
   // `?state=failed` (the overview's Failed tile) shows the plugins in that state only.
-  const wanted = useLocation().search.get('state');
-  const only = wanted !== null && Object.hasOwn(STATE_LABEL, wanted) ? (wanted as PluginState) : null;
-  const shown = plugins && only ? plugins.filter((p) => displayState(p) === only) : plugins;
+  const only = stateParam(useLocation().search.get('state'));
+  const inOnly = plugins && inState(plugins, only);
+  const [query, setQuery] = useState('');
+  const shown = inOnly && matching(inOnly, query);
+  const [view, setView] = useView();
   const [panel, setPanel] = useState<Panel>(null);
   const [rescanning, setRescanning] = useState(false);
   const toast = useToast();
@@ -131,32 +217,47 @@ export function PluginsPage() {
         </div>
       ) : (
         <>
+          <Toolbar view={view} onView={setView} query={query} onQuery={setQuery} state={only} />
           {only ? (
             <div className="notice notice-info plugins-filter" role="status" data-testid="plugins-filter">
               <span>
-                {shown!.length === 0
+                {inOnly!.length === 0
                   ? `No ${STATE_LABEL[only].toLowerCase()} plugins.`
-                  : `Showing ${STATE_LABEL[only].toLowerCase()} plugins only: ${shown!.length} of ${plugins.length}.`}
+                  : `Showing ${STATE_LABEL[only].toLowerCase()} plugins only: ${inOnly!.length} of ${plugins.length}.`}
               </span>
               <Link to="/plugins" className="button button-small" data-testid="plugins-filter-clear">
                 Show all plugins
               </Link>
             </div>
           ) : null}
-          <div className="card-grid" data-testid="plugin-list">
-            {shown!.map((plugin) => (
-              <PluginCard
-                key={plugin.id}
-                plugin={plugin}
-                pending={pending[plugin.id]}
-                backend={backend}
-                onToggle={(on) => void setEnabled(plugin.id, on)}
-                onRestart={() => void restart(plugin.id)}
-                onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
-                onOpenLogs={() => setPanel({ kind: 'logs', id: plugin.id })}
-              />
-            ))}
-          </div>
+          {query && shown!.length === 0 ? (
+            <p className="muted" role="status" data-testid="plugins-no-match">
+              No plugin matches “{query}”.
+            </p>
+          ) : view === 'table' ? (
+            <PluginTable
+              plugins={shown!}
+              pending={pending}
+              onToggle={(id, on) => void setEnabled(id, on)}
+              onOpenDetails={(id) => setPanel({ kind: 'details', id })}
+              onOpenLogs={(id) => setPanel({ kind: 'logs', id })}
+            />
+          ) : (
+            <div className="card-grid" data-testid="plugin-list">
+              {shown!.map((plugin) => (
+                <PluginCard
+                  key={plugin.id}
+                  plugin={plugin}
+                  pending={pending[plugin.id]}
+                  backend={backend}
+                  onToggle={(on) => void setEnabled(plugin.id, on)}
+                  onRestart={() => void restart(plugin.id)}
+                  onOpenDetails={() => setPanel({ kind: 'details', id: plugin.id })}
+                  onOpenLogs={() => setPanel({ kind: 'logs', id: plugin.id })}
+                />
+              ))}
+            </div>
+          )}
         </>
       )}
 

@@ -1,13 +1,82 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useId, useState } from 'react';
 import { EventList } from '../components/EventList';
 import { Spinner } from '../components/Spinner';
 import * as api from '../lib/api';
-import type { PluginEvent, Status } from '../lib/api';
+import type { EventKind, Plugin, PluginEvent, Status } from '../lib/api';
+import { EVENT_LABEL } from '../lib/format';
 import { usePlugins } from '../lib/plugins';
 import { usePolling } from '../lib/polling';
 import { Link } from '../lib/router';
 
 const EVENT_LIMIT = 25;
+/** How long the "changed by" field waits after the last keystroke before asking the daemon. */
+const ACTOR_TYPING_MS = 400;
+
+/** The event list's filters, each asked of the daemon (`GET /api/events?plugin&kind&actor`);
+ *  '' is "all". */
+interface EventFilter {
+  plugin: string;
+  kind: EventKind | '';
+  /** Who made the change (the audit trail): a user name, or `uid N` for a local caller. */
+  actor: string;
+}
+
+/** The plugin and kind selects and the "changed by" field above the event list. */
+function EventFilters({ filter, plugins, onChange }: { filter: EventFilter; plugins: Plugin[] | null; onChange(filter: EventFilter): void }) {
+  const pluginId = useId();
+  const kindId = useId();
+  const actorId = useId();
+  const [actor, setActor] = useState(filter.actor);
+  useEffect(() => {
+    const wanted = actor.trim();
+    if (wanted === filter.actor) return;
+    const timer = setTimeout(() => onChange({ ...filter, actor: wanted }), ACTOR_TYPING_MS);
+    return () => clearTimeout(timer);
+  }, [actor, filter, onChange]);
+  return (
+    <div className="event-filters" data-testid="event-filters">
+      <label className="field-inline" htmlFor={pluginId}>
+        <span>Plugin</span>
+        <select id={pluginId} value={filter.plugin} onChange={(e) => onChange({ ...filter, plugin: e.target.value })} data-testid="events-plugin">
+          <option value="">All plugins</option>
+          {(plugins ?? []).map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field-inline" htmlFor={kindId}>
+        <span>Kind</span>
+        <select
+          id={kindId}
+          value={filter.kind}
+          onChange={(e) => onChange({ ...filter, kind: e.target.value as EventKind | '' })}
+          data-testid="events-kind"
+        >
+          <option value="">All kinds</option>
+          {(Object.entries(EVENT_LABEL) as [EventKind, string][]).map(([kind, label]) => (
+            <option key={kind} value={kind}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field-inline" htmlFor={actorId}>
+        <span>Changed by</span>
+        <input
+          id={actorId}
+          type="search"
+          value={actor}
+          placeholder="anyone"
+          onChange={(e) => setActor(e.target.value)}
+          title="A user name, or uid N for a local caller: the changes they made"
+          data-testid="events-actor"
+        />
+      </label>
+    </div>
+  );
+}
 
 interface StatProps {
   label: string;
@@ -44,6 +113,7 @@ export function StatusPage() {
   const [status, setStatus] = useState<Status | null>(null);
   const [events, setEvents] = useState<PluginEvent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [filter, setFilter] = useState<EventFilter>({ plugin: '', kind: '', actor: '' });
 
   useEffect(() => {
     document.title = 'Overview · Toru';
@@ -52,7 +122,13 @@ export function StatusPage() {
   usePolling(
     async (signal) => {
       try {
-        const [s, e] = await Promise.all([api.status(signal), api.events({ limit: EVENT_LIMIT }, signal)]);
+        const query = {
+          limit: EVENT_LIMIT,
+          ...(filter.plugin ? { plugin: filter.plugin } : {}),
+          ...(filter.kind ? { kind: filter.kind } : {}),
+          ...(filter.actor ? { actor: filter.actor } : {}),
+        };
+        const [s, e] = await Promise.all([api.status(signal), api.events(query, signal)]);
         setStatus(s);
         setEvents(e);
         setError(null);
@@ -61,8 +137,13 @@ export function StatusPage() {
       }
     },
     5000,
-    [],
+    [filter.plugin, filter.kind, filter.actor],
   );
+
+  const changeFilter = useCallback((next: EventFilter) => {
+    setEvents(null); // the spinner, not the old list, until the new one is in
+    setFilter(next);
+  }, []);
 
   const nameOf = (id: string) => plugins?.find((p) => p.id === id)?.name ?? id;
 
@@ -132,9 +213,17 @@ export function StatusPage() {
               <h2 className="card-title" id="events-title">
                 Recent events
               </h2>
+              <EventFilters filter={filter} plugins={plugins} onChange={changeFilter} />
             </div>
             {events ? (
-              <EventList events={events} empty="Nothing has happened yet." showPlugin pluginName={nameOf} testId="overview-events" />
+              <EventList
+                events={events}
+                empty={filter.plugin || filter.kind || filter.actor ? 'No events match.' : 'Nothing has happened yet.'}
+                showPlugin={!filter.plugin}
+                pluginName={nameOf}
+                collapseCrashLoops
+                testId="overview-events"
+              />
             ) : (
               <Spinner />
             )}
