@@ -26,6 +26,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
 use toru_daemon::api::handlers::forward::{check_forward_path, route_target, to_plugin_request};
+use toru_api::Role;
 use toru_daemon::auth::Caller;
 use toru_plugin_api::{Body, Message};
 
@@ -93,8 +94,15 @@ enum MethodInput {
 
 #[derive(Debug, Arbitrary)]
 enum CallerInput {
-    User { id: i64, username: String },
-    Local { uid: u32, name: String },
+    User {
+        id: i64,
+        username: String,
+        viewer: bool,
+    },
+    Local {
+        uid: u32,
+        name: String,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -148,6 +156,7 @@ fn from_wire(raw: &[u8]) {
     let caller = Caller::User {
         id: 1,
         username: "admin".into(),
+        role: Role::Admin,
     };
     check(&method, tail, query, &headers, &raw[head_len..], &caller);
 }
@@ -188,7 +197,15 @@ fn from_structure(input: Input) {
         }
     }
     let caller = match input.caller {
-        CallerInput::User { id, username } => Caller::User { id, username },
+        CallerInput::User {
+            id,
+            username,
+            viewer,
+        } => Caller::User {
+            id,
+            username,
+            role: if viewer { Role::Viewer } else { Role::Admin },
+        },
         CallerInput::Local { uid, name } => Caller::Local { uid, name },
     };
     check(
