@@ -13,8 +13,8 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use toru_api::Role;
 use toru_daemon::store::{
-    Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, NewEvent, SCHEMA_VERSION, Store,
-    UserChange, spawn_event_cleanup,
+    Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent,
+    SCHEMA_VERSION, Store, UserChange, spawn_event_cleanup,
 };
 
 /// A fresh temporary directory and a database path inside a not-yet-existing subdirectory
@@ -692,6 +692,40 @@ async fn the_audit_trail_keeps_who_did_what_and_filters_by_plugin_kind_and_actor
     );
 }
 
+/// The log keeps at most `MAX_EVENTS` rows whatever their age: a script writing KV entries in a
+/// loop (each an audit event) cannot grow it without bound within the retention.
+#[tokio::test]
+async fn the_event_log_keeps_at_most_max_events_rows() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    let mut conn = raw(&path);
+    let tx = conn.transaction().unwrap();
+    for i in 0..MAX_EVENTS {
+        tx.execute(
+            "INSERT INTO events (plugin_id, at, kind, details) VALUES ('p', ?1, 'kv_set', '')",
+            [i],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let count = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&conn), MAX_EVENTS);
+    for _ in 0..3 {
+        store
+            .record_event(NewEvent::plugin("p", EventKind::KvSet, "key \"k\""))
+            .await
+            .unwrap();
+    }
+    assert_eq!(count(&conn), MAX_EVENTS, "the oldest made room");
+    let oldest: i64 = conn
+        .query_row("SELECT min(at) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(oldest, 3, "the three oldest went");
+}
+
 /// Inserts an event with an explicit timestamp, which the store's API (always "now") cannot.
 fn insert_event_at(conn: &rusqlite::Connection, plugin: &str, at: i64, kind: &str) {
     conn.execute(
@@ -759,33 +793,36 @@ async fn deleting_old_events_uses_a_strict_cutoff() {
 
 #[tokio::test]
 async fn event_cleanup_prunes_at_start_and_stops_promptly() {
-    let (_dir, path) = temp_db();
-    let store = Store::open(&path).await.unwrap();
-    let retention = EVENT_RETENTION.as_millis() as i64;
-    let now = now_ms();
-    let conn = raw(&path);
-    insert_event_at(&conn, "p", now - retention - 60_000, "crashed"); // older than 7 days
-    insert_event_at(&conn, "p", now - retention + 3_600_000, "started"); // 1 h inside
+    // The default retention, and one configured with `event_retention_days = 1`.
+    for retention in [EVENT_RETENTION, Duration::from_secs(24 * 60 * 60)] {
+        let (_dir, path) = temp_db();
+        let store = Store::open(&path).await.unwrap();
+        let retention_ms = retention.as_millis() as i64;
+        let now = now_ms();
+        let conn = raw(&path);
+        insert_event_at(&conn, "p", now - retention_ms - 60_000, "crashed"); // older
+        insert_event_at(&conn, "p", now - retention_ms + 3_600_000, "started"); // 1 h inside
 
-    let shutdown = CancellationToken::new();
-    let task = spawn_event_cleanup(store.clone(), EVENT_RETENTION, shutdown.clone());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = store.events(&EventFilter::default(), 10).await.unwrap();
-        if events.len() == 1 {
-            assert_eq!(events[0].kind, EventKind::Started);
-            break;
+        let shutdown = CancellationToken::new();
+        let task = spawn_event_cleanup(store.clone(), retention, shutdown.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = store.events(&EventFilter::default(), 10).await.unwrap();
+            if events.len() == 1 {
+                assert_eq!(events[0].kind, EventKind::Started, "{retention:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "cleanup did not run: {events:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(Instant::now() < deadline, "cleanup did not run: {events:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 
-    // It is now waiting ~24 h for the next round; cancelling must end it right away.
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .expect("cleanup task stops promptly")
-        .unwrap();
+        // It is now waiting ~24 h for the next round; cancelling must end it right away.
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("cleanup task stops promptly")
+            .unwrap();
+    }
 }
 
 #[tokio::test]

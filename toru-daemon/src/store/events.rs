@@ -13,6 +13,12 @@ pub use toru_api::Event;
 /// ([`EventKind::as_str`]), which is also its name on the wire.
 pub use toru_api::{Actor, EventKind, UnknownEventKind};
 
+/// Most events kept, whatever their age: past it, each new event deletes the oldest. Pruning
+/// by age (`event_retention_days`) bounds the log in time; this bounds it in rows, against an
+/// administrator's script (or a stolen admin session) writing KV entries in a loop, each of
+/// which is an audit event. 100 000 rows of a few hundred bytes are tens of MiB.
+pub const MAX_EVENTS: i64 = 100_000;
+
 /// An event to record: what it is about, what happened, and who did it.
 #[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
@@ -135,7 +141,8 @@ const PASSWORD: &str = "password";
 const LOCAL_SOCKET: &str = "local_socket";
 
 impl Store {
-    /// Appends an event to the log, stamped with the current time.
+    /// Appends an event to the log, stamped with the current time, and deletes the oldest
+    /// past [`MAX_EVENTS`].
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<(), Error> {
         let plugin = event.plugin_id.map(str::to_owned);
         let user = event.user.map(str::to_owned);
@@ -150,7 +157,8 @@ impl Store {
             }
         };
         self.call("record_event", event.plugin_id, move |conn| {
-            conn.prepare_cached(
+            let tx = conn.transaction()?;
+            tx.prepare_cached(
                 "INSERT INTO events (plugin_id, user_name, at, kind, details, \
                  actor_via, actor_name, actor_uid, actor_address) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -166,6 +174,12 @@ impl Store {
                 uid,
                 address
             ])?;
+            // Ids only grow, so the rows past the cap are those at or below the new id minus
+            // the cap: one primary-key range, nothing to scan when there are none.
+            let newest = tx.last_insert_rowid();
+            tx.prepare_cached("DELETE FROM events WHERE id <= ?1")?
+                .execute([newest.saturating_sub(MAX_EVENTS)])?;
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -73,7 +73,7 @@ use rusqlite::Connection;
 
 pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
-pub use events::{Actor, Event, EventFilter, EventKind, NewEvent, UnknownEventKind};
+pub use events::{Actor, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent, UnknownEventKind};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use schema::SCHEMA_VERSION;
 pub use users::{User, UserChange};
