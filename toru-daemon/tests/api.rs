@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::api::{ApiDaemon, PASSWORD, session_token, test_config, wait_restarted};
+use support::api::{ApiDaemon, PASSWORD, error_code, session_token, test_config, wait_restarted};
 use support::fixtures::{hello_rust, install, install_python_fixture, script};
 use support::harness::Dirs;
 use toru_daemon::api::csp::{
@@ -46,12 +46,6 @@ async fn started() -> (Dirs, ApiDaemon) {
     let d = ApiDaemon::start(&dirs).await;
     d.create_admin().await;
     (dirs, d)
-}
-
-fn error_code(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
-    v["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
 /// Reads `path` as `T`, and checks that `T` written back is the answer byte for byte: the

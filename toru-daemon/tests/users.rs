@@ -5,7 +5,7 @@ mod support;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::api::{ApiDaemon, PASSWORD};
+use support::api::{ApiDaemon, PASSWORD, error_code};
 use support::fixtures::{hello_rust, install};
 use support::harness::Dirs;
 use toructl::Client;
@@ -35,12 +35,6 @@ fn concrete(path: &str) -> String {
         .replace("{key}", "counter")
         .replace("{path}", "greeting")
         .replace("{name}", "admin")
-}
-
-fn error_code(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
-    v["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
 /// The status and error code (empty on success) of `method path`, with a `{}` body unless

@@ -182,3 +182,10 @@ async fn wait_until(client: &Client, id: &str, what: &str, done: impl Fn(&Value)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `error.code` of an API error body (the panic shows a body that is not JSON).
+pub fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
+    v["error"]["code"].as_str().expect("error.code").to_owned()
+}
