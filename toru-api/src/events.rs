@@ -189,14 +189,18 @@ impl Actor {
             return true;
         }
         match self {
-            Actor::LocalSocket { uid, .. } => {
-                let number = wanted
-                    .strip_prefix("uid ")
-                    .or_else(|| wanted.strip_prefix("uid:"));
-                number.and_then(|n| n.trim().parse::<u32>().ok()) == Some(*uid)
-            }
+            Actor::LocalSocket { uid, .. } => Actor::uid_named(wanted) == Some(*uid),
             Actor::Password { .. } => false,
         }
+    }
+
+    /// The uid `wanted` names as `uid N` or `uid:N`, the other way to name a local caller;
+    /// the daemon's event query reads it the same way.
+    pub fn uid_named(wanted: &str) -> Option<u32> {
+        wanted
+            .strip_prefix("uid ")
+            .or_else(|| wanted.strip_prefix("uid:"))
+            .and_then(|n| n.trim().parse().ok())
     }
 }
 

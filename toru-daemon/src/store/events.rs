@@ -114,11 +114,7 @@ impl EventFilter {
         if let Some(actor) = &self.actor {
             params.push(Value::Text(actor.clone()));
             let mut condition = format!("actor_name = ?{}", params.len());
-            let uid = actor
-                .strip_prefix("uid ")
-                .or_else(|| actor.strip_prefix("uid:"))
-                .and_then(|n| n.trim().parse::<u32>().ok());
-            if let Some(uid) = uid {
+            if let Some(uid) = Actor::uid_named(actor) {
                 params.push(Value::Integer(i64::from(uid)));
                 condition = format!(
                     "({condition} OR (actor_via = '{LOCAL_SOCKET}' AND actor_uid = ?{}))",
