@@ -185,6 +185,16 @@ impl FromRequest for Bytes {
     }
 }
 
+/// A path parameter as the client meant it: percent-decoded, and UTF-8 (else 400 saying which
+/// parameter, `what`). `Path` hands parameters over as sent; the handlers whose parameters may
+/// hold any character (a KV key, a user name) decode them with this.
+pub fn percent_decoded(raw: &str, what: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| ApiError::bad_request(format!("the {what} is not valid UTF-8")))
+}
+
 /// The route's path parameters, as sent: one `String`, or a tuple of two.
 #[derive(Debug)]
 pub struct Path<T>(pub T);
@@ -253,10 +263,7 @@ pub struct ClientAddr(pub SocketAddr);
 
 impl FromRequest for Option<ClientAddr> {
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
-        Ok(match request.peer {
-            Some(Peer::Tcp(addr) | Peer::Tls(addr)) => Some(ClientAddr(addr)),
-            _ => None,
-        })
+        Ok(request.peer.and_then(|peer| peer.address()).map(ClientAddr))
     }
 }
 

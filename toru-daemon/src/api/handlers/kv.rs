@@ -8,16 +8,13 @@ use warp::Reply;
 use super::{ApiResult, require_plugin};
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::extract::{Path, Query};
+use crate::api::extract::{Path, Query, percent_decoded};
 use crate::plugins::connection::{MAX_KV_KEY, MAX_KV_VALUE};
 use crate::store::{Actor, EventKind, NewEvent};
 
 /// Keys arrive percent-encoded in the path.
 fn decode_key(raw: &str) -> Result<String, ApiError> {
-    let key = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_request("the key is not valid UTF-8"))?
-        .into_owned();
+    let key = percent_decoded(raw, "key")?;
     if key.is_empty() || key.len() > MAX_KV_KEY {
         return Err(ApiError::bad_request(format!(
             "keys are 1–{MAX_KV_KEY} bytes"

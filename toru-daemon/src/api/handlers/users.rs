@@ -10,7 +10,7 @@ use warp::Reply;
 use super::ApiResult;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
-use crate::api::extract::{Json, Path};
+use crate::api::extract::{Json, Path, percent_decoded};
 use crate::auth::MAX_USERNAME_LEN;
 use crate::auth::password;
 use crate::store::{Actor, EventKind, NewEvent, UserChange};
@@ -29,14 +29,6 @@ fn validate_username(name: &str) -> Result<(), ApiError> {
             "user names are 1–64 characters of A-Z a-z 0-9 . _ - @, starting with a letter or digit",
         ))
     }
-}
-
-/// The user name of a `{name}` path segment, which arrives percent-encoded (`@` as `%40`).
-fn decode_name(raw: &str) -> Result<String, ApiError> {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map(|name| name.into_owned())
-        .map_err(|_| ApiError::bad_request("the user name is not UTF-8"))
 }
 
 /// 404 for a user that does not exist.
@@ -85,7 +77,7 @@ pub async fn set_password(
     actor: Actor,
     Json(form): Json<NewPassword>,
 ) -> ApiResult {
-    let username = decode_name(&raw_name)?;
+    let username = percent_decoded(&raw_name, "user name")?;
     let hash = password::hash(&form.password).await?;
     if !state.store.set_password(&username, &hash).await? {
         return Err(no_user(&username));
@@ -104,7 +96,7 @@ pub async fn set_password(
 
 /// `DELETE /api/users/{name}`: 204; the user's sessions end with them.
 pub async fn delete(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
-    let username = decode_name(&raw_name)?;
+    let username = percent_decoded(&raw_name, "user name")?;
     change(&state, &username, UserChange::Delete, &actor).await?;
     Ok(no_content())
 }
@@ -112,14 +104,14 @@ pub async fn delete(state: ApiState, Path(raw_name): Path<String>, actor: Actor)
 /// `POST /api/users/{name}/disable`: the user can no longer log in, and their sessions end
 /// at once. Answers the user as they are now.
 pub async fn disable(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
-    let username = decode_name(&raw_name)?;
+    let username = percent_decoded(&raw_name, "user name")?;
     let user = change(&state, &username, UserChange::SetDisabled(true), &actor).await?;
     Ok(warp::reply::json(&user).into_response())
 }
 
 /// `POST /api/users/{name}/enable`: the user may log in again.
 pub async fn enable(state: ApiState, Path(raw_name): Path<String>, actor: Actor) -> ApiResult {
-    let username = decode_name(&raw_name)?;
+    let username = percent_decoded(&raw_name, "user name")?;
     let user = change(&state, &username, UserChange::SetDisabled(false), &actor).await?;
     Ok(warp::reply::json(&user).into_response())
 }
@@ -132,7 +124,7 @@ pub async fn set_role(
     actor: Actor,
     Json(form): Json<NewRole>,
 ) -> ApiResult {
-    let username = decode_name(&raw_name)?;
+    let username = percent_decoded(&raw_name, "user name")?;
     let user = change(&state, &username, UserChange::SetRole(form.role), &actor).await?;
     Ok(warp::reply::json(&user).into_response())
 }
