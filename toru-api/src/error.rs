@@ -38,6 +38,9 @@ pub enum ErrorCode {
     BadLicense,
     /// 400: a forwarded path with more than one spelling (`.`, `..`, encoded `/`, …).
     BadPath,
+    /// 400: a backup that is truncated, of the other kind, for another plugin, from a newer
+    /// Toru, or whose database fails its integrity check; nothing was changed.
+    InvalidBackup,
     /// 401: no session, or an expired one.
     Unauthorized,
     /// 401: wrong user name or password.
@@ -89,7 +92,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
@@ -118,6 +121,7 @@ impl ErrorCode {
         ErrorCode::PluginUnavailable,
         ErrorCode::PluginTimeout,
         ErrorCode::KvQuotaExceeded,
+        ErrorCode::InvalidBackup,
     ];
 
     /// The HTTP status this code is always sent with.
@@ -127,7 +131,8 @@ impl ErrorCode {
             | ErrorCode::InvalidJson
             | ErrorCode::InvalidUsername
             | ErrorCode::BadLicense
-            | ErrorCode::BadPath => 400,
+            | ErrorCode::BadPath
+            | ErrorCode::InvalidBackup => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
             ErrorCode::Forbidden
@@ -158,6 +163,7 @@ impl ErrorCode {
             ErrorCode::InvalidUsername => "invalid_username",
             ErrorCode::BadLicense => "bad_license",
             ErrorCode::BadPath => "bad_path",
+            ErrorCode::InvalidBackup => "invalid_backup",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::LicenseMissing => "license_missing",

@@ -60,11 +60,15 @@ pub enum EventKind {
     UserRoleChanged,
     /// A dashboard user's password was set.
     PasswordChanged,
+    /// The daemon started from a whole backup an administrator restored (`toructl restore`).
+    BackupRestored,
+    /// An administrator restored a plugin's data from its backup (`toructl plugin restore`).
+    PluginDataRestored,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -89,6 +93,8 @@ impl EventKind {
         EventKind::UserEnabled,
         EventKind::UserRoleChanged,
         EventKind::PasswordChanged,
+        EventKind::BackupRestored,
+        EventKind::PluginDataRestored,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -119,6 +125,8 @@ impl EventKind {
             EventKind::UserEnabled => "user_enabled",
             EventKind::UserRoleChanged => "user_role_changed",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::BackupRestored => "backup_restored",
+            EventKind::PluginDataRestored => "plugin_data_restored",
         }
     }
 }

@@ -17,8 +17,10 @@
 //! | [`kv`] | a plugin's key-value data |
 //! | [`auth`] | login, "who am I", users |
 //! | [`status`] | the daemon's status and health |
+//! | [`backup`] | a whole backup's manifest and a plugin's backup |
 
 pub mod auth;
+pub mod backup;
 pub mod error;
 pub mod events;
 pub mod kv;
@@ -30,6 +32,10 @@ mod typescript;
 
 pub use auth::{
     AuthMethod, LoginRequest, Me, NewPassword, NewRole, NewUser, PasswordChange, Role, User,
+};
+pub use backup::{
+    BACKUP_FORMAT_VERSION, BackupFormat, BackupManifest, PluginBackup, PluginRestored,
+    RestoreStaged,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};

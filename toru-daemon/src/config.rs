@@ -99,6 +99,8 @@ struct FileConfig {
 pub struct Config {
     /// Database directory.
     pub data_dir: PathBuf,
+    /// The configuration file that was read, if any (a backup carries a copy).
+    pub config_file: Option<PathBuf>,
     /// Plugin executables.
     pub plugins_dir: PathBuf,
     /// Sockets and pid files.
@@ -221,9 +223,12 @@ impl Config {
 
     fn load_with(args: &Args, root: bool) -> Result<Config, ConfigError> {
         let d = defaults(root);
-        let file = match &args.config {
+        let config_file = match &args.config {
+            Some(path) => Some(path.clone()),
+            None => d.config.exists().then_some(d.config),
+        };
+        let file = match &config_file {
             Some(path) => read_file(path)?,
-            None if d.config.exists() => read_file(&d.config)?,
             None => FileConfig::default(),
         };
         let data_dir = args
@@ -243,6 +248,7 @@ impl Config {
             .or(d.log_dir)
             .unwrap_or_else(|| data_dir.join("logs"));
         Ok(Config {
+            config_file,
             plugins_dir,
             log_dir,
             runtime_dir: args

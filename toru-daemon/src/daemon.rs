@@ -14,6 +14,7 @@ use crate::api::listeners::TcpListeners;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
+use crate::backup::{Backups, restore};
 use crate::config::{Config, SupervisorChoice, running_as_root};
 use crate::logs::file_writer::Rotation;
 use crate::plugins::backend::SupervisorBackend;
@@ -22,7 +23,7 @@ use crate::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use crate::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
 use crate::plugins::settings::RestartPolicy;
 use crate::plugins::{PluginManager, Settings};
-use crate::store::{Store, spawn_event_cleanup};
+use crate::store::{EventKind, NewEvent, Store, spawn_event_cleanup};
 
 /// A started daemon: what tests and `main` hold on to.
 pub struct Daemon {
@@ -36,6 +37,8 @@ pub struct Daemon {
     pub tls_addr: Option<SocketAddr>,
     /// The local API socket.
     pub socket_path: PathBuf,
+    /// Backups and restores; says whether a restore asked the daemon to stop.
+    pub backups: Arc<Backups>,
     /// Whether the daemon bound the local socket itself (and so removes it when it stops); an
     /// inherited socket belongs to systemd and must outlive the daemon.
     owns_socket: bool,
@@ -67,6 +70,11 @@ impl Daemon {
         }
         let activated = !inherited.is_empty();
         let tcp = TcpListeners::open(config, inherited.tcp)?;
+        let restored = restore::load_staged(
+            &config.data_dir,
+            &config.database_path(),
+            &config.plugins_dir,
+        )?;
         let store = Store::open(&config.database_path())
             .await
             .with_context(|| {
@@ -76,6 +84,16 @@ impl Daemon {
                 )
             })?;
         store.set_kv_quota(config.kv_quota_bytes);
+        if let Some(restored) = &restored {
+            let details = restored.details();
+            tracing::warn!("{details}");
+            let event = NewEvent::daemon(EventKind::BackupRestored, &details);
+            let event = match &restored.actor {
+                Some(actor) => event.by(actor),
+                None => event,
+            };
+            store.record_event_or_log(event).await;
+        }
         let tasks = TaskTracker::new();
         tasks.spawn(spawn_event_cleanup(
             store.clone(),
@@ -96,7 +114,14 @@ impl Daemon {
                 .await
                 .context("cannot start plugin supervision")?;
 
+        let backups = Arc::new(Backups::new(
+            &config.data_dir,
+            &config.plugins_dir,
+            config.config_file.as_deref(),
+            shutdown.clone(),
+        ));
         let state = ApiState {
+            backups: backups.clone(),
             plugins: plugins.clone(),
             store: store.clone(),
             limiter: Arc::new(LoginLimiter::new()),
@@ -154,6 +179,7 @@ impl Daemon {
             http_addr,
             tls_addr,
             socket_path,
+            backups,
             owns_socket,
             shutdown,
             tasks,
@@ -172,13 +198,23 @@ impl Daemon {
     }
 }
 
+/// Why [`run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `shutdown` was cancelled: a signal.
+    Stopped,
+    /// A restore was staged; the daemon must start again to load it
+    /// ([`RESTART_EXIT_STATUS`](crate::backup::RESTART_EXIT_STATUS)).
+    RestartToRestore,
+}
+
 /// Runs the daemon until `shutdown` is cancelled, telling systemd when it is ready. `inherited`
 /// holds the listeners of socket activation ([`Inherited::from_env`], empty otherwise).
 pub async fn run(
     config: Config,
     inherited: Inherited,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Exit> {
     let daemon = Daemon::start_with_listeners(&config, inherited, shutdown.clone()).await?;
     // Ready once the API listens; plugins are still being discovered (logged when done).
     tracing::info!(
@@ -189,8 +225,13 @@ pub async fn run(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let restart = daemon.backups.restart_requested();
     daemon.stop().await;
-    Ok(())
+    Ok(if restart {
+        Exit::RestartToRestore
+    } else {
+        Exit::Stopped
+    })
 }
 
 /// The backend `config` asks for; under systemd, `restart_policy` is handed to systemd where it

@@ -10,6 +10,7 @@
 //! - [`sync`]: the poison-ignoring mutex lock every module shares;
 //! - [`error_chain`]: an error with all its causes on one line, for logs and status.
 
+pub mod backup;
 pub mod config;
 pub mod daemon;
 pub mod error_chain;

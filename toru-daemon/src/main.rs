@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use toru_daemon::api::activation::Inherited;
+use toru_daemon::backup::RESTART_EXIT_STATUS;
 use toru_daemon::config::{Args, Config};
+use toru_daemon::daemon::Exit;
 use toru_daemon::logs::relay::{self, RelayArgs};
 use tracing_subscriber::prelude::*;
 
@@ -53,7 +55,11 @@ fn main() -> ExitCode {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         match toru_daemon::run(config, inherited, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(Exit::Stopped) => ExitCode::SUCCESS,
+            Ok(Exit::RestartToRestore) => {
+                tracing::warn!("stopping to load the restored backup at the next start");
+                ExitCode::from(RESTART_EXIT_STATUS)
+            }
             Err(e) => {
                 tracing::error!("{e:#}");
                 ExitCode::FAILURE

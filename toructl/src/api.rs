@@ -4,8 +4,8 @@
 use http::Method;
 use toru_api::{
     DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
-    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginDetails, Role,
-    Status, User,
+    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginBackup,
+    PluginDetails, PluginRestored, RestoreStaged, Role, Status, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -148,6 +148,34 @@ impl Client {
     pub async fn events(&self, q: &EventsQuery) -> Result<Vec<Event>, ClientError> {
         let path = format!("/api/events{}", query(q));
         self.get(&path).await
+    }
+
+    /// `GET /api/backup`: the whole daemon's backup archive.
+    pub async fn backup(&self) -> Result<bytes::Bytes, ClientError> {
+        Ok(self.call(Method::GET, "/api/backup", None).await?.body)
+    }
+
+    /// `POST /api/restore` with a backup archive; the daemon stops to load it.
+    pub async fn restore(&self, archive: Vec<u8>) -> Result<RestoreStaged, ClientError> {
+        self.send_bytes(Method::POST, "/api/restore", "application/x-tar", archive)
+            .await
+    }
+
+    /// `GET /api/plugins/{id}/backup`.
+    pub async fn plugin_backup(&self, id: &str) -> Result<PluginBackup, ClientError> {
+        self.get(&format!("{}/backup", plugin_path(id))).await
+    }
+
+    /// `POST /api/plugins/{id}/restore` with a plugin backup as its file holds it (sent as is,
+    /// so the daemon judges the file, not what this CLI made of it).
+    pub async fn plugin_restore(
+        &self,
+        id: &str,
+        backup: Vec<u8>,
+    ) -> Result<PluginRestored, ClientError> {
+        let path = format!("{}/restore", plugin_path(id));
+        self.send_bytes(Method::POST, &path, "application/json", backup)
+            .await
     }
 
     /// `GET /api/users`.

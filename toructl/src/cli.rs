@@ -65,6 +65,22 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 50)]
         limit: usize,
     },
+    /// Write a backup of the whole daemon (a consistent copy of its database, the enabled
+    /// plugins, its configuration) as a tar archive: `toructl backup > toru-backup.tar`.
+    Backup {
+        /// Write it to this file (mode 0600) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Restore a backup taken with `toructl backup` (`-` reads standard input): the daemon
+    /// checks it, restarts and runs on it; the database it replaced is kept in before-restore/.
+    Restore {
+        /// The backup archive.
+        file: PathBuf,
+        /// Return once the backup is staged instead of waiting for the daemon to run on it.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
@@ -128,6 +144,25 @@ pub enum PluginCommand {
     },
     /// Look for plugins installed since the daemon started.
     Rescan,
+    /// Write a plugin's KV data and licence key as a JSON document (it holds secrets: keep it
+    /// like a password).
+    Backup {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// Write it to this file (mode 0600) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replace a plugin's KV data and licence key with a backup's (`-` reads standard input);
+    /// a running plugin restarts to read them.
+    Restore {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// The plugin backup.
+        file: PathBuf,
+    },
     /// Install or remove a plugin's licence key.
     #[command(subcommand)]
     License(LicenseCommand),

@@ -206,15 +206,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<Response, ClientError> {
         let body = body.map(|b| b.to_string().into_bytes());
-        let response = self.raw(method, path, body).await?;
-        if response.status.is_success() {
-            return Ok(response);
-        }
-        Err(api_error(
-            &response.status,
-            &response.headers,
-            &response.body,
-        ))
+        successful(self.raw(method, path, body).await?)
     }
 
     /// `GET` and parse JSON.
@@ -238,6 +230,19 @@ impl Client {
             &response.body
         };
         serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// A request with a body of `content_type` sent as is, parsing a JSON answer.
+    pub async fn send_bytes<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let headers = [(http::header::CONTENT_TYPE.as_str(), content_type)];
+        let response = successful(self.request(method, path, &headers, Some(body)).await?)?;
+        serde_json::from_slice(&response.body).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     /// Streams a server-sent-events endpoint, calling `on_event` with each event's data until
@@ -285,6 +290,19 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// The response if its status is 2xx, else its [`ClientError::Api`].
+fn successful(response: Response) -> Result<Response, ClientError> {
+    if response.status.is_success() {
+        Ok(response)
+    } else {
+        Err(api_error(
+            &response.status,
+            &response.headers,
+            &response.body,
+        ))
     }
 }
 

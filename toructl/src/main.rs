@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 the daemon refused or failed the request, 2 usage error, 3 the daemon
 //! could not be reached.
 
+mod backup;
 mod cli;
 mod complete;
 mod manpages;
@@ -183,6 +184,8 @@ async fn run(cli: Cli) -> Outcome {
             };
             events(&client, &query, json).await
         }
+        Command::Backup { output } => backup::whole(&client, output).await,
+        Command::Restore { file, no_wait } => backup::restore(&client, &file, !no_wait, json).await,
         Command::User(cmd) => user(&client, cmd, json).await,
         Command::Kv(cmd) => kv(&client, cmd, json).await,
         Command::Login { username } => login(&client, &cli.url, &username).await,
@@ -371,6 +374,10 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             lines,
         } => logs(client, &id, follow, level, lines, json).await?,
         PluginCommand::License(cmd) => license(client, cmd, json).await?,
+        PluginCommand::Backup { id, output } => backup::plugin(client, &id, output).await?,
+        PluginCommand::Restore { id, file } => {
+            backup::plugin_restore(client, &id, &file, json).await?;
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
  * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
  * `invalid_json`, …), so clients that need to tell causes apart read the code.
  */
-export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -303,7 +303,7 @@ key: string, };
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its

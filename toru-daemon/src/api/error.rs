@@ -50,6 +50,11 @@ impl ApiError {
         Self::new(ErrorCode::BadRequest, message)
     }
 
+    /// 400 `invalid_backup`: a backup that cannot be restored; nothing was changed.
+    pub fn invalid_backup(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidBackup, message)
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)

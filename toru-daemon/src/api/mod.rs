@@ -39,7 +39,7 @@ use crate::plugins::PluginManager;
 use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
-use handlers::{auth, events, forward, kv, license, logs, plugins, status, users};
+use handlers::{auth, backup, events, forward, kv, license, logs, plugins, status, users};
 use pipeline::{Auth, Body, Policy};
 
 /// Largest JSON body accepted by the API's own routes.
@@ -52,6 +52,13 @@ const JSON: Body = Body::Json(MAX_JSON_BODY);
 /// JSON-escaped.
 const KV_BODY: Body = Body::Bytes(crate::plugins::connection::MAX_KV_VALUE * 2);
 
+/// The body of `POST /api/restore`: a whole backup archive.
+const BACKUP: Body = Body::Bytes(crate::backup::MAX_RESTORE_BYTES);
+
+/// The body of `POST /api/plugins/{id}/restore`: a plugin's backup, its KV data JSON-escaped
+/// (twice the default quota, enough for any value's escaping).
+const PLUGIN_BACKUP: Body = Body::Bytes(2 * crate::store::DEFAULT_KV_QUOTA as usize + 64 * 1024);
+
 /// No body.
 const NO_BODY: Body = Body::None;
 
@@ -59,6 +66,8 @@ const NO_BODY: Body = Body::None;
 /// field is a handle (paths are `Arc<Path>`, not `PathBuf`).
 #[derive(Clone)]
 pub struct ApiState {
+    /// Whole backups and restores.
+    pub backups: Arc<crate::backup::Backups>,
     /// Plugins and their supervisors.
     pub plugins: PluginManager,
     /// The database.
@@ -105,10 +114,14 @@ fn table() -> Vec<Route> {
         route(GET,    "/api/plugins/{id}/kv/{key}",    Viewer, NO_BODY, kv::get),
         route(PUT,    "/api/plugins/{id}/kv/{key}",    Admin,  KV_BODY, kv::set),
         route(DELETE, "/api/plugins/{id}/kv/{key}",    Admin,  NO_BODY, kv::delete),
+        route(GET,    "/api/plugins/{id}/backup",      Admin,  NO_BODY, backup::plugin),
+        route(POST,   "/api/plugins/{id}/restore",     Admin,  PLUGIN_BACKUP, backup::plugin_restore),
         route(GET,    "/api/plugins/{id}/logs",        Viewer, NO_BODY, logs::page),
         route(GET,    "/api/plugins/{id}/logs/follow", Viewer, NO_BODY, logs::follow),
         route(GET,    "/api/events",                   Viewer, NO_BODY, events::list),
         route(GET,    "/api/discovery-failures",       Viewer, NO_BODY, plugins::discovery_failures),
+        route(GET,    "/api/backup",                   Admin,  NO_BODY, backup::whole),
+        route(POST,   "/api/restore",                  Admin,  BACKUP,  backup::restore),
         route(POST,   "/api/rescan",                   Admin,  NO_BODY, plugins::rescan),
         route(GET,    "/api/users",                    Viewer, NO_BODY, users::list),
         route(POST,   "/api/users",                    Admin,  JSON,    users::create),
@@ -291,6 +304,8 @@ mod tests {
         // The caller's own session and password (`/api/auth/…`) are the one exception: a
         // viewer logs in, out, and changes their own password.
         let own = ["/api/auth/login", "/api/auth/logout", "/api/auth/password"];
+        // And reads that hand out secrets (licence keys, password hashes): administrators'.
+        let secret_reads = ["/api/backup", "/api/plugins/{id}/backup"];
         for route in table() {
             let path = route.path;
             match &route.method {
@@ -305,6 +320,9 @@ mod tests {
                 }
                 Some(method) if own.contains(&path) => {
                     assert_ne!(route.policy.auth, Auth::Admin, "{method} {path}");
+                }
+                Some(method) if secret_reads.contains(&path) => {
+                    assert_eq!(route.policy.auth, Auth::Admin, "{method} {path}");
                 }
                 Some(method) if method == Method::GET => assert!(
                     matches!(route.policy.auth, Auth::Anyone | Auth::Viewer),

@@ -71,6 +71,10 @@ fn reply() -> warp::reply::Response {
         operations::events,
         operations::discovery_failures,
         operations::rescan,
+        operations::plugin_backup,
+        operations::plugin_restore,
+        operations::backup,
+        operations::restore,
         operations::list_users,
         operations::create_user,
         operations::delete_user,
@@ -87,6 +91,7 @@ fn reply() -> warp::reply::Response {
         (name = "plugins", description = "Plugins, their lifecycle and licences"),
         (name = "data", description = "A plugin's key-value data, logs and events"),
         (name = "users", description = "Dashboard users"),
+        (name = "backup", description = "Backups of the daemon and of one plugin's data"),
     )
 )]
 struct ApiDoc;
@@ -220,6 +225,10 @@ errors! {
     LogFollowErrors: [AUTHENTICATED], [BadRequest, NotFound];
     EventsErrors: [AUTHENTICATED], [BadRequest, Internal];
     RescanErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [Internal];
+    BackupErrors: [AUTHENTICATED, ADMIN], [Internal];
+    PluginBackupErrors: [AUTHENTICATED, ADMIN], [NotFound, Internal];
+    RestoreErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidBackup, PayloadTooLarge, RequestTimeout, Internal];
+    PluginRestoreErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidBackup, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
     UserCreateErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, UserExists, Busy, Internal];
     PasswordErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
     UserRemoveErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, LastAdmin, Internal];
@@ -383,6 +392,36 @@ mod operations {
         params(EventsQuery),
         responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
     fn events() {}
+
+    /// One plugin's KV data and licence key as a document `POST …/restore` takes back. It
+    /// holds the licence key and secrets: administrators only.
+    #[utoipa::path(get, path = "/api/plugins/{id}/backup", tag = "backup", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin's backup", body = PluginBackup), PluginBackupErrors))]
+    fn plugin_backup() {}
+
+    /// Replaces the plugin's KV data and licence key with a backup's, in one transaction, and
+    /// re-initialises the plugin if it runs. A backup of another plugin, kind or format version
+    /// is refused and nothing changes.
+    #[utoipa::path(post, path = "/api/plugins/{id}/restore", tag = "backup", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")), request_body = PluginBackup,
+        responses((status = 200, description = "What was restored", body = PluginRestored), PluginRestoreErrors))]
+    fn plugin_restore() {}
+
+    /// The whole daemon's backup: a tar archive of `toru-backup.json` (a `BackupManifest`),
+    /// `toru.db` (a consistent copy of the database, taken while the daemon runs),
+    /// `enabled.json` and, if the daemon read one, `toru.toml`.
+    #[utoipa::path(get, path = "/api/backup", tag = "backup", security(("session" = []), ("local_socket" = [])),
+        responses((status = 200, description = "The backup archive", content_type = "application/x-tar"), BackupErrors))]
+    fn backup() {}
+
+    /// Checks a backup archive in full and stages it; the daemon then stops (exit status 75,
+    /// which its systemd unit restarts at once) and loads it as it starts. The database it
+    /// replaced is kept in `before-restore/` in the data directory.
+    #[utoipa::path(post, path = "/api/restore", tag = "backup", security(("session" = []), ("local_socket" = [])),
+        request_body(content_type = "application/x-tar", description = "A backup archive from GET /api/backup"),
+        responses((status = 202, description = "Staged; the daemon restarts to load it", body = RestoreStaged), RestoreErrors))]
+    fn restore() {}
 
     /// The `*.binary` files that are not plugins, and why. Waits for the first plugin scan.
     #[utoipa::path(get, path = "/api/discovery-failures", tag = "plugins", security(("session" = []), ("local_socket" = [])),

@@ -35,6 +35,14 @@ pub enum LoadError {
         /// The cause.
         source: std::io::Error,
     },
+    /// It cannot be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// It is not the JSON this module writes.
     #[error("{} is not valid", path.display())]
     Invalid {
@@ -74,6 +82,37 @@ impl EnabledState {
             Err(source) => return Err(LoadError::Read { path, source }),
         };
         Ok(EnabledState { path, file })
+    }
+
+    /// The file as a backup carries it: what [`EnabledState::load`] read (an empty set for a
+    /// missing file), in the format this module writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.file).expect("a map of booleans always serialises")
+    }
+
+    /// Replaces the file with `bytes` from a backup, atomically, after checking they are the
+    /// format this module writes. For a restore, while no manager holds the state.
+    pub fn install(plugins_dir: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+        let path = Self::path_for(plugins_dir);
+        let file: File = serde_json::from_slice(bytes).map_err(|source| LoadError::Invalid {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomically(
+            &path,
+            &serde_json::to_vec_pretty(&file).expect("serialisable"),
+        )
+        .map_err(|source| LoadError::Write { path, source })
+    }
+
+    /// The enabled ids of `bytes` in this module's format, for checking a backup's copy.
+    pub fn enabled_in(bytes: &[u8]) -> Result<Vec<String>, serde_json::Error> {
+        let file: File = serde_json::from_slice(bytes)?;
+        Ok(EnabledState {
+            path: PathBuf::new(),
+            file,
+        }
+        .enabled_ids())
     }
 
     /// Whether `plugin_id` is enabled.

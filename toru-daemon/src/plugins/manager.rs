@@ -22,7 +22,7 @@ use super::slot::{Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
 use crate::error_chain::ErrorChain;
-use crate::store::{Actor, EventKind, NewEvent, Store};
+use crate::store::{Actor, EventKind, NewEvent, PluginData, Store};
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -463,6 +463,45 @@ impl PluginManager {
         self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
         Ok(slot.info())
+    }
+
+    /// Replaces a plugin's KV data and licence key with a backup's (one transaction), and
+    /// re-initialises the plugin if it runs, as a new licence key does: a plugin reads its key
+    /// and settings only at `lifecycle.init`, and may cache what it read from its store.
+    /// Records `plugin_data_restored`; says whether the plugin was re-initialised.
+    pub async fn restore_data(
+        &self,
+        plugin_id: &str,
+        data: PluginData,
+        by: &Actor,
+    ) -> Result<bool, Error> {
+        let shared = &self.shared;
+        let slot = self.discovered(plugin_id).await?;
+        let mut supervisor = slot.supervisor.lock().await;
+        let license_key = data.license_key.clone();
+        let details = format!(
+            "{} KV entries and {} restored from a backup",
+            data.kv.len(),
+            if license_key.is_some() {
+                "a licence key"
+            } else {
+                "no licence key"
+            }
+        );
+        shared
+            .context
+            .store
+            .replace_plugin_data(plugin_id, data)
+            .await?;
+        slot.set_license_key(license_key);
+        shared
+            .context
+            .record(NewEvent::plugin(plugin_id, EventKind::PluginDataRestored, &details).by(by))
+            .await;
+        tracing::info!(plugin = plugin_id, "{details}");
+        let reinitialised = self.restart_if_running(&slot, &mut supervisor).await;
+        drop(supervisor);
+        Ok(reinitialised)
     }
 
     /// Stops the plugin and starts it again, as `systemctl restart` does: a plugin that does

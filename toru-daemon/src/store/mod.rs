@@ -53,6 +53,7 @@
 //!
 //! All timestamps are integers in milliseconds since the Unix epoch.
 
+mod backup;
 mod cleanup;
 mod error;
 mod events;
@@ -71,6 +72,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
+pub use backup::{DatabaseSummary, InspectError, PluginData, database_files, inspect_database};
 pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Actor, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent, UnknownEventKind};
@@ -229,8 +231,9 @@ impl Inner {
     }
 }
 
-/// Now, in milliseconds since the Unix epoch (0 if the clock is before 1970).
-fn now_unix_ms() -> i64 {
+/// Now, in milliseconds since the Unix epoch (0 if the clock is before 1970): the unit of every
+/// timestamp the store and the backups keep.
+pub fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

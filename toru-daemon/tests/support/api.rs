@@ -30,6 +30,7 @@ pub struct ApiDaemon {
 /// The configuration tests run with: embedded backend, port 0, short request timeout.
 pub fn test_config(dirs: &Dirs) -> Config {
     Config {
+        config_file: None,
         data_dir: dirs.root.path().join("data"),
         plugins_dir: dirs.plugins(),
         runtime_dir: dirs.runtime(),

@@ -2,6 +2,7 @@
 //! a reply or an [`ApiError`](super::error::ApiError).
 
 pub mod auth;
+pub mod backup;
 pub mod events;
 pub mod forward;
 pub mod kv;
