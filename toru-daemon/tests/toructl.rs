@@ -696,3 +696,86 @@ async fn requested_permissions_are_shown_before_enabling() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_written_private_never_to_a_terminal_and_restored() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dirs, d) = started().await;
+    ok(
+        &ctl(&d, &["plugin", "enable", "hello-rust"]).await,
+        "enable",
+    );
+    ok(
+        &ctl(&d, &["kv", "set", "hello-rust", "counter", "7"]).await,
+        "kv set",
+    );
+
+    let whole = dirs.root.path().join("toru-backup.tar");
+    let run = ctl(&d, &["backup", "-o", whole.to_str().unwrap()]).await;
+    ok(&run, "backup");
+    assert!(run.stderr.contains("backup written to"), "{}", run.stderr);
+    let mode = std::fs::metadata(&whole).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "a backup holds secrets");
+    assert!(std::fs::read(&whole).unwrap().len() > 1024);
+
+    let one = dirs.root.path().join("hello-rust.json");
+    ok(
+        &ctl(
+            &d,
+            &[
+                "plugin",
+                "backup",
+                "hello-rust",
+                "-o",
+                one.to_str().unwrap(),
+            ],
+        )
+        .await,
+        "plugin backup",
+    );
+    ok(
+        &ctl(&d, &["kv", "set", "hello-rust", "counter", "8"]).await,
+        "kv set",
+    );
+    let run = ctl(
+        &d,
+        &["plugin", "restore", "hello-rust", one.to_str().unwrap()],
+    )
+    .await;
+    ok(&run, "plugin restore");
+    assert!(
+        run.stdout
+            .contains("hello-rust: 1 KV entries and no licence key restored; it restarted"),
+        "{}",
+        run.stdout
+    );
+    let get = ctl(&d, &["kv", "get", "hello-rust", "counter"]).await;
+    assert_eq!(get.stdout.trim(), "7");
+
+    // A plugin backup where a whole one belongs: exit 1, with the command that takes it.
+    let run = ctl(&d, &["restore", one.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("toructl plugin restore"),
+        "{}",
+        run.stderr
+    );
+
+    // On a terminal, standard output is no place for an archive.
+    let command = format!(
+        "{} --socket {} backup",
+        toructl().display(),
+        d.socket().display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .await
+        .expect("script (util-linux) runs toructl on a pseudo-terminal");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        shown.contains("not writing a tar archive to a terminal"),
+        "{shown}"
+    );
+    d.stop().await;
+}
