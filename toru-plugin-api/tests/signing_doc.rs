@@ -92,7 +92,10 @@ fn the_signed_vector_is_what_the_demo_key_signs() {
         .decode(key_file["private_key"].as_str().unwrap())
         .unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&seed.try_into().unwrap());
-    let signed = vectors().into_iter().find(|v| v["name"] == "signed").unwrap();
+    let signed = vectors()
+        .into_iter()
+        .find(|v| v["name"] == "signed")
+        .unwrap();
     let file: String = serde_json::from_str(signed["file"]).unwrap();
     let message = toru_plugin_api::signature::signed_message(&Sha256Digest::of(file.as_bytes()));
     let line = PluginSignature {

@@ -172,6 +172,37 @@ pub struct Verified {
     pub status: SignatureStatus,
     /// What runs: the verified copy under `enforce`, the binary itself otherwise.
     pub run_from: PathBuf,
+    /// The binary's file identity and times when it was read, so that a start under `warn`
+    /// hashes it again only when it changed.
+    pub stamp: Option<FileStamp>,
+}
+
+/// What changes when a file is replaced or written: device, inode, size, and modification and
+/// change times (the change time cannot be set back by anyone but the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    fn read(path: &Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|m| Self::of(&m))
+    }
 }
 
 impl Verified {
@@ -181,6 +212,7 @@ impl Verified {
             digest: None,
             status: SignatureStatus::NotChecked,
             run_from: binary.to_owned(),
+            stamp: None,
         }
     }
 }
@@ -206,6 +238,8 @@ pub async fn check(binary: &Path, trust: &Trust) -> Result<Verified, String> {
 }
 
 fn check_blocking(binary: &Path, trust: &Trust) -> Result<Verified, String> {
+    // The stamp is taken before the read: a change during the read shows at the next start.
+    let stamp = FileStamp::read(binary);
     let bytes = match std::fs::read(binary) {
         Ok(bytes) => bytes,
         // Under `warn` the start goes on and fails (or not) as it would have without a check.
@@ -216,6 +250,7 @@ fn check_blocking(binary: &Path, trust: &Trust) -> Result<Verified, String> {
                     reason: format!("cannot read the binary: {e}"),
                 },
                 run_from: binary.to_owned(),
+                stamp: None,
             });
         }
         Err(e) => return Err(format!("refused: cannot read the binary: {e}")),
@@ -227,6 +262,7 @@ fn check_blocking(binary: &Path, trust: &Trust) -> Result<Verified, String> {
             digest: Some(digest),
             status,
             run_from: binary.to_owned(),
+            stamp,
         });
     }
     if let Some(reason) = refusal(&status) {
@@ -238,6 +274,7 @@ fn check_blocking(binary: &Path, trust: &Trust) -> Result<Verified, String> {
         digest: Some(digest),
         status,
         run_from: copy,
+        stamp,
     })
 }
 
@@ -331,8 +368,9 @@ pub fn prune(dir: &Path, in_use: &BTreeSet<Sha256Digest>) -> std::io::Result<usi
 
 /// What a start runs, checked again: under `enforce`, the verified copy, after making sure the
 /// plugins directory's binary still has the digest verified at discovery and the copy still holds
-/// those bytes; under `warn`, the binary, after checking it again (the new status is returned so
-/// the slot shows it); under `off`, the binary. `Err` is the refusal, for the plugin's status.
+/// those bytes; under `warn`, the binary, checked again if it changed since (the new status is
+/// returned so the slot shows it); under `off`, the binary. `Err` is the refusal, for the
+/// plugin's status.
 pub async fn check_before_start(
     binary: &Path,
     verified: &Verified,
@@ -340,7 +378,14 @@ pub async fn check_before_start(
 ) -> Result<Verified, String> {
     match trust.policy {
         SignaturePolicy::Off => Ok(Verified::unchecked(binary)),
-        SignaturePolicy::Warn => check(binary, trust).await,
+        SignaturePolicy::Warn => {
+            let unchanged = verified.stamp.is_some() && verified.stamp == FileStamp::read(binary);
+            if unchanged && verified.run_from == binary {
+                Ok(verified.clone())
+            } else {
+                check(binary, trust).await
+            }
+        }
         SignaturePolicy::Enforce => {
             let binary = binary.to_owned();
             let verified = verified.clone();
@@ -397,6 +442,49 @@ mod tests {
         assert!(err.contains("broken.pub"), "{err}");
         let missing = TrustedKeys::load(&dir.path().join("none")).unwrap();
         assert!(missing.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn warn_checks_a_binary_again_at_start_only_when_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("x.binary");
+        std::fs::write(&binary, b"v1").unwrap();
+        let trust = Trust::new(dir.path().join("verified"));
+        let first = check(&binary, &trust).await.unwrap();
+        assert_eq!(first.status, SignatureStatus::Unsigned);
+        assert_eq!(first.digest, Some(Sha256Digest::of(b"v1")));
+        let again = check_before_start(&binary, &first, &trust).await.unwrap();
+        assert_eq!(again, first, "unchanged: the same verdict");
+        std::fs::write(dir.path().join("x.binary.sig"), "TORUSIG1.garbage").unwrap();
+        std::fs::write(&binary, b"version 2").unwrap();
+        let changed = check_before_start(&binary, &first, &trust).await.unwrap();
+        assert_eq!(changed.digest, Some(Sha256Digest::of(b"version 2")));
+        assert!(
+            matches!(&changed.status, SignatureStatus::Invalid { reason } if reason.contains("damaged")),
+            "{changed:?}"
+        );
+        assert!(
+            !dir.path().join("verified").exists(),
+            "warn makes no copies"
+        );
+    }
+
+    #[tokio::test]
+    async fn enforce_refuses_an_unsigned_binary_and_a_start_without_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("x.binary");
+        std::fs::write(&binary, b"v1").unwrap();
+        let trust = Trust {
+            policy: SignaturePolicy::Enforce,
+            ..Trust::new(dir.path().join("verified"))
+        };
+        let refused = check(&binary, &trust).await.unwrap_err();
+        assert!(refused.contains("unsigned"), "{refused}");
+        let never_verified = Verified::unchecked(&binary);
+        let refused = check_before_start(&binary, &never_verified, &trust)
+            .await
+            .unwrap_err();
+        assert!(refused.contains("not verified"), "{refused}");
     }
 
     #[test]
