@@ -281,7 +281,7 @@ mod tests {
         let line = sign(b"binary", &key(1)).to_line();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"".to_vec(), "empty"),
-            (line[..line.len() - 10].as_bytes().to_vec(), "64 bytes"),
+            (line.as_bytes()[..line.len() - 10].to_vec(), "64 bytes"),
             (
                 line.replace("TORUSIG1.", "TORUSIG2.").into_bytes(),
                 "TORUSIG1",
