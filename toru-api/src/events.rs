@@ -64,11 +64,14 @@ pub enum EventKind {
     BackupRestored,
     /// An administrator restored a plugin's data from its backup (`toructl plugin restore`).
     PluginDataRestored,
+    /// With `signatures = "enforce"`, a plugin binary was refused: unsigned, badly signed, or
+    /// changed since the daemon verified it (`docs/signing.md`).
+    SignatureRefused,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 27] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -95,6 +98,7 @@ impl EventKind {
         EventKind::PasswordChanged,
         EventKind::BackupRestored,
         EventKind::PluginDataRestored,
+        EventKind::SignatureRefused,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -127,6 +131,7 @@ impl EventKind {
             EventKind::PasswordChanged => "password_changed",
             EventKind::BackupRestored => "backup_restored",
             EventKind::PluginDataRestored => "plugin_data_restored",
+            EventKind::SignatureRefused => "signature_refused",
         }
     }
 }

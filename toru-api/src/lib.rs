@@ -43,7 +43,7 @@ pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{
     DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
-    PluginDetails, PluginState, PluginStatus,
+    PluginDetails, PluginState, PluginStatus, SignatureStatus,
 };
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

@@ -83,6 +83,29 @@ pub struct LicenseStatus {
     pub features: Vec<String>,
 }
 
+/// Whether a plugin's binary is signed by a key the administrator trusts (`docs/signing.md`).
+/// What the daemon checked at the last scan (or start), under its `signatures` policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// The policy is `off`: nothing was checked.
+    NotChecked,
+    /// A valid signature by the trusted key `key` (the name of its file in the trusted-keys
+    /// directory).
+    Signed {
+        /// The trusted key's name.
+        key: String,
+    },
+    /// There is no signature file next to the binary.
+    Unsigned,
+    /// There is a signature but it does not count: damaged, made by a key that is not trusted,
+    /// over another file, or the binary changed since it was verified.
+    Invalid {
+        /// Why, for the administrator.
+        reason: String,
+    },
+}
+
 /// What a plugin asks for beyond the default sandbox (`docs/protocol.md`, "Permissions").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct Permissions {
@@ -128,6 +151,16 @@ pub struct Plugin {
     pub status: PluginStatus,
     /// Its licence key and its verdict on it.
     pub license: LicenseStatus,
+    /// Whether its binary is signed by a trusted key. Absent from daemons that predate it.
+    #[serde(default = "SignatureStatus::not_checked")]
+    pub signature: SignatureStatus,
+}
+
+impl SignatureStatus {
+    /// [`SignatureStatus::NotChecked`], the default for plugin listings without the field.
+    pub fn not_checked() -> Self {
+        SignatureStatus::NotChecked
+    }
 }
 
 /// A plugin's key-value use against its quota.

@@ -36,6 +36,7 @@ pub fn typescript() -> String {
     declare::<PluginStatus>(c, o);
     declare::<LicenseState>(c, o);
     declare::<LicenseStatus>(c, o);
+    declare::<SignatureStatus>(c, o);
     declare::<Permissions>(c, o);
     declare::<Plugin>(c, o);
     declare::<KvUsage>(c, o);

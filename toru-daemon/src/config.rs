@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
 use crate::plugins::settings;
+use crate::plugins::trust::SignaturePolicy;
 
 /// Which supervisor backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -67,6 +68,14 @@ pub struct Args {
     /// The dashboard's built files [default: /usr/share/toru/web, else ./frontend/dist].
     #[arg(long, value_name = "DIR")]
     pub web_root: Option<PathBuf>,
+    /// Plugin signatures: off, warn (check and show; unsigned plugins still load) or enforce
+    /// (refuse unsigned and badly signed plugins) [default: warn].
+    #[arg(long, value_enum)]
+    pub signatures: Option<SignaturePolicy>,
+    /// The trusted vendors' public keys, one NAME.pub each [default: /etc/toru/trusted-keys as
+    /// root, else ~/.config/toru/trusted-keys].
+    #[arg(long, value_name = "DIR")]
+    pub trusted_keys_dir: Option<PathBuf>,
 }
 
 /// The TOML file; every key optional, unknown keys refused so typos are noticed.
@@ -83,6 +92,8 @@ struct FileConfig {
     tls_listen: Option<SocketAddr>,
     tls_dir: Option<PathBuf>,
     web_root: Option<PathBuf>,
+    signatures: Option<SignaturePolicy>,
+    trusted_keys_dir: Option<PathBuf>,
     plugin_memory_max: Option<u64>,
     plugin_tasks_max: Option<u64>,
     request_timeout_secs: Option<u64>,
@@ -119,6 +130,10 @@ pub struct Config {
     pub tls_dir: PathBuf,
     /// The dashboard's built files, when there are any.
     pub web_root: Option<PathBuf>,
+    /// What is done about plugin signatures (`docs/signing.md`).
+    pub signatures: SignaturePolicy,
+    /// The trusted vendors' public keys (`NAME.pub`); a missing directory trusts no one.
+    pub trusted_keys_dir: PathBuf,
     /// `MemoryMax=` for plugin units, bytes.
     pub plugin_memory_max: Option<u64>,
     /// `TasksMax=` for plugin units.
@@ -174,6 +189,7 @@ struct Defaults {
     runtime_dir: PathBuf,
     log_dir: Option<PathBuf>,
     tls_dir: PathBuf,
+    trusted_keys_dir: PathBuf,
 }
 
 fn defaults(root: bool) -> Defaults {
@@ -184,6 +200,7 @@ fn defaults(root: bool) -> Defaults {
             runtime_dir: "/run/toru".into(),
             log_dir: Some("/var/log/toru".into()),
             tls_dir: "/etc/toru/tls".into(),
+            trusted_keys_dir: "/etc/toru/trusted-keys".into(),
         };
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -204,6 +221,7 @@ fn defaults(root: bool) -> Defaults {
     Defaults {
         config: config_dir.join("toru.toml"),
         tls_dir: config_dir.join("tls"),
+        trusted_keys_dir: config_dir.join("trusted-keys"),
         data_dir: xdg("XDG_STATE_HOME", ".local/state").join("toru"),
         runtime_dir: runtime,
         log_dir: None,
@@ -276,6 +294,12 @@ impl Config {
                 .clone()
                 .or(file.web_root)
                 .or_else(default_web_root),
+            signatures: args.signatures.or(file.signatures).unwrap_or_default(),
+            trusted_keys_dir: args
+                .trusted_keys_dir
+                .clone()
+                .or(file.trusted_keys_dir)
+                .unwrap_or(d.trusted_keys_dir),
             plugin_memory_max: file.plugin_memory_max,
             plugin_tasks_max: file.plugin_tasks_max,
             request_timeout: file
@@ -425,6 +449,8 @@ mod tests {
             http_body_timeout_secs,
             kv_quota_bytes,
             event_retention_days,
+            signatures,
+            trusted_keys_dir,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -434,6 +460,7 @@ mod tests {
         assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
         assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
         assert!(event_retention_days.is_some());
+        assert!(signatures.is_some() && trusted_keys_dir.is_some());
         assert!(tls_listen.is_some() && tls_dir.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
@@ -445,6 +472,8 @@ mod tests {
         assert_eq!(max_failures, Some(defaults.max_failures));
         assert_eq!(listen, Some(defaults.listen));
         assert_eq!(tls_dir, Some(defaults.tls_dir));
+        assert_eq!(signatures, Some(defaults.signatures));
+        assert_eq!(trusted_keys_dir, Some(defaults.trusted_keys_dir));
         assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
         assert_eq!(
             request_timeout_secs,

@@ -22,6 +22,7 @@ use crate::plugins::backend::embedded::plugin_log_dir;
 use crate::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use crate::plugins::backend::systemd::{SystemdBackend, SystemdConfig};
 use crate::plugins::settings::RestartPolicy;
+use crate::plugins::trust::{Trust, TrustedKeys};
 use crate::plugins::{PluginManager, Settings};
 use crate::store::{EventKind, NewEvent, Store, spawn_event_cleanup};
 
@@ -106,6 +107,19 @@ impl Daemon {
         settings.start_timeout = config.start_timeout;
         settings.limits.memory_max = config.plugin_memory_max;
         settings.limits.tasks_max = config.plugin_tasks_max;
+        settings.trust = Trust {
+            policy: config.signatures,
+            keys: Arc::new(
+                TrustedKeys::load(&config.trusted_keys_dir)
+                    .context("cannot read the trusted keys")?,
+            ),
+            verified_dir: config.data_dir.join("verified"),
+        };
+        tracing::info!(
+            policy = ?config.signatures,
+            keys = ?settings.trust.keys.names(),
+            "plugin signatures"
+        );
         let backend = choose_backend(config, settings.restart_policy()).await?;
         tracing::info!(backend = ?backend.kind(), "supervisor backend chosen");
         // The scan runs behind the API: a `--metadata` that hangs must not delay the listeners.

@@ -66,6 +66,11 @@ impl Layout {
 }
 
 async fn start_daemon(layout: &Layout) -> DaemonProcess {
+    start_daemon_with(layout, &[]).await
+}
+
+/// [`start_daemon`] with more flags.
+async fn start_daemon_with(layout: &Layout, extra: &[&str]) -> DaemonProcess {
     let root = &layout.root;
     let child = Command::new(DAEMON)
         .args([
@@ -85,6 +90,7 @@ async fn start_daemon(layout: &Layout) -> DaemonProcess {
         .arg(root.join("run"))
         .arg("--log-dir")
         .arg(root.join("logs"))
+        .args(extra)
         .stdin(Stdio::null())
         .spawn()
         .expect("start toru-daemon");
@@ -595,6 +601,79 @@ fn the_local_socket_admits_root_and_group_toru_and_refuses_others() {
             assert!(
                 String::from_utf8_lossy(&bob.stderr).contains("bob may not use the local socket")
             );
+        },
+    );
+}
+
+/// `signatures = "enforce"` under systemd (docs/signing.md): a plugin signed with
+/// `toru-license sign` by a trusted key runs, as its unit's dynamic user, from the daemon's
+/// verified copy in `<data dir>/verified/`; an unsigned one is refused at discovery.
+#[test]
+fn enforce_runs_a_signed_plugin_from_its_verified_copy_and_refuses_an_unsigned_one() {
+    if !sandbox::is_inner() {
+        fixtures::workspace_binary("toru-license", "toru-license");
+    }
+    in_sandbox(
+        "enforce_runs_a_signed_plugin_from_its_verified_copy_and_refuses_an_unsigned_one",
+        || async {
+            let layout = Layout::new();
+            install_hello(&layout);
+            let meta = fixtures::metadata_json("unsigned");
+            let script = format!(
+                "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\nsleep 60\n"
+            );
+            sandbox::install_file(&layout.plugins(), "unsigned.binary", script.as_bytes());
+            let demo =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-vendor");
+            let key = layout.root.join("vendor.key");
+            std::fs::copy(demo.join("ed25519.key"), &key).unwrap();
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            let signed = Command::new(fixtures::workspace_binary("toru-license", "toru-license"))
+                .arg("sign")
+                .arg("--key")
+                .arg(&key)
+                .arg(layout.plugins().join("hello-rust.binary"))
+                .output()
+                .unwrap();
+            assert!(signed.status.success(), "{signed:?}");
+            let trusted = layout.root.join("trusted-keys");
+            std::fs::create_dir_all(&trusted).unwrap();
+            std::fs::copy(demo.join("ed25519.key.pub"), trusted.join("acme.pub")).unwrap();
+
+            let trusted = trusted.to_str().unwrap().to_owned();
+            let d = start_daemon_with(
+                &layout,
+                &["--signatures", "enforce", "--trusted-keys-dir", &trusted],
+            )
+            .await;
+            let failures: Value = d.client.get("/api/discovery-failures").await.unwrap();
+            let failures = failures.as_array().unwrap();
+            assert!(
+                failures.iter().any(
+                    |f| f["binary"].as_str().unwrap().ends_with("unsigned.binary")
+                        && f["reason"].as_str().unwrap().contains("unsigned")
+                ),
+                "{failures:#?}"
+            );
+
+            let p = enable(&d.client, "hello-rust").await;
+            assert_eq!(p["signature"], json!({"state": "signed", "key": "acme"}));
+            let unit = "toru-plugin-hello-rust.service";
+            let exec = sandbox::cmd("systemctl", &["show", "-p", "ExecStart", "--value", unit]);
+            let verified = layout.root.join("data/verified");
+            assert!(
+                exec.contains(&format!("path={}/", verified.display())),
+                "{exec}"
+            );
+            let exe = std::fs::read_link(format!("/proc/{}/exe", main_pid(unit))).unwrap();
+            assert_eq!(exe.parent(), Some(verified.as_path()));
+            let greeting: Value = d
+                .client
+                .get("/api/plugins/hello-rust/route/greeting")
+                .await
+                .unwrap();
+            assert_eq!(greeting["message"], "Hello, root!", "the copy serves");
         },
     );
 }

@@ -107,7 +107,8 @@ echo '{{"id":"sandboxed","name":"S","version":"1","route":"/s","protocol_version
                 timeout: Duration::from_secs(3),
                 ..DiscoveryLimits::default()
             };
-            let scan = discovery::scan(&dir, limits, Limits::default(), &backend)
+            let trust = toru_daemon::plugins::trust::Trust::new(dir.join(".verified"));
+            let scan = discovery::scan(&dir, limits, Limits::default(), &backend, &trust)
                 .await
                 .expect("scan");
 

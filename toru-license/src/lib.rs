@@ -103,6 +103,28 @@ impl SigningKey {
     }
 }
 
+/// Signs a plugin binary whose SHA-256 is `digest` (`docs/signing.md`): only an Ed25519 key
+/// can, since the daemon that checks it holds only public keys.
+pub fn sign_plugin(
+    digest: &toru_plugin_api::signature::Sha256Digest,
+    key: &SigningKey,
+) -> Result<toru_plugin_api::signature::PluginSignature, IssueError> {
+    let SigningKey::Ed25519(signing) = key else {
+        return Err(IssueError::Invalid(
+            "plugins are signed with an Ed25519 key (toru-license keygen --alg ed25519), not \
+             an HMAC secret"
+                .into(),
+        ));
+    };
+    let message = toru_plugin_api::signature::signed_message(digest);
+    let public = Ed25519PublicKey::from_bytes(signing.verifying_key().as_bytes())
+        .expect("a generated public key is a valid, strong point");
+    Ok(toru_plugin_api::signature::PluginSignature {
+        public_key: public,
+        signature: signing.sign(&message).to_bytes(),
+    })
+}
+
 /// Builds `TORU1.<base64url(payload)>.<base64url(signature)>` over any payload bytes. No checks:
 /// [`issue`] is the normal way; this one also makes deliberately broken keys for tests.
 pub fn sign_payload(payload: &[u8], key: &SigningKey) -> String {

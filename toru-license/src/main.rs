@@ -1,4 +1,4 @@
-//! `toru-license`: the plugin vendor's tool for Toru licence keys.
+//! `toru-license`: the plugin vendor's tool for Toru licence keys and plugin signatures.
 //!
 //! Exit codes: 0 success; 1 the licence key was rejected (`verify`) or cannot be decoded
 //! (`inspect`); 2 anything else (usage, key files, I/O).
@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use toru_license::{KeyFile, SigningKey, issue, read_key_file, write_new_key_files};
+use toru_license::{KeyFile, SigningKey, issue, read_key_file, sign_plugin, write_new_key_files};
 use toru_plugin_api::license::{self, Algorithm, FORMAT_VERSION, License, LicenseError};
+use toru_plugin_api::signature::Sha256Digest;
 
 /// Make signing keys and issue, inspect and verify Toru licence keys (docs/licensing.md).
 ///
@@ -64,6 +65,16 @@ enum Command {
         /// The licence key.
         #[arg(value_name = "KEY")]
         license_key: String,
+    },
+    /// Sign a plugin binary for administrators who trust your public key (docs/signing.md):
+    /// writes FILE.sig, one line to ship next to FILE.
+    Sign {
+        /// The Ed25519 signing key file (from keygen --alg ed25519).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// The plugin binary to sign.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Verify a licence key as the plugin would, now. `-` reads the key from stdin.
     Verify {
@@ -163,6 +174,7 @@ fn run(command: Command) -> Result<(), Failure> {
             println!("{}", issue(&licence, &signer)?);
             Ok(())
         }
+        Command::Sign { key, file } => sign(&key, &file),
         Command::Inspect { license_key } => {
             let licence = license::decode_unverified(&key_argument(license_key)?)
                 .map_err(Failure::Rejected)?;
@@ -216,6 +228,36 @@ fn keygen(alg: AlgArg, out: &std::path::Path) -> Result<(), Failure> {
             out.display()
         ),
     }
+    Ok(())
+}
+
+/// Signs `file` with the key in `key_file` and writes `file.sig` (replacing an older one: a
+/// rebuilt binary needs a new signature).
+fn sign(key_file: &std::path::Path, file: &std::path::Path) -> Result<(), Failure> {
+    let KeyFile::Signing(signer) = read_key_file(key_file)? else {
+        return Err(Failure::Error(format!(
+            "{} is a public key, which cannot sign; use the private key file",
+            key_file.display()
+        )));
+    };
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::Error(format!("{}: {e}", file.display())))?;
+    let digest = Sha256Digest::of(&bytes);
+    let line = sign_plugin(&digest, &signer)?.to_line();
+    let mut sig_path = file.as_os_str().to_owned();
+    sig_path.push(".sig");
+    let sig_path = PathBuf::from(sig_path);
+    std::fs::write(&sig_path, format!("{line}\n"))
+        .map_err(|e| Failure::Error(format!("{}: {e}", sig_path.display())))?;
+    println!("{line}");
+    eprintln!(
+        "signed {} (sha256 {digest}) with public key {}; wrote {}. Ship it next to the binary; \
+         administrators trust the public key file (FILE.pub from keygen) in \
+         /etc/toru/trusted-keys/NAME.pub.",
+        file.display(),
+        signer.public_key_base64url().unwrap_or_default(),
+        sig_path.display()
+    );
     Ok(())
 }
 

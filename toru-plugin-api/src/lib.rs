@@ -11,7 +11,8 @@
 //! - [`writer`]: the task that owns a connection's write half, for both sides;
 //! - [`testing`]: a stand-in daemon for testing a plugin without one ([`testing::TestDaemon`]);
 //! - `license` (cargo feature `license`): offline verification of vendor licence keys, bound to
-//!   this plugin and this Toru instance (`docs/licensing.md`);
+//!   this plugin and this Toru instance (`docs/licensing.md`), and `signature`, the format of
+//!   signed plugin binaries that vendors make and the daemon checks (`docs/signing.md`);
 //! - logging macros ([`info!`], [`warn!`], [`error!`], [`debug!`]) that the journal understands.
 //!
 //! `docs/protocol.md` in the Toru repository is the normative protocol description.
@@ -78,6 +79,8 @@ pub mod plugin;
 pub mod plugin_id;
 pub mod protocol;
 pub mod runner;
+#[cfg(feature = "license")]
+pub mod signature;
 pub mod testing;
 pub mod writer;
 

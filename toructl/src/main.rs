@@ -19,6 +19,7 @@ use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
     LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus, Role,
+    SignatureStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
@@ -321,6 +322,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 let required = if l.required { " [required]" } else { "" };
                 println!("{:<12}{}{required}", "licence", license_line(l));
             }
+            println!("{:<12}{}", "signature", signature_line(&p.signature));
             println!("{:<12}{}", "permissions", permissions(&p.permissions));
             println!(
                 "{:<12}{}",
@@ -445,6 +447,16 @@ async fn license(client: &Client, cmd: LicenseCommand, json: bool) -> Outcome {
         });
     }
     Ok(())
+}
+
+/// One line about a plugin's signature (docs/signing.md): "signed by acme", "unsigned", …
+fn signature_line(s: &SignatureStatus) -> String {
+    match s {
+        SignatureStatus::Signed { key } => format!("signed by {key}"),
+        SignatureStatus::Unsigned => "unsigned".into(),
+        SignatureStatus::Invalid { reason } => format!("bad signature: {reason}"),
+        SignatureStatus::NotChecked => "not checked (signatures = \"off\")".into(),
+    }
 }
 
 /// One line about a plugin's licence: its state, then who it is for and until when, or why

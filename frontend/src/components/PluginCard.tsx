@@ -6,6 +6,7 @@ import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 import { Link } from '../lib/router';
 import { LicenseBadge, showsLicense } from './LicenseBadge';
 import { PluginPermissions } from './PluginPermissions';
+import { SignatureBadge } from './SignatureBadge';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
 
@@ -78,6 +79,7 @@ export function PluginCard({ plugin, pending, backend, onToggle, onRestart, onOp
       </div>
       <p className="plugin-card-description">{plugin.description || 'No description.'}</p>
       <PluginPermissions pluginId={plugin.id} permissions={plugin.permissions} backend={backend} />
+      <SignatureBadge signature={plugin.signature} testId={`plugin-signature-${plugin.id}`} />
       {plugin.status.last_error && (state === 'failed' || state === 'backoff') ? (
         <p className="plugin-card-error" title={plugin.status.last_error}>
           {plugin.status.last_error}

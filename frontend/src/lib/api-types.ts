@@ -117,6 +117,20 @@ expires_at: number | null,
 features: Array<string>, };
 
 /**
+ * Whether a plugin's binary is signed by a key the administrator trusts (`docs/signing.md`).
+ * What the daemon checked at the last scan (or start), under its `signatures` policy.
+ */
+export type SignatureStatus = { "state": "not_checked" } | { "state": "signed", 
+/**
+ * The trusted key's name.
+ */
+key: string, } | { "state": "unsigned" } | { "state": "invalid", 
+/**
+ * Why, for the administrator.
+ */
+reason: string, };
+
+/**
  * What a plugin asks for beyond the default sandbox (`docs/protocol.md`, "Permissions").
  */
 export type Permissions = { 
@@ -194,7 +208,11 @@ status: PluginStatus,
 /**
  * Its licence key and its verdict on it.
  */
-license: LicenseStatus, };
+license: LicenseStatus, 
+/**
+ * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
+ */
+signature: SignatureStatus, };
 
 /**
  * A plugin's key-value use against its quota.
@@ -276,7 +294,11 @@ status: PluginStatus,
 /**
  * Its licence key and its verdict on it.
  */
-license: LicenseStatus, };
+license: LicenseStatus, 
+/**
+ * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
+ */
+signature: SignatureStatus, };
 
 /**
  * A `*.binary` file that discovery skipped, and why (`GET /api/discovery-failures`).
@@ -303,7 +325,7 @@ key: string, };
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its

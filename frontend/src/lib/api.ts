@@ -27,6 +27,7 @@ export type {
   PluginState,
   PluginStatus,
   Role,
+  SignatureStatus,
   Status,
   User,
 } from './api-types';

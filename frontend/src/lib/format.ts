@@ -36,6 +36,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   password_changed: 'Password changed',
   backup_restored: 'Backup restored',
   plugin_data_restored: 'Data restored from a backup',
+  signature_refused: 'Refused: signature',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,

@@ -6,6 +6,7 @@
 
 import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { LogsViewer } from '../components/LogsViewer';
+import { SignatureBadge } from '../components/SignatureBadge';
 import { Spinner } from '../components/Spinner';
 import { HealthDot, StateBadge } from '../components/Status';
 import * as api from '../lib/api';
@@ -178,6 +179,7 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
               <HealthDot plugin={plugin} testId="plugin-view-health" />
               <StateBadge state={displayState(plugin)} testId="plugin-view-state" />
               <span>v{plugin.version}</span>
+              <SignatureBadge signature={plugin.signature} testId="plugin-view-signature" />
             </p>
           ) : null}
         </div>

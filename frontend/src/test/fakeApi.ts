@@ -82,6 +82,7 @@ export function plugin(
     permissions: { network: false, writable_paths: [], devices: [], jit: false },
     status: status(s),
     license: license({ required, ...l }),
+    signature: { state: 'unsigned' },
     ...rest,
   };
 }

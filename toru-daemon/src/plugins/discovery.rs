@@ -6,6 +6,10 @@
 //! here, the same for both. Anything wrong with one binary — not executable, crashing, hanging,
 //! printing garbage, invalid or duplicate id — becomes a [`DiscoveryFailure`] for that binary and
 //! never stops the scan.
+//!
+//! [`inspect`] is the whole check of one binary: its signature under the daemon's policy
+//! ([`trust`](super::trust)) first, so that `enforce` never runs an unsigned binary even for
+//! `--metadata`, then its metadata, asked of the very file that will run.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +18,7 @@ use futures::StreamExt;
 use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::backend::{Limits, MetadataRun, SupervisorBackend};
+use super::trust::{self, Trust, Verified};
 use crate::error_chain::ErrorChain;
 
 /// Limits for running `--metadata`.
@@ -47,6 +52,8 @@ pub struct DiscoveredPlugin {
     pub meta: PluginMetadata,
     /// Absolute path of its executable.
     pub binary: PathBuf,
+    /// Its signature verdict, digest, and what runs.
+    pub verified: Verified,
 }
 
 /// A binary that could not be loaded, and why.
@@ -56,6 +63,8 @@ pub struct DiscoveryFailure {
     pub binary: PathBuf,
     /// What went wrong, for the admin.
     pub reason: String,
+    /// The signature policy refused it (recorded as `signature_refused` too).
+    pub signature_refused: bool,
 }
 
 /// The result of one scan.
@@ -67,13 +76,15 @@ pub struct Scan {
     pub failures: Vec<DiscoveryFailure>,
 }
 
-/// Scans `dir` (created if missing) for `*.binary` files and asks each for its metadata, run by
-/// `backend` under the plugins' resource limits `process`.
+/// Scans `dir` (created if missing) for `*.binary` files and [`inspect`]s each: its signature
+/// under `trust`, then its metadata, run by `backend` under the plugins' resource limits
+/// `process`.
 pub async fn scan(
     dir: &Path,
     limits: DiscoveryLimits,
     process: Limits,
     backend: &dyn SupervisorBackend,
+    trust: &Trust,
 ) -> std::io::Result<Scan> {
     tokio::fs::create_dir_all(dir).await?;
     let dir = std::path::absolute(dir)?;
@@ -90,7 +101,7 @@ pub async fn scan(
 
     let answers: Vec<_> = futures::stream::iter(binaries)
         .map(|binary| async move {
-            let result = read_metadata(&binary, limits, process, backend).await;
+            let result = inspect(&binary, limits, process, backend, trust).await;
             (binary, result)
         })
         .buffered(limits.concurrency.max(1))
@@ -100,7 +111,7 @@ pub async fn scan(
     let mut scan = Scan::default();
     for (binary, result) in answers {
         match result {
-            Ok((id, meta)) => {
+            Ok(Inspected { id, meta, verified }) => {
                 if let Some(first) = scan.plugins.iter().find(|p| p.id == id) {
                     scan.failures.push(DiscoveryFailure {
                         reason: format!(
@@ -109,16 +120,70 @@ pub async fn scan(
                             first.binary.display()
                         ),
                         binary,
+                        signature_refused: false,
                     });
                 } else {
-                    scan.plugins.push(DiscoveredPlugin { id, meta, binary });
+                    scan.plugins.push(DiscoveredPlugin {
+                        id,
+                        meta,
+                        binary,
+                        verified,
+                    });
                 }
             }
-            Err(reason) => scan.failures.push(DiscoveryFailure { binary, reason }),
+            Err(refusal) => scan.failures.push(DiscoveryFailure {
+                binary,
+                reason: refusal.reason,
+                signature_refused: refusal.signature,
+            }),
         }
     }
     scan.plugins.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(scan)
+}
+
+/// What [`inspect`] found out about one loadable binary.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// Its id, checked.
+    pub id: PluginId,
+    /// Its validated metadata.
+    pub meta: PluginMetadata,
+    /// Its signature verdict, digest, and what runs.
+    pub verified: Verified,
+}
+
+/// Why [`inspect`] refused a binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// For the admin.
+    pub reason: String,
+    /// The signature policy refused it (before anything ran).
+    pub signature: bool,
+}
+
+/// The whole check of one binary, as a scan (and an install) makes it: the signature under
+/// `trust` first, then `--metadata`, run from what will run (the verified copy under `enforce`).
+pub async fn inspect(
+    binary: &Path,
+    limits: DiscoveryLimits,
+    process: Limits,
+    backend: &dyn SupervisorBackend,
+    trust: &Trust,
+) -> Result<Inspected, Refusal> {
+    let verified = trust::check(binary, trust)
+        .await
+        .map_err(|reason| Refusal {
+            reason,
+            signature: true,
+        })?;
+    let (id, meta) = read_metadata(&verified.run_from, limits, process, backend)
+        .await
+        .map_err(|reason| Refusal {
+            reason,
+            signature: false,
+        })?;
+    Ok(Inspected { id, meta, verified })
 }
 
 /// Asks `backend` to run `binary --metadata` within `limits` (and the plugins' resource limits

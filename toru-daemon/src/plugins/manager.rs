@@ -1,7 +1,7 @@
 //! The plugin manager: the set of discovered plugins, their supervisors, and the operations the
 //! API offers on them (list, enable, disable, forward a request).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use super::settings::Settings;
 use super::slot::{Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
+use super::trust::{self, SignatureStatus};
 use crate::error_chain::ErrorChain;
 use crate::store::{Actor, EventKind, NewEvent, PluginData, Store};
 
@@ -72,6 +73,19 @@ impl Shared {
             .expect("plugins lock")
             .get(plugin_id)
             .cloned()
+    }
+}
+
+/// Logs the warning `warn` promises for a plugin that is not signed by a trusted key.
+fn warn_if_not_signed(id: &PluginId, status: &SignatureStatus) {
+    match status {
+        SignatureStatus::Unsigned => {
+            tracing::warn!(plugin = id.as_str(), "plugin is unsigned");
+        }
+        SignatureStatus::Invalid { reason } => {
+            tracing::warn!(plugin = id.as_str(), reason, "plugin has a bad signature");
+        }
+        SignatureStatus::Signed { .. } | SignatureStatus::NotChecked => {}
     }
 }
 
@@ -218,12 +232,18 @@ impl PluginManager {
         let dir = &shared.context.settings.plugins_dir;
         let settings = &shared.context.settings;
         let backend = shared.context.backend.as_ref();
-        let scan = discovery::scan(dir, settings.discovery, settings.limits, backend)
-            .await
-            .map_err(|source| Error::Scan {
-                dir: dir.clone(),
-                source,
-            })?;
+        let scan = discovery::scan(
+            dir,
+            settings.discovery,
+            settings.limits,
+            backend,
+            &settings.trust,
+        )
+        .await
+        .map_err(|source| Error::Scan {
+            dir: dir.clone(),
+            source,
+        })?;
         for failure in &scan.failures {
             let name = failure.binary.file_stem().map_or_else(
                 || failure.binary.display().to_string(),
@@ -234,10 +254,19 @@ impl PluginManager {
                 .context
                 .event(&name, EventKind::DiscoveryFailed, &failure.reason)
                 .await;
+            if failure.signature_refused {
+                shared
+                    .context
+                    .event(&name, EventKind::SignatureRefused, &failure.reason)
+                    .await;
+            }
         }
         for found in scan.plugins {
             let id = found.id;
-            if shared.slot(id.as_str()).is_some() {
+            warn_if_not_signed(&id, &found.verified.status);
+            if let Some(known) = shared.slot(id.as_str()) {
+                // A rescan verifies a known plugin again (its next start runs what was verified).
+                known.set_verified(found.verified);
                 continue;
             }
             tracing::info!(plugin = id.as_str(), binary = %found.binary.display(), version = found.meta.version, "discovered plugin");
@@ -259,6 +288,7 @@ impl PluginManager {
                 found.binary,
                 context.settings.restart_policy(),
                 context.store.license_key(id.as_str()).await?,
+                found.verified,
             ));
             shared
                 .plugins
@@ -267,7 +297,27 @@ impl PluginManager {
                 .insert(id, slot);
         }
         *shared.failures.write().expect("failures lock") = scan.failures;
+        self.prune_verified_copies().await;
         Ok(())
+    }
+
+    /// Deletes the verified copies (`enforce`) that no plugin runs from any more.
+    async fn prune_verified_copies(&self) {
+        let in_use: BTreeSet<_> = {
+            let plugins = self.shared.plugins.read().expect("plugins lock");
+            plugins
+                .values()
+                .filter_map(|slot| slot.verified().digest)
+                .collect()
+        };
+        let dir = self.shared.context.settings.trust.verified_dir.clone();
+        let pruned = tokio::task::spawn_blocking(move || trust::prune(&dir, &in_use)).await;
+        match pruned {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(copies = n, "pruned verified copies no plugin uses"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune the verified copies"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the verified copies"),
+        }
     }
 
     /// Brings the running processes in line with the enabled state: stops leftovers of plugins

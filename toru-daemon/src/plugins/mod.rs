@@ -9,7 +9,8 @@
 //! - [`manager`] ties them together behind the operations the API offers, over each plugin's
 //!   `slot` (shared with its supervisor); [`error`] is what those operations fail with;
 //! - [`enabled`] persists which plugins are enabled; [`status`] is what is shown about them;
-//! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`.
+//! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`;
+//! - [`trust`] is the signature policy, the trusted keys, and the verified copies `enforce` runs.
 
 pub mod backend;
 pub mod connection;
@@ -23,6 +24,7 @@ pub mod settings;
 mod slot;
 pub mod status;
 pub mod supervisor;
+pub mod trust;
 
 pub use error::{Error, ForwardError};
 pub use manager::PluginManager;

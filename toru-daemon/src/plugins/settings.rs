@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::backend::Limits;
 use super::discovery::DiscoveryLimits;
+use super::trust::Trust;
 
 /// Consecutive failures after which a plugin is given up on (and disabled).
 pub const DEFAULT_MAX_FAILURES: u32 = 10;
@@ -54,6 +55,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Limits for `--metadata`.
     pub discovery: DiscoveryLimits,
+    /// The signature policy, the trusted keys and where verified copies are kept
+    /// (`<plugins dir>/.verified` unless set; the daemon uses `<data dir>/verified`).
+    pub trust: Trust,
 }
 
 impl Settings {
@@ -61,6 +65,7 @@ impl Settings {
     /// requests, ping every 10 s (5 s timeout, 3 missed = hung), 5 s stop grace, 8 MiB frames.
     pub fn new(plugins_dir: PathBuf) -> Self {
         Settings {
+            trust: Trust::new(plugins_dir.join(".verified")),
             plugins_dir,
             max_failures: DEFAULT_MAX_FAILURES,
             backoff: Backoff::default(),

@@ -15,6 +15,7 @@ use super::license::{LicenseSlot, LicenseStatus};
 use super::lifecycle::{Event, IllegalTransition, Lifecycle, StopIntent, Transition};
 use super::settings::RestartPolicy;
 use super::status::{PluginInfo, PluginStatus};
+use super::trust::Verified;
 use crate::sync::lock;
 
 /// One discovered plugin.
@@ -31,6 +32,9 @@ pub(crate) struct Slot {
     connection: Mutex<Option<Connection>>,
     /// The installed licence key and the plugin's last verdict on it.
     license: Mutex<LicenseSlot>,
+    /// The digest and signature verdict of the binary, and what runs (the verified copy under
+    /// `enforce`); set at discovery, a rescan, and each start.
+    verified: Mutex<Verified>,
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
@@ -44,6 +48,7 @@ impl Slot {
         binary: PathBuf,
         policy: RestartPolicy,
         license_key: Option<String>,
+        verified: Verified,
     ) -> Self {
         let lifecycle = Lifecycle::new(policy);
         Slot {
@@ -57,8 +62,19 @@ impl Slot {
                 key: license_key,
                 report: None,
             }),
+            verified: Mutex::new(verified),
             supervisor: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// What the last signature check found.
+    pub(crate) fn verified(&self) -> Verified {
+        lock(&self.verified).clone()
+    }
+
+    /// Records a new signature check (a rescan, or a start under `warn`).
+    pub(crate) fn set_verified(&self, verified: Verified) {
+        *lock(&self.verified) = verified;
     }
 
     /// Applies `event` to the lifecycle and publishes the new status, under one lock so that
@@ -137,6 +153,7 @@ impl Slot {
             binary: self.binary.clone(),
             status: self.status(),
             license: self.license_status(),
+            signature: self.verified().status,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::license::LicenseStatus;
+use super::trust::SignatureStatus;
 
 /// Where a plugin is in its lifecycle, and the snapshot clients see: `toru-api`'s types, which
 /// `Lifecycle::status` builds (`enabled` per state is explained in `lifecycle.rs`; `healthy` is
@@ -26,4 +27,6 @@ pub struct PluginInfo {
     pub status: PluginStatus,
     /// Its licence key and the plugin's verdict on it.
     pub license: LicenseStatus,
+    /// Whether its binary is signed by a trusted key, as last checked.
+    pub signature: SignatureStatus,
 }

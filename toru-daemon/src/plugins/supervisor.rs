@@ -24,6 +24,7 @@ use super::enabled::EnabledConfig;
 use super::lifecycle::{Event, Process, State, StopIntent};
 use super::settings::Settings;
 use super::slot::{Slot, StopSignal};
+use super::trust;
 use crate::error_chain::ErrorChain;
 use crate::store::{EventKind, NewEvent, Store};
 
@@ -172,9 +173,28 @@ async fn run_once(
     let mut running = match adopted {
         Some(running) => running,
         None => {
+            // Every start checks the binary again (`trust`): under `enforce` it must still be
+            // the one verified, and what runs is the verified copy.
+            let verified =
+                match trust::check_before_start(&slot.binary, &slot.verified(), &settings.trust)
+                    .await
+                {
+                    Ok(verified) => verified,
+                    Err(reason) => {
+                        tracing::error!(plugin = id.as_str(), reason, "plugin refused at start");
+                        ctx.event(id.as_str(), EventKind::SignatureRefused, &reason)
+                            .await;
+                        return Outcome::Failed {
+                            reason,
+                            stable: false,
+                        };
+                    }
+                };
+            let run_from = verified.run_from.clone();
+            slot.set_verified(verified);
             let spec = LaunchSpec {
                 plugin_id: id.clone(),
-                binary: slot.binary.clone(),
+                binary: run_from,
                 socket: socket.clone(),
                 limits: settings.limits,
                 permissions: slot.meta.permissions.clone(),

@@ -41,6 +41,8 @@ pub fn test_config(dirs: &Dirs) -> Config {
         tls_listen: None,
         tls_dir: dirs.root.path().join("tls"),
         web_root: None,
+        signatures: toru_daemon::plugins::trust::SignaturePolicy::Warn,
+        trusted_keys_dir: dirs.root.path().join("trusted-keys"),
         plugin_memory_max: None,
         plugin_tasks_max: None,
         request_timeout: Duration::from_secs(1),
