@@ -60,11 +60,21 @@ pub enum EventKind {
     UserRoleChanged,
     /// A dashboard user's password was set.
     PasswordChanged,
+    /// An administrator installed a new plugin (`POST /api/plugins`); details name the version.
+    Installed,
+    /// An administrator upgraded the plugin and the new version stayed healthy ("1.0.0 → 1.1.0").
+    Upgraded,
+    /// An upgrade failed its health window and the previous version was put back; details say why.
+    UpgradeFailed,
+    /// An administrator swapped the plugin back to its previous version.
+    RolledBack,
+    /// An administrator removed the plugin's binary (and, with purge, its data).
+    Uninstalled,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -89,6 +99,11 @@ impl EventKind {
         EventKind::UserEnabled,
         EventKind::UserRoleChanged,
         EventKind::PasswordChanged,
+        EventKind::Installed,
+        EventKind::Upgraded,
+        EventKind::UpgradeFailed,
+        EventKind::RolledBack,
+        EventKind::Uninstalled,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -119,6 +134,11 @@ impl EventKind {
             EventKind::UserEnabled => "user_enabled",
             EventKind::UserRoleChanged => "user_role_changed",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::Installed => "installed",
+            EventKind::Upgraded => "upgraded",
+            EventKind::UpgradeFailed => "upgrade_failed",
+            EventKind::RolledBack => "rolled_back",
+            EventKind::Uninstalled => "uninstalled",
         }
     }
 }

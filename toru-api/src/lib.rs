@@ -36,8 +36,9 @@ pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{
-    DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
-    PluginDetails, PluginState, PluginStatus,
+    DiscoveryFailure, InstallOutcome, InstallResult, KvUsage, LicenseForm, LicenseState,
+    LicenseStatus, Permissions, Plugin, PluginDetails, PluginState, PluginStatus, SIGNATURE_HEADER,
+    UninstallQuery, Uninstalled,
 };
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

@@ -30,6 +30,7 @@ impl From<PluginInfo> for wire::Plugin {
             binary: info.binary.to_string_lossy().into_owned(),
             status: info.status,
             license: info.license.into(),
+            previous_version: info.previous_version,
         }
     }
 }

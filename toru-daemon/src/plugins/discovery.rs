@@ -90,7 +90,7 @@ pub async fn scan(
 
     let answers: Vec<_> = futures::stream::iter(binaries)
         .map(|binary| async move {
-            let result = read_metadata(&binary, limits, process, backend).await;
+            let result = inspect(&binary, limits, process, backend).await;
             (binary, result)
         })
         .buffered(limits.concurrency.max(1))
@@ -100,18 +100,18 @@ pub async fn scan(
     let mut scan = Scan::default();
     for (binary, result) in answers {
         match result {
-            Ok((id, meta)) => {
-                if let Some(first) = scan.plugins.iter().find(|p| p.id == id) {
+            Ok(found) => {
+                if let Some(first) = scan.plugins.iter().find(|p| p.id == found.id) {
                     scan.failures.push(DiscoveryFailure {
                         reason: format!(
                             "duplicate plugin id {:?}: already provided by {}",
-                            id.as_str(),
+                            found.id.as_str(),
                             first.binary.display()
                         ),
                         binary,
                     });
                 } else {
-                    scan.plugins.push(DiscoveredPlugin { id, meta, binary });
+                    scan.plugins.push(found);
                 }
             }
             Err(reason) => scan.failures.push(DiscoveryFailure { binary, reason }),
@@ -119,6 +119,24 @@ pub async fn scan(
     }
     scan.plugins.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(scan)
+}
+
+/// Everything discovery checks of one binary, whose answer is the plugin it is or the reason it
+/// is not. The scan calls it for every `*.binary`, and an upload (`POST /api/plugins`) for the
+/// staged file before it is installed, so an upload passes exactly the checks a copied file
+/// does.
+pub async fn inspect(
+    binary: &Path,
+    limits: DiscoveryLimits,
+    process: Limits,
+    backend: &dyn SupervisorBackend,
+) -> Result<DiscoveredPlugin, String> {
+    let (id, meta) = read_metadata(binary, limits, process, backend).await?;
+    Ok(DiscoveredPlugin {
+        id,
+        meta,
+        binary: binary.to_owned(),
+    })
 }
 
 /// Asks `backend` to run `binary --metadata` within `limits` (and the plugins' resource limits

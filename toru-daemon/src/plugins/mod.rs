@@ -9,13 +9,15 @@
 //! - [`manager`] ties them together behind the operations the API offers, over each plugin's
 //!   `slot` (shared with its supervisor); [`error`] is what those operations fail with;
 //! - [`enabled`] persists which plugins are enabled; [`status`] is what is shown about them;
-//! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`.
+//! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`;
+//! - [`install`] is the files of installs, upgrades and rollbacks (staging, the previous version).
 
 pub mod backend;
 pub mod connection;
 pub mod discovery;
 pub mod enabled;
 pub mod error;
+pub mod install;
 pub mod license;
 pub mod lifecycle;
 pub mod manager;

@@ -26,4 +26,6 @@ pub struct PluginInfo {
     pub status: PluginStatus,
     /// Its licence key and the plugin's verdict on it.
     pub license: LicenseStatus,
+    /// The version kept for a rollback, if any.
+    pub previous_version: Option<String>,
 }

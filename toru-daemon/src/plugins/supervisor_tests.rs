@@ -254,6 +254,7 @@ async fn supervised(
         dir.path().join("fake.binary"),
         ctx.settings.restart_policy(),
         None,
+        None,
     ));
     slot.apply(Event::Enable).unwrap();
     let stop = StopSignal::new(&CancellationToken::new());
