@@ -36,6 +36,7 @@ import {
 } from './harness.mjs';
 import { usersSteps } from './steps-users.mjs';
 import { layoutSteps } from './steps-layout.mjs';
+import { installSteps } from './steps-install.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -821,6 +822,7 @@ const steps = [
 ];
 steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
 steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
+steps.push(...installSteps({ get page() { return page; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 

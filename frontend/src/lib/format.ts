@@ -34,6 +34,11 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   user_enabled: 'User enabled',
   user_role_changed: 'Role changed',
   password_changed: 'Password changed',
+  installed: 'Installed',
+  upgraded: 'Upgraded',
+  upgrade_failed: 'Upgrade rolled back',
+  rolled_back: 'Rolled back',
+  uninstalled: 'Uninstalled',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,

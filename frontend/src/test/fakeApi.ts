@@ -83,6 +83,7 @@ export function plugin(
     status: status(s),
     license: license({ required, ...l }),
     ...rest,
+    previous_version: rest.previous_version ?? null,
   };
 }
 
