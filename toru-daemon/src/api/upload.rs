@@ -95,7 +95,7 @@ impl Uploads {
     async fn create(&self) -> std::io::Result<(std::fs::File, TempPath)> {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
+            crate::plugins::install::create_shared_dir(&dir)?;
             let file = tempfile::Builder::new()
                 .prefix("upload-")
                 .tempfile_in(&dir)?;

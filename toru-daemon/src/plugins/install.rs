@@ -86,7 +86,7 @@ impl Previous {
     /// (copied where a link is refused), so the plugin's path never lacks a binary.
     pub fn keep(&self, current: &Path, version: &str) -> io::Result<()> {
         let dir = self.binary.parent().expect("a directory");
-        std::fs::create_dir_all(dir)?;
+        create_shared_dir(dir)?;
         link_or_copy(current, &self.binary)?;
         link_or_copy_optional(&signature_path(current), &signature_path(&self.binary))?;
         let record = serde_json::to_vec(&PreviousRecord {
@@ -147,6 +147,16 @@ pub fn remove_binary(binary: &Path) -> io::Result<()> {
     remove_optional(binary)?;
     remove_optional(&signature_path(binary))?;
     sync_dir(binary)
+}
+
+/// Creates `dir` (`.staging/`, `.previous/`) with mode 0755 whatever the daemon's umask (its
+/// unit has `UMask=0077`): under systemd a binary in it is run by a dynamic user, for
+/// `--metadata` of an upload or of the kept version before a rollback, and must be reachable.
+/// An upload stays 0600 until it is complete and about to be checked.
+pub fn create_shared_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
 }
 
 /// Makes the renames in `path`'s directory durable.
@@ -226,6 +236,14 @@ mod tests {
         assert_eq!(
             read(&signature_path(&previous.binary)).as_deref(),
             Some("sig1")
+        );
+        // Reachable by the dynamic user that runs a rollback's `--metadata`, whatever the umask.
+        let mode = std::fs::metadata(dir.path().join(".previous"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o755
         );
 
         // A rollback swaps them, signatures included.
