@@ -213,8 +213,8 @@ export function PluginsPage() {
         <div className="empty-state card">
           <h2>No plugins installed</h2>
           <p>
-            Put a plugin’s <code>*.binary</code> file in the daemon’s plugins directory (by default{' '}
-            <code>/var/lib/toru/plugins</code>), then click Rescan.
+            Upload a plugin’s <code>*.binary</code> file with Install plugin, or put it in the daemon’s plugins directory
+            (by default <code>/var/lib/toru/plugins</code>), then click Rescan.
           </p>
         </div>
       ) : (
