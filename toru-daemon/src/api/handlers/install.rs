@@ -6,6 +6,7 @@ use warp::Reply;
 
 use super::ApiResult;
 use crate::api::ApiState;
+use crate::api::error::ApiError;
 use crate::api::extract::{Path, Query, SignatureHeader};
 use crate::api::upload::StagedUpload;
 use crate::plugins::manager::{Installed, Upload};
@@ -27,9 +28,14 @@ pub async fn install(
         binary: file,
         signature,
     };
-    let installed = state.plugins.install(upload, &actor).await;
-    // The next upload may start only once this one is installed or refused.
-    drop(permit);
+    let plugins = state.plugins.clone();
+    let installed = to_completion(async move {
+        let installed = plugins.install(upload, &actor).await;
+        // The next upload may start only once this one is installed or refused.
+        drop(permit);
+        installed
+    })
+    .await?;
     let (outcome, info) = match installed? {
         Installed::New(info) => (InstallOutcome::Installed, info),
         Installed::Upgraded(info) => (InstallOutcome::Upgraded, info),
@@ -45,7 +51,8 @@ pub async fn install(
 /// `no_previous_version` when none is kept), restarting it if it runs.
 pub async fn rollback(state: ApiState, Path(id): Path<String>, actor: Actor) -> ApiResult {
     super::require_plugin(&state, &id).await?;
-    let info = state.plugins.rollback(&id, &actor).await?;
+    let (plugins, plugin_id) = (state.plugins.clone(), id.clone());
+    let info = to_completion(async move { plugins.rollback(&plugin_id, &actor).await }).await??;
     Ok(warp::reply::json(&Plugin::from(info)).into_response())
 }
 
@@ -58,10 +65,23 @@ pub async fn uninstall(
     Query(query): Query<UninstallQuery>,
 ) -> ApiResult {
     super::require_plugin(&state, &id).await?;
-    state.plugins.uninstall(&id, query.purge, &actor).await?;
+    let (plugins, plugin_id) = (state.plugins.clone(), id.clone());
+    to_completion(async move { plugins.uninstall(&plugin_id, query.purge, &actor).await })
+        .await??;
     let body = Uninstalled {
         id,
         purged: query.purge,
     };
     Ok(warp::reply::json(&body).into_response())
+}
+
+/// Runs `work` in a task of its own and waits for it: a client that goes away (a `toructl`
+/// interrupted during an upgrade's health window) drops the request, and must not cancel a
+/// change to the plugins directory halfway, say between replacing a binary and rolling it back.
+async fn to_completion<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|interrupted| ApiError::internal(&interrupted))
 }
