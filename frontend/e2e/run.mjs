@@ -37,6 +37,7 @@ import {
 import { usersSteps } from './steps-users.mjs';
 import { layoutSteps } from './steps-layout.mjs';
 import { trustSteps } from './steps-trust.mjs';
+import { installSteps } from './steps-install.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -823,6 +824,7 @@ const steps = [
 steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
 steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
 steps.push(...trustSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
+steps.push(...installSteps({ get page() { return page; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     /// 400: a backup that is truncated, of the other kind, for another plugin, from a newer
     /// Toru, or whose database fails its integrity check; nothing was changed.
     InvalidBackup,
+    /// 400: an uploaded plugin was refused: not an executable, its `--metadata` failed, hung or
+    /// printed invalid metadata. Nothing was installed.
+    InvalidPlugin,
     /// 401: no session, or an expired one.
     Unauthorized,
     /// 401: wrong user name or password.
@@ -66,10 +69,17 @@ pub enum ErrorCode {
     /// 409: the change would leave no enabled administrator (deleting, disabling or demoting
     /// the last one).
     LastAdmin,
+    /// 409: another plugin install or upgrade is in progress; try again when it is done.
+    InstallInProgress,
+    /// 409: the plugin has no previous version to roll back to.
+    NoPreviousVersion,
     /// 413: the request body is over the route's limit.
     PayloadTooLarge,
     /// 415: a JSON route got a body that is not `application/json`.
     UnsupportedMediaType,
+    /// 422: the upgraded plugin did not stay healthy through its health window, so the
+    /// previous version was put back and runs again; the message says why.
+    UpgradeFailed,
     /// 421: the `Host` header names a host this daemon does not answer to.
     UnknownHost,
     /// 429: too many login attempts; `Retry-After` says when to try again.
@@ -92,12 +102,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
         ErrorCode::BadLicense,
         ErrorCode::BadPath,
+        ErrorCode::InvalidPlugin,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
         ErrorCode::LicenseMissing,
@@ -110,8 +121,11 @@ impl ErrorCode {
         ErrorCode::RequestTimeout,
         ErrorCode::UserExists,
         ErrorCode::LastAdmin,
+        ErrorCode::InstallInProgress,
+        ErrorCode::NoPreviousVersion,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::UpgradeFailed,
         ErrorCode::UnknownHost,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
@@ -132,7 +146,8 @@ impl ErrorCode {
             | ErrorCode::InvalidUsername
             | ErrorCode::BadLicense
             | ErrorCode::BadPath
-            | ErrorCode::InvalidBackup => 400,
+            | ErrorCode::InvalidBackup
+            | ErrorCode::InvalidPlugin => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
             ErrorCode::Forbidden
@@ -142,9 +157,13 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::RequestTimeout => 408,
-            ErrorCode::UserExists | ErrorCode::LastAdmin => 409,
+            ErrorCode::UserExists
+            | ErrorCode::LastAdmin
+            | ErrorCode::InstallInProgress
+            | ErrorCode::NoPreviousVersion => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::UpgradeFailed => 422,
             ErrorCode::UnknownHost => 421,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
@@ -164,6 +183,7 @@ impl ErrorCode {
             ErrorCode::BadLicense => "bad_license",
             ErrorCode::BadPath => "bad_path",
             ErrorCode::InvalidBackup => "invalid_backup",
+            ErrorCode::InvalidPlugin => "invalid_plugin",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::LicenseMissing => "license_missing",
@@ -176,8 +196,11 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::UserExists => "user_exists",
             ErrorCode::LastAdmin => "last_admin",
+            ErrorCode::InstallInProgress => "install_in_progress",
+            ErrorCode::NoPreviousVersion => "no_previous_version",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::UpgradeFailed => "upgrade_failed",
             ErrorCode::UnknownHost => "unknown_host",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",

@@ -67,11 +67,21 @@ pub enum EventKind {
     /// With `signatures = "enforce"`, a plugin binary was refused: unsigned, badly signed, or
     /// changed since the daemon verified it (`docs/signing.md`).
     SignatureRefused,
+    /// An administrator installed a new plugin (`POST /api/plugins`); details name the version.
+    Installed,
+    /// An administrator upgraded the plugin and the new version stayed healthy ("1.0.0 → 1.1.0").
+    Upgraded,
+    /// An upgrade failed its health window and the previous version was put back; details say why.
+    UpgradeFailed,
+    /// An administrator swapped the plugin back to its previous version.
+    RolledBack,
+    /// An administrator removed the plugin's binary (and, with purge, its data).
+    Uninstalled,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 27] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -99,6 +109,11 @@ impl EventKind {
         EventKind::BackupRestored,
         EventKind::PluginDataRestored,
         EventKind::SignatureRefused,
+        EventKind::Installed,
+        EventKind::Upgraded,
+        EventKind::UpgradeFailed,
+        EventKind::RolledBack,
+        EventKind::Uninstalled,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -132,6 +147,11 @@ impl EventKind {
             EventKind::BackupRestored => "backup_restored",
             EventKind::PluginDataRestored => "plugin_data_restored",
             EventKind::SignatureRefused => "signature_refused",
+            EventKind::Installed => "installed",
+            EventKind::Upgraded => "upgraded",
+            EventKind::UpgradeFailed => "upgrade_failed",
+            EventKind::RolledBack => "rolled_back",
+            EventKind::Uninstalled => "uninstalled",
         }
     }
 }

@@ -42,8 +42,9 @@ pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{
-    DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
-    PluginDetails, PluginState, PluginStatus, SignatureStatus,
+    DiscoveryFailure, InstallOutcome, InstallResult, KvUsage, LicenseForm, LicenseState,
+    LicenseStatus, Permissions, Plugin, PluginDetails, PluginState, PluginStatus, SIGNATURE_HEADER,
+    SignatureStatus, UninstallQuery, Uninstalled,
 };
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::events::Event;
 
@@ -151,6 +151,10 @@ pub struct Plugin {
     pub status: PluginStatus,
     /// Its licence key and its verdict on it.
     pub license: LicenseStatus,
+    /// The version kept from before its last upgrade, which `POST /api/plugins/{id}/rollback`
+    /// puts back; `null` when there is none.
+    #[serde(default)]
+    pub previous_version: Option<String>,
     /// Whether its binary is signed by a trusted key. Absent from daemons that predate it.
     #[serde(default = "SignatureStatus::not_checked")]
     pub signature: SignatureStatus,
@@ -201,4 +205,46 @@ pub struct DiscoveryFailure {
 pub struct LicenseForm {
     /// The key exactly as the vendor issued it (`TORU1.…`); surrounding whitespace is ignored.
     pub key: String,
+}
+
+/// The request header that carries an uploaded plugin's detached signature: the content of the
+/// vendor's `X.binary.sig` file, one line of ASCII.
+pub const SIGNATURE_HEADER: &str = "Toru-Signature";
+
+/// What `POST /api/plugins` did with an upload that was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallOutcome {
+    /// A plugin with a new id: installed, disabled until an administrator enables it.
+    Installed,
+    /// A new version of an installed plugin: its data, settings and licence were kept, and a
+    /// running plugin passed its health window on the new version.
+    Upgraded,
+}
+
+/// The answer of `POST /api/plugins`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct InstallResult {
+    /// Installed or upgraded.
+    pub outcome: InstallOutcome,
+    /// The plugin as it is now.
+    pub plugin: Plugin,
+}
+
+/// The query of `DELETE /api/plugins/{id}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+pub struct UninstallQuery {
+    /// Also delete the plugin's KV data, settings and licence key; without it they stay, so
+    /// installing the plugin again gets them back.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// The answer of `DELETE /api/plugins/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+pub struct Uninstalled {
+    /// The plugin that was removed.
+    pub id: String,
+    /// Whether its data was deleted too (`?purge=true`).
+    pub purged: bool,
 }

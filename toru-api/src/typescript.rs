@@ -43,6 +43,9 @@ pub fn typescript() -> String {
     declare::<PluginDetails>(c, o);
     declare::<DiscoveryFailure>(c, o);
     declare::<LicenseForm>(c, o);
+    declare::<InstallOutcome>(c, o);
+    declare::<InstallResult>(c, o);
+    declare::<Uninstalled>(c, o);
     declare::<EventKind>(c, o);
     declare::<Actor>(c, o);
     declare::<Event>(c, o);

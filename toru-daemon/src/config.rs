@@ -103,6 +103,8 @@ struct FileConfig {
     http_body_timeout_secs: Option<u64>,
     kv_quota_bytes: Option<u64>,
     event_retention_days: Option<u32>,
+    max_upload_bytes: Option<u64>,
+    upgrade_health_window_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -158,6 +160,17 @@ pub struct Config {
     /// How long events, the audit trail among them, are kept
     /// [default: [`EVENT_RETENTION`](crate::store::EVENT_RETENTION), 7 days].
     pub event_retention: Duration,
+    /// The largest plugin upload accepted (`POST /api/plugins`)
+    /// [default: [`DEFAULT_MAX_UPLOAD_BYTES`](crate::api::upload::DEFAULT_MAX_UPLOAD_BYTES),
+    /// 256 MiB].
+    pub max_upload_bytes: u64,
+    /// How long an upgraded plugin that was running must stay healthy before the upgrade counts
+    /// [default: [`DEFAULT_UPGRADE_HEALTH_WINDOW`](settings::DEFAULT_UPGRADE_HEALTH_WINDOW), 30 s].
+    pub upgrade_health_window: Duration,
+    /// How often running plugins are pinged, and how long a ping may take; not a file key (the
+    /// defaults, 10 s and 5 s, are what plugins are written against), but tests of the health
+    /// window shorten them.
+    pub ping: (Duration, Duration),
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -320,6 +333,16 @@ impl Config {
                 .map_or(crate::store::EVENT_RETENTION, |days| {
                     Duration::from_secs(u64::from(days) * 24 * 60 * 60)
                 }),
+            max_upload_bytes: file
+                .max_upload_bytes
+                .unwrap_or(crate::api::upload::DEFAULT_MAX_UPLOAD_BYTES),
+            upgrade_health_window: file
+                .upgrade_health_window_secs
+                .map_or(settings::DEFAULT_UPGRADE_HEALTH_WINDOW, Duration::from_secs),
+            ping: (
+                settings::DEFAULT_PING_INTERVAL,
+                settings::DEFAULT_PING_TIMEOUT,
+            ),
             data_dir,
         })
     }
@@ -451,6 +474,8 @@ mod tests {
             event_retention_days,
             signatures,
             trusted_keys_dir,
+            max_upload_bytes,
+            upgrade_health_window_secs,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -461,6 +486,7 @@ mod tests {
         assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());
         assert!(event_retention_days.is_some());
         assert!(signatures.is_some() && trusted_keys_dir.is_some());
+        assert!(max_upload_bytes.is_some() && upgrade_health_window_secs.is_some());
         assert!(tls_listen.is_some() && tls_dir.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
@@ -475,6 +501,11 @@ mod tests {
         assert_eq!(signatures, Some(defaults.signatures));
         assert_eq!(trusted_keys_dir, Some(defaults.trusted_keys_dir));
         assert_eq!(kv_quota_bytes, Some(defaults.kv_quota_bytes));
+        assert_eq!(max_upload_bytes, Some(defaults.max_upload_bytes));
+        assert_eq!(
+            upgrade_health_window_secs,
+            Some(defaults.upgrade_health_window.as_secs())
+        );
         assert_eq!(
             request_timeout_secs,
             Some(defaults.request_timeout.as_secs())
@@ -489,5 +520,13 @@ mod tests {
         assert_eq!(defaults.max_failures, supervision.max_failures);
         assert_eq!(defaults.request_timeout, supervision.request_timeout);
         assert_eq!(defaults.start_timeout, supervision.start_timeout);
+        assert_eq!(
+            defaults.upgrade_health_window,
+            supervision.upgrade_health_window
+        );
+        assert_eq!(
+            defaults.ping,
+            (supervision.ping_interval, supervision.ping_timeout)
+        );
     }
 }

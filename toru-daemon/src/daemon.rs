@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::activation::Inherited;
 use crate::api::listeners::TcpListeners;
 use crate::api::server::{self, Listener, bind_unix};
+use crate::api::upload::Uploads;
 use crate::api::{self, ApiState};
 use crate::auth::rate_limit::LoginLimiter;
 use crate::backup::{Backups, restore};
@@ -120,6 +121,8 @@ impl Daemon {
             keys = ?settings.trust.keys.names(),
             "plugin signatures"
         );
+        settings.upgrade_health_window = config.upgrade_health_window;
+        (settings.ping_interval, settings.ping_timeout) = config.ping;
         let backend = choose_backend(config, settings.restart_policy()).await?;
         tracing::info!(backend = ?backend.kind(), "supervisor backend chosen");
         // The scan runs behind the API: a `--metadata` that hangs must not delay the listeners.
@@ -142,6 +145,7 @@ impl Daemon {
             plugin_log_dir: plugin_log_dir(&config.log_dir).into(),
             web_root: config.web_root.as_deref().map(Into::into),
             tls: tcp.tls.as_ref().map(|tls| Arc::new(tls.status.clone())),
+            uploads: Arc::new(Uploads::new(plugins.staging_dir(), config.max_upload_bytes)),
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),

@@ -677,3 +677,62 @@ fn enforce_runs_a_signed_plugin_from_its_verified_copy_and_refuses_an_unsigned_o
         },
     );
 }
+
+#[test]
+fn an_uploaded_plugin_runs_as_a_unit_and_an_upgrade_that_crashes_is_rolled_back() {
+    in_sandbox(
+        "an_uploaded_plugin_runs_as_a_unit_and_an_upgrade_that_crashes_is_rolled_back",
+        || async {
+            let layout = Layout::new();
+            std::fs::create_dir_all(layout.plugins()).unwrap();
+            let d = start_daemon(&layout).await;
+            let upload = |bytes: Vec<u8>| {
+                let client = d.client.clone();
+                async move {
+                    client
+                        .request(
+                            Method::POST,
+                            "/api/plugins",
+                            &[("content-type", "application/octet-stream")],
+                            Some(bytes),
+                        )
+                        .await
+                        .unwrap()
+                }
+            };
+            // Installed through the API, its --metadata run in a toru-metadata unit.
+            let v1 = std::fs::read(fixtures::hello_rust()).unwrap();
+            let installed: toru_api::InstallResult = upload(v1.clone()).await.json().unwrap();
+            assert_eq!(installed.outcome, toru_api::InstallOutcome::Installed);
+            let version = installed.plugin.version.clone();
+            let running = enable(&d.client, "hello-rust").await;
+            let old_pid = running["status"]["pid"].as_u64().unwrap();
+            assert_eq!(is_active("toru-plugin-hello-rust.service"), "active");
+
+            // A new version of hello-rust that crashes whenever it is started.
+            let meta = r#"{"id":"hello-rust","name":"Hello","version":"9.9.9","route":"/hello-rust","protocol_version":1}"#;
+            let crasher = format!(
+                "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\necho '<3>crashing' >&2\nexit 1\n"
+            );
+            let failed = upload(crasher.into_bytes()).await;
+            let body = String::from_utf8_lossy(&failed.body).into_owned();
+            assert_eq!(failed.status.as_u16(), 422, "{body}");
+            assert!(body.contains("rolled back"), "{body}");
+
+            // The previous binary is back and runs again, in a new unit.
+            let installed_file = layout.plugins().join("hello-rust.binary");
+            assert_eq!(std::fs::read(&installed_file).unwrap(), v1);
+            let back = wait_restarted(&d.client, "hello-rust", old_pid).await;
+            assert_eq!(back["version"], version.as_str());
+            assert_eq!(is_active("toru-plugin-hello-rust.service"), "active");
+            let counted = increment_counter(&d.client, "hello-rust").await;
+            assert!(counted["count"].as_u64().is_some(), "{counted}");
+            let events: Value = d
+                .client
+                .get("/api/events?plugin=hello-rust&kind=upgrade_failed")
+                .await
+                .unwrap();
+            assert_eq!(events.as_array().unwrap().len(), 1, "{events:#}");
+        },
+    );
+}

@@ -3,9 +3,10 @@
 
 use http::Method;
 use toru_api::{
-    DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
-    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginBackup,
-    PluginDetails, PluginRestored, RestoreStaged, Role, Status, User,
+    DiscoveryFailure, Event, EventsQuery, InstallResult, KvEntry, KvKeys, KvValue, LicenseForm,
+    LogEntry, LogPage, LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin,
+    PluginBackup, PluginDetails, PluginRestored, RestoreStaged, Role, SIGNATURE_HEADER, Status,
+    UninstallQuery, Uninstalled, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -103,6 +104,36 @@ impl Client {
     /// `POST /api/rescan`: the plugins after looking for new ones.
     pub async fn rescan(&self) -> Result<Vec<Plugin>, ClientError> {
         self.send_json(Method::POST, "/api/rescan", &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /api/plugins`: installs or upgrades a plugin from its executable's bytes, with its
+    /// detached signature (the `.sig` file's content) if there is one.
+    pub async fn install(
+        &self,
+        binary: Vec<u8>,
+        signature: Option<&str>,
+    ) -> Result<InstallResult, ClientError> {
+        let mut headers = vec![("content-type", "application/octet-stream")];
+        if let Some(signature) = signature {
+            headers.push((SIGNATURE_HEADER, signature.trim()));
+        }
+        self.request(Method::POST, "/api/plugins", &headers, Some(binary))
+            .await?
+            .json()
+    }
+
+    /// `POST /api/plugins/{id}/rollback`.
+    pub async fn rollback(&self, id: &str) -> Result<Plugin, ClientError> {
+        let path = format!("{}/rollback", plugin_path(id));
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
+    }
+
+    /// `DELETE /api/plugins/{id}[?purge=true]`.
+    pub async fn uninstall(&self, id: &str, purge: bool) -> Result<Uninstalled, ClientError> {
+        let path = format!("{}{}", plugin_path(id), query(&UninstallQuery { purge }));
+        self.send_json(Method::DELETE, &path, &serde_json::json!({}))
             .await
     }
 

@@ -142,6 +142,33 @@ pub enum PluginCommand {
         #[arg(add = crate::complete::plugin_ids())]
         id: String,
     },
+    /// Install a plugin from its executable, or upgrade the installed plugin with its id (a
+    /// running plugin must stay healthy on the new version, else it is rolled back).
+    Install {
+        /// The plugin executable (`X.binary`).
+        file: PathBuf,
+        /// Its detached signature [default: FILE.sig, if it exists].
+        #[arg(long, value_name = "FILE.sig")]
+        signature: Option<PathBuf>,
+        /// Enable a newly installed plugin and wait until it runs.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Swap a plugin back to its previous version (the installed one becomes the previous).
+    Rollback {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+    },
+    /// Stop a plugin and remove it; its data stays for a reinstall unless --purge.
+    Uninstall {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// Also delete its KV data, settings and licence key.
+        #[arg(long)]
+        purge: bool,
+    },
     /// Look for plugins installed since the daemon started.
     Rescan,
     /// Write a plugin's KV data and licence key as a JSON document (it holds secrets: keep it

@@ -81,6 +81,16 @@ pub struct Response {
     pub body: Bytes,
 }
 
+impl Response {
+    /// The JSON answer of a 2xx response; any other status becomes [`ClientError::Api`].
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        if !self.status.is_success() {
+            return Err(api_error(&self.status, &self.headers, &self.body));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+}
+
 /// Talks to one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -97,6 +107,13 @@ impl Client {
             session,
             timeout: Duration::from_secs(60),
         }
+    }
+
+    /// The same client, waiting up to `timeout` for each answer instead of 60 s (an upgrade
+    /// waits out the plugin's health window before it answers).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     fn describe(&self) -> String {
@@ -142,7 +159,10 @@ impl Client {
         if let Some(token) = &self.session {
             request = request.header(http::header::COOKIE, format!("toru_session={token}"));
         }
-        if body.is_some() {
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !typed {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
         for (name, value) in headers {

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde::Serialize;
 use toru_api::{
-    DiscoveryFailure, ErrorCode, EventsQuery, LicenseState, LicenseStatus, LogEntry, LoginRequest,
-    LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus, Role,
-    SignatureStatus,
+    DiscoveryFailure, ErrorCode, EventsQuery, InstallOutcome, LicenseState, LicenseStatus,
+    LogEntry, LoginRequest, LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState,
+    PluginStatus, Role, SignatureStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
@@ -303,6 +303,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 ("id", p.id.clone()),
                 ("name", p.name.clone()),
                 ("version", p.version.clone()),
+                ("previous", or_dash(p.previous_version.as_ref())),
                 ("author", p.author.clone()),
                 ("description", p.description.clone()),
                 ("route", p.route.clone()),
@@ -358,6 +359,35 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&p);
             } else {
                 println!("{id}: {}", p.status.state);
+            }
+        }
+        PluginCommand::Install {
+            file,
+            signature,
+            enable,
+        } => install(client, &file, signature, enable, json).await?,
+        PluginCommand::Rollback { id } => {
+            let p = client.rollback(&id).await?;
+            if json {
+                print_json(&p);
+            } else {
+                println!(
+                    "{id}: rolled back to {} (previous: {})",
+                    p.version,
+                    or_dash(p.previous_version.as_ref())
+                );
+            }
+        }
+        PluginCommand::Uninstall { id, purge } => {
+            let removed = client.uninstall(&id, purge).await?;
+            if json {
+                print_json(&removed);
+            } else if removed.purged {
+                println!("{id}: uninstalled; its data, settings and licence key were deleted");
+            } else {
+                println!(
+                    "{id}: uninstalled; its data, settings and licence key are kept (installing it again gets them back; --purge deletes them)"
+                );
             }
         }
         PluginCommand::Rescan => {
@@ -583,6 +613,66 @@ fn print_skipped(skipped: &[DiscoveryFailure], out: &mut dyn Write) {
     for s in skipped {
         let _ = writeln!(out, "  {}: {}", s.binary, s.reason);
     }
+}
+
+/// How long `plugin install` waits for the daemon's answer: the upload, `--metadata`, and for
+/// an upgrade the plugin's restart and health window.
+const WAIT_FOR_INSTALL: Duration = Duration::from_secs(15 * 60);
+
+/// `toructl plugin install FILE`: uploads it with its signature (`--signature`, else
+/// `FILE.sig` when it exists) and says what the daemon did; `--enable` then starts a new plugin.
+async fn install(
+    client: &Client,
+    file: &std::path::Path,
+    signature: Option<PathBuf>,
+    enable: bool,
+    json: bool,
+) -> Outcome {
+    let unreadable = |path: &std::path::Path, e: std::io::Error| Failure {
+        code: 1,
+        message: format!("cannot read {}: {e}", path.display()),
+    };
+    let binary = std::fs::read(file).map_err(|e| unreadable(file, e))?;
+    let signature = match signature {
+        Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?),
+        None => {
+            let beside = PathBuf::from(format!("{}.sig", file.display()));
+            beside
+                .exists()
+                .then(|| std::fs::read_to_string(&beside).map_err(|e| unreadable(&beside, e)))
+                .transpose()?
+        }
+    };
+    let spinner = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    spinner.set_message(format!("installing {}", file.display()));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let uploading = client.clone().with_timeout(WAIT_FOR_INSTALL);
+    let result = uploading.install(binary, signature.as_deref()).await;
+    spinner.finish_and_clear();
+    let result = result?;
+    let p = &result.plugin;
+    if json {
+        print_json(&result);
+    } else {
+        match result.outcome {
+            InstallOutcome::Installed => println!("installed {} {}", p.id, p.version),
+            InstallOutcome::Upgraded => println!(
+                "upgraded {} {} (previous: {})",
+                p.id,
+                p.version,
+                or_dash(p.previous_version.as_ref())
+            ),
+        }
+    }
+    if enable && result.outcome == InstallOutcome::Installed {
+        let plugin = client.enable(&p.id).await?;
+        report_start(client, &p.id, plugin, false, json).await?;
+    }
+    Ok(())
 }
 
 /// Polls until the plugin leaves `starting` (or 30 s pass): `enable` and licence changes

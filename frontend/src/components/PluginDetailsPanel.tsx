@@ -11,6 +11,7 @@ import { LicenseSection } from './LicenseSection';
 import { Spinner } from './Spinner';
 import { HealthDot, StateBadge } from './Status';
 import { Switch } from './Switch';
+import { VersionSection } from './VersionSection';
 import { READ_ONLY_REASON, useReadOnly } from '../lib/role';
 
 interface Props {
@@ -123,6 +124,17 @@ export function PluginDetailsPanel({ pluginId, onClose, onOpenLogs }: Props) {
             onChanged={(updated) => {
               setDetails((d) => (d ? { ...d, ...updated } : d));
               void refresh();
+            }}
+          />
+          <VersionSection
+            plugin={plugin}
+            onRolledBack={(updated) => {
+              setDetails((d) => (d ? { ...d, ...updated } : d));
+              void refresh();
+            }}
+            onUninstalled={() => {
+              void refresh();
+              onClose();
             }}
           />
           <section className="details-section">

@@ -6,7 +6,7 @@
  * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
  * `invalid_json`, …), so clients that need to tell causes apart read the code.
  */
-export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "payload_too_large" | "unsupported_media_type" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "invalid_plugin" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "install_in_progress" | "no_previous_version" | "payload_too_large" | "unsupported_media_type" | "upgrade_failed" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -210,6 +210,11 @@ status: PluginStatus,
  */
 license: LicenseStatus, 
 /**
+ * The version kept from before its last upgrade, which `POST /api/plugins/{id}/rollback`
+ * puts back; `null` when there is none.
+ */
+previous_version: string | null, 
+/**
  * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
  */
 signature: SignatureStatus, };
@@ -296,6 +301,11 @@ status: PluginStatus,
  */
 license: LicenseStatus, 
 /**
+ * The version kept from before its last upgrade, which `POST /api/plugins/{id}/rollback`
+ * puts back; `null` when there is none.
+ */
+previous_version: string | null, 
+/**
  * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
  */
 signature: SignatureStatus, };
@@ -323,9 +333,40 @@ export type LicenseForm = {
 key: string, };
 
 /**
+ * What `POST /api/plugins` did with an upload that was accepted.
+ */
+export type InstallOutcome = "installed" | "upgraded";
+
+/**
+ * The answer of `POST /api/plugins`.
+ */
+export type InstallResult = { 
+/**
+ * Installed or upgraded.
+ */
+outcome: InstallOutcome, 
+/**
+ * The plugin as it is now.
+ */
+plugin: Plugin, };
+
+/**
+ * The answer of `DELETE /api/plugins/{id}`.
+ */
+export type Uninstalled = { 
+/**
+ * The plugin that was removed.
+ */
+id: string, 
+/**
+ * Whether its data was deleted too (`?purge=true`).
+ */
+purged: boolean, };
+
+/**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its

@@ -5,7 +5,19 @@
 // `TORU_UPDATE_TS=1 cargo test -p toru-api --test typescript` regenerates it).
 
 import type { Event, EventKind, Permissions } from './api-types';
-import type { DiscoveryFailure, LogLevel, LogPage, Me, Plugin, PluginDetails, Role, Status, User } from './api-types';
+import type {
+  DiscoveryFailure,
+  InstallResult,
+  LogLevel,
+  LogPage,
+  Me,
+  Plugin,
+  PluginDetails,
+  Role,
+  Status,
+  Uninstalled,
+  User,
+} from './api-types';
 
 export type {
   Actor,
@@ -14,6 +26,8 @@ export type {
   ErrorBody,
   ErrorCode,
   EventKind,
+  InstallOutcome,
+  InstallResult,
   KvEntry,
   KvKeys,
   LicenseState,
@@ -29,6 +43,7 @@ export type {
   Role,
   SignatureStatus,
   Status,
+  Uninstalled,
   User,
 } from './api-types';
 
@@ -239,6 +254,29 @@ export function disablePlugin(id: string): Promise<Plugin> {
  *  `restarted` event. */
 export function restartPlugin(id: string): Promise<Plugin> {
   return request<Plugin>(`/api/plugins/${enc(id)}/restart`, { method: 'POST' });
+}
+
+/** `POST /api/plugins`: installs a plugin executable, or upgrades the installed plugin with its
+ *  id (rolled back by the daemon, 422 `upgrade_failed`, if it does not stay healthy). The
+ *  detached signature, the content of its `.sig` file, travels in the `Toru-Signature` header. */
+export async function installPlugin(binary: Blob, signature?: string): Promise<InstallResult> {
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'content-type': 'application/octet-stream',
+  };
+  if (signature?.trim()) headers['toru-signature'] = signature.trim();
+  const response = await call('/api/plugins', { method: 'POST', headers, body: binary });
+  return (await response.json()) as InstallResult;
+}
+
+/** `POST /api/plugins/:id/rollback`: back to the version kept by the last upgrade. */
+export function rollbackPlugin(id: string): Promise<Plugin> {
+  return request<Plugin>(`/api/plugins/${enc(id)}/rollback`, { method: 'POST' });
+}
+
+/** `DELETE /api/plugins/:id`: stops and removes the plugin; `purge` deletes its data too. */
+export function uninstallPlugin(id: string, purge: boolean): Promise<Uninstalled> {
+  return request<Uninstalled>(`/api/plugins/${enc(id)}`, { method: 'DELETE', query: { purge: String(purge) } });
 }
 
 /** Installs or replaces the plugin's licence key (trimmed) and restarts it if it runs, so it

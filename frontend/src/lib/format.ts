@@ -37,6 +37,11 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   backup_restored: 'Backup restored',
   plugin_data_restored: 'Data restored from a backup',
   signature_refused: 'Refused: signature',
+  installed: 'Installed',
+  upgraded: 'Upgraded',
+  upgrade_failed: 'Upgrade rolled back',
+  rolled_back: 'Rolled back',
+  uninstalled: 'Uninstalled',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,

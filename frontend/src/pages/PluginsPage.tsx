@@ -1,4 +1,5 @@
 import { useEffect, useId, useState } from 'react';
+import { InstallPlugin } from '../components/InstallPlugin';
 import { LogsViewer } from '../components/LogsViewer';
 import { PluginCard } from '../components/PluginCard';
 import { PluginDetailsPanel } from '../components/PluginDetailsPanel';
@@ -115,7 +116,7 @@ function Toolbar({ view, onView, query, onQuery, state }: ToolbarProps) {
 }
 
 export function PluginsPage() {
-  const { plugins, error, pending, setEnabled, restart, rescan } = usePlugins();
+  const { plugins, error, pending, setEnabled, restart, rescan, refresh } = usePlugins();
   const readOnly = useReadOnly();
   const skipped = useSkippedBinaries();
   const backend = useBackend();
@@ -190,6 +191,7 @@ export function PluginsPage() {
             {rescanning ? <span className="spinner spinner-small" aria-hidden="true" /> : null}
             Rescan
           </button>
+          <InstallPlugin onInstalled={() => void refresh()} />
         </div>
       </header>
 
@@ -211,8 +213,8 @@ export function PluginsPage() {
         <div className="empty-state card">
           <h2>No plugins installed</h2>
           <p>
-            Put a plugin’s <code>*.binary</code> file in the daemon’s plugins directory (by default{' '}
-            <code>/var/lib/toru/plugins</code>), then click Rescan.
+            Upload a plugin’s <code>*.binary</code> file with Install plugin, or put it in the daemon’s plugins directory
+            (by default <code>/var/lib/toru/plugins</code>), then click Rescan.
           </p>
         </div>
       ) : (

@@ -84,6 +84,7 @@ export function plugin(
     license: license({ required, ...l }),
     signature: { state: 'unsigned' },
     ...rest,
+    previous_version: rest.previous_version ?? null,
   };
 }
 

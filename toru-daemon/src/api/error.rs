@@ -70,6 +70,14 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, message)
     }
 
+    /// 409 `install_in_progress`: another upload is being installed.
+    pub fn install_in_progress() -> Self {
+        Self::new(
+            ErrorCode::InstallInProgress,
+            "another plugin install or upgrade is in progress; try again when it is done",
+        )
+    }
+
     /// 413, for a request body over `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
@@ -241,6 +249,15 @@ impl From<PluginsError> for ApiError {
     fn from(e: PluginsError) -> Self {
         match e {
             PluginsError::UnknownPlugin(_) => ApiError::not_found(e.to_string()),
+            PluginsError::InvalidPlugin { .. } => {
+                ApiError::new(ErrorCode::InvalidPlugin, e.to_string())
+            }
+            PluginsError::UpgradeFailed { .. } => {
+                ApiError::new(ErrorCode::UpgradeFailed, e.to_string())
+            }
+            PluginsError::NoPreviousVersion(_) => {
+                ApiError::new(ErrorCode::NoPreviousVersion, e.to_string())
+            }
             PluginsError::Store(e) => ApiError::from(e),
             other => ApiError::internal(&other),
         }

@@ -15,6 +15,7 @@ use super::ApiState;
 use super::error::ApiError;
 use super::handlers::ApiResult;
 use super::pipeline::{Auth, Body, Peer, Policy, session_cookie};
+use super::upload::StagedUpload;
 use crate::auth::Caller;
 use crate::store::Actor;
 
@@ -33,8 +34,10 @@ pub struct Request {
     pub query: Option<String>,
     /// Who is on the other end of the connection.
     pub peer: Option<Peer>,
-    /// The body the route's policy allowed, empty for `Body::None`.
+    /// The body the route's policy allowed, empty for `Body::None` and `Body::Upload`.
     pub body: Bytes,
+    /// The staged file of a `Body::Upload` route.
+    pub upload: Option<StagedUpload>,
 }
 
 /// A handler parameter, taken from the request. An `Err` is answered instead of calling the
@@ -68,6 +71,8 @@ pub enum BodyNeed {
     Json,
     /// [`Bytes`].
     Bytes,
+    /// A [`StagedUpload`].
+    Upload,
 }
 
 impl Needs {
@@ -110,7 +115,9 @@ impl Needs {
             );
         }
         match (self.body, policy.body) {
-            (Some(BodyNeed::Json), Body::Json(_)) | (Some(BodyNeed::Bytes), Body::Bytes(_)) => {}
+            (Some(BodyNeed::Json), Body::Json(_))
+            | (Some(BodyNeed::Bytes), Body::Bytes(_))
+            | (Some(BodyNeed::Upload), Body::Upload) => {}
             (None, _) => {}
             (Some(need), body) => {
                 panic!("{route}: its handler reads {need:?}, its row allows {body:?}")
@@ -135,6 +142,9 @@ enum RowMismatch {
     /// The handler takes a different number of path parameters than the row's path has.
     #[error("a handler wants {0} path parameters")]
     PathParams(usize),
+    /// The handler takes an upload, the row does not read one.
+    #[error("a handler wants an upload its route does not read")]
+    Upload,
 }
 
 impl FromRequest for Caller {
@@ -182,6 +192,43 @@ impl FromRequest for Bytes {
 
     fn from_request(request: &mut Request) -> Result<Self, ApiError> {
         Ok(std::mem::take(&mut request.body))
+    }
+}
+
+/// The uploaded file the route's policy staged (`Body::Upload`).
+impl FromRequest for StagedUpload {
+    const NEEDS: Needs = Needs {
+        body: Some(BodyNeed::Upload),
+        ..Needs::NOTHING
+    };
+
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        // Unreachable: `Needs::check` refuses a row that does not read the upload its handler
+        // takes.
+        request
+            .upload
+            .take()
+            .ok_or_else(|| ApiError::internal(&RowMismatch::Upload))
+    }
+}
+
+/// A header's value as text, absent when missing or not visible ASCII.
+#[derive(Debug)]
+pub struct SignatureHeader(pub Option<String>);
+
+/// The `Toru-Signature` header of an upload (`toru_api::SIGNATURE_HEADER`).
+impl FromRequest for SignatureHeader {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        let Some(value) = request.headers.get(toru_api::SIGNATURE_HEADER) else {
+            return Ok(SignatureHeader(None));
+        };
+        let text = value.to_str().map_err(|_| {
+            ApiError::bad_request(format!(
+                "the {} header is not one line of ASCII",
+                toru_api::SIGNATURE_HEADER
+            ))
+        })?;
+        Ok(SignatureHeader(Some(text.trim().to_owned())))
     }
 }
 

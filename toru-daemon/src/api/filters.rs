@@ -12,7 +12,7 @@ use warp::{Buf, Filter};
 use super::ApiState;
 use super::extract::{Handler, Request};
 use super::handlers::ApiResult;
-use super::pipeline::{self, Peer, Policy};
+use super::pipeline::{self, Body, Peer, Policy};
 
 /// One route as warp serves it, boxed so a long list of them type-checks quickly.
 pub type BoxedRoute = BoxedFilter<(warp::reply::Response,)>;
@@ -170,7 +170,13 @@ where
         peer,
     } = incoming;
     let caller = pipeline::admit(policy.auth, &method, &headers, peer, &state).await?;
-    let body: Bytes = pipeline::read_body(policy.body, &headers, body).await?;
+    let (body, upload): (Bytes, _) = match policy.body {
+        Body::Upload => (
+            Bytes::new(),
+            Some(state.uploads.receive(&headers, body).await?),
+        ),
+        other => (pipeline::read_body(other, &headers, body).await?, None),
+    };
     let request = Request {
         state,
         params,
@@ -179,6 +185,7 @@ where
         query,
         peer,
         body,
+        upload,
     };
     handler.call(request).await
 }

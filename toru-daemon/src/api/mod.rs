@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod origin;
 pub mod pipeline;
 pub mod server;
+pub mod upload;
 pub mod web;
 pub mod wire;
 
@@ -39,7 +40,7 @@ use crate::plugins::PluginManager;
 use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
-use handlers::{auth, backup, events, forward, kv, license, logs, plugins, status, users};
+use handlers::{auth, backup, events, forward, install, kv, license, logs, plugins, status, users};
 use pipeline::{Auth, Body, Policy};
 
 /// Largest JSON body accepted by the API's own routes.
@@ -62,6 +63,9 @@ const PLUGIN_BACKUP: Body = Body::Bytes(2 * crate::store::DEFAULT_KV_QUOTA as us
 /// No body.
 const NO_BODY: Body = Body::None;
 
+/// An uploaded plugin binary, streamed to the staging directory (`api/upload.rs`).
+const UPLOAD: Body = Body::Upload;
+
 /// What every handler can reach. Cheap to clone: filters clone it for every request, so every
 /// field is a handle (paths are `Arc<Path>`, not `PathBuf`).
 #[derive(Clone)]
@@ -81,6 +85,8 @@ pub struct ApiState {
     /// The TLS listener's address and certificate fingerprint, for `GET /api/status`; `None`
     /// without one.
     pub tls: Option<Arc<toru_api::TlsListener>>,
+    /// Where plugin uploads are staged, how large they may be, and the one-at-a-time permit.
+    pub uploads: Arc<upload::Uploads>,
 }
 
 /// Every route of the API, one row each: method, path (OpenAPI syntax), who may call it, what
@@ -106,6 +112,9 @@ fn table() -> Vec<Route> {
         route(POST,   "/api/plugins/{id}/enable",      Admin,  NO_BODY, plugins::enable),
         route(POST,   "/api/plugins/{id}/disable",     Admin,  NO_BODY, plugins::disable),
         route(POST,   "/api/plugins/{id}/restart",     Admin,  NO_BODY, plugins::restart),
+        route(POST,   "/api/plugins",                  Admin,  UPLOAD,  install::install),
+        route(POST,   "/api/plugins/{id}/rollback",    Admin,  NO_BODY, install::rollback),
+        route(DELETE, "/api/plugins/{id}",             Admin,  NO_BODY, install::uninstall),
         route(PUT,    "/api/plugins/{id}/license",     Admin,  JSON,    license::set),
         route(DELETE, "/api/plugins/{id}/license",     Admin,  NO_BODY, license::clear),
         route(GET,    "/api/plugins/{id}/bundle.js",   Viewer, NO_BODY, plugins::bundle),

@@ -58,6 +58,9 @@ fn reply() -> warp::reply::Response {
         operations::enable,
         operations::restart,
         operations::disable,
+        operations::install,
+        operations::rollback,
+        operations::uninstall,
         operations::set_license,
         operations::clear_license,
         operations::bundle,
@@ -216,6 +219,9 @@ errors! {
     PluginReadErrors: [AUTHENTICATED], [NotFound, Internal];
     PluginChangeErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [NotFound, Internal];
     LicenseSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
+    InstallErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, InvalidPlugin, InstallInProgress, PayloadTooLarge, RequestTimeout, UpgradeFailed, Internal];
+    RollbackErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidPlugin, NotFound, NoPreviousVersion, Internal];
+    UninstallErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, Internal];
     BundleErrors: [AUTHENTICATED, PLUGIN_CALL], [];
     ForwardErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, PLUGIN_CALL], [BadPath, PayloadTooLarge, RequestTimeout];
     KvReadErrors: [AUTHENTICATED], [BadRequest, NotFound, Internal];
@@ -311,6 +317,35 @@ mod operations {
         params(("id" = String, Path, description = "The plugin's id")),
         responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
     fn disable() {}
+
+    /// Installs a plugin from its executable, the request body (`application/octet-stream`, at
+    /// most `max_upload_bytes`, 256 MiB by default; one upload at a time), with its detached
+    /// signature, if any, in the `Toru-Signature` header. The daemon runs `--metadata` on it in
+    /// a staging directory with the checks of discovery, and refuses it with `invalid_plugin`
+    /// (nothing changed) if it would skip it. A new id is installed disabled; an installed id
+    /// is upgraded, keeping its data, settings and licence and the installed version for a
+    /// rollback: a running plugin is restarted on the new version and must stay `running` and
+    /// answer every ping for the health window (`upgrade_health_window_secs`, 30 s), else the
+    /// previous version is put back and the answer is 422 `upgrade_failed`.
+    #[utoipa::path(post, path = "/api/plugins", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("Toru-Signature" = Option<String>, Header, description = "The content of the plugin's X.binary.sig file")),
+        request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The plugin executable"),
+        responses((status = 200, description = "Installed or upgraded", body = InstallResult), InstallErrors))]
+    fn install() {}
+
+    /// Swaps the plugin back to its previous version (the installed one becomes the previous
+    /// one), restarting it if it runs. 409 `no_previous_version` when none is kept.
+    #[utoipa::path(post, path = "/api/plugins/{id}/rollback", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), RollbackErrors))]
+    fn rollback() {}
+
+    /// Stops the plugin and deletes its executable, signature and previous version. Its KV
+    /// data and licence key stay for a later install of the same id, unless `purge=true`.
+    #[utoipa::path(delete, path = "/api/plugins/{id}", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id"), UninstallQuery),
+        responses((status = 200, description = "Removed", body = Uninstalled), UninstallErrors))]
+    fn uninstall() {}
 
     /// Installs or replaces the plugin's licence key and restarts the plugin if it runs, so it
     /// checks the new key; the verdict shows in `license` once it has.

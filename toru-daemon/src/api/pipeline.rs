@@ -96,6 +96,12 @@ pub enum Body {
     Json(usize),
     /// Any bytes, at most this many (else 413).
     Bytes(usize),
+    /// An uploaded file, streamed to a staging file rather than memory by
+    /// [`Uploads::receive`](super::upload::Uploads::receive): one upload at a time (else 409
+    /// `install_in_progress`), at most the daemon's `max_upload_bytes` (else 413), the whole
+    /// body within [`UPLOAD_BODY_TIMEOUT`](super::upload::UPLOAD_BODY_TIMEOUT) (else 408)
+    /// instead of the listener's body time.
+    Upload,
 }
 
 /// The rules of one route: the pipeline's stages that depend on the route. (The cross-site
@@ -194,7 +200,8 @@ where
     E: std::fmt::Display,
 {
     let limit = match body {
-        Body::None => return Ok(Bytes::new()),
+        // Not in memory: `filters::serve` hands the stream to `Uploads::receive`.
+        Body::None | Body::Upload => return Ok(Bytes::new()),
         Body::Json(limit) => {
             let content_type = headers
                 .get(http::header::CONTENT_TYPE)
@@ -243,27 +250,71 @@ where
     B: Buf,
     E: std::fmt::Display,
 {
-    if length.is_some_and(|l| l > limit as u64) {
-        return Err(ApiError::payload_too_large(limit));
-    }
     let within = BODY_TIME.try_with(|t| *t).unwrap_or(BODY_TIMEOUT);
+    let mut buf = BytesMut::new();
+    collect_into(length, body, limit as u64, within, &mut buf).await?;
+    Ok(buf.freeze())
+}
+
+/// Where [`collect_into`] puts a body: memory for the API's own routes, a staging file for an
+/// upload.
+pub trait BodySink: Send {
+    /// Appends `part`.
+    fn put(&mut self, part: &[u8])
+    -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl BodySink for BytesMut {
+    async fn put(&mut self, part: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(part);
+        Ok(())
+    }
+}
+
+impl BodySink for tokio::fs::File {
+    async fn put(&mut self, part: &[u8]) -> std::io::Result<()> {
+        tokio::io::AsyncWriteExt::write_all(self, part).await
+    }
+}
+
+/// The one body collector: puts at most `limit` bytes of `body` into `sink`, refusing with 413
+/// from the declared `length` alone when it says so, otherwise as soon as the chunks that
+/// arrived pass the limit, and with 408 when the whole body has not arrived `within`.
+pub async fn collect_into<S, B, E, K>(
+    length: Option<u64>,
+    body: S,
+    limit: u64,
+    within: Duration,
+    sink: &mut K,
+) -> Result<(), ApiError>
+where
+    S: futures::Stream<Item = Result<B, E>>,
+    B: Buf,
+    E: std::fmt::Display,
+    K: BodySink,
+{
+    let too_large = || ApiError::payload_too_large(usize::try_from(limit).unwrap_or(usize::MAX));
+    if length.is_some_and(|l| l > limit) {
+        return Err(too_large());
+    }
     let collect = async {
         let mut body = std::pin::pin!(body);
-        let mut buf = BytesMut::new();
+        let mut received: u64 = 0;
         while let Some(chunk) = body.next().await {
             let mut chunk = chunk
                 .map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
-            if buf.len() + chunk.remaining() > limit {
-                return Err(ApiError::payload_too_large(limit));
+            received += chunk.remaining() as u64;
+            if received > limit {
+                return Err(too_large());
             }
             while chunk.has_remaining() {
                 let part = chunk.chunk();
-                buf.extend_from_slice(part);
+                sink.put(part).await.map_err(|e| ApiError::internal(&e))?;
                 let n = part.len();
                 chunk.advance(n);
             }
         }
-        Ok(buf.freeze())
+        Ok(())
     };
     tokio::time::timeout(within, collect)
         .await

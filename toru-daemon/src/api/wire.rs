@@ -31,6 +31,7 @@ impl From<PluginInfo> for wire::Plugin {
             status: info.status,
             license: info.license.into(),
             signature: info.signature,
+            previous_version: info.previous_version,
         }
     }
 }

@@ -45,6 +45,35 @@ pub enum Error {
     /// The backend failed outside any one plugin.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// An uploaded binary is not a plugin; nothing was installed.
+    #[error("not a plugin: {reason}")]
+    InvalidPlugin {
+        /// What discovery found wrong with it, as a scan would show it.
+        reason: String,
+    },
+    /// An upgraded plugin did not stay healthy, so its previous version was put back.
+    #[error("the upgrade of {plugin_id} to {version} failed and was rolled back: {reason}")]
+    UpgradeFailed {
+        /// The plugin.
+        plugin_id: PluginId,
+        /// The version that failed.
+        version: String,
+        /// What went wrong in the health window.
+        reason: String,
+    },
+    /// A rollback was asked for a plugin with no previous version kept.
+    #[error("plugin {0} has no previous version to roll back to")]
+    NoPreviousVersion(PluginId),
+    /// Moving a plugin's files failed.
+    #[error("cannot {action} the files of plugin {plugin_id}")]
+    Files {
+        /// The plugin, or the upload's id.
+        plugin_id: String,
+        /// What was being done: `install`, `keep the previous version of`, …
+        action: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// Why a request could not be forwarded to a plugin.

@@ -16,6 +16,7 @@ use super::backend::{BackendKind, RunningPlugin, SupervisorBackend};
 use super::connection::ConnectionError;
 use super::discovery::{self, DiscoveryFailure};
 use super::enabled::{EnabledConfig, EnabledState};
+use super::install::Previous;
 use super::lifecycle::{Event, StopIntent};
 use super::settings::Settings;
 use super::slot::{Slot, StopSignal, SupervisorHandle};
@@ -24,6 +25,11 @@ use super::supervisor::{SupervisorContext, supervise};
 use super::trust::{self, SignatureStatus};
 use crate::error_chain::ErrorChain;
 use crate::store::{Actor, EventKind, NewEvent, PluginData, Store};
+
+#[path = "manager_install.rs"]
+mod installing;
+
+pub use installing::{Installed, Upload};
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -48,6 +54,9 @@ struct Shared {
     /// Serialises scans and holds when the last one started, so that concurrent rescans share
     /// one and `enable` rescans at most once per [`RESCAN_INTERVAL`].
     last_scan: tokio::sync::Mutex<Option<ScanMark>>,
+    /// Serialises installs, upgrades, rollbacks and uninstalls: each moves files of the plugins
+    /// directory and may wait out a health window, and two at once could interleave renames.
+    installing: tokio::sync::Mutex<()>,
     /// `true` once the first scan and the restore of the enabled plugins are done.
     scanned: watch::Sender<bool>,
     shutdown: CancellationToken,
@@ -140,6 +149,7 @@ impl PluginManager {
             plugins: RwLock::default(),
             failures: RwLock::default(),
             last_scan: tokio::sync::Mutex::default(),
+            installing: tokio::sync::Mutex::default(),
             scanned: watch::Sender::new(false),
             shutdown,
             tasks: TaskTracker::new(),
@@ -262,7 +272,7 @@ impl PluginManager {
             }
         }
         for found in scan.plugins {
-            let id = found.id;
+            let id = found.id.clone();
             warn_if_not_signed(&id, &found.verified.status);
             if let Some(known) = shared.slot(id.as_str()) {
                 // A rescan verifies a known plugin again (its next start runs what was verified).
@@ -282,14 +292,7 @@ impl PluginManager {
                 .await;
             // Disabled until `restore` or `enable` starts it, even if `config.json` says it is
             // enabled: the status says what is true, and nothing runs yet.
-            let slot = Arc::new(Slot::new(
-                id.clone(),
-                found.meta,
-                found.binary,
-                context.settings.restart_policy(),
-                context.store.license_key(id.as_str()).await?,
-                found.verified,
-            ));
+            let slot = self.new_slot(found).await?;
             shared
                 .plugins
                 .write()
@@ -318,6 +321,23 @@ impl PluginManager {
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune the verified copies"),
             Err(e) => tracing::warn!(error = %e, "cannot prune the verified copies"),
         }
+    }
+
+    /// The slot of a plugin just found (by a scan or an install), disabled, with its licence
+    /// key and the version kept for a rollback, if any.
+    async fn new_slot(&self, found: discovery::DiscoveredPlugin) -> Result<Arc<Slot>, Error> {
+        let context = &self.shared.context;
+        let previous = Previous::of(&context.settings.plugins_dir, &found.id);
+        let previous_version = tokio::task::spawn_blocking(move || previous.version()).await?;
+        Ok(Arc::new(Slot::new(
+            found.id.clone(),
+            found.meta,
+            found.binary,
+            context.settings.restart_policy(),
+            context.store.license_key(found.id.as_str()).await?,
+            found.verified,
+            previous_version,
+        )))
     }
 
     /// Brings the running processes in line with the enabled state: stops leftovers of plugins

@@ -11,12 +11,14 @@
 //! - [`enabled`] persists which plugins are enabled; [`status`] is what is shown about them;
 //! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`;
 //! - [`trust`] is the signature policy, the trusted keys, and the verified copies `enforce` runs.
+//! - [`install`] is the files of installs, upgrades and rollbacks (staging, the previous version).
 
 pub mod backend;
 pub mod connection;
 pub mod discovery;
 pub mod enabled;
 pub mod error;
+pub mod install;
 pub mod license;
 pub mod lifecycle;
 pub mod manager;

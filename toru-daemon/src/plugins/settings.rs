@@ -25,6 +25,9 @@ pub const DEFAULT_MAX_MISSED_PINGS: u32 = 3;
 pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long a plugin has to exit after `lifecycle.shutdown`, and again after SIGTERM.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long an upgraded plugin must stay `running` and answer every ping before the upgrade
+/// counts as a success: three pings at the default interval.
+pub const DEFAULT_UPGRADE_HEALTH_WINDOW: Duration = Duration::from_secs(30);
 
 /// Tunables of plugin supervision; [`Settings::new`] gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -58,11 +61,14 @@ pub struct Settings {
     /// The signature policy, the trusted keys and where verified copies are kept
     /// (`<plugins dir>/.verified` unless set; the daemon uses `<data dir>/verified`).
     pub trust: Trust,
+    /// How long an upgraded plugin that was running must stay healthy, else it is rolled back.
+    pub upgrade_health_window: Duration,
 }
 
 impl Settings {
     /// The defaults above: 10 failures, 1–16 s backoff, stable after 30 s, 10 s start, 30 s
-    /// requests, ping every 10 s (5 s timeout, 3 missed = hung), 5 s stop grace, 8 MiB frames.
+    /// requests, ping every 10 s (5 s timeout, 3 missed = hung), 5 s stop grace, 8 MiB frames, a
+    /// 30 s health window after an upgrade.
     pub fn new(plugins_dir: PathBuf) -> Self {
         Settings {
             trust: Trust::new(plugins_dir.join(".verified")),
@@ -79,6 +85,7 @@ impl Settings {
             max_frame: toru_plugin_api::DEFAULT_MAX_FRAME,
             limits: Limits::default(),
             discovery: DiscoveryLimits::default(),
+            upgrade_health_window: DEFAULT_UPGRADE_HEALTH_WINDOW,
         }
     }
 

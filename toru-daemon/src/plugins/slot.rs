@@ -22,8 +22,12 @@ use crate::sync::lock;
 pub(crate) struct Slot {
     /// The plugin's id, checked at discovery; names its unit, socket and pid file.
     pub(crate) id: PluginId,
-    pub(crate) meta: PluginMetadata,
+    /// Its validated metadata; replaced when the plugin is upgraded or rolled back.
+    meta: Mutex<PluginMetadata>,
+    /// Its executable; an upgrade replaces the file at this path, so the path never changes.
     pub(crate) binary: PathBuf,
+    /// The version kept in `.previous/` for a rollback (`install.rs`), if any.
+    previous_version: Mutex<Option<String>>,
     /// The one source of the plugin's state; changed only through [`Slot::apply`].
     lifecycle: Mutex<Lifecycle>,
     /// The lifecycle's status, published once per transition for `subscribe`rs.
@@ -49,12 +53,14 @@ impl Slot {
         policy: RestartPolicy,
         license_key: Option<String>,
         verified: Verified,
+        previous_version: Option<String>,
     ) -> Self {
         let lifecycle = Lifecycle::new(policy);
         Slot {
             id,
-            meta,
+            meta: Mutex::new(meta),
             binary,
+            previous_version: Mutex::new(previous_version),
             status: watch::Sender::new(lifecycle.status()),
             lifecycle: Mutex::new(lifecycle),
             connection: Mutex::new(None),
@@ -143,14 +149,28 @@ impl Slot {
     }
 
     pub(crate) fn license_status(&self) -> LicenseStatus {
-        lock(&self.license).status(self.meta.license_required, SystemTime::now())
+        let required = lock(&self.meta).license_required;
+        lock(&self.license).status(required, SystemTime::now())
+    }
+
+    /// The metadata of the binary installed now.
+    pub(crate) fn meta(&self) -> PluginMetadata {
+        lock(&self.meta).clone()
+    }
+
+    /// After an upgrade or a rollback: the metadata of the binary now at [`Slot::binary`], and
+    /// the version kept for the next rollback.
+    pub(crate) fn set_versions(&self, meta: PluginMetadata, previous_version: Option<String>) {
+        *lock(&self.meta) = meta;
+        *lock(&self.previous_version) = previous_version;
     }
 
     pub(crate) fn info(&self) -> PluginInfo {
         PluginInfo {
             id: self.id.clone(),
-            meta: self.meta.clone(),
+            meta: self.meta(),
             binary: self.binary.clone(),
+            previous_version: lock(&self.previous_version).clone(),
             status: self.status(),
             license: self.license_status(),
             signature: self.verified().status,

@@ -29,4 +29,6 @@ pub struct PluginInfo {
     pub license: LicenseStatus,
     /// Whether its binary is signed by a trusted key, as last checked.
     pub signature: SignatureStatus,
+    /// The version kept for a rollback, if any.
+    pub previous_version: Option<String>,
 }

@@ -197,7 +197,7 @@ async fn run_once(
                 binary: run_from,
                 socket: socket.clone(),
                 limits: settings.limits,
-                permissions: slot.meta.permissions.clone(),
+                permissions: slot.meta().permissions,
             };
             match ctx.backend.start(&spec).await {
                 Ok(running) => running,

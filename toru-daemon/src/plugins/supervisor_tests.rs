@@ -255,6 +255,7 @@ async fn supervised(
         ctx.settings.restart_policy(),
         None,
         crate::plugins::trust::Verified::unchecked(&dir.path().join("fake.binary")),
+        None,
     ));
     slot.apply(Event::Enable).unwrap();
     let stop = StopSignal::new(&CancellationToken::new());

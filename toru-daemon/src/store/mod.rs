@@ -60,6 +60,7 @@ mod events;
 mod kv;
 mod licenses;
 mod open;
+mod purge;
 mod schema;
 mod session_cache;
 mod settings;
@@ -77,6 +78,7 @@ pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Actor, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent, UnknownEventKind};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
+pub use purge::Purged;
 pub use schema::SCHEMA_VERSION;
 pub use users::{User, UserChange};
 

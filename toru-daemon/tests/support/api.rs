@@ -53,6 +53,12 @@ pub fn test_config(dirs: &Dirs) -> Config {
         http_body_timeout: None,
         kv_quota_bytes: toru_daemon::store::DEFAULT_KV_QUOTA,
         event_retention: toru_daemon::store::EVENT_RETENTION,
+        max_upload_bytes: toru_daemon::api::upload::DEFAULT_MAX_UPLOAD_BYTES,
+        upgrade_health_window: toru_daemon::plugins::settings::DEFAULT_UPGRADE_HEALTH_WINDOW,
+        ping: (
+            toru_daemon::plugins::settings::DEFAULT_PING_INTERVAL,
+            toru_daemon::plugins::settings::DEFAULT_PING_TIMEOUT,
+        ),
     }
 }
 

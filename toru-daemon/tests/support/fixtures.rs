@@ -155,3 +155,15 @@ pub fn crashing_plugin(dir: &Path, id: &str, code: i32) -> PathBuf {
         ),
     )
 }
+
+/// One version of the install tests' plugin (`tests/fixtures/versioned_plugin.py`): its id,
+/// version and behaviour (`ok`, `crash`, `deaf`) filled in, as the bytes an upload sends.
+pub fn versioned_plugin(id: &str, version: &str, mode: &str) -> Vec<u8> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(manifest.join("tests/fixtures/versioned_plugin.py"))
+        .unwrap()
+        .replace("@ID@", id)
+        .replace("@VERSION@", version)
+        .replace("@MODE@", mode)
+        .into_bytes()
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backup;
 pub mod events;
 pub mod forward;
+pub mod install;
 pub mod kv;
 pub mod license;
 pub mod logs;

@@ -83,18 +83,38 @@ pub async fn read_capped(
     Ok((bytes.len() <= max_output).then_some(bytes))
 }
 
+/// Starts `binary --metadata`. A file written a moment ago (an upload) can still be open for
+/// writing in a child another thread of this process forked and has not yet exec'd (the
+/// descriptor is close-on-exec, but only from the exec on), and Linux refuses to run it
+/// (`ETXTBSY`) for that instant; so that error is retried briefly, as Go's `os/exec` advises.
+async fn spawn_metadata(binary: &std::path::Path) -> Result<tokio::process::Child, MetadataError> {
+    let mut delay = Duration::from_millis(10);
+    loop {
+        let spawned = Command::new(binary)
+            .arg("--metadata")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && delay < Duration::from_secs(1) =>
+            {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other.map_err(|e| MetadataError::CannotExecute(e.to_string())),
+        }
+    }
+}
+
 /// Runs `--metadata` as a child of the daemon, as the daemon's user, without a sandbox: stdin
 /// closed, stderr discarded, killed when a bound is hit or when the returned future is dropped.
 /// The embedded backend's way, having no sandbox to put it in.
 pub async fn run_as_child(run: &MetadataRun<'_>) -> Result<Vec<u8>, MetadataError> {
-    let mut child = Command::new(run.binary)
-        .arg("--metadata")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| MetadataError::CannotExecute(e.to_string()))?;
+    let mut child = spawn_metadata(run.binary).await?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let finish = async {
         let Some(output) = read_capped(stdout, run.max_output)

@@ -1,0 +1,35 @@
+//! Forgetting a plugin's data when an administrator uninstalls it with `--purge`.
+
+use super::{Error, Store};
+
+/// What [`Store::purge_plugin`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// KV entries deleted.
+    pub kv_entries: u64,
+    /// Whether a licence key was deleted.
+    pub license: bool,
+}
+
+impl Store {
+    /// Deletes everything the daemon keeps for `plugin_id` — its KV data and its licence key —
+    /// in one transaction, so a purge is all or nothing. Events stay: they are the audit trail.
+    pub async fn purge_plugin(&self, plugin_id: &str) -> Result<Purged, Error> {
+        let plugin = plugin_id.to_owned();
+        self.call("purge_plugin", Some(plugin_id), move |conn| {
+            let tx = conn.transaction()?;
+            let kv_entries = tx.execute("DELETE FROM plugin_kv WHERE plugin_id = ?1", [&plugin])?;
+            let license = tx.execute(
+                "DELETE FROM plugin_licenses WHERE plugin_id = ?1",
+                [&plugin],
+            )?;
+            // Settings (migration 6, the settings branch) are deleted here too once it lands.
+            tx.commit()?;
+            Ok(Purged {
+                kv_entries: kv_entries as u64,
+                license: license > 0,
+            })
+        })
+        .await
+    }
+}
