@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, enable, test_config};
 use support::ctl::{ctl, ok};
-use support::fixtures::{hello_rust, install, metadata_json, script, workspace_binary};
+use support::fixtures::{
+    hello_rust, install, metadata_json, script, versioned_plugin, workspace_binary,
+};
 use support::harness::Dirs;
 use toru_daemon::Daemon;
 use toru_daemon::plugins::trust::SignaturePolicy;
@@ -197,4 +199,59 @@ async fn a_bad_trusted_key_file_stops_the_daemon_naming_it() {
     };
     let err = format!("{err:#}");
     assert!(err.contains("typo.pub"), "{err}");
+}
+
+/// An upload under `enforce` passes the scan's checks: unsigned is refused before anything is
+/// installed; signed (the `.sig` line in `Toru-Signature`) is installed and runs from its
+/// verified copy; an upgrade to another signed build runs, its new digest the one verified.
+#[tokio::test]
+async fn enforce_checks_uploads_and_an_upgrade_runs_the_new_verified_bytes() {
+    let dirs = Dirs::new();
+    let d = enforcing_daemon(&dirs).await;
+    let scratch = dirs.root.path().join("vendor");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let upload = |bytes: Vec<u8>, signature: Option<String>| {
+        let client = d.local.clone();
+        async move {
+            let mut headers = vec![("content-type", "application/octet-stream")];
+            if let Some(signature) = &signature {
+                headers.push(("toru-signature", signature.as_str()));
+            }
+            client
+                .request(http::Method::POST, "/api/plugins", &headers, Some(bytes))
+                .await
+                .unwrap()
+        }
+    };
+    // A plugin that runs (the install tests' fixture), in two versions.
+    let write = |version: &str| {
+        let path = scratch.join("vendored.binary");
+        std::fs::write(&path, versioned_plugin("vendored", version, "ok")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let v1 = write("1.0.0");
+    let r = upload(std::fs::read(&v1).unwrap(), None).await;
+    assert_eq!(r.status, http::StatusCode::BAD_REQUEST, "unsigned is refused");
+    assert!(String::from_utf8_lossy(&r.body).contains("unsigned"));
+    assert!(!dirs.plugins().join("vendored.binary").exists());
+
+    let signed = |binary: &Path| {
+        sign(binary, &scratch);
+        let line = std::fs::read_to_string(scratch.join("vendored.binary.sig")).unwrap();
+        Some(line.trim().to_owned())
+    };
+    let r = upload(std::fs::read(&v1).unwrap(), signed(&v1)).await;
+    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    let p = enable(&d.local, "vendored").await;
+    assert_eq!(signature(&p), &json!({"state": "signed", "key": "acme"}));
+
+    // The next version, signed: the upgrade runs it (its digest is the one verified now).
+    let v2 = write("1.1.0");
+    let r = upload(std::fs::read(&v2).unwrap(), signed(&v2)).await;
+    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    let p: Value = d.local.get("/api/plugins/vendored").await.unwrap();
+    assert_eq!(p["status"]["state"], "running", "{p:#}");
+    assert_eq!(p["version"], "1.1.0", "{p:#}");
+    d.stop().await;
 }
