@@ -43,6 +43,7 @@
 //!             license_required: false,
 //!             description: "Counts clicks".into(),
 //!             permissions: Default::default(), // the full sandbox
+//!             settings: None,
 //!         }
 //!     }
 //!
@@ -78,6 +79,7 @@ pub mod plugin;
 pub mod plugin_id;
 pub mod protocol;
 pub mod runner;
+pub mod settings;
 pub mod testing;
 pub mod writer;
 
@@ -91,3 +93,4 @@ pub use protocol::{
     validate_plugin_id,
 };
 pub use runner::{RunnerError, SOCKET_ENV, ServeOptions, run, serve};
+pub use settings::{Setting, SettingKind, SettingsSchema, SettingsSchemaError};

@@ -247,6 +247,7 @@ async fn supervised(
         description: String::new(),
         license_required: false,
         permissions: Default::default(),
+        settings: None,
     };
     let slot = Arc::new(Slot::new(
         PluginId::new(ID).unwrap(),
