@@ -38,6 +38,9 @@ pub enum ErrorCode {
     BadLicense,
     /// 400: a forwarded path with more than one spelling (`.`, `..`, encoded `/`, …).
     BadPath,
+    /// 400: plugin settings the plugin's schema refuses (the message names the setting), or a
+    /// required setting without a value when enabling; nothing was changed.
+    InvalidSettings,
     /// 401: no session, or an expired one.
     Unauthorized,
     /// 401: wrong user name or password.
@@ -89,12 +92,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
         ErrorCode::BadLicense,
         ErrorCode::BadPath,
+        ErrorCode::InvalidSettings,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
         ErrorCode::LicenseMissing,
@@ -127,7 +131,8 @@ impl ErrorCode {
             | ErrorCode::InvalidJson
             | ErrorCode::InvalidUsername
             | ErrorCode::BadLicense
-            | ErrorCode::BadPath => 400,
+            | ErrorCode::BadPath
+            | ErrorCode::InvalidSettings => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
             ErrorCode::Forbidden
@@ -158,6 +163,7 @@ impl ErrorCode {
             ErrorCode::InvalidUsername => "invalid_username",
             ErrorCode::BadLicense => "bad_license",
             ErrorCode::BadPath => "bad_path",
+            ErrorCode::InvalidSettings => "invalid_settings",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::LicenseMissing => "license_missing",

@@ -60,11 +60,14 @@ pub enum EventKind {
     UserRoleChanged,
     /// A dashboard user's password was set.
     PasswordChanged,
+    /// An administrator changed the plugin's settings; the details name the changed settings,
+    /// never their values.
+    SettingsChanged,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -89,6 +92,7 @@ impl EventKind {
         EventKind::UserEnabled,
         EventKind::UserRoleChanged,
         EventKind::PasswordChanged,
+        EventKind::SettingsChanged,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -119,6 +123,7 @@ impl EventKind {
             EventKind::UserEnabled => "user_enabled",
             EventKind::UserRoleChanged => "user_role_changed",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::SettingsChanged => "settings_changed",
         }
     }
 }

@@ -15,6 +15,7 @@
 //! | [`events`] | the plugin event log and [`EventKind`] |
 //! | [`logs`] | log entries and pages |
 //! | [`kv`] | a plugin's key-value data |
+//! | [`settings`] | a plugin's settings with their schema, and changes to them |
 //! | [`auth`] | login, "who am I", users |
 //! | [`status`] | the daemon's status and health |
 
@@ -25,6 +26,7 @@ pub mod kv;
 pub mod logs;
 mod names;
 pub mod plugins;
+pub mod settings;
 pub mod status;
 mod typescript;
 
@@ -39,5 +41,6 @@ pub use plugins::{
     DiscoveryFailure, KvUsage, LicenseForm, LicenseState, LicenseStatus, Permissions, Plugin,
     PluginDetails, PluginState, PluginStatus,
 };
+pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

@@ -42,6 +42,11 @@ pub fn typescript() -> String {
     declare::<PluginDetails>(c, o);
     declare::<DiscoveryFailure>(c, o);
     declare::<LicenseForm>(c, o);
+    declare::<SettingType>(c, o);
+    declare::<SettingValue>(c, o);
+    declare::<SettingField>(c, o);
+    declare::<PluginSettings>(c, o);
+    declare::<SettingsChange>(c, o);
     declare::<EventKind>(c, o);
     declare::<Actor>(c, o);
     declare::<Event>(c, o);

@@ -236,6 +236,9 @@ impl From<PluginsError> for ApiError {
     fn from(e: PluginsError) -> Self {
         match e {
             PluginsError::UnknownPlugin(_) => ApiError::not_found(e.to_string()),
+            PluginsError::InvalidSettings { source, .. } => {
+                ApiError::new(ErrorCode::InvalidSettings, source.to_string())
+            }
             PluginsError::Store(e) => ApiError::from(e),
             other => ApiError::internal(&other),
         }

@@ -39,7 +39,7 @@ use crate::plugins::PluginManager;
 use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
-use handlers::{auth, events, forward, kv, license, logs, plugins, status, users};
+use handlers::{auth, events, forward, kv, license, logs, plugins, settings, status, users};
 use pipeline::{Auth, Body, Policy};
 
 /// Largest JSON body accepted by the API's own routes.
@@ -99,6 +99,8 @@ fn table() -> Vec<Route> {
         route(POST,   "/api/plugins/{id}/restart",     Admin,  NO_BODY, plugins::restart),
         route(PUT,    "/api/plugins/{id}/license",     Admin,  JSON,    license::set),
         route(DELETE, "/api/plugins/{id}/license",     Admin,  NO_BODY, license::clear),
+        route(GET,    "/api/plugins/{id}/config",      Viewer, NO_BODY, settings::get),
+        route(PUT,    "/api/plugins/{id}/config",      Admin,  JSON,    settings::set),
         route(GET,    "/api/plugins/{id}/bundle.js",   Viewer, NO_BODY, plugins::bundle),
         forwarded(    "/api/plugins/{id}/route/{path}", forward::POLICY), // any method
         route(GET,    "/api/plugins/{id}/kv",          Viewer, NO_BODY, kv::list),

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::backend::{Limits, MetadataRun, SupervisorBackend};
+use super::plugin_config::SettingsValidator;
 use crate::error_chain::ErrorChain;
 
 /// Limits for running `--metadata`.
@@ -159,5 +160,8 @@ pub fn parse_metadata(output: &[u8]) -> Result<(PluginId, PluginMetadata), Strin
     let id = meta
         .validate()
         .map_err(|e| format!("invalid metadata: {e}"))?;
+    if let Some(schema) = &meta.settings {
+        SettingsValidator::new(schema).map_err(|e| format!("invalid metadata: {e}"))?;
+    }
     Ok((id, meta))
 }

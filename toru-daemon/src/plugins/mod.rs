@@ -19,6 +19,7 @@ pub mod error;
 pub mod license;
 pub mod lifecycle;
 pub mod manager;
+pub mod plugin_config;
 pub mod settings;
 mod slot;
 pub mod status;

@@ -255,6 +255,7 @@ async fn supervised(
         dir.path().join("fake.binary"),
         ctx.settings.restart_policy(),
         None,
+        Default::default(),
     ));
     slot.apply(Event::Enable).unwrap();
     let stop = StopSignal::new(&CancellationToken::new());

@@ -59,6 +59,7 @@ mod events;
 mod kv;
 mod licenses;
 mod open;
+mod plugin_settings;
 mod schema;
 mod session_cache;
 mod settings;
@@ -75,6 +76,7 @@ pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Actor, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent, UnknownEventKind};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
+pub use plugin_settings::MAX_PLUGIN_SETTINGS;
 pub use schema::SCHEMA_VERSION;
 pub use users::{User, UserChange};
 
