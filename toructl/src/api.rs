@@ -4,8 +4,8 @@
 use http::Method;
 use toru_api::{
     DiscoveryFailure, Event, EventsQuery, KvEntry, KvKeys, KvValue, LicenseForm, LogEntry, LogPage,
-    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginDetails, Role,
-    Status, User,
+    LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin, PluginDetails,
+    PluginSettings, Role, SettingsChange, Status, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -120,6 +120,21 @@ impl Client {
         let path = format!("{}/license", plugin_path(id));
         self.send_json(Method::DELETE, &path, &serde_json::json!({}))
             .await
+    }
+
+    /// `GET /api/plugins/{id}/config`: the plugin's settings, secrets only as set or not.
+    pub async fn settings(&self, id: &str) -> Result<PluginSettings, ClientError> {
+        self.get(&format!("{}/config", plugin_path(id))).await
+    }
+
+    /// `PUT /api/plugins/{id}/config`: sets the given settings (`null` unsets one).
+    pub async fn set_settings(
+        &self,
+        id: &str,
+        change: &SettingsChange,
+    ) -> Result<PluginSettings, ClientError> {
+        let path = format!("{}/config", plugin_path(id));
+        self.send_json(Method::PUT, &path, change).await
     }
 
     /// `GET /api/plugins/{id}/logs`: one page, newest first.
