@@ -34,6 +34,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   user_enabled: 'User enabled',
   user_role_changed: 'Role changed',
   password_changed: 'Password changed',
+  settings_changed: 'Settings changed',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,
