@@ -36,6 +36,7 @@ import {
 } from './harness.mjs';
 import { usersSteps } from './steps-users.mjs';
 import { layoutSteps } from './steps-layout.mjs';
+import { settingsSteps } from './steps-settings.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -821,6 +822,7 @@ const steps = [
 ];
 steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
 steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
+steps.push(...settingsSteps({ get page() { return page; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 
