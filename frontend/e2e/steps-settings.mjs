@@ -1,6 +1,6 @@
 // Plugin settings in the dashboard, end to end: on hello-rust's page the Settings form (generated
 // from the greeting the plugin declares) saves a new greeting, which the plugin answers with after
-// the restart the change causes; a value the schema refuses shows the daemon's reason next to the
+// the restart the change causes, and its view shows it; a value the schema refuses shows the daemon's reason next to the
 // field and changes nothing; the page with its form passes axe-core. Run after the other steps:
 //
 //   steps.push(...settingsSteps(session));
@@ -76,6 +76,10 @@ export function settingsSteps(session) {
           const answer = await pageJson('/api/plugins/hello-rust/route/greeting');
           return answer.status === 200 && String(answer.body.message).startsWith('Ahoy, ');
         }, 'hello-rust greets with Ahoy');
+        // The view asks the plugin for its greeting when it mounts: a fresh page shows the new one.
+        await session.page.reload();
+        const shown = session.page.frameLocator('iframe[data-testid="plugin-view-frame"]:visible').getByTestId('greeting');
+        await session.eventually(async () => ((await shown.textContent({ timeout: 2000 })) ?? '').startsWith('Ahoy, '), 'the view greets with Ahoy');
         const settings = await pageJson('/api/plugins/hello-rust/config');
         const greeting = settings.body.settings.find((f) => f.name === 'greeting');
         assert(greeting.value.state === 'set' && greeting.value.value === 'Ahoy', `stored ${JSON.stringify(greeting.value)}`);
