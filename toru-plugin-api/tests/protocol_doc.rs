@@ -150,7 +150,11 @@ fn the_settings_example_is_valid_and_declares_what_it_says() {
     let meta: PluginMetadata = serde_json::from_str(line).unwrap();
     meta.validate().unwrap();
     let settings = meta.settings.expect("the example declares settings");
-    let names: Vec<_> = settings.settings().iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = settings
+        .settings()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(names, ["alerts", "api_token", "city", "days", "units"]);
     let token = settings.get("api_token").unwrap();
     assert!(token.secret && token.required && token.default.is_none());
