@@ -126,10 +126,7 @@ impl ToruPlugin for Hello {
             None => String::new(),
         };
         let settings: Settings = ctx.settings()?;
-        info!(
-            "initialised for instance {} greeting with {:?}; {licence}",
-            ctx.instance_id, settings.greeting
-        );
+        info!("initialised for instance {}; {licence}", ctx.instance_id);
         *self
             .settings
             .lock()
