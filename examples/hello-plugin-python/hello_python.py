@@ -20,6 +20,20 @@ COUNTER_KEY = "counter"
 DEMO_VENDOR_HMAC_SECRET = "CNFoYJj0zjeIh86SNVHzVCjrotlS5q1EWEzTVrC2fPA"
 #: The licence feature ``/pro`` needs.
 PRO_FEATURE = "pro"
+#: What an administrator can set (``toructl plugin config hello-python``): the greeting.
+SETTINGS = {
+    "type": "object",
+    "properties": {
+        "greeting": {
+            "type": "string",
+            "title": "Greeting",
+            "description": "The word the plugin greets with.",
+            "default": "Hello",
+            "minLength": 1,
+            "maxLength": 40,
+        },
+    },
+}
 
 
 class Hello(toru.Plugin):
@@ -43,6 +57,7 @@ class Hello(toru.Plugin):
             "route": "/hello-python",
             "protocol_version": toru.PROTOCOL_VERSION,
             "description": "A greeting and a counter stored in the plugin's KV store, in Python",
+            "settings": SETTINGS,
         }
 
     def license_verifier(self) -> toru_license.VerifyingKey:
@@ -81,7 +96,8 @@ class Hello(toru.Plugin):
     async def handle_http(self, request: Request) -> Response:
         match (request.method, request.path):
             case ("GET", "/greeting"):
-                return Response.json({"message": f"Hello, {request.user or 'stranger'}!"})
+                greeting = (self._ctx.setting_str("greeting") if self._ctx else None) or "Hello"
+                return Response.json({"message": f"{greeting}, {request.user or 'stranger'}!"})
             case ("GET", "/counter"):
                 return Response.json({"count": await self._count()})
             case ("POST", "/counter/increment"):

@@ -708,8 +708,9 @@ class Plugin:
 
     def metadata(self) -> dict:
         """Who the plugin is: ``id``, ``name``, ``version``, ``route``, ``protocol_version``
-        (:data:`PROTOCOL_VERSION`), optionally ``author``, ``icon``, ``description``. Printed
-        for ``--metadata``; must be the same on every call."""
+        (:data:`PROTOCOL_VERSION`), optionally ``author``, ``icon``, ``description``,
+        ``permissions`` and ``settings`` (a JSON Schema of what an administrator can configure,
+        ``docs/protocol.md``). Printed for ``--metadata``; must be the same on every call."""
         raise NotImplementedError
 
     async def init(self, ctx: Context) -> None:
@@ -740,12 +741,27 @@ class Plugin:
         given up on)."""
 
 
+def with_declared_defaults(metadata: dict, config: dict) -> dict:
+    """``config`` with the default of every setting ``metadata["settings"]`` declares and
+    ``config`` lacks. The daemon sends them filled in already; doing it here too means a plugin
+    under a test daemon sees the same values."""
+    properties = (metadata.get("settings") or {}).get("properties") or {}
+    filled = dict(config)
+    for name, spec in properties.items():
+        if isinstance(spec, dict) and "default" in spec:
+            filled.setdefault(name, spec["default"])
+    return filled
+
+
 @dataclass
 class Context:
     """What the daemon said in ``lifecycle.init``, plus the KV handle."""
 
     instance_id: str
     plugin_id: str
+    #: The administrator's settings, validated by the daemon against the ``settings`` schema of
+    #: :meth:`Plugin.metadata`, with the declared defaults filled in; ``{}`` without settings.
+    #: Read them with :meth:`setting_str` and its siblings.
     config: dict
     kv: Kv
     #: The licence key the administrator installed, unverified; ``None`` when none.
@@ -753,6 +769,33 @@ class Context:
     #: The runner's verdict on it: a ``toru_license.License`` or ``toru_license.LicenseError``;
     #: ``None`` when the plugin has no :meth:`Plugin.license_verifier`.
     license: Any = None
+
+    def setting(self, name: str) -> Any:
+        """The value of setting ``name`` (set, or its default), or ``None`` when it has none."""
+        return self.config.get(name)
+
+    def setting_str(self, name: str) -> Optional[str]:
+        """The string setting ``name``; ``None`` when it has no value or is not a string."""
+        value = self.config.get(name)
+        return value if isinstance(value, str) else None
+
+    def setting_int(self, name: str) -> Optional[int]:
+        """The integer setting ``name``; ``None`` when it has no value or is not an integer."""
+        value = self.config.get(name)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def setting_float(self, name: str) -> Optional[float]:
+        """The number setting ``name``; ``None`` when it has no value or is not a number."""
+        value = self.config.get(name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if ok else None
+
+    def setting_bool(self, name: str) -> Optional[bool]:
+        """The boolean setting ``name``; ``None`` when it has no value or is not a boolean."""
+        value = self.config.get(name)
+        return value if isinstance(value, bool) else None
 
     def require_license(self) -> Any:
         """The verified licence if it is still unexpired now; else raises :class:`Unlicensed`
@@ -1096,7 +1139,8 @@ class _Connection:
                 f"daemon speaks protocol {init.protocol_version}, plugin speaks {PROTOCOL_VERSION}"))
             return
         verdict, report = self._check_license(init)
-        ctx = Context(init.instance_id, init.plugin_id, init.config, self.runner.kv,
+        config = with_declared_defaults(self.runner.plugin.metadata(), init.config)
+        ctx = Context(init.instance_id, init.plugin_id, config, self.runner.kv,
                       init.license, verdict)
         try:
             await self.runner.plugin.init(ctx)

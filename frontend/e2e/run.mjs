@@ -38,6 +38,7 @@ import { usersSteps } from './steps-users.mjs';
 import { layoutSteps } from './steps-layout.mjs';
 import { trustSteps } from './steps-trust.mjs';
 import { installSteps } from './steps-install.mjs';
+import { settingsSteps } from './steps-settings.mjs';
 
 /** Hard limit for the whole run, whatever hangs. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -825,6 +826,7 @@ steps.push(...usersSteps.map(([name, description, step]) => /** @type {Step} */ 
 steps.push(...layoutSteps({ get page() { return page; }, get context() { return context; }, get daemon() { return daemon; }, eventually }));
 steps.push(...trustSteps.map(([name, description, step]) => /** @type {Step} */ ([name, description, () => step({ page, daemon })])));
 steps.push(...installSteps({ get page() { return page; }, get daemon() { return daemon; }, eventually }));
+steps.push(...settingsSteps({ get page() { return page; }, get daemon() { return daemon; }, eventually }));
 
 // ---------------------------------------------------------------- runner
 

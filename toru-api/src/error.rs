@@ -44,6 +44,9 @@ pub enum ErrorCode {
     /// 400: an uploaded plugin was refused: not an executable, its `--metadata` failed, hung or
     /// printed invalid metadata. Nothing was installed.
     InvalidPlugin,
+    /// 400: plugin settings the plugin's schema refuses (the message names the setting), or a
+    /// required setting without a value when enabling; nothing was changed.
+    InvalidSettings,
     /// 401: no session, or an expired one.
     Unauthorized,
     /// 401: wrong user name or password.
@@ -102,13 +105,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
         ErrorCode::BadLicense,
         ErrorCode::BadPath,
         ErrorCode::InvalidPlugin,
+        ErrorCode::InvalidSettings,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
         ErrorCode::LicenseMissing,
@@ -147,7 +151,8 @@ impl ErrorCode {
             | ErrorCode::BadLicense
             | ErrorCode::BadPath
             | ErrorCode::InvalidBackup
-            | ErrorCode::InvalidPlugin => 400,
+            | ErrorCode::InvalidPlugin
+            | ErrorCode::InvalidSettings => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
             ErrorCode::Forbidden
@@ -184,6 +189,7 @@ impl ErrorCode {
             ErrorCode::BadPath => "bad_path",
             ErrorCode::InvalidBackup => "invalid_backup",
             ErrorCode::InvalidPlugin => "invalid_plugin",
+            ErrorCode::InvalidSettings => "invalid_settings",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::LicenseMissing => "license_missing",

@@ -77,11 +77,14 @@ pub enum EventKind {
     RolledBack,
     /// An administrator removed the plugin's binary (and, with purge, its data).
     Uninstalled,
+    /// An administrator changed the plugin's settings; the details name the changed settings,
+    /// never their values.
+    SettingsChanged,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 33] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -114,6 +117,7 @@ impl EventKind {
         EventKind::UpgradeFailed,
         EventKind::RolledBack,
         EventKind::Uninstalled,
+        EventKind::SettingsChanged,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -152,6 +156,7 @@ impl EventKind {
             EventKind::UpgradeFailed => "upgrade_failed",
             EventKind::RolledBack => "rolled_back",
             EventKind::Uninstalled => "uninstalled",
+            EventKind::SettingsChanged => "settings_changed",
         }
     }
 }

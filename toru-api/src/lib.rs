@@ -15,6 +15,7 @@
 //! | [`events`] | the plugin event log and [`EventKind`] |
 //! | [`logs`] | log entries and pages |
 //! | [`kv`] | a plugin's key-value data |
+//! | [`settings`] | a plugin's settings with their schema, and changes to them |
 //! | [`auth`] | login, "who am I", users |
 //! | [`status`] | the daemon's status and health |
 //! | [`backup`] | a whole backup's manifest and a plugin's backup |
@@ -27,6 +28,7 @@ pub mod kv;
 pub mod logs;
 mod names;
 pub mod plugins;
+pub mod settings;
 pub mod status;
 mod typescript;
 
@@ -46,5 +48,6 @@ pub use plugins::{
     LicenseStatus, Permissions, Plugin, PluginDetails, PluginState, PluginStatus, SIGNATURE_HEADER,
     SignatureStatus, UninstallQuery, Uninstalled,
 };
+pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;

@@ -46,6 +46,11 @@ pub fn typescript() -> String {
     declare::<InstallOutcome>(c, o);
     declare::<InstallResult>(c, o);
     declare::<Uninstalled>(c, o);
+    declare::<SettingType>(c, o);
+    declare::<SettingValue>(c, o);
+    declare::<SettingField>(c, o);
+    declare::<PluginSettings>(c, o);
+    declare::<SettingsChange>(c, o);
     declare::<EventKind>(c, o);
     declare::<Actor>(c, o);
     declare::<Event>(c, o);

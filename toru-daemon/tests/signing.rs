@@ -232,7 +232,11 @@ async fn enforce_checks_uploads_and_an_upgrade_runs_the_new_verified_bytes() {
     };
     let v1 = write("1.0.0");
     let r = upload(std::fs::read(&v1).unwrap(), None).await;
-    assert_eq!(r.status, http::StatusCode::BAD_REQUEST, "unsigned is refused");
+    assert_eq!(
+        r.status,
+        http::StatusCode::BAD_REQUEST,
+        "unsigned is refused"
+    );
     assert!(String::from_utf8_lossy(&r.body).contains("unsigned"));
     assert!(!dirs.plugins().join("vendored.binary").exists());
 
@@ -242,14 +246,22 @@ async fn enforce_checks_uploads_and_an_upgrade_runs_the_new_verified_bytes() {
         Some(line.trim().to_owned())
     };
     let r = upload(std::fs::read(&v1).unwrap(), signed(&v1)).await;
-    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let p = enable(&d.local, "vendored").await;
     assert_eq!(signature(&p), &json!({"state": "signed", "key": "acme"}));
 
     // The next version, signed: the upgrade runs it (its digest is the one verified now).
     let v2 = write("1.1.0");
     let r = upload(std::fs::read(&v2).unwrap(), signed(&v2)).await;
-    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let p: Value = d.local.get("/api/plugins/vendored").await.unwrap();
     assert_eq!(p["status"]["state"], "running", "{p:#}");
     assert_eq!(p["version"], "1.1.0", "{p:#}");

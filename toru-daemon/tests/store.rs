@@ -13,8 +13,8 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use toru_api::Role;
 use toru_daemon::store::{
-    Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent,
-    SCHEMA_VERSION, Store, UserChange, spawn_event_cleanup,
+    Actor, EVENT_RETENTION, Error, Event, EventFilter, EventKind, MAX_EVENTS, MAX_PLUGIN_SETTINGS,
+    NewEvent, SCHEMA_VERSION, Store, UserChange, spawn_event_cleanup,
 };
 
 /// A fresh temporary directory and a database path inside a not-yet-existing subdirectory
@@ -1209,6 +1209,52 @@ async fn licence_keys_are_per_plugin_replaceable_clearable_and_durable() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Plugin settings
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn plugin_settings_are_per_plugin_replaceable_bounded_and_durable() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.plugin_settings("a").await.unwrap(), None);
+    store
+        .set_plugin_settings("a", r#"{"greeting":"Hi"}"#.into())
+        .await
+        .unwrap();
+    store.set_plugin_settings("b", "{}".into()).await.unwrap();
+    store
+        .set_plugin_settings("a", r#"{"greeting":"Ahoy"}"#.into())
+        .await
+        .unwrap();
+    let over = format!(r#"{{"s":"{}"}}"#, "x".repeat(MAX_PLUGIN_SETTINGS));
+    let err = store.set_plugin_settings("a", over).await.unwrap_err();
+    assert!(
+        matches!(err, Error::SettingsTooLarge { ref plugin_id, max, .. }
+            if plugin_id == "a" && max == MAX_PLUGIN_SETTINGS),
+        "{err:?}"
+    );
+    drop(store);
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.plugin_settings("a").await.unwrap().as_deref(),
+        Some(r#"{"greeting":"Ahoy"}"#),
+        "replaced, kept across reopening, and the oversized write changed nothing"
+    );
+    assert_eq!(
+        store.plugin_settings("b").await.unwrap().as_deref(),
+        Some("{}")
+    );
+    // The table's CHECK is the backstop of the bound for any other writer.
+    let conn = raw(&path);
+    let big = "x".repeat(MAX_PLUGIN_SETTINGS + 1);
+    assert!(
+        conn.execute("INSERT INTO plugin_settings VALUES ('c', ?1, 0)", [&big])
+            .is_err()
+    );
+}
+
 #[tokio::test]
 async fn a_version_1_database_is_upgraded_without_losing_data() {
     let (_dir, path) = temp_db();
@@ -1221,7 +1267,8 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     // without roles, the event log only about plugins, v1.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE plugin_licenses; ALTER TABLE users DROP COLUMN role;
+        "DROP TABLE plugin_licenses; DROP TABLE plugin_settings;
+         ALTER TABLE users DROP COLUMN role;
          ALTER TABLE users DROP COLUMN disabled; DROP TABLE events;
          CREATE TABLE plugin_events (id INTEGER PRIMARY KEY, plugin_id TEXT NOT NULL,
              at INTEGER NOT NULL, kind TEXT NOT NULL, details TEXT NOT NULL);

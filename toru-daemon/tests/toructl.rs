@@ -779,3 +779,124 @@ async fn backups_are_written_private_never_to_a_terminal_and_restored() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_config_shows_sets_by_the_schemas_types_and_unsets() {
+    let (dirs, d) = started().await;
+    support::fixtures::install_python_fixture(&dirs.plugins(), "settings_plugin.py", "configured");
+    ok(&ctl(&d, &["plugin", "rescan"]).await, "rescan");
+    ok(
+        &ctl(&d, &["plugin", "enable", "hello-rust"]).await,
+        "enable",
+    );
+
+    let shown = ctl(&d, &["plugin", "config", "hello-rust"]).await;
+    ok(&shown, "config");
+    assert_eq!(
+        shown.stdout,
+        "greeting\t-\tHello\tThe word the plugin greets with.\n"
+    );
+    let set = ctl(
+        &d,
+        &["plugin", "config", "set", "hello-rust", "greeting=Ahoy"],
+    )
+    .await;
+    ok(&set, "config set");
+    assert!(
+        set.stdout.starts_with("greeting\tAhoy\tHello\t"),
+        "{}",
+        set.stdout
+    );
+    // The plugin was re-initialised with the new greeting before toructl returned.
+    d.create_admin().await;
+    let greeting: Value = d
+        .login()
+        .await
+        .get("/api/plugins/hello-rust/route/greeting")
+        .await
+        .unwrap();
+    assert_eq!(greeting["message"], "Ahoy, admin!");
+
+    // Refusals: the daemon's (exit 1, naming the setting), and toructl's own (exit 2).
+    let empty = ctl(&d, &["plugin", "config", "set", "hello-rust", "greeting="]).await;
+    assert_eq!(empty.code, 1, "{}", empty.stderr);
+    assert!(
+        empty
+            .stderr
+            .contains("greeting: \"\" is shorter than 1 character"),
+        "{}",
+        empty.stderr
+    );
+    let unknown = ctl(&d, &["plugin", "config", "set", "hello-rust", "colour=red"]).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("hello-rust has no setting \"colour\""),
+        "{}",
+        unknown.stderr
+    );
+
+    let unset = ctl(&d, &["plugin", "config", "unset", "hello-rust", "greeting"]).await;
+    ok(&unset, "config unset");
+    assert!(
+        unset.stdout.starts_with("greeting\t-\tHello"),
+        "{}",
+        unset.stdout
+    );
+
+    // Values are read as the schema's type; a secret shows only whether it is set.
+    let typed = ctl(
+        &d,
+        &[
+            "plugin",
+            "config",
+            "set",
+            "configured",
+            "port=9000",
+            "verbose=true",
+            "token=s3cret-token-value",
+        ],
+    )
+    .await;
+    ok(&typed, "typed config set");
+    assert!(
+        typed.stdout.contains("port\t9000\t8080\t"),
+        "{}",
+        typed.stdout
+    );
+    assert!(
+        typed
+            .stdout
+            .contains("token\tset\t-\t(required) The API token."),
+        "{}",
+        typed.stdout
+    );
+    assert!(
+        typed.stdout.contains("verbose\ttrue\t-\t"),
+        "{}",
+        typed.stdout
+    );
+    assert!(!typed.stdout.contains("s3cret"), "{}", typed.stdout);
+    let bad_type = ctl(
+        &d,
+        &["plugin", "config", "set", "configured", "port=eighty"],
+    )
+    .await;
+    assert_eq!(bad_type.code, 2, "{}", bad_type.stderr);
+    assert!(
+        bad_type
+            .stderr
+            .contains("port: expected an integer, not \"eighty\""),
+        "{}",
+        bad_type.stderr
+    );
+    let unset = ctl(&d, &["plugin", "config", "unset", "configured", "token"]).await;
+    assert_eq!(unset.code, 1, "{}", unset.stderr);
+    assert!(
+        unset.stderr.contains("token: is required and has no value"),
+        "{}",
+        unset.stderr
+    );
+    d.stop().await;
+}

@@ -44,6 +44,7 @@
 //!             license_required: false,
 //!             description: "Counts clicks".into(),
 //!             permissions: Default::default(), // the full sandbox
+//!             settings: None,
 //!         }
 //!     }
 //!
@@ -79,6 +80,7 @@ pub mod plugin;
 pub mod plugin_id;
 pub mod protocol;
 pub mod runner;
+pub mod settings;
 #[cfg(feature = "license")]
 pub mod signature;
 pub mod testing;
@@ -94,3 +96,4 @@ pub use protocol::{
     validate_plugin_id,
 };
 pub use runner::{RunnerError, SOCKET_ENV, ServeOptions, run, serve};
+pub use settings::{Setting, SettingKind, SettingsSchema, SettingsSchemaError};

@@ -66,7 +66,9 @@ pub struct PluginContext {
     pub instance_id: String,
     /// The id the daemon knows this plugin by.
     pub plugin_id: String,
-    /// Administrator-provided configuration.
+    /// The administrator's settings, validated against the plugin's declared
+    /// [`settings`](crate::PluginMetadata::settings) with defaults filled in; an empty map when
+    /// it declares none. Read it with [`Self::settings`] or the typed getters.
     pub config: BTreeMap<String, serde_json::Value>,
     /// The licence key the administrator installed for this plugin, unverified; `None` when
     /// there is none. Check it with `verify_license` (cargo feature `license`).
@@ -78,6 +80,37 @@ pub struct PluginContext {
     /// [`Self::require_license`] in handlers.
     #[cfg(feature = "license")]
     pub license: Option<Result<crate::license::License, crate::license::LicenseError>>,
+}
+
+impl PluginContext {
+    /// The settings as the plugin's own type, e.g. a `#[derive(Deserialize)] struct Settings`
+    /// whose fields are the declared properties. The daemon validated the values against the
+    /// schema, so this fails only when the type and the declaration disagree.
+    pub fn settings<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
+        let object = serde_json::Value::Object(self.config.clone().into_iter().collect());
+        serde_json::from_value(object)
+            .map_err(|e| PluginError::Internal(format!("settings do not match their type: {e}")))
+    }
+
+    /// The string setting `name`, if it has a value (set or a default) and is a string.
+    pub fn setting_str(&self, name: &str) -> Option<&str> {
+        self.config.get(name)?.as_str()
+    }
+
+    /// The integer setting `name`, if it has a value and is an integer.
+    pub fn setting_i64(&self, name: &str) -> Option<i64> {
+        self.config.get(name)?.as_i64()
+    }
+
+    /// The number setting `name`, if it has a value and is a number.
+    pub fn setting_f64(&self, name: &str) -> Option<f64> {
+        self.config.get(name)?.as_f64()
+    }
+
+    /// The boolean setting `name`, if it has a value and is a boolean.
+    pub fn setting_bool(&self, name: &str) -> Option<bool> {
+        self.config.get(name)?.as_bool()
+    }
 }
 
 #[cfg(feature = "license")]

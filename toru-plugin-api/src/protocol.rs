@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::permissions::{PermissionError, Permissions};
 pub use crate::plugin_id::{PluginId, validate_plugin_id};
+use crate::settings::SettingsSchema;
 
 /// The protocol version this crate speaks. Sent in `--metadata` and in `lifecycle.init`.
 ///
@@ -60,6 +61,11 @@ pub struct PluginMetadata {
     /// paths, devices); empty by default. See [`Permissions`].
     #[serde(default)]
     pub permissions: Permissions,
+    /// What an administrator can configure, as a JSON Schema in the subset of
+    /// [`SettingsSchema`]; the values arrive in `lifecycle.init`'s `config`. An optional field
+    /// added within version 1: absent means no settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<SettingsSchema>,
 }
 
 /// Why a plugin id or route was refused.

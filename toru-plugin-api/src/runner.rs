@@ -395,7 +395,7 @@ async fn serve_connection<P: ToruPlugin>(shared: Arc<Shared<P>>, stream: UnixStr
                         let ctx = PluginContext {
                             instance_id: init.instance_id,
                             plugin_id: init.plugin_id,
-                            config: init.config,
+                            config: with_declared_defaults(&shared.plugin.metadata(), init.config),
                             license_key: init.license,
                             kv: shared.kv.clone(),
                             #[cfg(feature = "license")]
@@ -509,6 +509,23 @@ fn serve_reserved<P: ToruPlugin>(plugin: &P, req: &crate::protocol::HttpRequest)
         },
         _ => HttpResponse::not_found(),
     }
+}
+
+/// `config` with the default of every declared setting it lacks. The daemon sends them filled
+/// in already; doing it here too means a plugin under a stand-in daemon (`TestDaemon`) or an
+/// older daemon sees the same values.
+fn with_declared_defaults(
+    meta: &crate::PluginMetadata,
+    mut config: std::collections::BTreeMap<String, serde_json::Value>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    for setting in meta.settings.iter().flat_map(|s| s.settings()) {
+        if let Some(default) = &setting.default {
+            config
+                .entry(setting.name.clone())
+                .or_insert_with(|| default.clone());
+        }
+    }
+    config
 }
 
 #[cfg(test)]

@@ -573,6 +573,7 @@ impl ToruPlugin for Licensed {
             license_required: false,
             description: String::new(),
             permissions: Default::default(),
+            settings: None,
         }
     }
 

@@ -17,6 +17,7 @@ fn meta(id: &str, route: &str) -> PluginMetadata {
         license_required: false,
         description: String::new(),
         permissions: Default::default(),
+        settings: None,
     }
 }
 

@@ -143,3 +143,20 @@ fn the_jit_example_is_valid_and_asks_only_for_jit() {
     assert!(meta.permissions.jit);
     assert!(!meta.permissions.network && meta.permissions.writable_paths.is_empty());
 }
+
+#[test]
+fn the_settings_example_is_valid_and_declares_what_it_says() {
+    let line = blocks("json metadata")[3];
+    let meta: PluginMetadata = serde_json::from_str(line).unwrap();
+    meta.validate().unwrap();
+    let settings = meta.settings.expect("the example declares settings");
+    let names: Vec<_> = settings
+        .settings()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["alerts", "api_token", "city", "days", "units"]);
+    let token = settings.get("api_token").unwrap();
+    assert!(token.secret && token.required && token.default.is_none());
+    assert_eq!(settings.get("days").unwrap().maximum, Some(14.0));
+}

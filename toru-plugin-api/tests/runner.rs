@@ -47,6 +47,7 @@ impl ToruPlugin for Probe {
             license_required: false,
             description: String::new(),
             permissions: Default::default(),
+            settings: None,
         }
     }
 

@@ -5,8 +5,8 @@ use http::Method;
 use toru_api::{
     DiscoveryFailure, Event, EventsQuery, InstallResult, KvEntry, KvKeys, KvValue, LicenseForm,
     LogEntry, LogPage, LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin,
-    PluginBackup, PluginDetails, PluginRestored, RestoreStaged, Role, SIGNATURE_HEADER, Status,
-    UninstallQuery, Uninstalled, User,
+    PluginBackup, PluginDetails, PluginRestored, PluginSettings, RestoreStaged, Role,
+    SIGNATURE_HEADER, SettingsChange, Status, UninstallQuery, Uninstalled, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -151,6 +151,21 @@ impl Client {
         let path = format!("{}/license", plugin_path(id));
         self.send_json(Method::DELETE, &path, &serde_json::json!({}))
             .await
+    }
+
+    /// `GET /api/plugins/{id}/config`: the plugin's settings, secrets only as set or not.
+    pub async fn settings(&self, id: &str) -> Result<PluginSettings, ClientError> {
+        self.get(&format!("{}/config", plugin_path(id))).await
+    }
+
+    /// `PUT /api/plugins/{id}/config`: sets the given settings (`null` unsets one).
+    pub async fn set_settings(
+        &self,
+        id: &str,
+        change: &SettingsChange,
+    ) -> Result<PluginSettings, ClientError> {
+        let path = format!("{}/config", plugin_path(id));
+        self.send_json(Method::PUT, &path, change).await
     }
 
     /// `GET /api/plugins/{id}/logs`: one page, newest first.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use toru_api::Role;
 
 /// Drive the Toru daemon: plugins, logs, users, KV.
@@ -193,6 +193,8 @@ pub enum PluginCommand {
     /// Install or remove a plugin's licence key.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// A plugin's settings: `config ID` shows them, `config set ID KEY=VALUE…` changes them.
+    Config(ConfigArgs),
     /// A plugin's log, newest last.
     Logs {
         /// Plugin id.
@@ -207,6 +209,48 @@ pub enum PluginCommand {
         /// How many entries.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+    },
+}
+
+/// `toructl plugin config ID` or `toructl plugin config set|unset|show ID …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ConfigArgs {
+    /// What to do; without one, show the settings of ID.
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// Plugin id whose settings to show.
+    #[arg(required = true, add = crate::complete::plugin_ids())]
+    pub id: Option<String>,
+}
+
+/// `toructl plugin config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show a plugin's settings (secrets only as "set" or "not set").
+    Show {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+    },
+    /// Set settings; each value is read as the setting's type (`port=8080` is a number when the
+    /// plugin declares an integer). The plugin restarts to read them.
+    Set {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// `KEY=VALUE` pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Unset settings, so the plugin gets their defaults. The plugin restarts to read them.
+    Unset {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// Setting names.
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
     },
 }
 

@@ -19,11 +19,13 @@ use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, InstallOutcome, LicenseState, LicenseStatus,
     LogEntry, LoginRequest, LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState,
-    PluginStatus, Role, SignatureStatus,
+    PluginStatus, Role, SettingField, SettingType, SettingValue, SettingsChange, SignatureStatus,
 };
 use toructl::{Client, ClientError, Endpoint};
 
-use cli::{Cli, Command, KvCommand, LicenseCommand, PluginCommand, UserCommand};
+use cli::{
+    Cli, Command, ConfigArgs, ConfigCommand, KvCommand, LicenseCommand, PluginCommand, UserCommand,
+};
 use output::{Cell, Rows, Tone};
 
 /// An error with the exit code it maps to.
@@ -410,6 +412,7 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
         PluginCommand::Restore { id, file } => {
             backup::plugin_restore(client, &id, &file, json).await?;
         }
+        PluginCommand::Config(args) => config(client, args, json).await?,
     }
     Ok(())
 }
@@ -486,6 +489,114 @@ fn signature_line(s: &SignatureStatus) -> String {
         SignatureStatus::Unsigned => "unsigned".into(),
         SignatureStatus::Invalid { reason } => format!("bad signature: {reason}"),
         SignatureStatus::NotChecked => "not checked (signatures = \"off\")".into(),
+    }
+}
+
+/// `toructl plugin config …`: shows the settings, or changes them and shows the result. A
+/// change restarts a running plugin; like `license`, this waits until it has settled.
+async fn config(client: &Client, args: ConfigArgs, json: bool) -> Outcome {
+    let command = match (args.command, args.id) {
+        (Some(command), _) => command,
+        (None, Some(id)) => ConfigCommand::Show { id },
+        (None, None) => return Err(usage("a plugin id is required")),
+    };
+    let (id, settings, changed) = match command {
+        ConfigCommand::Show { id } => {
+            let settings = client.settings(&id).await?;
+            (id, settings, false)
+        }
+        ConfigCommand::Set { id, pairs } => {
+            let current = client.settings(&id).await?;
+            let mut change = std::collections::BTreeMap::new();
+            for pair in &pairs {
+                let (key, text) = pair
+                    .split_once('=')
+                    .ok_or_else(|| usage(format!("{pair:?}: expected KEY=VALUE")))?;
+                let field = current
+                    .settings
+                    .iter()
+                    .find(|f| f.name == key)
+                    .ok_or_else(|| usage(format!("{id} has no setting {key:?}")))?;
+                change.insert(key.to_owned(), setting_value(field, text)?);
+            }
+            let settings = client.set_settings(&id, &SettingsChange(change)).await?;
+            (id, settings, true)
+        }
+        ConfigCommand::Unset { id, keys } => {
+            let change = keys
+                .into_iter()
+                .map(|k| (k, serde_json::Value::Null))
+                .collect();
+            let settings = client.set_settings(&id, &SettingsChange(change)).await?;
+            (id, settings, true)
+        }
+    };
+    if changed {
+        let plugin = client.plugin(&id).await?;
+        wait_until_settled(client, &id, Shown::Details(plugin)).await?;
+    }
+    if json {
+        print_json(&settings);
+        return Ok(());
+    }
+    let mut rows = Rows::new(&["KEY", "VALUE", "DEFAULT", "DESCRIPTION"]);
+    for field in &settings.settings {
+        let value = match &field.value {
+            SettingValue::Set { value } => Cell::from(plain_json(value)),
+            SettingValue::SecretSet => Cell::toned("set", Tone::Good),
+            SettingValue::Unset if field.secret => Cell::toned("not set", Tone::Busy),
+            SettingValue::Unset => Cell::toned("-", Tone::Plain),
+        };
+        let default = field
+            .default
+            .as_ref()
+            .map_or_else(|| "-".into(), plain_json);
+        let mut description = field.description.clone().unwrap_or_default();
+        if field.required {
+            description = format!("(required) {description}");
+        }
+        rows.add(vec![
+            field.name.as_str().into(),
+            value,
+            default.into(),
+            description.into(),
+        ]);
+    }
+    rows.print();
+    Ok(())
+}
+
+/// A JSON value as a person types it: strings without quotes.
+fn plain_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `text` read as the setting's type: `8080` is a number for an integer setting and the string
+/// "8080" for a string one.
+fn setting_value(field: &SettingField, text: &str) -> Result<serde_json::Value, Failure> {
+    let name = &field.name;
+    match field.kind {
+        SettingType::String | SettingType::Enum => Ok(text.into()),
+        SettingType::Boolean => match text {
+            "true" | "yes" | "on" => Ok(true.into()),
+            "false" | "no" | "off" => Ok(false.into()),
+            _ => Err(usage(format!(
+                "{name}: expected true or false, not {text:?}"
+            ))),
+        },
+        SettingType::Integer => text
+            .parse::<i64>()
+            .map(Into::into)
+            .map_err(|_| usage(format!("{name}: expected an integer, not {text:?}"))),
+        SettingType::Number => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| usage(format!("{name}: expected a number, not {text:?}"))),
     }
 }
 

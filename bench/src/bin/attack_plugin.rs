@@ -42,6 +42,7 @@ fn metadata(id: &str) -> PluginMetadata {
         description: "Misbehaves on purpose for bench/run.sh".into(),
         license_required: false,
         permissions: Default::default(),
+        settings: None,
     }
 }
 

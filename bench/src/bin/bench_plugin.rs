@@ -135,6 +135,7 @@ impl ToruPlugin for Bench {
             description: "Answers fixed bodies for bench/run.sh".into(),
             license_required: false,
             permissions: Default::default(),
+            settings: None,
         }
     }
 

@@ -111,9 +111,10 @@ class TestDaemon:
 
     async def init(self, plugin_id: str = "hello-python",
                    instance_id: str = "00000000-0000-4000-8000-000000000000",
-                   request_id: str = "d-init", license: str | None = None) -> dict:
+                   request_id: str = "d-init", license: str | None = None,
+                   config: dict | None = None) -> dict:
         payload = {"protocol_version": 1, "plugin_id": plugin_id, "instance_id": instance_id,
-                   "config": {}}
+                   "config": config or {}}
         if license is not None:
             payload["license"] = license
         await self.send(frame("lifecycle.init", request_id, payload))

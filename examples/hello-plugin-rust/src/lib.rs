@@ -38,6 +38,35 @@ pub struct Hello {
     counter: Mutex<()>,
     /// The runner's verdict on the licence key at the latest init.
     license: StdMutex<Option<Result<License, LicenseError>>>,
+    /// The settings of the latest init (the daemon sends them again on every connection).
+    settings: StdMutex<Settings>,
+}
+
+/// What an administrator can set (`toructl plugin config hello-rust`), declared in
+/// [`settings_schema`] and read with [`PluginContext::settings`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Settings {
+    /// The word `/greeting` greets with; the daemon fills in the default, "Hello".
+    pub greeting: String,
+}
+
+/// The `settings` of the plugin's metadata: one string, `greeting`.
+pub fn settings_schema() -> toru_plugin_api::SettingsSchema {
+    json!({
+        "type": "object",
+        "properties": {
+            "greeting": {
+                "type": "string",
+                "title": "Greeting",
+                "description": "The word the plugin greets with.",
+                "default": "Hello",
+                "minLength": 1,
+                "maxLength": 40
+            }
+        }
+    })
+    .try_into()
+    .expect("the declared settings are within the subset")
 }
 
 impl Hello {
@@ -82,6 +111,7 @@ impl ToruPlugin for Hello {
             license_required: false,
             description: "A greeting and a counter stored in the plugin's KV store".into(),
             permissions: Default::default(),
+            settings: Some(settings_schema()),
         }
     }
 
@@ -95,7 +125,12 @@ impl ToruPlugin for Hello {
             Some(Err(e)) => format!("no valid licence, /pro is locked: {e}"),
             None => String::new(),
         };
+        let settings: Settings = ctx.settings()?;
         info!("initialised for instance {}; {licence}", ctx.instance_id);
+        *self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
         *self
             .license
             .lock()
@@ -108,9 +143,15 @@ impl ToruPlugin for Hello {
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/greeting") => {
                 let who = req.user.as_deref().unwrap_or("stranger");
+                let greeting = self
+                    .settings
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .greeting
+                    .clone();
                 Ok(HttpResponse::json(
                     200,
-                    &json!({ "message": format!("Hello, {who}!") }),
+                    &json!({ "message": format!("{greeting}, {who}!") }),
                 ))
             }
             ("GET", "/counter") => Ok(HttpResponse::json(

@@ -296,3 +296,39 @@ async fn pro_needs_a_demo_vendor_licence_for_this_instance_with_the_pro_feature(
     let body = json_body(&d.call(get("/pro")).await.unwrap());
     assert_eq!(body["licensee"], "Demo Ltd");
 }
+
+#[tokio::test]
+async fn greets_with_the_greeting_setting_of_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hello.sock");
+    let _plugin = spawn(&socket);
+    let mut d = TestDaemon::connect(&socket, Duration::from_secs(10))
+        .await
+        .unwrap();
+    d.init_with(toru_plugin_api::Init {
+        protocol_version: toru_plugin_api::PROTOCOL_VERSION,
+        plugin_id: "hello-rust".into(),
+        instance_id: "00000000-0000-4000-8000-000000000000".into(),
+        config: [("greeting".to_owned(), serde_json::json!("Ahoy"))].into(),
+        license: None,
+    })
+    .await
+    .unwrap();
+    let greeting = d
+        .call(HttpRequest {
+            user: Some("ada".into()),
+            ..get("/greeting")
+        })
+        .await
+        .unwrap();
+    assert_eq!(json_body(&greeting)["message"], "Ahoy, ada!");
+}
+
+#[test]
+fn declares_the_greeting_setting_with_its_default() {
+    let meta = hello_plugin_rust::Hello::default().metadata();
+    let schema = meta.settings.expect("declares settings");
+    let greeting = schema.get("greeting").unwrap();
+    assert_eq!(greeting.default, Some(serde_json::json!("Hello")));
+    assert!(!greeting.secret);
+}

@@ -6,7 +6,7 @@
  * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
  * `invalid_json`, …), so clients that need to tell causes apart read the code.
  */
-export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "invalid_plugin" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "install_in_progress" | "no_previous_version" | "payload_too_large" | "unsupported_media_type" | "upgrade_failed" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "invalid_plugin" | "invalid_settings" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "install_in_progress" | "no_previous_version" | "payload_too_large" | "unsupported_media_type" | "upgrade_failed" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -364,9 +364,101 @@ id: string,
 purged: boolean, };
 
 /**
+ * The type of a setting, as the plugin declared it.
+ */
+export type SettingType = "string" | "number" | "integer" | "boolean" | "enum";
+
+/**
+ * Where a setting's value stands. A secret's value is never sent: only that it is set.
+ */
+export type SettingValue = { "state": "unset" } | { "state": "set", 
+/**
+ * The value.
+ */
+value: unknown, } | { "state": "secret_set" };
+
+/**
+ * One declared setting, its schema and its value.
+ */
+export type SettingField = { 
+/**
+ * The key, as in `PUT` bodies and `lifecycle.init`'s `config`.
+ */
+name: string, 
+/**
+ * Its type.
+ */
+type: SettingType, 
+/**
+ * A label for a form; show the name when absent.
+ */
+title: string | null, 
+/**
+ * What it does, for the administrator.
+ */
+description: string | null, 
+/**
+ * What the plugin gets while no value is set.
+ */
+default: unknown, 
+/**
+ * The plugin is not started while it has neither a value nor a default.
+ */
+required: boolean, 
+/**
+ * Write-only: its value is never returned.
+ */
+secret: boolean, 
+/**
+ * Inclusive lower bound of a number or integer.
+ */
+minimum: number | null, 
+/**
+ * Inclusive upper bound of a number or integer.
+ */
+maximum: number | null, 
+/**
+ * Fewest characters of a string.
+ */
+min_length: number | null, 
+/**
+ * Most characters of a string.
+ */
+max_length: number | null, 
+/**
+ * A regular expression a string must match (JSON Schema's `pattern`).
+ */
+pattern: string | null, 
+/**
+ * The choices of an enum; empty for other types.
+ */
+options: Array<string>, 
+/**
+ * Its current value.
+ */
+value: SettingValue, };
+
+/**
+ * `GET` and `PUT /api/plugins/{id}/config`: every setting the plugin declares, sorted by name;
+ * empty when it declares none.
+ */
+export type PluginSettings = { 
+/**
+ * The settings.
+ */
+settings: Array<SettingField>, };
+
+/**
+ * The body of `PUT /api/plugins/{id}/config`: the settings to change, each to its new value,
+ * or unset by `null`; settings not named keep their value. Validated as a whole against the
+ * plugin's schema: all of it is stored, or nothing (400 `invalid_settings`).
+ */
+export type SettingsChange = Record<string, unknown>;
+
+/**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled" | "settings_changed";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its

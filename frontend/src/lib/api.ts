@@ -16,6 +16,8 @@ import type {
   Role,
   Status,
   Uninstalled,
+  PluginSettings,
+  SettingsChange,
   User,
 } from './api-types';
 
@@ -38,10 +40,14 @@ export type {
   Me,
   Plugin,
   PluginDetails,
+  PluginSettings,
   PluginState,
   PluginStatus,
   Role,
   SignatureStatus,
+  SettingField,
+  SettingValue,
+  SettingsChange,
   Status,
   Uninstalled,
   User,
@@ -290,6 +296,19 @@ export function setLicense(id: string, key: string): Promise<Plugin> {
 /** Removes the plugin's licence key (restarting it if it runs). */
 export function clearLicense(id: string): Promise<Plugin> {
   return request<Plugin>(`/api/plugins/${enc(id)}/license`, { method: 'DELETE' });
+}
+
+/** The plugin's settings: each declared setting with its schema and value (a secret only as
+ *  `secret_set`, never its value). Empty when the plugin declares none. */
+export function pluginSettings(id: string, signal?: AbortSignal): Promise<PluginSettings> {
+  return request<PluginSettings>(`/api/plugins/${enc(id)}/config`, { signal });
+}
+
+/** Sets the given settings (`null` unsets one; others keep their value) and restarts the plugin
+ *  if it runs. Refused as a whole with 400 `invalid_settings`, whose message starts with the
+ *  setting's name (`port: 70000 is greater than the maximum of 65535`). */
+export function setPluginSettings(id: string, change: SettingsChange): Promise<PluginSettings> {
+  return request<PluginSettings>(`/api/plugins/${enc(id)}/config`, { method: 'PUT', body: change });
 }
 
 export interface LogsQuery {

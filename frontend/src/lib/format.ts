@@ -42,6 +42,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   upgrade_failed: 'Upgrade rolled back',
   rolled_back: 'Rolled back',
   uninstalled: 'Uninstalled',
+  settings_changed: 'Settings changed',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,

@@ -7,6 +7,7 @@
 import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { LogsViewer } from '../components/LogsViewer';
 import { SignatureBadge } from '../components/SignatureBadge';
+import { SettingsSection } from '../components/SettingsSection';
 import { Spinner } from '../components/Spinner';
 import { HealthDot, StateBadge } from '../components/Status';
 import * as api from '../lib/api';
@@ -338,6 +339,7 @@ export function PluginViewPage({ pluginId, active = true }: { pluginId: string; 
           />
         ) : null}
       </div>
+      {plugin ? <SettingsSection pluginId={plugin.id} pluginName={plugin.name} /> : null}
       {showLogs && plugin ? <LogsViewer pluginId={plugin.id} pluginName={plugin.name} onClose={() => setShowLogs(false)} /> : null}
     </div>
   );

@@ -258,6 +258,9 @@ impl From<PluginsError> for ApiError {
             PluginsError::NoPreviousVersion(_) => {
                 ApiError::new(ErrorCode::NoPreviousVersion, e.to_string())
             }
+            PluginsError::InvalidSettings { source, .. } => {
+                ApiError::new(ErrorCode::InvalidSettings, source.to_string())
+            }
             PluginsError::Store(e) => ApiError::from(e),
             other => ApiError::internal(&other),
         }

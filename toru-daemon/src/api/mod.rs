@@ -40,7 +40,9 @@ use crate::plugins::PluginManager;
 use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
-use handlers::{auth, backup, events, forward, install, kv, license, logs, plugins, status, users};
+use handlers::{
+    auth, backup, events, forward, install, kv, license, logs, plugins, settings, status, users,
+};
 use pipeline::{Auth, Body, Policy};
 
 /// Largest JSON body accepted by the API's own routes.
@@ -117,6 +119,8 @@ fn table() -> Vec<Route> {
         route(DELETE, "/api/plugins/{id}",             Admin,  NO_BODY, install::uninstall),
         route(PUT,    "/api/plugins/{id}/license",     Admin,  JSON,    license::set),
         route(DELETE, "/api/plugins/{id}/license",     Admin,  NO_BODY, license::clear),
+        route(GET,    "/api/plugins/{id}/config",      Viewer, NO_BODY, settings::get),
+        route(PUT,    "/api/plugins/{id}/config",      Admin,  JSON,    settings::set),
         route(GET,    "/api/plugins/{id}/bundle.js",   Viewer, NO_BODY, plugins::bundle),
         forwarded(    "/api/plugins/{id}/route/{path}", forward::POLICY), // any method
         route(GET,    "/api/plugins/{id}/kv",          Viewer, NO_BODY, kv::list),

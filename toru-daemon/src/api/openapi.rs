@@ -63,6 +63,8 @@ fn reply() -> warp::reply::Response {
         operations::uninstall,
         operations::set_license,
         operations::clear_license,
+        operations::get_settings,
+        operations::set_settings,
         operations::bundle,
         operations::forward,
         operations::kv_list,
@@ -218,6 +220,8 @@ errors! {
     StoreReadErrors: [AUTHENTICATED], [Internal];
     PluginReadErrors: [AUTHENTICATED], [NotFound, Internal];
     PluginChangeErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [NotFound, Internal];
+    PluginStartErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidSettings, NotFound, Internal];
+    SettingsSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [InvalidSettings, NotFound, Internal];
     LicenseSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
     InstallErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, InvalidPlugin, InstallInProgress, PayloadTooLarge, RequestTimeout, UpgradeFailed, Internal];
     RollbackErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidPlugin, NotFound, NoPreviousVersion, Internal];
@@ -301,7 +305,7 @@ mod operations {
     /// until it leaves `starting`.
     #[utoipa::path(post, path = "/api/plugins/{id}/enable", tag = "plugins", security(("session" = []), ("local_socket" = [])),
         params(("id" = String, Path, description = "The plugin's id")),
-        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginStartErrors))]
     fn enable() {}
 
     /// Stops the plugin and starts it again, like `systemctl restart`; a plugin that does not
@@ -309,7 +313,7 @@ mod operations {
     /// it leaves `starting`. Recorded as a `restarted` event.
     #[utoipa::path(post, path = "/api/plugins/{id}/restart", tag = "plugins", security(("session" = []), ("local_socket" = [])),
         params(("id" = String, Path, description = "The plugin's id")),
-        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
+        responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginStartErrors))]
     fn restart() {}
 
     /// Disables the plugin and stops it; it stays stopped across daemon restarts.
@@ -359,6 +363,23 @@ mod operations {
         params(("id" = String, Path, description = "The plugin's id")),
         responses((status = 200, description = "The plugin as it is now", body = Plugin), PluginChangeErrors))]
     fn clear_license() {}
+
+    /// The plugin's settings: each declared setting with its schema and value. A secret's value
+    /// is never returned, only `{"state": "secret_set"}`.
+    #[utoipa::path(get, path = "/api/plugins/{id}/config", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin's settings", body = PluginSettings), PluginReadErrors))]
+    fn get_settings() {}
+
+    /// Changes the named settings (`null` unsets one; settings not named keep their value),
+    /// validated against the plugin's schema as a whole: 400 `invalid_settings` naming the
+    /// setting, and nothing stored, when refused. Restarts the plugin if it runs, since a
+    /// plugin reads its settings at `lifecycle.init`; recorded as `settings_changed` with the
+    /// names of the changed settings, never their values.
+    #[utoipa::path(put, path = "/api/plugins/{id}/config", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")), request_body = SettingsChange,
+        responses((status = 200, description = "The plugin's settings as they are now", body = PluginSettings), SettingsSetErrors))]
+    fn set_settings() {}
 
     /// The plugin's dashboard view, an ES module asked of the running plugin, with an ETag.
     #[utoipa::path(get, path = "/api/plugins/{id}/bundle.js", tag = "plugins", security(("session" = []), ("local_socket" = [])),

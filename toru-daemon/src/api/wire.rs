@@ -11,6 +11,7 @@ use crate::plugins::PluginInfo;
 use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
 use crate::plugins::license::LicenseStatus;
+use crate::plugins::plugin_config::PluginSettings;
 use crate::store::{KvUsage, User};
 
 impl From<PluginInfo> for wire::Plugin {
@@ -131,6 +132,51 @@ impl From<LogPage> for wire::LogPage {
             page_size: page.page_size,
             has_more: page.has_more,
         }
+    }
+}
+
+/// Every declared setting with its value; a secret's value becomes [`wire::SettingValue::SecretSet`]
+/// here, so no secret can reach a client.
+impl From<PluginSettings> for wire::PluginSettings {
+    fn from(PluginSettings { schema, values }: PluginSettings) -> Self {
+        use toru_plugin_api::SettingKind;
+        let settings = schema
+            .iter()
+            .flat_map(|s| s.settings())
+            .map(|s| {
+                let (kind, options) = match &s.kind {
+                    SettingKind::String => (wire::SettingType::String, Vec::new()),
+                    SettingKind::Number => (wire::SettingType::Number, Vec::new()),
+                    SettingKind::Integer => (wire::SettingType::Integer, Vec::new()),
+                    SettingKind::Boolean => (wire::SettingType::Boolean, Vec::new()),
+                    SettingKind::Enum(options) => (wire::SettingType::Enum, options.clone()),
+                };
+                let value = match values.get(&s.name) {
+                    None => wire::SettingValue::Unset,
+                    Some(_) if s.secret => wire::SettingValue::SecretSet,
+                    Some(value) => wire::SettingValue::Set {
+                        value: value.clone(),
+                    },
+                };
+                wire::SettingField {
+                    name: s.name.clone(),
+                    kind,
+                    title: s.title.clone(),
+                    description: s.description.clone(),
+                    default: s.default.clone(),
+                    required: s.required,
+                    secret: s.secret,
+                    minimum: s.minimum,
+                    maximum: s.maximum,
+                    min_length: s.min_length,
+                    max_length: s.max_length,
+                    pattern: s.pattern.clone(),
+                    options,
+                    value,
+                }
+            })
+            .collect();
+        wire::PluginSettings { settings }
     }
 }
 

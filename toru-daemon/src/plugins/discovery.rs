@@ -18,6 +18,7 @@ use futures::StreamExt;
 use toru_plugin_api::{PluginId, PluginMetadata};
 
 use super::backend::{Limits, MetadataRun, SupervisorBackend};
+use super::plugin_config::SettingsValidator;
 use super::trust::{self, Trust, Verified};
 use crate::error_chain::ErrorChain;
 
@@ -224,5 +225,8 @@ pub fn parse_metadata(output: &[u8]) -> Result<(PluginId, PluginMetadata), Strin
     let id = meta
         .validate()
         .map_err(|e| format!("invalid metadata: {e}"))?;
+    if let Some(schema) = &meta.settings {
+        SettingsValidator::new(schema).map_err(|e| format!("invalid metadata: {e}"))?;
+    }
     Ok((id, meta))
 }

@@ -9,6 +9,7 @@ use toru_plugin_api::PluginId;
 use super::backend::BackendError;
 use super::connection::ConnectionError;
 use super::enabled::LoadError;
+use super::plugin_config::InvalidSettings;
 use super::status::PluginState;
 
 /// Errors of plugin management, with the plugin they concern.
@@ -38,6 +39,15 @@ pub enum Error {
         dir: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// Settings an administrator gave were refused (or a required one is missing); nothing
+    /// was changed. The text names the setting and never holds a secret.
+    #[error("invalid settings for plugin {plugin_id}: {source}")]
+    InvalidSettings {
+        /// The plugin.
+        plugin_id: PluginId,
+        /// Which setting, and why.
+        source: InvalidSettings,
     },
     /// The store failed.
     #[error(transparent)]

@@ -18,6 +18,7 @@ use super::discovery::{self, DiscoveryFailure};
 use super::enabled::{EnabledConfig, EnabledState};
 use super::install::Previous;
 use super::lifecycle::{Event, StopIntent};
+use super::plugin_config::{self, InvalidSettings, PluginSettings};
 use super::settings::Settings;
 use super::slot::{Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
@@ -337,6 +338,14 @@ impl PluginManager {
             context.store.license_key(found.id.as_str()).await?,
             found.verified,
             previous_version,
+            plugin_config::decode_stored(
+                context
+                    .store
+                    .plugin_settings(found.id.as_str())
+                    .await?
+                    .as_deref(),
+            )
+            .map_err(crate::store::Error::Corrupt)?,
         )))
     }
 
@@ -465,6 +474,16 @@ impl PluginManager {
         if supervisor.is_some() {
             return Ok(slot.info());
         }
+        if let Some(name) = slot.missing_required_setting() {
+            return Err(Error::InvalidSettings {
+                plugin_id: slot.id.clone(),
+                source: InvalidSettings {
+                    message: "is required and has no value; set it before enabling the plugin"
+                        .into(),
+                    field: Some(name),
+                },
+            });
+        }
         shared.persist_enabled(plugin_id, true).await?;
         // `starting` at once, so a client polling after this call never sees `disabled`.
         slot.send(Event::Enable);
@@ -572,6 +591,70 @@ impl PluginManager {
         let reinitialised = self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
         Ok(reinitialised)
+    }
+
+    /// The plugin's declared settings and the values set for it.
+    pub async fn settings(&self, plugin_id: &str) -> Result<PluginSettings, Error> {
+        let slot = self.discovered(plugin_id).await?;
+        Ok(PluginSettings {
+            schema: slot.meta().settings,
+            values: slot.settings(),
+        })
+    }
+
+    /// Applies an administrator's change to a plugin's settings (each key set to its value,
+    /// `null` unsetting it), validated against the plugin's schema: all of it or, with an
+    /// [`Error::InvalidSettings`] naming the setting, nothing. Stores the result, records
+    /// `settings_changed` with the names of the changed settings (never their values), and
+    /// restarts the plugin if it runs: a plugin reads its settings only at `lifecycle.init`.
+    pub async fn set_settings(
+        &self,
+        plugin_id: &str,
+        change: BTreeMap<String, serde_json::Value>,
+        by: &Actor,
+    ) -> Result<PluginSettings, Error> {
+        let shared = &self.shared;
+        let slot = self.discovered(plugin_id).await?;
+        let mut supervisor = slot.supervisor.lock().await;
+        let invalid = |source| Error::InvalidSettings {
+            plugin_id: slot.id.clone(),
+            source,
+        };
+        let applied = match &slot.meta().settings {
+            Some(schema) => plugin_config::apply_change(schema, &slot.settings(), change),
+            None => match change.into_keys().next() {
+                Some(name) => Err(InvalidSettings {
+                    field: Some(name),
+                    message: "no such setting (the plugin declares no settings)".into(),
+                }),
+                None => Ok(plugin_config::Applied {
+                    values: Default::default(),
+                    changed: Vec::new(),
+                }),
+            },
+        }
+        .map_err(invalid)?;
+        if !applied.changed.is_empty() {
+            let json = serde_json::Value::Object(applied.values.clone()).to_string();
+            shared
+                .context
+                .store
+                .set_plugin_settings(plugin_id, json)
+                .await?;
+            slot.set_settings(applied.values);
+            let details = format!("settings changed: {}", applied.changed.join(", "));
+            shared
+                .context
+                .record(NewEvent::plugin(plugin_id, EventKind::SettingsChanged, &details).by(by))
+                .await;
+            tracing::info!(plugin = plugin_id, "{details}");
+            self.restart_if_running(&slot, &mut supervisor).await;
+        }
+        drop(supervisor);
+        Ok(PluginSettings {
+            schema: slot.meta().settings,
+            values: slot.settings(),
+        })
     }
 
     /// Stops the plugin and starts it again, as `systemctl restart` does: a plugin that does

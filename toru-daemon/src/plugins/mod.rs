@@ -22,6 +22,7 @@ pub mod install;
 pub mod license;
 pub mod lifecycle;
 pub mod manager;
+pub mod plugin_config;
 pub mod settings;
 mod slot;
 pub mod status;

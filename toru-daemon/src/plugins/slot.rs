@@ -2,6 +2,7 @@
 //! and the status published from it, the live connection, the licence, and the handle of the
 //! supervisor task. Depends on neither `manager` nor `supervisor`, which both use it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -39,6 +40,8 @@ pub(crate) struct Slot {
     /// The digest and signature verdict of the binary, and what runs (the verified copy under
     /// `enforce`); set at discovery, a rescan, and each start.
     verified: Mutex<Verified>,
+    /// The settings the administrator set (no defaults filled in), as stored.
+    settings: Mutex<serde_json::Map<String, serde_json::Value>>,
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
@@ -54,6 +57,7 @@ impl Slot {
         license_key: Option<String>,
         verified: Verified,
         previous_version: Option<String>,
+        settings: serde_json::Map<String, serde_json::Value>,
     ) -> Self {
         let lifecycle = Lifecycle::new(policy);
         Slot {
@@ -69,6 +73,7 @@ impl Slot {
                 report: None,
             }),
             verified: Mutex::new(verified),
+            settings: Mutex::new(settings),
             supervisor: tokio::sync::Mutex::new(None),
         }
     }
@@ -141,6 +146,36 @@ impl Slot {
     /// Installs or removes the key; the plugin's verdict on the old one no longer applies.
     pub(crate) fn set_license_key(&self, key: Option<String>) {
         *lock(&self.license) = LicenseSlot { key, report: None };
+    }
+
+    /// The settings as stored, without defaults.
+    pub(crate) fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        lock(&self.settings).clone()
+    }
+
+    /// Replaces the stored settings; the plugin gets them at its next `lifecycle.init`.
+    pub(crate) fn set_settings(&self, values: serde_json::Map<String, serde_json::Value>) {
+        *lock(&self.settings) = values;
+    }
+
+    /// What `lifecycle.init` carries as `config`: the settings with the declared defaults
+    /// filled in; empty for a plugin that declares no settings.
+    pub(crate) fn init_config(&self) -> BTreeMap<String, serde_json::Value> {
+        match &self.meta().settings {
+            Some(schema) => schema
+                .with_defaults(&lock(&self.settings))
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        }
+    }
+
+    /// A required setting without a value or a default, which keeps the plugin from starting.
+    pub(crate) fn missing_required_setting(&self) -> Option<String> {
+        let meta = self.meta();
+        let schema = meta.settings.as_ref()?;
+        let config = schema.with_defaults(&lock(&self.settings));
+        schema.missing_required(&config).map(str::to_owned)
     }
 
     /// Records the plugin's verdict from `lifecycle.ready`.

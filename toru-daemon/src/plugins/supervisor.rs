@@ -159,6 +159,11 @@ async fn give_up(ctx: &SupervisorContext, slot: &Slot, failures: u32, details: &
     }
 }
 
+/// Why a plugin is not started while a required setting has no value.
+pub(crate) fn missing_setting_reason(name: &str) -> String {
+    format!("the required setting {name:?} has no value (toructl plugin config set ID {name}=...)")
+}
+
 /// Starts (or adopts), connects, initialises, then waits for the run to end.
 async fn run_once(
     ctx: &SupervisorContext,
@@ -192,6 +197,12 @@ async fn run_once(
                 };
             let run_from = verified.run_from.clone();
             slot.set_verified(verified);
+            if let Some(name) = slot.missing_required_setting() {
+                return Outcome::Failed {
+                    reason: missing_setting_reason(&name),
+                    stable: false,
+                };
+            }
             let spec = LaunchSpec {
                 plugin_id: id.clone(),
                 binary: run_from,
@@ -234,7 +245,7 @@ async fn run_once(
             protocol_version: toru_plugin_api::PROTOCOL_VERSION,
             plugin_id: id.to_string(),
             instance_id: ctx.instance_id.clone(),
-            config: Default::default(),
+            config: slot.init_config(),
             license: slot.license_key(),
         };
         let ready = conn.init(init, settings.start_timeout).await?;

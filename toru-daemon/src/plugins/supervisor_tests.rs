@@ -247,6 +247,7 @@ async fn supervised(
         description: String::new(),
         license_required: false,
         permissions: Default::default(),
+        settings: None,
     };
     let slot = Arc::new(Slot::new(
         PluginId::new(ID).unwrap(),
@@ -256,6 +257,7 @@ async fn supervised(
         None,
         crate::plugins::trust::Verified::unchecked(&dir.path().join("fake.binary")),
         None,
+        Default::default(),
     ));
     slot.apply(Event::Enable).unwrap();
     let stop = StopSignal::new(&CancellationToken::new());

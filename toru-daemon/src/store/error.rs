@@ -98,6 +98,18 @@ pub enum Error {
         would_be: u64,
     },
 
+    /// A plugin's settings are over [`MAX_PLUGIN_SETTINGS`](super::MAX_PLUGIN_SETTINGS) bytes
+    /// of JSON; nothing was written.
+    #[error("the settings of plugin {plugin_id:?} take {size} bytes, more than {max}")]
+    SettingsTooLarge {
+        /// The plugin.
+        plugin_id: String,
+        /// The size of the JSON text.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
+
     /// `create_user` was asked for a username that is already taken.
     #[error("a user named {username:?} already exists")]
     UserExists {

@@ -129,6 +129,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_at ON events (at);
     CREATE INDEX events_actor_at ON events (actor_name, at);
     "#,
+    // Version 6: each plugin's settings, one JSON object per plugin, validated against the
+    // plugin's schema before it is written (plugins/plugin_config.rs); the CHECK is the
+    // backstop of its 64 KiB bound.
+    r#"
+    CREATE TABLE plugin_settings (
+        plugin_id  TEXT PRIMARY KEY,
+        settings   TEXT NOT NULL CHECK (length(CAST(settings AS BLOB)) <= 65536),
+        updated_at INTEGER NOT NULL -- unix ms
+    );
+    "#,
 ];
 
 /// The schema version this build of Toru writes and understands: the number of migrations it

@@ -10,6 +10,7 @@ pub mod kv;
 pub mod license;
 pub mod logs;
 pub mod plugins;
+pub mod settings;
 pub mod status;
 pub mod users;
 
