@@ -66,6 +66,11 @@ pub struct PluginBackup {
     pub kv: BTreeMap<String, String>,
     /// The installed licence key, if any.
     pub license_key: Option<String>,
+    /// The settings set for it (no defaults filled in), secrets included. Restored only if the
+    /// plugin's current schema accepts them.
+    #[serde(default)]
+    #[ts(type = "Record<string, unknown>")]
+    pub settings: BTreeMap<String, serde_json::Value>,
 }
 
 /// What `POST /api/restore` accepted: the backup it staged, which the daemon loads as it

@@ -264,13 +264,33 @@ async fn a_plugin_backup_replaces_its_data_and_reinitialises_it() {
     let dirs = Dirs::new();
     let d = started(&dirs).await;
     set_key(&d.local, "greeting", "hi").await;
+    let greeting = |value: &str| json!({"greeting": value});
+    let _: Value = d
+        .local
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/config",
+            &greeting("Ahoy"),
+        )
+        .await
+        .unwrap();
     let backup: PluginBackup = d.local.plugin_backup("hello-rust").await.unwrap();
+    assert_eq!(backup.settings.get("greeting"), Some(&json!("Ahoy")));
     assert_eq!(backup.format, BackupFormat::Plugin);
     assert_eq!(backup.plugin, "hello-rust");
     assert_eq!(backup.kv.len(), 2);
 
     set_key(&d.local, "counter", "9").await;
     set_key(&d.local, "later", "x").await;
+    let _: Value = d
+        .local
+        .send_json(
+            Method::PUT,
+            "/api/plugins/hello-rust/config",
+            &greeting("Hej"),
+        )
+        .await
+        .unwrap();
     let before: Value = d.local.get("/api/plugins/hello-rust").await.unwrap();
     let pid = before["status"]["pid"].as_u64().unwrap();
 
@@ -284,6 +304,9 @@ async fn a_plugin_backup_replaces_its_data_and_reinitialises_it() {
     wait_restarted(&d.local, "hello-rust", pid).await;
     assert_eq!(keys(&d.local).await, ["counter", "greeting"]);
     assert_eq!(value(&d.local, "counter").await, "1");
+    let settings = d.local.settings("hello-rust").await.unwrap();
+    let shown = serde_json::to_value(&settings).unwrap().to_string();
+    assert!(shown.contains("Ahoy") && !shown.contains("Hej"), "{shown}");
 
     // Another plugin's backup, a whole backup, a newer format: refused, nothing changed.
     let mut other = backup.clone();
@@ -291,6 +314,12 @@ async fn a_plugin_backup_replaces_its_data_and_reinitialises_it() {
     let whole = d.local.backup().await.unwrap().to_vec();
     let mut newer = serde_json::to_value(&backup).unwrap();
     newer["format_version"] = json!(2);
+    let mut bad_setting = backup.clone();
+    bad_setting.settings.insert("greeting".into(), json!(42));
+    let mut unknown_setting = backup.clone();
+    unknown_setting
+        .settings
+        .insert("colour".into(), json!("red"));
     for (case, body, says) in [
         (
             "another plugin's",
@@ -302,6 +331,16 @@ async fn a_plugin_backup_replaces_its_data_and_reinitialises_it() {
             "a newer format",
             serde_json::to_vec(&newer).unwrap(),
             "format version is 2",
+        ),
+        (
+            "a setting of the wrong type",
+            serde_json::to_vec(&bad_setting).unwrap(),
+            "greeting",
+        ),
+        (
+            "an unknown setting",
+            serde_json::to_vec(&unknown_setting).unwrap(),
+            "colour",
         ),
         (
             "a truncated one",

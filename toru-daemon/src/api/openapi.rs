@@ -238,7 +238,7 @@ errors! {
     BackupErrors: [AUTHENTICATED, ADMIN], [Internal];
     PluginBackupErrors: [AUTHENTICATED, ADMIN], [NotFound, Internal];
     RestoreErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidBackup, PayloadTooLarge, RequestTimeout, Internal];
-    PluginRestoreErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidBackup, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
+    PluginRestoreErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidBackup, InvalidSettings, NotFound, PayloadTooLarge, RequestTimeout, KvQuotaExceeded, Internal];
     UserCreateErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, UserExists, Busy, Internal];
     PasswordErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, Busy, Internal];
     UserRemoveErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, LastAdmin, Internal];
@@ -449,16 +449,16 @@ mod operations {
         responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
     fn events() {}
 
-    /// One plugin's KV data and licence key as a document `POST …/restore` takes back. It
-    /// holds the licence key and secrets: administrators only.
+    /// One plugin's KV data, licence key and settings as a document `POST …/restore` takes
+    /// back. It holds the licence key and secret settings: administrators only.
     #[utoipa::path(get, path = "/api/plugins/{id}/backup", tag = "backup", security(("session" = []), ("local_socket" = [])),
         params(("id" = String, Path, description = "The plugin's id")),
         responses((status = 200, description = "The plugin's backup", body = PluginBackup), PluginBackupErrors))]
     fn plugin_backup() {}
 
-    /// Replaces the plugin's KV data and licence key with a backup's, in one transaction, and
-    /// re-initialises the plugin if it runs. A backup of another plugin, kind or format version
-    /// is refused and nothing changes.
+    /// Replaces the plugin's KV data, licence key and settings with a backup's, in one
+    /// transaction, and re-initialises the plugin if it runs. A backup of another plugin, kind
+    /// or format version, or settings the plugin's schema refuses, change nothing.
     #[utoipa::path(post, path = "/api/plugins/{id}/restore", tag = "backup", security(("session" = []), ("local_socket" = [])),
         params(("id" = String, Path, description = "The plugin's id")), request_body = PluginBackup,
         responses((status = 200, description = "What was restored", body = PluginRestored), PluginRestoreErrors))]

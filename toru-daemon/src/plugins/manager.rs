@@ -554,23 +554,50 @@ impl PluginManager {
         Ok(slot.info())
     }
 
-    /// Replaces a plugin's KV data and licence key with a backup's (one transaction), and
+    /// Replaces a plugin's KV data, licence key and settings with a backup's (one transaction;
+    /// settings the plugin's schema refuses change nothing), and
     /// re-initialises the plugin if it runs, as a new licence key does: a plugin reads its key
     /// and settings only at `lifecycle.init`, and may cache what it read from its store.
     /// Records `plugin_data_restored`; says whether the plugin was re-initialised.
     pub async fn restore_data(
         &self,
         plugin_id: &str,
-        data: PluginData,
+        mut data: PluginData,
+        settings: BTreeMap<String, serde_json::Value>,
         by: &Actor,
     ) -> Result<bool, Error> {
         let shared = &self.shared;
         let slot = self.discovered(plugin_id).await?;
         let mut supervisor = slot.supervisor.lock().await;
+        // The backup's settings, checked against the schema the plugin declares now (it may
+        // have been taken of another version), exactly as an administrator's change is.
+        let settings = match (&slot.meta().settings, settings.is_empty()) {
+            (_, true) => serde_json::Map::new(),
+            (Some(schema), false) => {
+                plugin_config::apply_change(schema, &serde_json::Map::new(), settings)
+                    .map_err(|source| Error::InvalidSettings {
+                        plugin_id: slot.id.clone(),
+                        source,
+                    })?
+                    .values
+            }
+            (None, false) => {
+                return Err(Error::InvalidSettings {
+                    plugin_id: slot.id.clone(),
+                    source: InvalidSettings {
+                        field: settings.into_keys().next(),
+                        message: "no such setting (the plugin declares no settings)".into(),
+                    },
+                });
+            }
+        };
+        data.settings =
+            (!settings.is_empty()).then(|| serde_json::Value::Object(settings.clone()).to_string());
         let license_key = data.license_key.clone();
         let details = format!(
-            "{} KV entries and {} restored from a backup",
+            "{} KV entries, {} settings and {} restored from a backup",
             data.kv.len(),
+            settings.len(),
             if license_key.is_some() {
                 "a licence key"
             } else {
@@ -583,6 +610,7 @@ impl PluginManager {
             .replace_plugin_data(plugin_id, data)
             .await?;
         slot.set_license_key(license_key);
+        slot.set_settings(settings);
         shared
             .context
             .record(NewEvent::plugin(plugin_id, EventKind::PluginDataRestored, &details).by(by))

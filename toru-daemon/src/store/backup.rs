@@ -17,6 +17,8 @@ pub struct PluginData {
     pub kv: BTreeMap<String, String>,
     /// The installed licence key.
     pub license_key: Option<String>,
+    /// The stored settings, a JSON object as `plugin_settings` keeps it.
+    pub settings: Option<String>,
 }
 
 /// What a database file in a backup is, once it passed [`inspect_database`].
@@ -65,7 +67,7 @@ impl Store {
         .await
     }
 
-    /// `plugin_id`'s KV entries and licence key, read in one transaction.
+    /// `plugin_id`'s KV entries, licence key and settings, read in one transaction.
     pub async fn plugin_data(&self, plugin_id: &str) -> Result<PluginData, Error> {
         let plugin = plugin_id.to_owned();
         self.call("plugin_data", Some(plugin_id), move |conn| {
@@ -78,12 +80,20 @@ impl Store {
                 .prepare_cached("SELECT key FROM plugin_licenses WHERE plugin_id = ?1")?
                 .query_row([&plugin], |row| row.get(0))
                 .optional()?;
-            Ok(PluginData { kv, license_key })
+            let settings = tx
+                .prepare_cached("SELECT settings FROM plugin_settings WHERE plugin_id = ?1")?
+                .query_row([&plugin], |row| row.get(0))
+                .optional()?;
+            Ok(PluginData {
+                kv,
+                license_key,
+                settings,
+            })
         })
         .await
     }
 
-    /// Replaces all of `plugin_id`'s KV entries and its licence key with `data`, in one
+    /// Replaces all of `plugin_id`'s KV entries, licence key and settings with `data`, in one
     /// transaction: afterwards the plugin has exactly the backup's data, or, on any error,
     /// exactly what it had. Fails with [`Error::KvQuotaExceeded`] when the entries are more
     /// than the plugin's quota.
@@ -134,6 +144,18 @@ impl Store {
                     .execute((&plugin, key, now))?,
                 None => tx
                     .prepare_cached("DELETE FROM plugin_licenses WHERE plugin_id = ?1")?
+                    .execute([&plugin])?,
+            };
+            match &data.settings {
+                Some(settings) => tx
+                    .prepare_cached(
+                        "INSERT INTO plugin_settings (plugin_id, settings, updated_at) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT (plugin_id) \
+                         DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                    )?
+                    .execute((&plugin, settings, now))?,
+                None => tx
+                    .prepare_cached("DELETE FROM plugin_settings WHERE plugin_id = ?1")?
                     .execute([&plugin])?,
             };
             tx.commit()?;

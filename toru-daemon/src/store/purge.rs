@@ -9,11 +9,13 @@ pub struct Purged {
     pub kv_entries: u64,
     /// Whether a licence key was deleted.
     pub license: bool,
+    /// Whether settings were deleted.
+    pub settings: bool,
 }
 
 impl Store {
-    /// Deletes everything the daemon keeps for `plugin_id` — its KV data and its licence key —
-    /// in one transaction, so a purge is all or nothing. Events stay: they are the audit trail.
+    /// Deletes everything the daemon keeps for `plugin_id` — its KV data, licence key and
+    /// settings — in one transaction, so a purge is all or nothing. Events stay: they are the audit trail.
     pub async fn purge_plugin(&self, plugin_id: &str) -> Result<Purged, Error> {
         let plugin = plugin_id.to_owned();
         self.call("purge_plugin", Some(plugin_id), move |conn| {
@@ -23,11 +25,15 @@ impl Store {
                 "DELETE FROM plugin_licenses WHERE plugin_id = ?1",
                 [&plugin],
             )?;
-            // Settings (migration 6, the settings branch) are deleted here too once it lands.
+            let settings = tx.execute(
+                "DELETE FROM plugin_settings WHERE plugin_id = ?1",
+                [&plugin],
+            )?;
             tx.commit()?;
             Ok(Purged {
                 kv_entries: kv_entries as u64,
                 license: license > 0,
+                settings: settings > 0,
             })
         })
         .await

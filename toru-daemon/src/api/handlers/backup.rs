@@ -10,6 +10,7 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::Path;
 use crate::backup::{ArchiveError, head};
+use crate::plugins::plugin_config;
 use crate::store::{self, Actor, PluginData};
 
 /// `GET /api/backup`: the daemon's backup, a tar archive (`backup/archive.rs`).
@@ -49,10 +50,19 @@ pub async fn restore(state: ApiState, actor: Actor, body: Bytes) -> ApiResult {
     )
 }
 
-/// `GET /api/plugins/:id/backup`: the plugin's KV data and licence key as one document.
+/// `GET /api/plugins/:id/backup`: the plugin's KV data, licence key and settings as one
+/// document.
 pub async fn plugin(state: ApiState, Path(id): Path<String>, actor: Actor) -> ApiResult {
     let id = require_plugin(&state, &id).await?;
-    let PluginData { kv, license_key } = state.store.plugin_data(id.as_str()).await?;
+    let PluginData {
+        kv,
+        license_key,
+        settings,
+    } = state.store.plugin_data(id.as_str()).await?;
+    let settings = plugin_config::decode_stored(settings.as_deref())
+        .map_err(|e| ApiError::internal(&store::Error::Corrupt(e)))?
+        .into_iter()
+        .collect();
     let plugin_version = state
         .plugins
         .get(id.as_str())
@@ -67,6 +77,7 @@ pub async fn plugin(state: ApiState, Path(id): Path<String>, actor: Actor) -> Ap
         created_at: store::now_unix_ms(),
         kv,
         license_key,
+        settings,
     };
     Ok(warp::reply::with_header(
         warp::reply::json(&backup),
@@ -76,9 +87,10 @@ pub async fn plugin(state: ApiState, Path(id): Path<String>, actor: Actor) -> Ap
     .into_response())
 }
 
-/// `POST /api/plugins/:id/restore` with a plugin backup: replaces the plugin's KV data and
-/// licence key with the backup's and re-initialises it if it runs. A backup of another plugin,
-/// of another kind or version, or over the plugin's KV quota changes nothing.
+/// `POST /api/plugins/:id/restore` with a plugin backup: replaces the plugin's KV data,
+/// licence key and settings with the backup's and re-initialises it if it runs. A backup of
+/// another plugin, of another kind or version, over the plugin's KV quota, or with settings
+/// the plugin's schema refuses changes nothing.
 pub async fn plugin_restore(
     state: ApiState,
     Path(id): Path<String>,
@@ -96,11 +108,12 @@ pub async fn plugin_restore(
     let data = PluginData {
         kv: backup.kv,
         license_key: backup.license_key,
+        settings: None,
     };
     let (kv_entries, license_key) = (data.kv.len(), data.license_key.is_some());
     let reinitialised = state
         .plugins
-        .restore_data(id.as_str(), data, &actor)
+        .restore_data(id.as_str(), data, backup.settings, &actor)
         .await?;
     Ok(warp::reply::json(&PluginRestored {
         plugin: id.to_string(),
