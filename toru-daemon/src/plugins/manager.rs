@@ -20,7 +20,7 @@ use super::install::Previous;
 use super::lifecycle::{Event, StopIntent};
 use super::plugin_config::{self, InvalidSettings, PluginSettings};
 use super::settings::Settings;
-use super::slot::{Slot, StopSignal, SupervisorHandle};
+use super::slot::{Kept, Slot, StopSignal, SupervisorHandle};
 use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
 use super::trust::{self, SignatureStatus};
@@ -330,15 +330,10 @@ impl PluginManager {
         let context = &self.shared.context;
         let previous = Previous::of(&context.settings.plugins_dir, &found.id);
         let previous_version = tokio::task::spawn_blocking(move || previous.version()).await?;
-        Ok(Arc::new(Slot::new(
-            found.id.clone(),
-            found.meta,
-            found.binary,
-            context.settings.restart_policy(),
-            context.store.license_key(found.id.as_str()).await?,
-            found.verified,
+        let kept = Kept {
+            license_key: context.store.license_key(found.id.as_str()).await?,
             previous_version,
-            plugin_config::decode_stored(
+            settings: plugin_config::decode_stored(
                 context
                     .store
                     .plugin_settings(found.id.as_str())
@@ -346,6 +341,11 @@ impl PluginManager {
                     .as_deref(),
             )
             .map_err(crate::store::Error::Corrupt)?,
+        };
+        Ok(Arc::new(Slot::new(
+            found,
+            context.settings.restart_policy(),
+            kept,
         )))
     }
 

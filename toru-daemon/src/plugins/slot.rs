@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use toru_plugin_api::{LicenseReport, PluginId, PluginMetadata};
 
 use super::connection::Connection;
+use super::discovery::DiscoveredPlugin;
 use super::license::{LicenseSlot, LicenseStatus};
 use super::lifecycle::{Event, IllegalTransition, Lifecycle, StopIntent, Transition};
 use super::settings::RestartPolicy;
@@ -47,18 +48,33 @@ pub(crate) struct Slot {
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
 }
 
+/// What the daemon keeps for a plugin beyond its binary: in the store (its licence key and
+/// settings) and in the plugins directory (the version kept for a rollback).
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    /// The installed licence key.
+    pub(crate) license_key: Option<String>,
+    /// The version `rollback` would put back.
+    pub(crate) previous_version: Option<String>,
+    /// The settings the administrator set.
+    pub(crate) settings: serde_json::Map<String, serde_json::Value>,
+}
+
 impl Slot {
-    /// A plugin just discovered: disabled until the manager enables or restores it.
-    pub(crate) fn new(
-        id: PluginId,
-        meta: PluginMetadata,
-        binary: PathBuf,
-        policy: RestartPolicy,
-        license_key: Option<String>,
-        verified: Verified,
-        previous_version: Option<String>,
-        settings: serde_json::Map<String, serde_json::Value>,
-    ) -> Self {
+    /// A plugin just discovered, with what the daemon keeps for it: disabled until the manager
+    /// enables or restores it.
+    pub(crate) fn new(found: DiscoveredPlugin, policy: RestartPolicy, kept: Kept) -> Self {
+        let DiscoveredPlugin {
+            id,
+            meta,
+            binary,
+            verified,
+        } = found;
+        let Kept {
+            license_key,
+            previous_version,
+            settings,
+        } = kept;
         let lifecycle = Lifecycle::new(policy);
         Slot {
             id,

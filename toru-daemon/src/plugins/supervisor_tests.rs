@@ -249,14 +249,15 @@ async fn supervised(
         permissions: Default::default(),
         settings: None,
     };
-    let slot = Arc::new(Slot::new(
-        PluginId::new(ID).unwrap(),
+    let found = crate::plugins::discovery::DiscoveredPlugin {
+        id: PluginId::new(ID).unwrap(),
         meta,
-        dir.path().join("fake.binary"),
+        binary: dir.path().join("fake.binary"),
+        verified: crate::plugins::trust::Verified::unchecked(&dir.path().join("fake.binary")),
+    };
+    let slot = Arc::new(Slot::new(
+        found,
         ctx.settings.restart_policy(),
-        None,
-        crate::plugins::trust::Verified::unchecked(&dir.path().join("fake.binary")),
-        None,
         Default::default(),
     ));
     slot.apply(Event::Enable).unwrap();
