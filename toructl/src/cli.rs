@@ -171,8 +171,8 @@ pub enum PluginCommand {
     },
     /// Look for plugins installed since the daemon started.
     Rescan,
-    /// Write a plugin's KV data and licence key as a JSON document (it holds secrets: keep it
-    /// like a password).
+    /// Write a plugin's KV data, settings and licence key as a JSON document (it holds secrets:
+    /// keep it like a password).
     Backup {
         /// Plugin id.
         #[arg(add = crate::complete::plugin_ids())]
@@ -181,8 +181,8 @@ pub enum PluginCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Replace a plugin's KV data and licence key with a backup's (`-` reads standard input);
-    /// a running plugin restarts to read them.
+    /// Replace a plugin's KV data, settings and licence key with a backup's (`-` reads standard
+    /// input); a running plugin restarts to read them.
     Restore {
         /// Plugin id.
         #[arg(add = crate::complete::plugin_ids())]
