@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Error, OpError, SCHEMA_VERSION, Store, now_unix_ms};
+use super::{Error, OpError, SCHEMA_VERSION, Store, licenses, now_unix_ms, plugin_settings};
 
 /// One plugin's data as a backup carries it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,14 +76,8 @@ impl Store {
                 .prepare_cached("SELECT key, value FROM plugin_kv WHERE plugin_id = ?1")?
                 .query_map([&plugin], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
-            let license_key = tx
-                .prepare_cached("SELECT key FROM plugin_licenses WHERE plugin_id = ?1")?
-                .query_row([&plugin], |row| row.get(0))
-                .optional()?;
-            let settings = tx
-                .prepare_cached("SELECT settings FROM plugin_settings WHERE plugin_id = ?1")?
-                .query_row([&plugin], |row| row.get(0))
-                .optional()?;
+            let license_key = licenses::read_key(&tx, &plugin)?;
+            let settings = plugin_settings::read_settings(&tx, &plugin)?;
             Ok(PluginData {
                 kv,
                 license_key,
@@ -134,30 +128,8 @@ impl Store {
                     insert.execute((&plugin, key, value, now))?;
                 }
             }
-            match &data.license_key {
-                Some(key) => tx
-                    .prepare_cached(
-                        "INSERT INTO plugin_licenses (plugin_id, key, updated_at) \
-                         VALUES (?1, ?2, ?3) ON CONFLICT (plugin_id) \
-                         DO UPDATE SET key = excluded.key, updated_at = excluded.updated_at",
-                    )?
-                    .execute((&plugin, key, now))?,
-                None => tx
-                    .prepare_cached("DELETE FROM plugin_licenses WHERE plugin_id = ?1")?
-                    .execute([&plugin])?,
-            };
-            match &data.settings {
-                Some(settings) => tx
-                    .prepare_cached(
-                        "INSERT INTO plugin_settings (plugin_id, settings, updated_at) \
-                         VALUES (?1, ?2, ?3) ON CONFLICT (plugin_id) \
-                         DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
-                    )?
-                    .execute((&plugin, settings, now))?,
-                None => tx
-                    .prepare_cached("DELETE FROM plugin_settings WHERE plugin_id = ?1")?
-                    .execute([&plugin])?,
-            };
+            licenses::write_key(&tx, &plugin, data.license_key.as_deref())?;
+            plugin_settings::write_settings(&tx, &plugin, data.settings.as_deref())?;
             tx.commit()?;
             Ok(())
         })

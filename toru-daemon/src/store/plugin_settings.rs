@@ -5,9 +5,38 @@
 //! over [`MAX_PLUGIN_SETTINGS`] (as the table's CHECK does), so a bug elsewhere cannot grow a
 //! row without limit.
 
-use rusqlite::OptionalExtension;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{Error, Store, now_unix_ms};
+
+/// `plugin`'s settings as stored, read on `conn` (a transaction, for a backup).
+pub(super) fn read_settings(conn: &Connection, plugin: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT settings FROM plugin_settings WHERE plugin_id = ?1")?
+        .query_row([plugin], |row| row.get(0))
+        .optional()
+}
+
+/// Stores (`Some`) or deletes (`None`) `plugin`'s settings on `conn`; says whether a row
+/// changed. The table's CHECK refuses text over [`MAX_PLUGIN_SETTINGS`].
+pub(super) fn write_settings(
+    conn: &Connection,
+    plugin: &str,
+    json: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let changed = match json {
+        Some(json) => conn
+            .prepare_cached(
+                "INSERT INTO plugin_settings (plugin_id, settings, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (plugin_id) \
+                 DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+            )?
+            .execute((plugin, json, now_unix_ms()))?,
+        None => conn
+            .prepare_cached("DELETE FROM plugin_settings WHERE plugin_id = ?1")?
+            .execute([plugin])?,
+    };
+    Ok(changed > 0)
+}
 
 /// At most this many bytes of JSON per plugin.
 pub const MAX_PLUGIN_SETTINGS: usize = 64 * 1024;
@@ -17,10 +46,7 @@ impl Store {
     pub async fn plugin_settings(&self, plugin_id: &str) -> Result<Option<String>, Error> {
         let plugin = plugin_id.to_owned();
         self.call("plugin_settings", Some(plugin_id), move |conn| {
-            Ok(conn
-                .prepare_cached("SELECT settings FROM plugin_settings WHERE plugin_id = ?1")?
-                .query_row([&plugin], |row| row.get(0))
-                .optional()?)
+            Ok(read_settings(conn, &plugin)?)
         })
         .await
     }
@@ -37,12 +63,7 @@ impl Store {
         }
         let plugin = plugin_id.to_owned();
         self.call("set_plugin_settings", Some(plugin_id), move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO plugin_settings (plugin_id, settings, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (plugin_id) \
-                 DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
-            )?
-            .execute((&plugin, &json, now_unix_ms()))?;
+            write_settings(conn, &plugin, Some(&json))?;
             Ok(())
         })
         .await

@@ -1,6 +1,6 @@
 //! Forgetting a plugin's data when an administrator uninstalls it with `--purge`.
 
-use super::{Error, Store};
+use super::{Error, Store, licenses, plugin_settings};
 
 /// What [`Store::purge_plugin`] deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,19 +21,13 @@ impl Store {
         self.call("purge_plugin", Some(plugin_id), move |conn| {
             let tx = conn.transaction()?;
             let kv_entries = tx.execute("DELETE FROM plugin_kv WHERE plugin_id = ?1", [&plugin])?;
-            let license = tx.execute(
-                "DELETE FROM plugin_licenses WHERE plugin_id = ?1",
-                [&plugin],
-            )?;
-            let settings = tx.execute(
-                "DELETE FROM plugin_settings WHERE plugin_id = ?1",
-                [&plugin],
-            )?;
+            let license = licenses::write_key(&tx, &plugin, None)?;
+            let settings = plugin_settings::write_settings(&tx, &plugin, None)?;
             tx.commit()?;
             Ok(Purged {
                 kv_entries: kv_entries as u64,
-                license: license > 0,
-                settings: settings > 0,
+                license,
+                settings,
             })
         })
         .await
