@@ -129,16 +129,11 @@ impl PluginManager {
         // The scan lock: a scan running now must not add the same plugin a second time.
         let _scan = self.shared.last_scan.lock().await;
         let moved = dest.clone();
-        tokio::task::spawn_blocking(move || {
+        files(id.as_str(), "install", move || {
             let staged = staged.keep().map_err(|e| e.error)?;
             install::put_in_place(&staged, &moved)
         })
-        .await?
-        .map_err(|source| Error::Files {
-            plugin_id: id.to_string(),
-            action: "install",
-            source,
-        })?;
+        .await?;
         let version = found.meta.version.clone();
         let name = found.meta.name.clone();
         let found = DiscoveredPlugin {
@@ -186,17 +181,12 @@ impl PluginManager {
         let previous = Previous::of(&self.shared.context.settings.plugins_dir, &id);
         let current = slot.binary.clone();
         let (kept, version) = (previous.clone(), from.clone());
-        tokio::task::spawn_blocking(move || {
+        files(id.as_str(), "upgrade", move || {
             kept.keep(&current, &version)?;
             let staged = staged.keep().map_err(|e| e.error)?;
             install::put_in_place(&staged, &current)
         })
-        .await?
-        .map_err(|source| Error::Files {
-            plugin_id: id.to_string(),
-            action: "upgrade",
-            source,
-        })?;
+        .await?;
         slot.set_versions(meta, Some(from.clone()));
         // What the next start checks and runs is the new binary (under `enforce`, its copy).
         slot.set_verified(moved_to(verified, &staged_path, &slot.binary));
@@ -236,13 +226,12 @@ impl PluginManager {
     ) -> Result<(), Error> {
         let mut supervisor = slot.supervisor.lock().await;
         let (kept, current) = (previous.clone(), slot.binary.clone());
-        tokio::task::spawn_blocking(move || kept.restore(&current))
-            .await?
-            .map_err(|source| Error::Files {
-                plugin_id: slot.id.to_string(),
-                action: "put back the previous version of",
-                source,
-            })?;
+        files(
+            slot.id.as_str(),
+            "put back the previous version of",
+            move || kept.restore(&current),
+        )
+        .await?;
         slot.set_versions(meta, None);
         slot.set_verified(verified);
         self.start_again(slot, &mut supervisor).await
@@ -340,13 +329,10 @@ impl PluginManager {
         let from = slot.meta().version;
         let to = found.meta.version.clone();
         let (kept, current, version) = (previous.clone(), slot.binary.clone(), from.clone());
-        tokio::task::spawn_blocking(move || kept.swap_with(&current, &version))
-            .await?
-            .map_err(|source| Error::Files {
-                plugin_id: id.to_string(),
-                action: "roll back",
-                source,
-            })?;
+        files(id.as_str(), "roll back", move || {
+            kept.swap_with(&current, &version)
+        })
+        .await?;
         slot.set_versions(found.meta, Some(from.clone()));
         slot.set_verified(moved_to(found.verified, &previous.binary, &slot.binary));
         self.restart_if_running(&slot, &mut supervisor).await;
@@ -374,16 +360,11 @@ impl PluginManager {
         }
         let previous = Previous::of(&self.shared.context.settings.plugins_dir, &id);
         let binary = slot.binary.clone();
-        tokio::task::spawn_blocking(move || {
+        files(id.as_str(), "remove", move || {
             install::remove_binary(&binary)?;
             previous.remove()
         })
-        .await?
-        .map_err(|source| Error::Files {
-            plugin_id: id.to_string(),
-            action: "remove",
-            source,
-        })?;
+        .await?;
         self.shared
             .plugins
             .write()
@@ -439,4 +420,20 @@ fn moved_to(mut verified: Verified, from: &Path, dest: &Path) -> Verified {
         verified.stamp = None;
     }
     verified
+}
+
+/// Runs `work` on the blocking pool: moving, keeping or removing `plugin_id`'s files for
+/// `action`, whose failure is an [`Error::Files`] saying which.
+async fn files<T: Send + 'static>(
+    plugin_id: &str,
+    action: &'static str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await?
+        .map_err(|source| Error::Files {
+            plugin_id: plugin_id.to_owned(),
+            action,
+            source,
+        })
 }
