@@ -265,6 +265,25 @@ check_upgrade() {
   echo "hello-rust kept running through the upgrade (pid $new_pid, adopted)"
 }
 
+# toructl backup and restore on the packaged daemon: a restore stops the daemon with status 75,
+# which its unit (RestartForceExitStatus=75, SuccessExitStatus=75) starts again at once, and the
+# new daemon runs on the restored database.
+check_backup_restore() {
+  local t result
+  step "toructl backup, a change, toructl restore: the daemon restarts onto the backup"
+  inside toructl backup -o /root/toru-backup.tar 2>/dev/null || fail "toructl backup"
+  inside toructl kv set hello-rust install-test "changed after the backup" >/dev/null || fail "toructl kv set"
+  t=$(now_us)
+  inside toructl restore /root/toru-backup.tar >/dev/null || fail "toructl restore"
+  figure "toructl restore (until the daemon runs on it)" "$(ms_since "$t") ms"
+  [[ $(inside toructl kv get hello-rust install-test) == "kept across upgrades" ]] ||
+    fail "the restore did not bring the KV value back"
+  inside test -f /var/lib/toru/before-restore/toru.db || fail "the replaced database was not kept in before-restore/"
+  result=$(inside systemctl show -p Result --value toru-daemon.service)
+  [[ $result == success ]] || fail "toru-daemon.service's result is '$result' after the restore, not success"
+  wait_state toru-daemon.service 30
+}
+
 check_purge() {
   local path left
   step "apt purge removes units and state"
@@ -317,6 +336,7 @@ release_test() {
   check_example_plugins
   check_node_plugin
   check_upgrade
+  check_backup_restore
   check_purge
   "$sandbox" stop "$name" >/dev/null 2>&1 || true
   trap - EXIT
