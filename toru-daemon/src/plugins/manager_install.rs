@@ -45,6 +45,9 @@ pub enum Installed {
     Upgraded(PluginInfo),
 }
 
+/// The scan lock, held from an `inspect` until its verdict is on a slot.
+type ScanLock<'a> = tokio::sync::MutexGuard<'a, Option<super::ScanMark>>;
+
 /// Removes the staged signature when the install ends without moving it.
 struct StagedSignature(PathBuf);
 
@@ -81,6 +84,9 @@ impl PluginManager {
         if let Some(text) = &upload.signature {
             tokio::fs::write(&signature.0, text).await.map_err(files)?;
         }
+        // Held until the verdict is on a slot: a scan meanwhile would prune the verified copy
+        // `inspect` makes under `enforce`, since no slot uses it yet.
+        let scan = self.shared.last_scan.lock().await;
         let settings = &self.shared.context.settings;
         let found = discovery::inspect(
             staged,
@@ -94,8 +100,8 @@ impl PluginManager {
             reason: refusal.reason,
         })?;
         let result = match self.shared.slot(found.id.as_str()) {
-            None => self.install_new(found, upload.binary, by).await,
-            Some(slot) => self.upgrade(slot, found, upload.binary, by).await,
+            None => self.install_new(found, upload.binary, by, scan).await,
+            Some(slot) => self.upgrade(slot, found, upload.binary, by, scan).await,
         };
         drop(signature);
         result
@@ -107,6 +113,7 @@ impl PluginManager {
         found: Inspected,
         staged: TempPath,
         by: &Actor,
+        _scan: ScanLock<'_>,
     ) -> Result<Installed, Error> {
         let id = found.id.clone();
         let dest = self
@@ -126,8 +133,7 @@ impl PluginManager {
             });
         }
         let staged_path = staged.to_path_buf();
-        // The scan lock: a scan running now must not add the same plugin a second time.
-        let _scan = self.shared.last_scan.lock().await;
+        // Under the scan lock (`_scan`): a scan must not add the same plugin a second time.
         let moved = dest.clone();
         files(id.as_str(), "install", move || {
             let staged = staged.keep().map_err(|e| e.error)?;
@@ -170,6 +176,7 @@ impl PluginManager {
         found: Inspected,
         staged: TempPath,
         by: &Actor,
+        scan: ScanLock<'_>,
     ) -> Result<Installed, Error> {
         let Inspected { meta, verified, .. } = found;
         let id = slot.id.clone();
@@ -190,6 +197,7 @@ impl PluginManager {
         slot.set_versions(meta, Some(from.clone()));
         // What the next start checks and runs is the new binary (under `enforce`, its copy).
         slot.set_verified(moved_to(verified, &staged_path, &slot.binary));
+        drop(scan);
         let was_running = self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
         if was_running && let Err(reason) = self.health_window(&slot).await {
@@ -308,6 +316,7 @@ impl PluginManager {
         if !tokio::task::spawn_blocking(move || kept.exists()).await? {
             return Err(Error::NoPreviousVersion(id));
         }
+        let scan = self.shared.last_scan.lock().await;
         let settings = &self.shared.context.settings;
         let found = discovery::inspect(
             &previous.binary,
@@ -335,6 +344,7 @@ impl PluginManager {
         .await?;
         slot.set_versions(found.meta, Some(from.clone()));
         slot.set_verified(moved_to(found.verified, &previous.binary, &slot.binary));
+        drop(scan);
         self.restart_if_running(&slot, &mut supervisor).await;
         drop(supervisor);
         let details = format!("{from} → {to}");
