@@ -623,10 +623,12 @@ fn enforce_runs_a_signed_plugin_from_its_verified_copy_and_refuses_an_unsigned_o
                 "#!/bin/sh\nif [ \"$1\" = --metadata ]; then echo '{meta}'; exit 0; fi\nsleep 60\n"
             );
             sandbox::install_file(&layout.plugins(), "unsigned.binary", script.as_bytes());
-            let demo =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-vendor");
+            // Compiled in: the sandbox sees the target directory, not the source tree (a
+            // Debian 13 root has no /work at all).
+            const DEMO_KEY: &[u8] = include_bytes!("../../examples/demo-vendor/ed25519.key");
+            const DEMO_PUB: &[u8] = include_bytes!("../../examples/demo-vendor/ed25519.key.pub");
             let key = layout.root.join("vendor.key");
-            std::fs::copy(demo.join("ed25519.key"), &key).unwrap();
+            std::fs::write(&key, DEMO_KEY).unwrap();
             std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .unwrap();
             let signed = Command::new(fixtures::workspace_binary("toru-license", "toru-license"))
@@ -639,7 +641,7 @@ fn enforce_runs_a_signed_plugin_from_its_verified_copy_and_refuses_an_unsigned_o
             assert!(signed.status.success(), "{signed:?}");
             let trusted = layout.root.join("trusted-keys");
             std::fs::create_dir_all(&trusted).unwrap();
-            std::fs::copy(demo.join("ed25519.key.pub"), trusted.join("acme.pub")).unwrap();
+            std::fs::write(trusted.join("acme.pub"), DEMO_PUB).unwrap();
 
             let trusted = trusted.to_str().unwrap().to_owned();
             let d = start_daemon_with(
