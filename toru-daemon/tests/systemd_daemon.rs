@@ -218,6 +218,39 @@ fn enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
                     .all(|e| e["level"] == "error")
             );
 
+            // A setting reaches the unit's process in its next lifecycle.init (a new unit).
+            let pid = main_pid(unit);
+            let _: Value = d
+                .client
+                .send_json(
+                    Method::PUT,
+                    "/api/plugins/hello-rust/config",
+                    &json!({"greeting": "Ahoy"}),
+                )
+                .await
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let p: Value = d.client.get("/api/plugins/hello-rust").await.unwrap();
+                if p["status"]["state"] == "running" && main_pid(unit) != pid {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "not restarted with the setting: {p:#}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let greeting: Value = d
+                .client
+                .get("/api/plugins/hello-rust/route/greeting")
+                .await
+                .unwrap();
+            assert_eq!(
+                greeting["message"], "Ahoy, root!",
+                "the setting, under systemd"
+            );
+
             let p: Value = d
                 .client
                 .send_json(Method::POST, "/api/plugins/hello-rust/disable", &json!({}))
