@@ -229,18 +229,7 @@ fn enable_runs_a_unit_that_serves_and_logs_to_the_journal() {
                 )
                 .await
                 .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let p: Value = d.client.get("/api/plugins/hello-rust").await.unwrap();
-                if p["status"]["state"] == "running" && main_pid(unit) != pid {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "not restarted with the setting: {p:#}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            wait_restarted(&d.client, "hello-rust", u64::from(pid)).await;
             let greeting: Value = d
                 .client
                 .get("/api/plugins/hello-rust/route/greeting")

@@ -213,10 +213,14 @@ where
         }
         Body::Bytes(limit) => limit,
     };
-    let declared = headers
+    collect_limited(declared_length(headers), stream, limit).await
+}
+
+/// The body length the request declares in `Content-Length`, if it is a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    collect_limited(declared, stream, limit).await
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
 }
 
 /// `application/json`, any case, with or without parameters such as `charset`.

@@ -74,9 +74,7 @@ impl Uploads {
         let permit = Arc::clone(&self.one_at_a_time)
             .try_acquire_owned()
             .map_err(|_| ApiError::install_in_progress())?;
-        let declared = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = pipeline::declared_length(headers);
         if declared.is_some_and(|length| length > self.limit) {
             return Err(ApiError::payload_too_large(self.limit_usize()));
         }
