@@ -24,6 +24,7 @@ pub mod auth;
 pub mod backup;
 pub mod error;
 pub mod events;
+pub mod fingerprint;
 pub mod kv;
 pub mod logs;
 mod names;
@@ -41,6 +42,7 @@ pub use backup::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
+pub use fingerprint::{BadFingerprint, CertFingerprint};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{

@@ -7,7 +7,6 @@
 //! This module knows files, PEM and rustls; `api/server.rs` runs the handshake with the
 //! [`TlsAcceptor`] made here.
 
-mod fingerprint;
 mod self_signed;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +17,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 
-pub use fingerprint::Fingerprint;
+/// `toru-api`'s, so `toructl` reads and pins the very text `toructl status` and the log print.
+pub use toru_api::CertFingerprint as Fingerprint;
 
 /// The certificate file in the TLS directory: PEM, the server's certificate first, then any
 /// intermediates (certbot's `fullchain.pem`).
