@@ -13,7 +13,9 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpStream, UnixStream};
-use toru_api::{ErrorBody, ErrorCode};
+use toru_api::{CertFingerprint, ErrorBody, ErrorCode};
+
+use crate::tls::{self, Trust};
 
 /// Where the daemon is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +24,55 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// `host:port` over plain HTTP; a session token authorises.
     Tcp(String),
+    /// `host:port` over HTTPS (the daemon's `tls_listen`), accepting the certificates `Trust`
+    /// accepts; a session token authorises.
+    Https(String, Trust),
 }
 
 impl Endpoint {
-    /// Parses `http://host:port[/]`. TLS is left to a proxy in front of the daemon.
+    /// Parses `http://host:port[/]` or `https://host:port[/]` (an https one trusts the system's
+    /// authorities until [`Endpoint::pinned`] says otherwise).
     pub fn from_url(url: &str) -> Result<Endpoint, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("{url}: only http:// URLs are supported (put TLS in a proxy)")
-        })?;
+        let (rest, https) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else {
+            return Err(format!(
+                "{url}: expected http://HOST:PORT or https://HOST:PORT"
+            ));
+        };
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            return Err(format!("{url}: expected http://HOST:PORT"));
+            return Err(format!("{url}: expected http(s)://HOST:PORT"));
         }
-        Ok(Endpoint::Tcp(authority.to_owned()))
+        let authority = authority.to_owned();
+        Ok(if https {
+            Endpoint::Https(authority, Trust::System)
+        } else {
+            Endpoint::Tcp(authority)
+        })
+    }
+
+    /// The same endpoint accepting only the certificate with this fingerprint; an endpoint
+    /// without TLS has no certificate to pin and is returned as it is.
+    pub fn pinned(self, fingerprint: Option<CertFingerprint>) -> Endpoint {
+        match (self, fingerprint) {
+            (Endpoint::Https(authority, _), Some(pin)) => {
+                Endpoint::Https(authority, Trust::Pinned(pin))
+            }
+            (endpoint, _) => endpoint,
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "{}", path.display()),
+            Endpoint::Tcp(authority) => write!(f, "http://{authority}"),
+            Endpoint::Https(authority, _) => write!(f, "https://{authority}"),
+        }
     }
 }
 
@@ -65,9 +103,37 @@ pub enum ClientError {
         /// Seconds to wait before trying again, from a `Retry-After` header (429, 503).
         retry_after: Option<u64>,
     },
+    /// The daemon's TLS certificate is not one this client trusts: no authority in the system's
+    /// store signed it, or it is not the pinned one.
+    #[error("the certificate of {endpoint} is not trusted: {reason}")]
+    UntrustedCertificate {
+        /// Where we tried.
+        endpoint: String,
+        /// What the TLS library said.
+        reason: String,
+    },
     /// The answer could not be understood.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
+}
+
+impl ClientError {
+    /// The error for a connection to `endpoint` that failed with `error`: a certificate the
+    /// client does not trust, or a daemon it could not reach.
+    pub fn from_io(endpoint: &Endpoint, error: std::io::Error) -> ClientError {
+        if let Some(reason) = tls::certificate_problem(&error) {
+            ClientError::UntrustedCertificate {
+                endpoint: endpoint.to_string(),
+                reason,
+            }
+        } else {
+            ClientError::Unreachable {
+                endpoint: endpoint.to_string(),
+                reason: error.to_string(),
+                kind: Some(error.kind()),
+            }
+        }
+    }
 }
 
 /// A raw response.
@@ -117,10 +183,12 @@ impl Client {
     }
 
     fn describe(&self) -> String {
-        match &self.endpoint {
-            Endpoint::Unix(path) => path.display().to_string(),
-            Endpoint::Tcp(authority) => format!("http://{authority}"),
-        }
+        self.endpoint.to_string()
+    }
+
+    /// Where this client sends its requests.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     async fn send(
@@ -136,7 +204,7 @@ impl Client {
                 reason,
                 kind,
             };
-        let not_connected = |e: std::io::Error| unreachable(e.to_string(), Some(e.kind()));
+        let not_connected = |e| ClientError::from_io(&self.endpoint, e);
         let (io, host): (TokioIo<Box<dyn Io>>, String) = match &self.endpoint {
             Endpoint::Unix(path) => {
                 let stream = UnixStream::connect(path).await.map_err(not_connected)?;
@@ -144,6 +212,12 @@ impl Client {
             }
             Endpoint::Tcp(authority) => {
                 let stream = TcpStream::connect(authority).await.map_err(not_connected)?;
+                (TokioIo::new(Box::new(stream)), authority.clone())
+            }
+            Endpoint::Https(authority, trust) => {
+                let stream = tls::connect(authority, *trust)
+                    .await
+                    .map_err(|e| ClientError::from_io(&self.endpoint, e))?;
                 (TokioIo::new(Box::new(stream)), authority.clone())
             }
         };
@@ -363,7 +437,10 @@ mod tests {
             Endpoint::from_url("http://host:1/"),
             Ok(Endpoint::Tcp("host:1".into()))
         );
-        assert!(Endpoint::from_url("https://host:1").is_err());
+        assert_eq!(
+            Endpoint::from_url("https://host:1"),
+            Ok(Endpoint::Https("host:1".into(), Trust::System))
+        );
         assert!(Endpoint::from_url("http://host:1/path").is_err());
         assert!(Endpoint::from_url("host:1").is_err());
     }

@@ -4,5 +4,7 @@
 
 pub mod api;
 pub mod client;
+pub mod tls;
 
 pub use client::{Client, ClientError, Endpoint};
+pub use tls::Trust;
