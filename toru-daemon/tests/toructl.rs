@@ -520,9 +520,7 @@ async fn exit_codes_say_what_went_wrong() {
     // 2: usage errors, from clap or from us.
     assert_eq!(run_with(&["plugin", "frobnicate"], None).await.code, 2);
     assert_eq!(
-        run_with(&["--url", "https://x:1", "status"], None)
-            .await
-            .code,
+        run_with(&["--url", "ftp://x:1", "status"], None).await.code,
         2
     );
     assert_eq!(
@@ -899,4 +897,185 @@ async fn plugin_config_shows_sets_by_the_schemas_types_and_unsets() {
         unset.stderr
     );
     d.stop().await;
+}
+
+/// Two daemons at once, one on plain HTTP and one on TLS with its self-signed certificate, both
+/// driven by one `toructl` through contexts, as from an administrator's laptop: `login
+/// --context` keeps each session (the TLS one only once its fingerprint, which the refusal
+/// shows, is passed), `--context` picks one, `context use` changes the default,
+/// `--all-contexts` lists both in one table and says which failed, and `context remove` ends
+/// the session on the daemon. The file that holds the tokens is 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_drive_two_daemons_at_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use support::api::test_config;
+    use support::ctl::run_configured;
+
+    let (_dirs_a, a) = started().await;
+    a.create_admin().await;
+    let dirs_b = Dirs::new();
+    let mut config_b = test_config(&dirs_b);
+    config_b.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+    let b = ApiDaemon::start_with(config_b).await;
+    b.create_admin().await;
+    let fingerprint = b
+        .local
+        .status()
+        .await
+        .unwrap()
+        .tls
+        .unwrap()
+        .sha256_fingerprint;
+
+    let home = tempfile::tempdir().unwrap();
+    let password = format!("{PASSWORD}\n");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let stdin = stdin.map(str::to_owned);
+        let home = home.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_configured(&home, &args, stdin.as_deref()).await
+        }
+    };
+    let url_a = format!("http://{}", a.daemon.http_addr);
+    let url_b = format!("https://{}", b.daemon.tls_addr.unwrap());
+
+    let login_a = run(
+        &["login", "--context", "web-a", &url_a, "admin"],
+        Some(&password),
+    )
+    .await;
+    ok(&login_a, "login to web-a");
+    assert!(
+        login_a.stderr.contains("saved as context web-a"),
+        "{}",
+        login_a.stderr
+    );
+
+    // Not a terminal, so no question: the refusal shows the fingerprint to check and pass.
+    let untrusted = run(
+        &["login", "--context", "web-b", &url_b, "admin"],
+        Some(&password),
+    )
+    .await;
+    assert_eq!(untrusted.code, 2, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.contains(&fingerprint) && untrusted.stderr.contains("--fingerprint"),
+        "{}",
+        untrusted.stderr
+    );
+    let other = "00".repeat(32);
+    let pinned_wrong = run(
+        &[
+            "login",
+            "--context",
+            "web-b",
+            &url_b,
+            "admin",
+            "--fingerprint",
+            &other,
+        ],
+        Some(&password),
+    )
+    .await;
+    assert_eq!(pinned_wrong.code, 3, "{}", pinned_wrong.stderr);
+    assert!(
+        pinned_wrong.stderr.contains("not trusted"),
+        "{}",
+        pinned_wrong.stderr
+    );
+    let login_b = run(
+        &[
+            "login",
+            "--context",
+            "web-b",
+            &url_b,
+            "admin",
+            "--fingerprint",
+            &fingerprint,
+        ],
+        Some(&password),
+    )
+    .await;
+    ok(&login_b, "login to web-b with its fingerprint");
+
+    let file = home.path().join("toru/contexts.toml");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let stored: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let session_a = stored["contexts"]["web-a"]["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        stored["contexts"]["web-b"]["fingerprint"].as_str(),
+        Some(&*fingerprint)
+    );
+
+    let list = run(&["context", "list"], None).await;
+    ok(&list, "context list");
+    assert!(!list.stdout.contains(&session_a), "never prints a token");
+    for row in [
+        "*\tlocal\t".to_owned(),
+        format!("\tweb-a\t{url_a}\tadmin\t-"),
+        format!("\tweb-b\t{url_b}\tadmin\tpinned"),
+    ] {
+        assert!(list.stdout.contains(&row), "{row:?} in {}", list.stdout);
+    }
+
+    let instance = |d: &ApiDaemon| d.daemon.plugins.instance_id().to_owned();
+    let on_a = run(&["--context", "web-a", "status"], None).await;
+    ok(&on_a, "status on web-a");
+    assert!(on_a.stdout.contains(&instance(&a)), "{}", on_a.stdout);
+    let on_b = run(&["--context", "web-b", "status"], None).await;
+    ok(&on_b, "status on web-b, over TLS");
+    assert!(on_b.stdout.contains(&instance(&b)), "{}", on_b.stdout);
+
+    ok(
+        &run(&["context", "use", "web-b"], None).await,
+        "context use",
+    );
+    let current = run(&["status"], None).await;
+    assert!(current.stdout.contains(&instance(&b)), "{}", current.stdout);
+    let unknown = run(&["--context", "web-c", "status"], None).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+
+    // The fleet view: a's plugin under its context, b has none; JSON by context.
+    let fleet = run(&["--all-contexts", "plugin", "list"], None).await;
+    ok(&fleet, "--all-contexts plugin list");
+    assert!(
+        fleet.stdout.starts_with("web-a\thello-rust\t"),
+        "{}",
+        fleet.stdout
+    );
+    let fleet_json = run(&["--all-contexts", "--json", "status"], None).await;
+    ok(&fleet_json, "--all-contexts --json status");
+    let by_context: Value = serde_json::from_str(&fleet_json.stdout).unwrap();
+    assert_eq!(by_context["web-a"]["instance_id"], json!(instance(&a)));
+    assert_eq!(by_context["web-b"]["instance_id"], json!(instance(&b)));
+
+    // One daemon gone: the other still answers, and the exit code says one failed.
+    b.stop().await;
+    let partial = run(&["--all-contexts", "status"], None).await;
+    assert_eq!(partial.code, 1, "{}", partial.stderr);
+    assert!(partial.stdout.contains("web-a\t"), "{}", partial.stdout);
+    assert!(
+        partial.stderr.contains("web-b: cannot reach")
+            && partial.stderr.contains("1 of 2 contexts failed: web-b"),
+        "{}",
+        partial.stderr
+    );
+
+    // Removing a context ends its session on the daemon, not only in the file.
+    ok(
+        &run(&["context", "remove", "web-a"], None).await,
+        "context remove",
+    );
+    let with_old_token = run(&["--url", &url_a, "--session", &session_a, "status"], None).await;
+    assert_eq!(with_old_token.code, 1, "{}", with_old_token.stderr);
+    let list = run(&["context", "list"], None).await;
+    assert!(!list.stdout.contains("web-a"), "{}", list.stdout);
+    a.stop().await;
 }

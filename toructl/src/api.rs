@@ -304,6 +304,12 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok((me, session_token(&response.headers)))
     }
+
+    /// `POST /api/auth/logout`: ends this client's session.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.call(Method::POST, "/api/auth/logout", None).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

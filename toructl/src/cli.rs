@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use toru_api::Role;
+use toru_api::{CertFingerprint, Role};
+
+use crate::contexts::ContextName;
 
 /// Drive the Toru daemon: plugins, logs, users, KV.
 #[derive(Debug, Parser)]
@@ -16,12 +18,33 @@ pub struct Cli {
         global = true,
         env = "TORU_SOCKET",
         value_name = "PATH",
-        conflicts_with = "url"
+        conflicts_with_all = ["url", "context"]
     )]
     pub socket: Option<PathBuf>,
-    /// Talk to a daemon over HTTP instead (needs --session or TORU_SESSION; see `login`).
-    #[arg(long, global = true, env = "TORU_URL", value_name = "URL")]
+    /// Talk to a daemon over HTTP or HTTPS instead (needs --session or TORU_SESSION; see
+    /// `login`).
+    #[arg(
+        long,
+        global = true,
+        env = "TORU_URL",
+        value_name = "URL",
+        conflicts_with = "context"
+    )]
     pub url: Option<String>,
+    /// Talk to the daemon of this context (see `toructl context`) instead of the current one;
+    /// `local` is the local socket.
+    #[arg(
+        long,
+        global = true,
+        env = "TORU_CONTEXT",
+        value_name = "NAME",
+        add = crate::complete::context_names()
+    )]
+    pub context: Option<ContextName>,
+    /// Run the command against every stored context in turn (`plugin list` and `status` as one
+    /// table with a CONTEXT column).
+    #[arg(long, global = true, conflicts_with_all = ["socket", "url", "context"])]
+    pub all_contexts: bool,
     /// Session token for --url.
     // Tokens are base64url and may start with '-', which must not read as a flag.
     #[arg(
@@ -42,7 +65,7 @@ pub struct Cli {
 }
 
 /// Top-level commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Daemon version, instance id, supervisor backend and plugin counts.
     Status,
@@ -87,11 +110,21 @@ pub enum Command {
     /// Read and write a plugin's key-value store.
     #[command(subcommand)]
     Kv(KvCommand),
-    /// Log in to a daemon given with --url and print the session token to export as TORU_SESSION.
+    /// Log in to a remote daemon. `toructl login --context NAME URL USER` keeps the session in
+    /// context NAME (`toructl login --context NAME` logs in again when it expired);
+    /// `toructl --url URL login USER` prints the token to export as TORU_SESSION instead.
     Login {
-        /// The user name.
-        username: String,
+        /// With --context: [URL] [USER]; else: USER.
+        #[arg(value_name = "URL|USER", num_args = 0..=2)]
+        args: Vec<String>,
+        /// Trust the daemon's self-signed certificate with this SHA-256 fingerprint (as
+        /// `toructl status` shows it on the server) without asking.
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<CertFingerprint>,
     },
+    /// Named remote daemons, as kubectl's contexts: list, switch, remove.
+    #[command(subcommand)]
+    Context(ContextCommand),
     /// Print the script that registers completion in a shell (plugin ids and user names are
     /// asked of the daemon at <Tab>): `source <(toructl completions bash)`.
     Completions {
@@ -106,8 +139,29 @@ pub enum Command {
     },
 }
 
+/// `toructl context …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ContextCommand {
+    /// Every context, the current one marked with `*`.
+    #[command(visible_alias = "ls")]
+    List,
+    /// Make NAME the context commands use without --context (`local`: the local socket).
+    Use {
+        /// The context.
+        #[arg(add = crate::complete::context_names())]
+        name: ContextName,
+    },
+    /// Forget a context and end its session on the daemon when it can be reached.
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The context.
+        #[arg(add = crate::complete::context_names())]
+        name: ContextName,
+    },
+}
+
 /// `toructl plugin …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum PluginCommand {
     /// All discovered plugins.
     List,
@@ -213,7 +267,7 @@ pub enum PluginCommand {
 }
 
 /// `toructl plugin config ID` or `toructl plugin config set|unset|show ID …`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ConfigArgs {
     /// What to do; without one, show the settings of ID.
@@ -225,7 +279,7 @@ pub struct ConfigArgs {
 }
 
 /// `toructl plugin config …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ConfigCommand {
     /// Show a plugin's settings (secrets only as "set" or "not set").
     Show {
@@ -255,7 +309,7 @@ pub enum ConfigCommand {
 }
 
 /// `toructl plugin license …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum LicenseCommand {
     /// Install (or replace) a plugin's licence key; the plugin restarts to check it.
     Set {
@@ -277,7 +331,7 @@ pub enum LicenseCommand {
 }
 
 /// `toructl user …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
     /// Create a user; the password is prompted for (or read from standard input).
     Add {
@@ -329,7 +383,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 /// `toructl kv …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum KvCommand {
     /// Print one value.
     Get {

@@ -64,8 +64,26 @@ pub fn user_names() -> ArgValueCandidates {
     })
 }
 
+/// The stored contexts' names, each with its URL as help, and `local`.
+pub fn context_names() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        let stored = crate::remote::stored()
+            .map(|(_, c)| c.contexts)
+            .unwrap_or_default();
+        std::iter::once(
+            CompletionCandidate::new(crate::contexts::LOCAL).help(Some("the local socket".into())),
+        )
+        .chain(
+            stored.into_iter().map(|(name, c)| {
+                CompletionCandidate::new(String::from(name)).help(Some(c.url.into()))
+            }),
+        )
+        .collect()
+    })
+}
+
 /// Runs one request against the daemon the environment names (`TORU_URL`, `TORU_SESSION`,
-/// `TORU_SOCKET`, else the default socket), within [`ASK_WITHIN`]; nothing on any failure.
+/// `TORU_SOCKET`, `TORU_CONTEXT`, else the current context or the default socket), within [`ASK_WITHIN`]; nothing on any failure.
 fn ask<T, F, Fut>(request: F) -> Vec<T>
 where
     F: FnOnce(Client) -> Fut,
@@ -79,11 +97,7 @@ where
     };
     // The client's connector is made within the runtime.
     let _entered = runtime.enter();
-    let Ok(client) = crate::connect(
-        std::env::var("TORU_URL").ok().as_deref(),
-        std::env::var_os("TORU_SOCKET").map(Into::into),
-        std::env::var("TORU_SESSION").ok(),
-    ) else {
+    let Ok(client) = crate::remote::Target::from_env().connect() else {
         return Vec::new();
     };
     runtime

@@ -1,13 +1,16 @@
 //! `toructl`: drives the Toru daemon's HTTP API from a shell.
 //!
 //! Exit codes: 0 ok, 1 the daemon refused or failed the request, 2 usage error, 3 the daemon
-//! could not be reached.
+//! could not be reached (or its TLS certificate is not trusted).
 
 mod backup;
 mod cli;
 mod complete;
+mod contexts;
+mod fleet;
 mod manpages;
 mod output;
+mod remote;
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -18,10 +21,10 @@ use clap::Parser;
 use serde::Serialize;
 use toru_api::{
     DiscoveryFailure, ErrorCode, EventsQuery, InstallOutcome, LicenseState, LicenseStatus,
-    LogEntry, LoginRequest, LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState,
-    PluginStatus, Role, SettingField, SettingType, SettingValue, SettingsChange, SignatureStatus,
+    LogEntry, LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
+    Role, SettingField, SettingType, SettingValue, SettingsChange, SignatureStatus,
 };
-use toructl::{Client, ClientError, Endpoint};
+use toructl::{Client, ClientError};
 
 use cli::{
     Cli, Command, ConfigArgs, ConfigCommand, KvCommand, LicenseCommand, PluginCommand, UserCommand,
@@ -37,7 +40,8 @@ struct Failure {
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         let code = match e {
-            ClientError::Unreachable { .. } => 3,
+            // Nothing was said to a daemon whose certificate is not trusted.
+            ClientError::Unreachable { .. } | ClientError::UntrustedCertificate { .. } => 3,
             _ => 1,
         };
         let hint = match &e {
@@ -65,7 +69,10 @@ impl From<ClientError> for Failure {
                 ..
             } => "\nhint: make another user an administrator first (toructl user set-role NAME admin)".into(),
             ClientError::Api { status, .. } if status.as_u16() == 401 => {
-                "\nhint: with --url, log in first: toructl --url URL login NAME, then export TORU_SESSION".into()
+                "\nhint: log in first (toructl login --context NAME URL USER), or again when the session expired (toructl login --context NAME)".into()
+            }
+            ClientError::UntrustedCertificate { .. } => {
+                "\nhint: compare the certificate with `toructl status` on the server; if it changed on purpose, log in again with --fingerprint".into()
             }
             ClientError::Api { status, .. } if status.as_u16() == 403 => {
                 "\nhint: the local socket is for root and members of group toru (sudo, or: adduser $USER toru)".into()
@@ -134,23 +141,6 @@ fn default_socket() -> PathBuf {
     }
 }
 
-fn client(cli: &Cli) -> Result<Client, Failure> {
-    connect(cli.url.as_deref(), cli.socket.clone(), cli.session.clone())
-}
-
-/// A client for the daemon at `url`, else on the Unix socket `socket` (else the default one).
-fn connect(
-    url: Option<&str>,
-    socket: Option<PathBuf>,
-    session: Option<String>,
-) -> Result<Client, Failure> {
-    let endpoint = match url {
-        Some(url) => Endpoint::from_url(url).map_err(usage)?,
-        None => Endpoint::Unix(socket.unwrap_or_else(default_socket)),
-    };
-    Ok(Client::new(endpoint, session))
-}
-
 /// `toructl manpages DIR`.
 fn manpages(dir: &std::path::Path) -> Outcome {
     let written = manpages::write_all(dir)
@@ -166,13 +156,24 @@ async fn run(cli: Cli) -> Outcome {
                 .map_err(|e| usage(e.to_string()));
         }
         Command::Manpages { dir } => return manpages(dir),
+        Command::Context(cmd) => return remote::context(cmd.clone(), cli.json).await,
+        Command::Login { args, fingerprint } => {
+            return remote::login(&cli, args, *fingerprint).await;
+        }
         _ => {}
     }
-    let client = client(&cli)?;
-    let json = cli.json;
-    match cli.command {
-        Command::Status => status(&client, json).await,
-        Command::Plugin(cmd) => plugin(&client, cmd, json).await,
+    if cli.all_contexts {
+        return fleet::run(cli.command, cli.json).await;
+    }
+    let client = remote::Target::of(&cli).connect()?;
+    dispatch(&client, cli.command, cli.json).await
+}
+
+/// Runs one command against one daemon.
+async fn dispatch(client: &Client, command: Command, json: bool) -> Outcome {
+    match command {
+        Command::Status => status(client, json).await,
+        Command::Plugin(cmd) => plugin(client, cmd, json).await,
         Command::Events {
             plugin,
             kind,
@@ -185,14 +186,16 @@ async fn run(cli: Cli) -> Outcome {
                 kind,
                 actor,
             };
-            events(&client, &query, json).await
+            events(client, &query, json).await
         }
-        Command::Backup { output } => backup::whole(&client, output).await,
-        Command::Restore { file, no_wait } => backup::restore(&client, &file, !no_wait, json).await,
-        Command::User(cmd) => user(&client, cmd, json).await,
-        Command::Kv(cmd) => kv(&client, cmd, json).await,
-        Command::Login { username } => login(&client, &cli.url, &username).await,
-        Command::Completions { .. } | Command::Manpages { .. } => unreachable!("handled above"),
+        Command::Backup { output } => backup::whole(client, output).await,
+        Command::Restore { file, no_wait } => backup::restore(client, &file, !no_wait, json).await,
+        Command::User(cmd) => user(client, cmd, json).await,
+        Command::Kv(cmd) => kv(client, cmd, json).await,
+        Command::Login { .. }
+        | Command::Context(_)
+        | Command::Completions { .. }
+        | Command::Manpages { .. } => unreachable!("handled by run"),
     }
 }
 
@@ -266,6 +269,26 @@ fn permissions(p: &Permissions) -> String {
     }
 }
 
+/// The columns of `plugin list`, one [`plugin_row`] a plugin (the fleet view puts CONTEXT
+/// first).
+const PLUGIN_COLUMNS: [&str; 7] = [
+    "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
+];
+
+/// One plugin as a `plugin list` row.
+fn plugin_row(p: &Plugin) -> Vec<Cell> {
+    let s = &p.status;
+    vec![
+        p.id.as_str().into(),
+        p.name.as_str().into(),
+        p.version.as_str().into(),
+        yes_no(s.enabled).into(),
+        Cell::state(s.state),
+        health(s).into(),
+        s.restarts.to_string().into(),
+    ]
+}
+
 async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
     match cmd {
         PluginCommand::List => {
@@ -274,20 +297,9 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 print_json(&plugins);
                 return Ok(());
             }
-            let mut t = Rows::new(&[
-                "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
-            ]);
+            let mut t = Rows::new(&PLUGIN_COLUMNS);
             for p in &plugins {
-                let s = &p.status;
-                t.add(vec![
-                    p.id.as_str().into(),
-                    p.name.as_str().into(),
-                    p.version.as_str().into(),
-                    yes_no(s.enabled).into(),
-                    Cell::state(s.state),
-                    health(s).into(),
-                    s.restarts.to_string().into(),
-                ]);
+                t.add(plugin_row(p));
             }
             t.print();
             // On stderr, so `plugin list | awk …` still reads only plugins.
@@ -1097,27 +1109,6 @@ async fn kv(client: &Client, cmd: KvCommand, json: bool) -> Outcome {
             }
         }
     }
-    Ok(())
-}
-
-async fn login(client: &Client, url: &Option<String>, username: &str) -> Outcome {
-    if url.is_none() {
-        return Err(usage(
-            "login is for --url; on the host the local socket needs no login",
-        ));
-    }
-    let password = read_password("Password: ")?;
-    let (_, token) = client
-        .login(&LoginRequest {
-            username: username.to_owned(),
-            password,
-        })
-        .await?;
-    let token = token.ok_or_else(|| Failure {
-        code: 1,
-        message: "the daemon set no session cookie".into(),
-    })?;
-    println!("export TORU_SESSION={token}");
     Ok(())
 }
 

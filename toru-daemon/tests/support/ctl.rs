@@ -1,5 +1,6 @@
 //! Running the real `toructl` binary against a test daemon, as an admin would.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,12 +17,21 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Runs toructl with no contexts: its config directory does not exist, so a developer's own
+/// `~/.config/toru/contexts.toml` never changes what a test talks to.
 pub async fn run_with(args: &[&str], stdin: Option<&str>) -> Run {
+    run_configured(Path::new("/nonexistent/toru-tests"), args, stdin).await
+}
+
+/// Runs toructl with `config_home` as its `XDG_CONFIG_HOME`, where contexts are kept.
+pub async fn run_configured(config_home: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut child = Command::new(toructl())
         .args(args)
         .env_remove("TORU_SOCKET")
         .env_remove("TORU_URL")
         .env_remove("TORU_SESSION")
+        .env_remove("TORU_CONTEXT")
+        .env("XDG_CONFIG_HOME", config_home)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
