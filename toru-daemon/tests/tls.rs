@@ -1,5 +1,5 @@
-//! The built-in TLS listener, end to end: a real daemon from `Daemon::start` and a real rustls
-//! client that trusts exactly the certificate whose SHA-256 the daemon reports in
+//! The built-in TLS listener, end to end: a real daemon from `Daemon::start` and `toructl`'s
+//! rustls client that trusts exactly the certificate whose SHA-256 the daemon reports in
 //! `GET /api/status`, as an administrator checks a browser's first warning against
 //! `toructl status`.
 
@@ -7,7 +7,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,18 +15,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use tokio_rustls::rustls::crypto::{
-    CryptoProvider, verify_tls12_signature, verify_tls13_signature,
-};
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use toru_api::CertFingerprint;
 
 use support::api::{ApiDaemon, PASSWORD, test_config};
 use support::ctl::{ctl, ok};
@@ -36,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use toru_daemon::Daemon;
 use toru_daemon::api::activation::Inherited;
 use toru_daemon::config::Config;
-use toructl::{Client, Endpoint};
+use toructl::{Client, Endpoint, Trust};
 
 /// A test daemon's configuration with the TLS listener on a free loopback port.
 fn tls_config(dirs: &Dirs) -> Config {
@@ -45,8 +35,8 @@ fn tls_config(dirs: &Dirs) -> Config {
     config
 }
 
-/// The fingerprint `GET /api/status` reports, as text and as bytes.
-async fn reported_fingerprint(d: &ApiDaemon) -> (String, [u8; 32]) {
+/// The fingerprint `GET /api/status` reports, as text and as `toructl` pins it.
+async fn reported_fingerprint(d: &ApiDaemon) -> (String, CertFingerprint) {
     let status = d.local.status().await.unwrap();
     let tls = status.tls.expect("status reports the TLS listener");
     assert_eq!(tls.listen, d.daemon.tls_addr.unwrap().to_string());
@@ -55,87 +45,17 @@ async fn reported_fingerprint(d: &ApiDaemon) -> (String, [u8; 32]) {
         text.len() == 95 && *text == text.to_uppercase(),
         "colon-separated upper-case hex: {text}"
     );
-    let bytes = hex_fingerprint(text);
-    (tls.sha256_fingerprint, bytes)
+    let pin = text.parse().expect("toructl reads what the daemon shows");
+    (tls.sha256_fingerprint, pin)
 }
 
-#[expect(
-    deprecated,
-    reason = "the provider the daemon serves with; see toru_daemon::tls"
-)]
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Trusts exactly the certificate whose SHA-256 is `0`, whatever its names and issuer, and
-/// checks the handshake's signatures against it as usual (so the server must hold its key).
-#[derive(Debug)]
-struct Pinned([u8; 32], Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let seen: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if seen == self.0 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("not the pinned certificate".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.1.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.1.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// An HTTP/1.1 connection over TLS to `addr` that trusts only the certificate `pin`.
-async fn connect(addr: SocketAddr, pin: [u8; 32]) -> std::io::Result<SendRequest<Full<Bytes>>> {
-    let provider = provider();
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned(pin, provider)))
-        .with_no_client_auth();
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await?;
+/// An HTTP/1.1 connection over TLS to `addr` that trusts only the certificate `pin`, made by
+/// `toructl`'s TLS client as a context pinning the daemon's self-signed certificate makes it.
+async fn connect(
+    addr: SocketAddr,
+    pin: CertFingerprint,
+) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    let tls = toructl::tls::connect(&addr.to_string(), Trust::Pinned(pin)).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();
@@ -302,14 +222,14 @@ async fn a_client_pinning_another_certificate_is_refused_and_a_silent_one_is_clo
     config.http_idle_timeout = Some(Duration::from_millis(200));
     let d = ApiDaemon::start_with(config).await;
     let addr = d.daemon.tls_addr.unwrap();
-    let (_, mut pin) = reported_fingerprint(&d).await;
-    pin[0] ^= 1;
-    let err = connect(addr, pin)
+    let (served, _) = reported_fingerprint(&d).await;
+    let err = connect(addr, CertFingerprint::of(b"another certificate"))
         .await
         .expect_err("another certificate is not trusted");
+    let problem = toructl::tls::certificate_problem(&err).expect("a certificate error");
     assert!(
-        err.to_string().contains("not the pinned certificate"),
-        "{err}"
+        problem.contains(&format!("is {served}, not the pinned")),
+        "{problem}"
     );
 
     // A client that never starts its handshake holds its slot only until the idle timeout.
@@ -334,7 +254,7 @@ async fn a_certificate_dropped_into_the_tls_dir_is_served_instead_of_a_generated
         made.signing_key.serialize_pem(),
     )
     .unwrap();
-    let expected: [u8; 32] = Sha256::digest(made.cert.der().as_ref()).into();
+    let expected = CertFingerprint::of(made.cert.der());
 
     let d = ApiDaemon::start_with(config).await;
     let (_, reported) = reported_fingerprint(&d).await;
@@ -416,7 +336,7 @@ async fn under_socket_activation_the_passed_socket_at_tls_listen_is_the_tls_one(
     let local = Client::new(Endpoint::Unix(daemon.socket_path.clone()), None);
     let reported = local.status().await.unwrap().tls.unwrap();
     assert_eq!(reported.listen, tls_addr.to_string());
-    let pin: [u8; 32] = hex_fingerprint(&reported.sha256_fingerprint);
+    let pin: CertFingerprint = reported.sha256_fingerprint.parse().unwrap();
     let mut client = connect(tls_addr, pin).await.unwrap();
     let host = format!("localhost:{}", tls_addr.port());
     let health = send(&mut client, Method::GET, "/api/health", &host, &[], None).await;
@@ -455,13 +375,4 @@ async fn a_passed_plain_socket_that_is_not_loopback_is_refused_at_start() {
         message.contains("tls_listen") && message.contains(&addr.to_string()),
         "{message}"
     );
-}
-
-/// `AB:CD:…` as bytes.
-fn hex_fingerprint(text: &str) -> [u8; 32] {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|pair| u8::from_str_radix(pair, 16).unwrap())
-        .collect();
-    bytes.try_into().expect("32 bytes")
 }
