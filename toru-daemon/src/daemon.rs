@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::activation::Inherited;
+use crate::api::handlers::events::{EventStreams, MAX_EVENT_STREAMS};
 use crate::api::listeners::TcpListeners;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::upload::Uploads;
@@ -26,6 +27,7 @@ use crate::plugins::settings::RestartPolicy;
 use crate::plugins::trust::{Trust, TrustedKeys};
 use crate::plugins::{PluginManager, Settings};
 use crate::store::{EventKind, NewEvent, Store, spawn_event_cleanup};
+use crate::webhooks::{self, Origin};
 
 /// A started daemon: what tests and `main` hold on to.
 pub struct Daemon {
@@ -102,6 +104,20 @@ impl Daemon {
             config.event_retention,
             shutdown.clone(),
         ));
+        // Before anything records an event, so webhooks get the first plugin starts too.
+        let origin = Origin::of(&store)
+            .await
+            .context("cannot read the installation id")?;
+        webhooks::start(
+            config.webhooks.clone(),
+            store.clone(),
+            origin,
+            config.webhook_retry,
+            &tasks,
+            shutdown.clone(),
+        )
+        .await
+        .context("cannot start the webhooks")?;
         let mut settings = Settings::new(config.plugins_dir.clone());
         settings.max_failures = config.max_failures;
         settings.request_timeout = config.request_timeout;
@@ -146,6 +162,7 @@ impl Daemon {
             web_root: config.web_root.as_deref().map(Into::into),
             tls: tcp.tls.as_ref().map(|tls| Arc::new(tls.status.clone())),
             uploads: Arc::new(Uploads::new(plugins.staging_dir(), config.max_upload_bytes)),
+            event_streams: Arc::new(EventStreams::new(MAX_EVENT_STREAMS, shutdown.clone())),
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),
