@@ -88,23 +88,9 @@ impl Daemon {
                 )
             })?;
         store.set_kv_quota(config.kv_quota_bytes);
-        if let Some(restored) = &restored {
-            let details = restored.details();
-            tracing::warn!("{details}");
-            let event = NewEvent::daemon(EventKind::BackupRestored, &details);
-            let event = match &restored.actor {
-                Some(actor) => event.by(actor),
-                None => event,
-            };
-            store.record_event_or_log(event).await;
-        }
         let tasks = TaskTracker::new();
-        tasks.spawn(spawn_event_cleanup(
-            store.clone(),
-            config.event_retention,
-            shutdown.clone(),
-        ));
-        // Before anything records an event, so webhooks get the first plugin starts too.
+        // Before anything records an event, so webhooks get a restore and the first plugin starts
+        // too.
         let origin = Origin::of(&store)
             .await
             .context("cannot read the installation id")?;
@@ -118,6 +104,21 @@ impl Daemon {
         )
         .await
         .context("cannot start the webhooks")?;
+        if let Some(restored) = &restored {
+            let details = restored.details();
+            tracing::warn!("{details}");
+            let event = NewEvent::daemon(EventKind::BackupRestored, &details);
+            let event = match &restored.actor {
+                Some(actor) => event.by(actor),
+                None => event,
+            };
+            store.record_event_or_log(event).await;
+        }
+        tasks.spawn(spawn_event_cleanup(
+            store.clone(),
+            config.event_retention,
+            shutdown.clone(),
+        ));
         let mut settings = Settings::new(config.plugins_dir.clone());
         settings.max_failures = config.max_failures;
         settings.request_timeout = config.request_timeout;

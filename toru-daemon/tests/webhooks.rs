@@ -19,8 +19,8 @@ use support::api::{ApiDaemon, test_config};
 use support::fixtures::crashing_plugin;
 use support::harness::Dirs;
 use tokio::sync::mpsc;
-use toru_daemon::store::{Event, EventFilter, EventKind};
-use toru_daemon::webhooks::{RetryPolicy, Webhook, WebhookFile};
+use toru_daemon::store::{Event, EventFilter, EventKind, NewEvent};
+use toru_daemon::webhooks::{OUTBOX_CAPACITY, RetryPolicy, Webhook, WebhookFile};
 
 const SECRET: &str = "it is a secret to everybody";
 
@@ -380,6 +380,55 @@ async fn a_receiver_that_never_answers_does_not_hold_up_the_api() {
     tokio::time::timeout(Duration::from_secs(30), api)
         .await
         .expect("the API answers while a delivery hangs");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_for_a_stuck_receiver_drops_the_oldest_and_says_how_many() {
+    let dirs = Dirs::new();
+    let (addr, mut rx) = receiver(Answers::Never).await;
+    let mut config = test_config(&dirs);
+    config.webhooks = vec![webhook(&dirs, &format!("http://{addr}/"), &["*"], Some(5))];
+    config.webhook_retry = RetryPolicy {
+        attempts: 1,
+        ..QUICK
+    };
+    let d = ApiDaemon::start_with(config).await;
+    // One event in delivery (the receiver holds it for the attempt's 5 s), then more than
+    // the outbox holds, recorded meanwhile (in well under those 5 s).
+    let flood = OUTBOX_CAPACITY + 100;
+    d.local.rescan().await.unwrap();
+    next(&mut rx).await;
+    for _ in 0..flood {
+        d.daemon
+            .store
+            .record_event(NewEvent::daemon(EventKind::KvSet, "flood"))
+            .await
+            .unwrap();
+    }
+    let filter = EventFilter {
+        kind: Some(EventKind::WebhookFailed),
+        ..EventFilter::default()
+    };
+    let mut failures = d.daemon.store.follow_events(filter, Some(0)).await.unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let failure = failures.next().await.unwrap();
+            if failure.details.contains("dropped") {
+                return failure;
+            }
+        }
+    })
+    .await
+    .expect("a webhook_failed about dropped events within 20 s");
+    assert!(
+        dropped.details.contains("100 events dropped")
+            && dropped
+                .details
+                .contains(&format!("queue of {OUTBOX_CAPACITY}")),
+        "{}",
+        dropped.details
+    );
     d.stop().await;
 }
 
