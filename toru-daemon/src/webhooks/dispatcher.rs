@@ -81,6 +81,11 @@ pub async fn start(
             outbox: Outbox::new(OUTBOX_CAPACITY),
         }));
     }
+    let names: Vec<&str> = destinations
+        .iter()
+        .map(|d| d.webhook.name.as_str())
+        .collect();
+    tracing::info!(webhooks = ?names, "sending events to webhooks");
     let mut follower = store.follow_events(EventFilter::default(), None).await?;
     let origin = Arc::new(origin);
     for destination in &destinations {
