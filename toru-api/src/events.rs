@@ -80,11 +80,15 @@ pub enum EventKind {
     /// An administrator changed the plugin's settings; the details name the changed settings,
     /// never their values.
     SettingsChanged,
+    /// A webhook delivery failed for good: every attempt failed, the receiver refused it, or
+    /// it was dropped from a full queue. Never itself sent to webhooks, so a broken receiver
+    /// cannot make a loop.
+    WebhookFailed,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -118,6 +122,7 @@ impl EventKind {
         EventKind::RolledBack,
         EventKind::Uninstalled,
         EventKind::SettingsChanged,
+        EventKind::WebhookFailed,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -157,6 +162,7 @@ impl EventKind {
             EventKind::RolledBack => "rolled_back",
             EventKind::Uninstalled => "uninstalled",
             EventKind::SettingsChanged => "settings_changed",
+            EventKind::WebhookFailed => "webhook_failed",
         }
     }
 }
@@ -294,6 +300,23 @@ pub struct EventsQuery {
     /// Only changes made by this actor: a dashboard user name, a local caller's system user
     /// name, or `uid N`.
     pub actor: Option<String>,
+}
+
+/// The query of `GET /api/events/follow`: the filters of [`EventsQuery`], and where to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FollowEventsQuery {
+    /// Only this plugin's events.
+    pub plugin: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<EventKind>,
+    /// Only changes made by this actor, as for `GET /api/events`.
+    pub actor: Option<String>,
+    /// Start after the event with this id: every later event that matches is sent first, in
+    /// order, then new ones as they are recorded. Without it (and without a `Last-Event-ID`
+    /// header, which a reconnecting `EventSource` sends and which this overrides), only events
+    /// recorded from now on are sent.
+    pub after: Option<i64>,
 }
 
 #[cfg(test)]

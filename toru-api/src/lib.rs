@@ -19,6 +19,7 @@
 //! | [`auth`] | login, "who am I", users |
 //! | [`status`] | the daemon's status and health |
 //! | [`backup`] | a whole backup's manifest and a plugin's backup |
+//! | [`webhooks`] | the body the daemon POSTs to a webhook, and its headers |
 
 pub mod auth;
 pub mod backup;
@@ -32,6 +33,7 @@ pub mod plugins;
 pub mod settings;
 pub mod status;
 mod typescript;
+pub mod webhooks;
 
 pub use auth::{
     AuthMethod, LoginRequest, Me, NewPassword, NewRole, NewUser, PasswordChange, Role, User,
@@ -41,7 +43,7 @@ pub use backup::{
     RestoreStaged,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
+pub use events::{Actor, Event, EventKind, EventsQuery, FollowEventsQuery, UnknownEventKind};
 pub use fingerprint::{BadFingerprint, CertFingerprint};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
@@ -53,3 +55,4 @@ pub use plugins::{
 pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;
+pub use webhooks::{WEBHOOK_PAYLOAD_VERSION, WebhookPayload};

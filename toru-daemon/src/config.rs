@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::plugins::settings;
 use crate::plugins::trust::SignaturePolicy;
+use crate::webhooks::{RetryPolicy, Webhook, WebhookFile};
 
 /// Which supervisor backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -105,6 +106,7 @@ struct FileConfig {
     event_retention_days: Option<u32>,
     max_upload_bytes: Option<u64>,
     upgrade_health_window_secs: Option<u64>,
+    webhooks: Option<Vec<WebhookFile>>,
 }
 
 /// The resolved configuration.
@@ -171,6 +173,11 @@ pub struct Config {
     /// defaults, 10 s and 5 s, are what plugins are written against), but tests of the health
     /// window shorten them.
     pub ping: (Duration, Duration),
+    /// Where events are POSTed (`[[webhooks]]`), checked and with their secrets read.
+    pub webhooks: Vec<Webhook>,
+    /// How webhook deliveries are retried; not a file key (the default is documented), but
+    /// tests shorten it.
+    pub webhook_retry: RetryPolicy,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -272,6 +279,12 @@ impl Config {
             .clone()
             .or(file.plugins_dir)
             .unwrap_or_else(|| data_dir.join("plugins"));
+        let webhooks = Webhook::resolve_all(file.webhooks.as_deref().unwrap_or_default()).map_err(
+            |reason| ConfigError {
+                path: config_file.clone().unwrap_or_default(),
+                reason,
+            },
+        )?;
         let log_dir = args
             .log_dir
             .clone()
@@ -343,6 +356,8 @@ impl Config {
                 settings::DEFAULT_PING_INTERVAL,
                 settings::DEFAULT_PING_TIMEOUT,
             ),
+            webhooks,
+            webhook_retry: RetryPolicy::default(),
             data_dir,
         })
     }
@@ -441,14 +456,15 @@ mod tests {
 
     #[test]
     fn the_packaged_config_file_documents_every_key_with_a_valid_value() {
-        // packaging/toru.toml has every key commented out as `#key = value`; uncommented, the
+        // packaging/toru.toml has every key commented out as `#key = value` (and the example
+        // `#[[webhooks]]` table last); uncommented, the
         // file must parse, and set every key. The destructuring below stops compiling when a
         // key is added to FileConfig, until it is documented there too.
         let text = include_str!("../../packaging/toru.toml");
         let keys: String = text
             .lines()
             .filter_map(|l| l.strip_prefix('#'))
-            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase() || c == '['))
             .map(|l| format!("{l}\n"))
             .collect();
         let file: FileConfig = toml::from_str(&keys).expect("packaging/toru.toml's keys parse");
@@ -476,6 +492,7 @@ mod tests {
             trusted_keys_dir,
             max_upload_bytes,
             upgrade_health_window_secs,
+            webhooks,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -488,6 +505,10 @@ mod tests {
         assert!(signatures.is_some() && trusted_keys_dir.is_some());
         assert!(max_upload_bytes.is_some() && upgrade_health_window_secs.is_some());
         assert!(tls_listen.is_some() && tls_dir.is_some());
+        assert!(
+            webhooks.is_some_and(|w| w.len() == 1),
+            "one example [[webhooks]] table"
+        );
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::activation::Inherited;
+use crate::api::handlers::events::{EventStreams, MAX_EVENT_STREAMS};
 use crate::api::listeners::TcpListeners;
 use crate::api::server::{self, Listener, bind_unix};
 use crate::api::upload::Uploads;
@@ -26,6 +27,7 @@ use crate::plugins::settings::RestartPolicy;
 use crate::plugins::trust::{Trust, TrustedKeys};
 use crate::plugins::{PluginManager, Settings};
 use crate::store::{EventKind, NewEvent, Store, spawn_event_cleanup};
+use crate::webhooks::{self, Origin};
 
 /// A started daemon: what tests and `main` hold on to.
 pub struct Daemon {
@@ -86,6 +88,22 @@ impl Daemon {
                 )
             })?;
         store.set_kv_quota(config.kv_quota_bytes);
+        let tasks = TaskTracker::new();
+        // Before anything records an event, so webhooks get a restore and the first plugin starts
+        // too.
+        let origin = Origin::of(&store)
+            .await
+            .context("cannot read the installation id")?;
+        webhooks::start(
+            config.webhooks.clone(),
+            store.clone(),
+            origin,
+            config.webhook_retry,
+            &tasks,
+            shutdown.clone(),
+        )
+        .await
+        .context("cannot start the webhooks")?;
         if let Some(restored) = &restored {
             let details = restored.details();
             tracing::warn!("{details}");
@@ -96,7 +114,6 @@ impl Daemon {
             };
             store.record_event_or_log(event).await;
         }
-        let tasks = TaskTracker::new();
         tasks.spawn(spawn_event_cleanup(
             store.clone(),
             config.event_retention,
@@ -146,6 +163,7 @@ impl Daemon {
             web_root: config.web_root.as_deref().map(Into::into),
             tls: tcp.tls.as_ref().map(|tls| Arc::new(tls.status.clone())),
             uploads: Arc::new(Uploads::new(plugins.staging_dir(), config.max_upload_bytes)),
+            event_streams: Arc::new(EventStreams::new(MAX_EVENT_STREAMS, shutdown.clone())),
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),

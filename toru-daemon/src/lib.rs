@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod store;
 pub mod sync;
 pub mod tls;
+pub mod webhooks;
 
 pub use daemon::{Daemon, run};
 pub mod api;

@@ -33,6 +33,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/plugins/hello-rust/logs"),
     ("GET", "/api/plugins/hello-rust/logs/follow"),
     ("GET", "/api/events"),
+    ("GET", "/api/events/follow"),
     ("GET", "/api/discovery-failures"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
@@ -1359,5 +1360,137 @@ async fn warp_routes_and_the_forwarded_route_refuse_and_admit_alike() {
         .await
         .unwrap();
     assert_eq!(greeting["message"], "Hello, root!");
+    d.stop().await;
+}
+
+/// Opens `GET path` on the daemon's local socket with `headers`, and reads until the answer
+/// holds `until` (or 10 s pass); the connection stays open in the returned stream.
+async fn open_stream(
+    d: &ApiDaemon,
+    path: &str,
+    headers: &str,
+    until: &str,
+) -> (tokio::net::UnixStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(d.socket()).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(until) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream ended before {until:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or_else(|_| panic!("no {until:?} within 10 s"));
+    (stream, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_resumes_after_an_id_then_sends_new_events_as_they_happen() {
+    let (_dirs, d) = started().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        d.local.rescan().await.unwrap();
+        let newest: Vec<toru_api::Event> = d
+            .local
+            .get("/api/events?kind=rescanned&limit=1")
+            .await
+            .unwrap();
+        ids.push(newest[0].id);
+    }
+    // `?after=`: the two after the first, oldest first, then a new one.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let follower = d.local.clone();
+    let query = toru_api::FollowEventsQuery {
+        kind: Some(toru_api::EventKind::Rescanned),
+        after: Some(ids[0]),
+        ..Default::default()
+    };
+    let following = tokio::spawn(async move {
+        follower
+            .follow_events(&query, |event| tx.send(event.id).is_ok())
+            .await
+    });
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+    };
+    assert_eq!([next().await, next().await], [ids[1], ids[2]]);
+    d.local.rescan().await.unwrap();
+    let live = next().await;
+    assert!(live > ids[2], "a new event, after the others");
+    following.abort();
+
+    // A reconnecting EventSource's `Last-Event-ID`: what came after it, with its id.
+    let (_stream, seen) = open_stream(
+        &d,
+        "/api/events/follow?kind=rescanned",
+        &format!("Last-Event-ID: {}\r\n", ids[2]),
+        &format!("id:{live}"),
+    )
+    .await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(
+        !seen.contains(&format!("id:{}\n", ids[2])),
+        "nothing twice: {seen}"
+    );
+    let bad = d
+        .local
+        .request(
+            Method::GET,
+            "/api/events/follow",
+            &[("last-event-id", "x")],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_bounded_and_the_open_ones_keep_streaming() {
+    let (_dirs, d) = started().await;
+    let max = toru_daemon::api::handlers::events::MAX_EVENT_STREAMS;
+    let mut open = Vec::new();
+    for _ in 0..max {
+        // Each answered 200 (the headers arrived): its slot is taken.
+        open.push(
+            open_stream(&d, "/api/events/follow", "", "text/event-stream")
+                .await
+                .0,
+        );
+    }
+    let refused = d
+        .local
+        .raw(Method::GET, "/api/events/follow", None)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&refused.body), "busy");
+    // The open streams are untouched: the last one gets the next event.
+    d.local.rescan().await.unwrap();
+    let mut last = open.pop().unwrap();
+    let read = async {
+        use tokio::io::AsyncReadExt;
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !seen.contains("rescanned") {
+            let n = last.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream ended: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the event within 10 s");
     d.stop().await;
 }

@@ -335,6 +335,63 @@ async fn logs_print_oldest_first_and_follow_streams() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_follow_prints_the_last_events_then_new_ones_like_journalctl_f() {
+    let (_dirs, d) = started().await;
+    ok(
+        &ctl(&d, &["plugin", "enable", "hello-rust"]).await,
+        "enable",
+    );
+    let socket = d.socket();
+    let mut follow = Command::new(toructl())
+        .args([
+            "--socket",
+            socket.to_str().unwrap(),
+            "events",
+            "-f",
+            "-n",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a line within 10 s")
+            .unwrap()
+            .expect("toructl still follows")
+    };
+    let newest = next_line().await;
+    assert!(
+        newest.contains("hello-rust  started"),
+        "the newest event first: {newest}"
+    );
+    // Recorded after toructl started following: it arrives, and nothing twice.
+    ok(
+        &ctl(&d, &["plugin", "disable", "hello-rust"]).await,
+        "disable",
+    );
+    let mut arrived = Vec::new();
+    while !arrived.iter().any(|l: &String| l.contains("  disabled  ")) {
+        arrived.push(next_line().await);
+    }
+    assert!(
+        arrived.iter().all(|l| !l.contains("  started  ")),
+        "nothing printed twice: {arrived:?}"
+    );
+    let disabled = arrived.last().unwrap();
+    assert!(
+        disabled.contains("hello-rust") && disabled.contains("via the local socket"),
+        "{disabled}"
+    );
+    follow.kill().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_and_remote_login() {
     let (_dirs, d) = started().await;
     let add = ctl_in(

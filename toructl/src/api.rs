@@ -3,10 +3,10 @@
 
 use http::Method;
 use toru_api::{
-    DiscoveryFailure, Event, EventsQuery, InstallResult, KvEntry, KvKeys, KvValue, LicenseForm,
-    LogEntry, LogPage, LoginRequest, LogsQuery, Me, NewPassword, NewRole, NewUser, Plugin,
-    PluginBackup, PluginDetails, PluginRestored, PluginSettings, RestoreStaged, Role,
-    SIGNATURE_HEADER, SettingsChange, Status, UninstallQuery, Uninstalled, User,
+    DiscoveryFailure, Event, EventsQuery, FollowEventsQuery, InstallResult, KvEntry, KvKeys,
+    KvValue, LicenseForm, LogEntry, LogPage, LoginRequest, LogsQuery, Me, NewPassword, NewRole,
+    NewUser, Plugin, PluginBackup, PluginDetails, PluginRestored, PluginSettings, RestoreStaged,
+    Role, SIGNATURE_HEADER, SettingsChange, Status, UninstallQuery, Uninstalled, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -194,6 +194,21 @@ impl Client {
     pub async fn events(&self, q: &EventsQuery) -> Result<Vec<Event>, ClientError> {
         let path = format!("/api/events{}", query(q));
         self.get(&path).await
+    }
+
+    /// `GET /api/events/follow`: calls `on_event` with each event recorded after `q.after`
+    /// (or from now), oldest first, until the stream ends or `on_event` returns false.
+    pub async fn follow_events(
+        &self,
+        q: &FollowEventsQuery,
+        mut on_event: impl FnMut(Event) -> bool,
+    ) -> Result<(), ClientError> {
+        let path = format!("/api/events/follow{}", query(q));
+        self.follow(&path, |data| match serde_json::from_str::<Event>(data) {
+            Ok(event) => on_event(event),
+            Err(_) => true,
+        })
+        .await
     }
 
     /// `GET /api/backup`: the whole daemon's backup archive.

@@ -72,7 +72,8 @@ pub enum Command {
     /// Manage plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Recent plugin events (starts, crashes, restarts…), newest first.
+    /// Recent plugin events (starts, crashes, restarts…), newest first; with --follow, oldest
+    /// first and then each new one as it happens, like `journalctl -f`.
     Events {
         /// Only this plugin.
         #[arg(long, add = crate::complete::plugin_ids())]
@@ -87,6 +88,10 @@ pub enum Command {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 50)]
         limit: usize,
+        /// Keep printing new events until interrupted (Ctrl-C), reconnecting if the daemon
+        /// restarts, without printing any twice.
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Write a backup of the whole daemon (a consistent copy of its database, the enabled
     /// plugins, its configuration) as a tar archive: `toructl backup > toru-backup.tar`.

@@ -32,6 +32,11 @@ pub async fn run(command: Command, json: bool) -> Outcome {
         Command::Backup { .. } | Command::Restore { .. } => Err(usage(
             "backup and restore take one daemon at a time: use --context NAME",
         )),
+        // Following one context never ends, so the next would never be reached.
+        Command::Events { follow: true, .. }
+        | Command::Plugin(PluginCommand::Logs { follow: true, .. }) => {
+            Err(usage("--follow watches one daemon: use --context NAME"))
+        }
         command => each(&contexts, command, json).await,
     }
 }

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde::Serialize;
 use toru_api::{
-    DiscoveryFailure, ErrorCode, EventsQuery, InstallOutcome, LicenseState, LicenseStatus,
-    LogEntry, LogsQuery, NewPassword, NewUser, Permissions, Plugin, PluginState, PluginStatus,
-    Role, SettingField, SettingType, SettingValue, SettingsChange, SignatureStatus,
+    DiscoveryFailure, ErrorCode, Event, EventsQuery, FollowEventsQuery, InstallOutcome,
+    LicenseState, LicenseStatus, LogEntry, LogsQuery, NewPassword, NewUser, Permissions, Plugin,
+    PluginState, PluginStatus, Role, SettingField, SettingType, SettingValue, SettingsChange,
+    SignatureStatus,
 };
 use toructl::{Client, ClientError};
 
@@ -179,6 +180,7 @@ async fn dispatch(client: &Client, command: Command, json: bool) -> Outcome {
             kind,
             actor,
             limit,
+            follow,
         } => {
             let query = EventsQuery {
                 limit: Some(limit),
@@ -186,7 +188,11 @@ async fn dispatch(client: &Client, command: Command, json: bool) -> Outcome {
                 kind,
                 actor,
             };
-            events(client, &query, json).await
+            if follow {
+                follow_events(client, query, json).await
+            } else {
+                events(client, &query, json).await
+            }
         }
         Command::Backup { output } => backup::whole(client, output).await,
         Command::Restore { file, no_wait } => backup::restore(client, &file, !no_wait, json).await,
@@ -956,22 +962,81 @@ async fn events(client: &Client, query: &EventsQuery, json: bool) -> Outcome {
     }
     let mut t = Rows::new(&["WHEN (UTC)", "ABOUT", "EVENT", "BY", "DETAILS"]);
     for e in &events {
-        let about = match (&e.plugin_id, &e.user) {
-            (Some(plugin), _) => plugin.clone(),
-            (None, Some(user)) => format!("user {user}"),
-            (None, None) => "-".to_owned(),
-        };
-        let by = e.actor.as_ref().map_or("-".to_owned(), ToString::to_string);
-        t.add(vec![
-            when(e.at_unix_ms).into(),
-            about.into(),
-            e.kind.to_string().into(),
-            by.into(),
-            e.details.as_str().into(),
-        ]);
+        t.add(event_row(e).map(Into::into).to_vec());
     }
     t.print();
     Ok(())
+}
+
+/// An event's columns: when, what it is about, its kind, who caused it, its details.
+fn event_row(e: &Event) -> [String; 5] {
+    let about = match (&e.plugin_id, &e.user) {
+        (Some(plugin), _) => plugin.clone(),
+        (None, Some(user)) => format!("user {user}"),
+        (None, None) => "-".to_owned(),
+    };
+    let by = e.actor.as_ref().map_or("-".to_owned(), ToString::to_string);
+    [
+        when(e.at_unix_ms),
+        about,
+        e.kind.to_string(),
+        by,
+        e.details.clone(),
+    ]
+}
+
+/// One followed event on its own line (a table cannot be laid out before its last row):
+/// the columns of `toructl events` separated by two spaces, or one JSON object a line.
+fn print_followed_event(e: &Event, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(e).unwrap_or_default());
+    } else {
+        println!("{}", event_row(e).join("  "));
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// `toructl events --follow`: the last `query.limit` events oldest first, then each new one,
+/// like `journalctl -f`. When the stream ends (the daemon stopped or restarted) it reconnects
+/// for up to [`FOLLOW_RECONNECT`] and resumes after the last event printed, so none is
+/// printed twice or missed; exits as unreachable (3) when the daemon does not come back.
+async fn follow_events(client: &Client, query: EventsQuery, json: bool) -> Outcome {
+    let recent = client.events(&query).await?;
+    let mut last_id = recent.first().map(|e| e.id);
+    for e in recent.iter().rev() {
+        print_followed_event(e, json);
+    }
+    // With no event yet, follow from the start of the log: every event is new.
+    let mut follow = FollowEventsQuery {
+        plugin: query.plugin,
+        kind: query.kind,
+        actor: query.actor,
+        after: Some(last_id.unwrap_or(0)),
+    };
+    loop {
+        let followed = client
+            .follow_events(&follow, |e| {
+                print_followed_event(&e, json);
+                last_id = Some(e.id);
+                true
+            })
+            .await;
+        match followed {
+            Ok(()) | Err(ClientError::Unreachable { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        follow.after = Some(last_id.unwrap_or(0));
+        let deadline = Instant::now() + FOLLOW_RECONNECT;
+        loop {
+            match client.status().await {
+                Ok(_) => break,
+                Err(ClientError::Unreachable { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// Reads a password: at a terminal without echo, else one line from standard input (for

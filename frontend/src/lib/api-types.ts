@@ -458,7 +458,7 @@ export type SettingsChange = Record<string, unknown>;
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled" | "settings_changed";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled" | "settings_changed" | "webhook_failed";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its

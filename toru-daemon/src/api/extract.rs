@@ -354,6 +354,24 @@ impl FromRequest for IfNoneMatch {
     }
 }
 
+/// The `Last-Event-ID` header a reconnecting SSE client sends: the id of the last event it
+/// received, absent when missing; 400 when it is not an event id.
+#[derive(Debug)]
+pub struct LastEventId(pub Option<i64>);
+
+impl FromRequest for LastEventId {
+    fn from_request(request: &mut Request) -> Result<Self, ApiError> {
+        match header(&request.headers, "last-event-id") {
+            None => Ok(LastEventId(None)),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map(|id| LastEventId(Some(id)))
+                .map_err(|_| ApiError::bad_request("Last-Event-ID is not an event id")),
+        }
+    }
+}
+
 /// A header's value, absent when it is not visible ASCII.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod origin;
 pub mod pipeline;
 pub mod server;
+pub mod sse;
 pub mod upload;
 pub mod web;
 pub mod wire;
@@ -89,6 +90,8 @@ pub struct ApiState {
     pub tls: Option<Arc<toru_api::TlsListener>>,
     /// Where plugin uploads are staged, how large they may be, and the one-at-a-time permit.
     pub uploads: Arc<upload::Uploads>,
+    /// The streams of `GET /api/events/follow`: how many may be open, and when they end.
+    pub event_streams: Arc<events::EventStreams>,
 }
 
 /// Every route of the API, one row each: method, path (OpenAPI syntax), who may call it, what
@@ -132,6 +135,7 @@ fn table() -> Vec<Route> {
         route(GET,    "/api/plugins/{id}/logs",        Viewer, NO_BODY, logs::page),
         route(GET,    "/api/plugins/{id}/logs/follow", Viewer, NO_BODY, logs::follow),
         route(GET,    "/api/events",                   Viewer, NO_BODY, events::list),
+        route(GET,    "/api/events/follow",            Viewer, NO_BODY, events::follow),
         route(GET,    "/api/discovery-failures",       Viewer, NO_BODY, plugins::discovery_failures),
         route(GET,    "/api/backup",                   Admin,  NO_BODY, backup::whole),
         route(POST,   "/api/restore",                  Admin,  BACKUP,  backup::restore),

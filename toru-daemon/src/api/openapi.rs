@@ -74,6 +74,7 @@ fn reply() -> warp::reply::Response {
         operations::log_page,
         operations::log_follow,
         operations::events,
+        operations::events_follow,
         operations::discovery_failures,
         operations::rescan,
         operations::plugin_backup,
@@ -234,6 +235,7 @@ errors! {
     LogPageErrors: [AUTHENTICATED], [BadRequest, NotFound, JournalUnavailable, Internal];
     LogFollowErrors: [AUTHENTICATED], [BadRequest, NotFound];
     EventsErrors: [AUTHENTICATED], [BadRequest, Internal];
+    EventFollowErrors: [AUTHENTICATED], [BadRequest, Busy, Internal];
     RescanErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [Internal];
     BackupErrors: [AUTHENTICATED, ADMIN], [Internal];
     PluginBackupErrors: [AUTHENTICATED, ADMIN], [NotFound, Internal];
@@ -448,6 +450,17 @@ mod operations {
         params(EventsQuery),
         responses((status = 200, description = "The events, newest first", body = Vec<Event>), EventsErrors))]
     fn events() {}
+
+    /// Events as they are recorded, as server-sent events: `id:` the event's id, `data:` one
+    /// `Event`, oldest first, with keep-alive comments. From after `after` (or the
+    /// `Last-Event-ID` header of a reconnecting client), else from now. At most 64 streams
+    /// at once, then 503 `busy`.
+    #[utoipa::path(get, path = "/api/events/follow", tag = "data", security(("session" = []), ("local_socket" = [])),
+        params(FollowEventsQuery,
+               ("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received; `after` wins over it")),
+        responses((status = 200, description = "An event stream of Event", content_type = "text/event-stream", body = Event),
+                  EventFollowErrors))]
+    fn events_follow() {}
 
     /// One plugin's KV data, licence key and settings as a document `POST …/restore` takes
     /// back. It holds the licence key and secret settings: administrators only.

@@ -98,6 +98,21 @@ impl EventFilter {
         }
     }
 
+    /// Whether `event` passes this filter, as the query of [`EventFilter::to_sql`] decides
+    /// in the database; the live feed filters with it.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.plugin_id
+            .as_ref()
+            .is_none_or(|plugin| event.plugin_id.as_ref() == Some(plugin))
+            && self.kind.is_none_or(|kind| event.kind == kind)
+            && self.actor.as_ref().is_none_or(|wanted| {
+                event
+                    .actor
+                    .as_ref()
+                    .is_some_and(|actor| actor.matches(wanted))
+            })
+    }
+
     /// The `WHERE` clause (empty when nothing is filtered) and its parameters. Each condition
     /// is added only when given, so the plugin index serves a plugin's events.
     fn to_sql(&self) -> (String, Vec<Value>) {
@@ -138,8 +153,9 @@ const LOCAL_SOCKET: &str = "local_socket";
 
 impl Store {
     /// Appends an event to the log, stamped with the current time, and deletes the oldest
-    /// past [`MAX_EVENTS`].
-    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<(), Error> {
+    /// past [`MAX_EVENTS`]. Once committed, the event as stored (with its id) goes to every
+    /// subscriber of the live feed ([`Store::follow_events`]), and is returned.
+    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<Event, Error> {
         let plugin = event.plugin_id.map(str::to_owned);
         let user = event.user.map(str::to_owned);
         let (kind, details) = (event.kind, event.details.to_owned());
@@ -152,7 +168,10 @@ impl Store {
                 (Some(LOCAL_SOCKET), Some(name.clone()), Some(*uid), None)
             }
         };
+        let actor = event.actor.cloned();
+        let feed = self.inner.feed.clone();
         self.call("record_event", event.plugin_id, move |conn| {
+            let at_unix_ms = now_unix_ms();
             let tx = conn.transaction()?;
             tx.prepare_cached(
                 "INSERT INTO events (plugin_id, user_name, at, kind, details, \
@@ -162,7 +181,7 @@ impl Store {
             .execute(rusqlite::params![
                 plugin,
                 user,
-                now_unix_ms(),
+                at_unix_ms,
                 kind.as_str(),
                 details,
                 via,
@@ -176,7 +195,20 @@ impl Store {
             tx.prepare_cached("DELETE FROM events WHERE id <= ?1")?
                 .execute([newest.saturating_sub(MAX_EVENTS)])?;
             tx.commit()?;
-            Ok(())
+            let recorded = Event {
+                id: newest,
+                plugin_id: plugin,
+                user,
+                at_unix_ms,
+                kind,
+                details,
+                actor,
+            };
+            // Sent while this call still holds the connection, so the feed carries events in
+            // the order of their ids. `send` never waits: a subscriber that lags loses the
+            // oldest and reads them back from this table (`feed.rs`); none at all is fine.
+            let _ = feed.send(recorded.clone());
+            Ok(recorded)
         })
         .await
     }
@@ -184,7 +216,7 @@ impl Store {
     /// Records an event and never fails the caller: losing an event row must not stop
     /// supervision, nor undo a change an administrator made (it is logged instead).
     pub async fn record_event_or_log(&self, event: NewEvent<'_>) {
-        if let Err(e) = self.record_event(event).await {
+        if let Err(e) = self.record_event(event).await.map(drop) {
             tracing::error!(
                 plugin = event.plugin_id,
                 user = event.user,
@@ -206,6 +238,35 @@ impl Store {
             params.len()
         );
         self.call("events", filter.plugin_id.as_deref(), move |conn| {
+            query_events(conn, &sql, rusqlite::params_from_iter(params))
+        })
+        .await
+    }
+
+    /// The first `limit` events after the one with id `after` that pass `filter`, oldest
+    /// first: what a follower missed.
+    pub async fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, Error> {
+        let (condition, mut params) = filter.to_sql();
+        params.push(Value::Integer(after));
+        let after_param = params.len();
+        params.push(Value::Integer(sql_limit(limit)));
+        let condition = if condition.is_empty() {
+            format!("WHERE id > ?{after_param}")
+        } else {
+            format!("{condition} AND id > ?{after_param}")
+        };
+        let sql = format!(
+            "SELECT id, plugin_id, user_name, at, kind, details, \
+             actor_via, actor_name, actor_uid, actor_address FROM events {condition} \
+             ORDER BY id ASC LIMIT ?{}",
+            params.len()
+        );
+        self.call("events_after", filter.plugin_id.as_deref(), move |conn| {
             query_events(conn, &sql, rusqlite::params_from_iter(params))
         })
         .await

@@ -57,6 +57,7 @@ mod backup;
 mod cleanup;
 mod error;
 mod events;
+mod feed;
 mod kv;
 mod licenses;
 mod open;
@@ -78,6 +79,7 @@ pub use backup::{DatabaseSummary, InspectError, PluginData, database_files, insp
 pub use cleanup::{EVENT_CLEANUP_INTERVAL, EVENT_RETENTION, spawn_event_cleanup};
 pub use error::Error;
 pub use events::{Actor, Event, EventFilter, EventKind, MAX_EVENTS, NewEvent, UnknownEventKind};
+pub use feed::{EVENT_FEED_CAPACITY, EventFollower};
 pub use kv::{DEFAULT_KV_QUOTA, KvUsage};
 pub use plugin_settings::MAX_PLUGIN_SETTINGS;
 pub use purge::Purged;
@@ -112,6 +114,9 @@ struct Inner {
     sessions: Mutex<session_cache::SessionCache>,
     /// Bytes of KV data each plugin may keep; see [`Store::set_kv_quota`].
     kv_quota: AtomicU64,
+    /// Every event recorded, sent after its row is committed, still under the connection's
+    /// lock so subscribers see them in id order (`feed.rs`).
+    feed: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,6 +146,7 @@ impl Store {
                 path,
                 sessions: Mutex::default(),
                 kv_quota: AtomicU64::new(DEFAULT_KV_QUOTA),
+                feed: tokio::sync::broadcast::Sender::new(EVENT_FEED_CAPACITY),
             }),
         })
     }

@@ -59,6 +59,8 @@ pub fn test_config(dirs: &Dirs) -> Config {
             toru_daemon::plugins::settings::DEFAULT_PING_INTERVAL,
             toru_daemon::plugins::settings::DEFAULT_PING_TIMEOUT,
         ),
+        webhooks: Vec::new(),
+        webhook_retry: toru_daemon::webhooks::RetryPolicy::default(),
     }
 }
 

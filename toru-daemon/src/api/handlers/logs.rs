@@ -1,16 +1,14 @@
 //! A plugin's log: pages newest first, and a live follow as server-sent events. Read from the
 //! journal under the systemd backend and from the JSON-lines files under the embedded one.
 
-use std::convert::Infallible;
-
 use futures::StreamExt;
 use toru_api::LogsQuery;
 use warp::Reply;
 
 use super::{ApiResult, require_plugin};
-use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Path, Query};
+use crate::api::{ApiState, sse};
 use crate::logs::entry::Level;
 use crate::logs::query::{LogQuery, MAX_PAGE_SIZE};
 use crate::logs::{files, journal};
@@ -74,18 +72,7 @@ pub async fn follow(
         BackendKind::Systemd => journal::follow(id.to_string(), unit_name(&id), query),
         BackendKind::Embedded => files::follow(state.plugin_log_dir.to_path_buf(), id, query),
     };
-    let events = tokio_stream_from(rx).map(|entry| {
-        let event = warp::sse::Event::default()
-            .json_data(toru_api::LogEntry::from(entry))
-            .unwrap_or_else(|_| warp::sse::Event::default().comment("unserialisable entry"));
-        Ok::<_, Infallible>(event)
-    });
-    Ok(warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response())
-}
-
-/// A receiver as a stream, ending when the sender is gone.
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    let events =
+        sse::from_receiver(rx).map(|entry| sse::json_event(&toru_api::LogEntry::from(entry)));
+    Ok(sse::reply(events))
 }
