@@ -80,11 +80,14 @@ pub enum EventKind {
     /// An administrator changed the plugin's settings; the details name the changed settings,
     /// never their values.
     SettingsChanged,
+    /// An administrator changed the plugin's resource limits (memory, CPU, tasks); the details
+    /// give the new effective limits.
+    LimitsChanged,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -118,6 +121,7 @@ impl EventKind {
         EventKind::RolledBack,
         EventKind::Uninstalled,
         EventKind::SettingsChanged,
+        EventKind::LimitsChanged,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -157,6 +161,7 @@ impl EventKind {
             EventKind::RolledBack => "rolled_back",
             EventKind::Uninstalled => "uninstalled",
             EventKind::SettingsChanged => "settings_changed",
+            EventKind::LimitsChanged => "limits_changed",
         }
     }
 }

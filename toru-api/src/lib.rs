@@ -19,17 +19,21 @@
 //! | [`auth`] | login, "who am I", users |
 //! | [`status`] | the daemon's status and health |
 //! | [`backup`] | a whole backup's manifest and a plugin's backup |
+//! | [`usage`] | a plugin's resource use, now and over the last hour |
+//! | [`limits`] | a plugin's resource limits and the parser of their values |
 
 pub mod auth;
 pub mod backup;
 pub mod error;
 pub mod events;
 pub mod kv;
+pub mod limits;
 pub mod logs;
 mod names;
 pub mod plugins;
 pub mod settings;
 pub mod status;
+pub mod usage;
 mod typescript;
 
 pub use auth::{
@@ -50,4 +54,6 @@ pub use plugins::{
 };
 pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
+pub use limits::{InvalidLimit, LimitInput, LimitName, LimitValues, LimitsChange, PluginLimits};
 pub use typescript::typescript;
+pub use usage::{PluginUsage, ResourceUsage, UsageSample};

@@ -60,6 +60,7 @@ mod events;
 mod kv;
 mod licenses;
 mod open;
+mod plugin_limits;
 mod plugin_settings;
 mod purge;
 mod schema;
