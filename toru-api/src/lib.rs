@@ -33,8 +33,8 @@ mod names;
 pub mod plugins;
 pub mod settings;
 pub mod status;
-pub mod usage;
 mod typescript;
+pub mod usage;
 
 pub use auth::{
     AuthMethod, LoginRequest, Me, NewPassword, NewRole, NewUser, PasswordChange, Role, User,
@@ -46,6 +46,7 @@ pub use backup::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Actor, Event, EventKind, EventsQuery, UnknownEventKind};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
+pub use limits::{InvalidLimit, LimitInput, LimitName, LimitValues, LimitsChange, PluginLimits};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{
     DiscoveryFailure, InstallOutcome, InstallResult, KvUsage, LicenseForm, LicenseState,
@@ -54,6 +55,5 @@ pub use plugins::{
 };
 pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
-pub use limits::{InvalidLimit, LimitInput, LimitName, LimitValues, LimitsChange, PluginLimits};
 pub use typescript::typescript;
 pub use usage::{PluginUsage, ResourceUsage, UsageSample};

@@ -211,7 +211,9 @@ impl LimitInput {
     pub fn memory(&self) -> Result<u64, InvalidLimit> {
         let bytes = match self {
             LimitInput::Number(n) => *n,
-            LimitInput::Text(text) => parse_size(text).map_err(|m| invalid(LimitName::Memory, m))?,
+            LimitInput::Text(text) => {
+                parse_size(text).map_err(|m| invalid(LimitName::Memory, m))?
+            }
         };
         if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&bytes) {
             return Err(invalid(
@@ -274,8 +276,7 @@ fn parse_count(text: &str) -> Result<u64, String> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{text:?} is not a whole number"));
     }
-    text.parse()
-        .map_err(|_| format!("{text:?} is too large"))
+    text.parse().map_err(|_| format!("{text:?} is too large"))
 }
 
 /// A size as systemd writes one: plain bytes, or digits with `K`, `M`, `G`, `T` or `P`

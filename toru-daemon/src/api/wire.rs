@@ -12,8 +12,8 @@ use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
 use crate::plugins::license::LicenseStatus;
 use crate::plugins::manager::UsageReport;
-use crate::plugins::usage::{Reading, UsageNow};
 use crate::plugins::plugin_config::PluginSettings;
+use crate::plugins::usage::{Reading, UsageNow};
 use crate::store::{KvUsage, User};
 
 impl From<PluginInfo> for wire::Plugin {

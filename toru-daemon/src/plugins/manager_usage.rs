@@ -62,7 +62,13 @@ impl PluginManager {
         if status.pid.is_none() && status.unit.is_none() {
             return;
         }
-        match self.shared.context.backend.usage(&slot.id, status.pid).await {
+        match self
+            .shared
+            .context
+            .backend
+            .usage(&slot.id, status.pid)
+            .await
+        {
             Ok(Some(raw)) => {
                 slot.record_usage(raw);
             }

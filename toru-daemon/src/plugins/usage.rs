@@ -73,7 +73,9 @@ impl UsageHistory {
     /// Records a reading and returns it with its CPU percent.
     pub fn record(&mut self, raw: RawUsage, now: Instant, at: SystemTime) -> Reading {
         let cpu_percent = self.latest().and_then(|before| {
-            let same_run = self.run_started.is_none_or(|started| before.taken >= started);
+            let same_run = self
+                .run_started
+                .is_none_or(|started| before.taken >= started);
             let used = raw.cpu_nanos?.checked_sub(before.raw.cpu_nanos?)?;
             let elapsed = now.duration_since(before.taken).as_nanos();
             (same_run && elapsed > 0).then(|| used as f64 * 100.0 / elapsed as f64)
@@ -131,7 +133,10 @@ mod tests {
         // Five CPU-seconds in ten seconds: half of one CPU.
         let second = history.record(cpu(6.0), Instant::now(), SystemTime::now());
         assert_eq!(second.cpu_percent, Some(50.0));
-        assert_eq!(history.uptime(Instant::now()), Some(Duration::from_secs(10)));
+        assert_eq!(
+            history.uptime(Instant::now()),
+            Some(Duration::from_secs(10))
+        );
         // A restart: the counter starts again, and no percent spans the two runs.
         tokio::time::advance(Duration::from_secs(10)).await;
         history.launched(Instant::now());

@@ -46,7 +46,10 @@ pub fn group_usage(pgid: u32) -> std::io::Result<Option<RawUsage>> {
 }
 
 fn group_usage_in(proc_root: &Path, pgid: u32) -> std::io::Result<Option<RawUsage>> {
-    let page_size = sysconf(SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
+    let page_size = sysconf(SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
     let ticks_per_sec = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as u64;
     let mut found = false;
     let (mut rss_pages, mut cpu_ticks, mut threads) = (0u64, 0u64, 0u64);
@@ -56,8 +59,7 @@ fn group_usage_in(proc_root: &Path, pgid: u32) -> std::io::Result<Option<RawUsag
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(line) = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"))
-        else {
+        let Ok(line) = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) else {
             continue; // ended since the listing
         };
         let Some(stat) = parse_stat(&line) else {
