@@ -250,6 +250,7 @@ mod tests {
             ("IPAddressDeny", "a(iayu)"),
             ("IPAddressAllow", "a(iayu)"),
             ("MemoryMax", "t"),
+            ("MemorySwapMax", "t"),
             ("CPUQuotaPerSecUSec", "t"),
             ("TasksMax", "t"),
             ("MemoryAccounting", "b"),
