@@ -43,6 +43,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   rolled_back: 'Rolled back',
   uninstalled: 'Uninstalled',
   settings_changed: 'Settings changed',
+  limits_changed: 'Limits changed',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,
