@@ -101,11 +101,14 @@ pub enum ErrorCode {
     PluginTimeout,
     /// 507: the plugin's key-value quota is used up.
     KvQuotaExceeded,
+    /// 400: resource limits that cannot be applied (the message names the limit: `memory`,
+    /// `cpu` or `tasks`); nothing was changed.
+    InvalidLimits,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUsername,
@@ -140,6 +143,7 @@ impl ErrorCode {
         ErrorCode::PluginTimeout,
         ErrorCode::KvQuotaExceeded,
         ErrorCode::InvalidBackup,
+        ErrorCode::InvalidLimits,
     ];
 
     /// The HTTP status this code is always sent with.
@@ -152,7 +156,8 @@ impl ErrorCode {
             | ErrorCode::BadPath
             | ErrorCode::InvalidBackup
             | ErrorCode::InvalidPlugin
-            | ErrorCode::InvalidSettings => 400,
+            | ErrorCode::InvalidSettings
+            | ErrorCode::InvalidLimits => 400,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
             ErrorCode::LicenseMissing => 402,
             ErrorCode::Forbidden
@@ -190,6 +195,7 @@ impl ErrorCode {
             ErrorCode::InvalidBackup => "invalid_backup",
             ErrorCode::InvalidPlugin => "invalid_plugin",
             ErrorCode::InvalidSettings => "invalid_settings",
+            ErrorCode::InvalidLimits => "invalid_limits",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::LicenseMissing => "license_missing",

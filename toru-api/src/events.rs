@@ -84,11 +84,14 @@ pub enum EventKind {
     /// it was dropped from a full queue. Never itself sent to webhooks, so a broken receiver
     /// cannot make a loop.
     WebhookFailed,
+    /// An administrator changed the plugin's resource limits (memory, CPU, tasks); the details
+    /// give the new effective limits.
+    LimitsChanged,
 }
 
 impl EventKind {
     /// Every kind, for exhaustive tests and UI filters.
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 35] = [
         EventKind::Discovered,
         EventKind::DiscoveryFailed,
         EventKind::Enabled,
@@ -123,6 +126,7 @@ impl EventKind {
         EventKind::Uninstalled,
         EventKind::SettingsChanged,
         EventKind::WebhookFailed,
+        EventKind::LimitsChanged,
     ];
 
     /// The snake_case name, on the wire and in the daemon's database alike; the names are part
@@ -163,6 +167,7 @@ impl EventKind {
             EventKind::Uninstalled => "uninstalled",
             EventKind::SettingsChanged => "settings_changed",
             EventKind::WebhookFailed => "webhook_failed",
+            EventKind::LimitsChanged => "limits_changed",
         }
     }
 }

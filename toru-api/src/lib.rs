@@ -20,6 +20,8 @@
 //! | [`status`] | the daemon's status and health |
 //! | [`backup`] | a whole backup's manifest and a plugin's backup |
 //! | [`webhooks`] | the body the daemon POSTs to a webhook, and its headers |
+//! | [`usage`] | a plugin's resource use, now and over the last hour |
+//! | [`limits`] | a plugin's resource limits and the parser of their values |
 
 pub mod auth;
 pub mod backup;
@@ -27,12 +29,14 @@ pub mod error;
 pub mod events;
 pub mod fingerprint;
 pub mod kv;
+pub mod limits;
 pub mod logs;
 mod names;
 pub mod plugins;
 pub mod settings;
 pub mod status;
 mod typescript;
+pub mod usage;
 pub mod webhooks;
 
 pub use auth::{
@@ -46,6 +50,7 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Actor, Event, EventKind, EventsQuery, FollowEventsQuery, UnknownEventKind};
 pub use fingerprint::{BadFingerprint, CertFingerprint};
 pub use kv::{KvEntry, KvKeys, KvListQuery, KvValue};
+pub use limits::{InvalidLimit, LimitInput, LimitName, LimitValues, LimitsChange, PluginLimits};
 pub use logs::{LogEntry, LogLevel, LogPage, LogsQuery};
 pub use plugins::{
     DiscoveryFailure, InstallOutcome, InstallResult, KvUsage, LicenseForm, LicenseState,
@@ -55,4 +60,5 @@ pub use plugins::{
 pub use settings::{PluginSettings, SettingField, SettingType, SettingValue, SettingsChange};
 pub use status::{Backend, Health, HealthStatus, PluginCounts, Status, TlsListener};
 pub use typescript::typescript;
+pub use usage::{PluginUsage, ResourceUsage, UsageSample};
 pub use webhooks::{WEBHOOK_PAYLOAD_VERSION, WebhookPayload};

@@ -123,7 +123,7 @@ pub struct Permissions {
 }
 
 /// A plugin, as `GET /api/plugins` lists it: its metadata, executable, status and licence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 pub struct Plugin {
     /// Its stable id (`^[a-z0-9][a-z0-9-]{0,62}$`), used in every URL about it.
     pub id: String,
@@ -158,6 +158,11 @@ pub struct Plugin {
     /// Whether its binary is signed by a trusted key. Absent from daemons that predate it.
     #[serde(default = "SignatureStatus::not_checked")]
     pub signature: SignatureStatus,
+    /// What it costs while it runs (memory, CPU, tasks, uptime); absent while it does not run,
+    /// and from daemons that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub usage: Option<crate::ResourceUsage>,
 }
 
 impl SignatureStatus {
@@ -177,7 +182,7 @@ pub struct KvUsage {
 }
 
 /// `GET /api/plugins/{id}`: the plugin plus where it runs, its data use and recent events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 pub struct PluginDetails {
     /// The plugin as listed.
     #[serde(flatten)]
@@ -223,7 +228,7 @@ pub enum InstallOutcome {
 }
 
 /// The answer of `POST /api/plugins`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 pub struct InstallResult {
     /// Installed or upgraded.
     pub outcome: InstallOutcome,

@@ -75,5 +75,13 @@ pub fn typescript() -> String {
     declare::<Status>(c, o);
     declare::<HealthStatus>(c, o);
     declare::<Health>(c, o);
+    declare::<ResourceUsage>(c, o);
+    declare::<UsageSample>(c, o);
+    declare::<PluginUsage>(c, o);
+    declare::<LimitName>(c, o);
+    declare::<LimitInput>(c, o);
+    declare::<LimitValues>(c, o);
+    declare::<PluginLimits>(c, o);
+    declare::<LimitsChange>(c, o);
     out
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
+use toru_api::LimitInput;
 
 use crate::plugins::settings;
 use crate::plugins::trust::SignaturePolicy;
@@ -95,8 +96,9 @@ struct FileConfig {
     web_root: Option<PathBuf>,
     signatures: Option<SignaturePolicy>,
     trusted_keys_dir: Option<PathBuf>,
-    plugin_memory_max: Option<u64>,
-    plugin_tasks_max: Option<u64>,
+    plugin_memory_max: Option<LimitInput>,
+    plugin_cpu_quota: Option<LimitInput>,
+    plugin_tasks_max: Option<LimitInput>,
     request_timeout_secs: Option<u64>,
     start_timeout_secs: Option<u64>,
     allowed_hosts: Option<Vec<String>>,
@@ -138,8 +140,10 @@ pub struct Config {
     pub signatures: SignaturePolicy,
     /// The trusted vendors' public keys (`NAME.pub`); a missing directory trusts no one.
     pub trusted_keys_dir: PathBuf,
-    /// `MemoryMax=` for plugin units, bytes.
+    /// `MemoryMax=` for plugin units, bytes (`"256M"` in the file); a plugin's override wins.
     pub plugin_memory_max: Option<u64>,
+    /// `CPUQuota=` for plugin units, percent of one CPU (`"50%"` in the file).
+    pub plugin_cpu_quota: Option<u32>,
     /// `TasksMax=` for plugin units.
     pub plugin_tasks_max: Option<u64>,
     /// How long a forwarded request may take.
@@ -291,6 +295,9 @@ impl Config {
             .or(file.log_dir)
             .or(d.log_dir)
             .unwrap_or_else(|| data_dir.join("logs"));
+        let plugin_memory_max = limit(&config_file, &file.plugin_memory_max, LimitInput::memory)?;
+        let plugin_cpu_quota = limit(&config_file, &file.plugin_cpu_quota, LimitInput::cpu)?;
+        let plugin_tasks_max = limit(&config_file, &file.plugin_tasks_max, LimitInput::tasks)?;
         Ok(Config {
             config_file,
             plugins_dir,
@@ -326,8 +333,9 @@ impl Config {
                 .clone()
                 .or(file.trusted_keys_dir)
                 .unwrap_or(d.trusted_keys_dir),
-            plugin_memory_max: file.plugin_memory_max,
-            plugin_tasks_max: file.plugin_tasks_max,
+            plugin_memory_max,
+            plugin_cpu_quota,
+            plugin_tasks_max,
             request_timeout: file
                 .request_timeout_secs
                 .map_or(settings::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs),
@@ -380,6 +388,23 @@ fn default_web_root() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|dir| dir.join("index.html").is_file())
         .and_then(|dir| std::path::absolute(dir).ok())
+}
+
+/// A default plugin limit from the file, parsed as `toructl plugin limits` parses one; a bad
+/// one is an error naming the file and the limit.
+fn limit<T>(
+    file: &Option<PathBuf>,
+    input: &Option<LimitInput>,
+    parse: impl Fn(&LimitInput) -> Result<T, toru_api::InvalidLimit>,
+) -> Result<Option<T>, ConfigError> {
+    input
+        .as_ref()
+        .map(parse)
+        .transpose()
+        .map_err(|e| ConfigError {
+            path: file.clone().unwrap_or_default(),
+            reason: format!("plugin limit {e}"),
+        })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -435,6 +460,7 @@ mod tests {
         assert_eq!(c.supervisor, SupervisorChoice::Embedded);
         assert_eq!(c.max_failures, 5, "the flag wins");
         assert_eq!(c.plugin_memory_max, Some(1_000_000));
+        assert_eq!(c.plugin_cpu_quota, None);
     }
 
     #[test]
@@ -452,6 +478,24 @@ mod tests {
         }
         let missing = Config::load_with(&args(&["-c", "/nonexistent/toru.toml"]), true);
         assert!(missing.is_err(), "an explicitly named file must exist");
+    }
+
+    #[test]
+    fn limits_take_human_sizes_and_a_bad_one_names_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("toru.toml");
+        std::fs::write(
+            &file,
+            "plugin_memory_max = \"256M\"\nplugin_cpu_quota = \"50%\"\nplugin_tasks_max = 64\n",
+        )
+        .unwrap();
+        let c = Config::load_with(&args(&["-c", file.to_str().unwrap()]), true).unwrap();
+        assert_eq!(c.plugin_memory_max, Some(256 << 20));
+        assert_eq!(c.plugin_cpu_quota, Some(50));
+        assert_eq!(c.plugin_tasks_max, Some(64));
+        std::fs::write(&file, "plugin_memory_max = \"-1\"\n").unwrap();
+        let e = Config::load_with(&args(&["-c", file.to_str().unwrap()]), true).unwrap_err();
+        assert!(e.reason.contains("memory"), "{e}");
     }
 
     #[test]
@@ -480,6 +524,7 @@ mod tests {
             tls_dir,
             web_root,
             plugin_memory_max,
+            plugin_cpu_quota,
             plugin_tasks_max,
             request_timeout_secs,
             start_timeout_secs,
@@ -498,6 +543,7 @@ mod tests {
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
         assert!(listen.is_some() && web_root.is_some() && plugin_memory_max.is_some());
         assert!(plugin_tasks_max.is_some() && request_timeout_secs.is_some());
+        assert!(plugin_cpu_quota.is_some());
         assert!(start_timeout_secs.is_some() && allowed_hosts.is_some());
         assert!(http_idle_timeout_secs.is_some() && http_body_timeout_secs.is_some());
         assert!(start_timeout_secs.is_some() && kv_quota_bytes.is_some());

@@ -124,6 +124,7 @@ impl Daemon {
         settings.request_timeout = config.request_timeout;
         settings.start_timeout = config.start_timeout;
         settings.limits.memory_max = config.plugin_memory_max;
+        settings.limits.cpu_quota_percent = config.plugin_cpu_quota;
         settings.limits.tasks_max = config.plugin_tasks_max;
         settings.trust = Trust {
             policy: config.signatures,

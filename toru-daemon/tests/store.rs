@@ -1256,6 +1256,40 @@ async fn plugin_settings_are_per_plugin_replaceable_bounded_and_durable() {
 }
 
 #[tokio::test]
+async fn limit_overrides_are_kept_reset_and_purged_with_the_plugins_data() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).await.unwrap();
+    let none = toru_api::LimitValues::default();
+    assert_eq!(store.plugin_limits("a").await.unwrap(), none);
+    let some = toru_api::LimitValues {
+        memory_max_bytes: Some(256 << 20),
+        cpu_quota_percent: Some(50),
+        tasks_max: None,
+    };
+    store.set_plugin_limits("a", some).await.unwrap();
+    store.set_plugin_limits("b", some).await.unwrap();
+    drop(store);
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.plugin_limits("a").await.unwrap(), some, "kept");
+    // All reset: the row goes, so a purge has nothing to find for it.
+    store.set_plugin_limits("b", none).await.unwrap();
+    assert_eq!(store.plugin_limits("b").await.unwrap(), none);
+    let purged = store.purge_plugin("a").await.unwrap();
+    assert!(purged.limits);
+    assert_eq!(store.plugin_limits("a").await.unwrap(), none);
+    assert!(!store.purge_plugin("b").await.unwrap().limits);
+    // The table's CHECK refuses what no limit can be, for any other writer.
+    let conn = raw(&path);
+    assert!(
+        conn.execute(
+            "INSERT INTO plugin_limits VALUES ('c', -1, NULL, NULL, 0)",
+            []
+        )
+        .is_err()
+    );
+}
+
+#[tokio::test]
 async fn a_version_1_database_is_upgraded_without_losing_data() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).await.unwrap();
@@ -1267,7 +1301,7 @@ async fn a_version_1_database_is_upgraded_without_losing_data() {
     // without roles, the event log only about plugins, v1.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE plugin_licenses; DROP TABLE plugin_settings;
+        "DROP TABLE plugin_licenses; DROP TABLE plugin_settings; DROP TABLE plugin_limits;
          ALTER TABLE users DROP COLUMN role;
          ALTER TABLE users DROP COLUMN disabled; DROP TABLE events;
          CREATE TABLE plugin_events (id INTEGER PRIMARY KEY, plugin_id TEXT NOT NULL,

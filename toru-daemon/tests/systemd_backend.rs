@@ -61,6 +61,7 @@ fn spec(id: &str, binary: &Path) -> LaunchSpec {
         permissions: Default::default(),
         limits: Limits {
             memory_max: Some(256 << 20),
+            cpu_quota_percent: None,
             tasks_max: Some(64),
         },
     }

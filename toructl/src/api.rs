@@ -4,9 +4,10 @@
 use http::Method;
 use toru_api::{
     DiscoveryFailure, Event, EventsQuery, FollowEventsQuery, InstallResult, KvEntry, KvKeys,
-    KvValue, LicenseForm, LogEntry, LogPage, LoginRequest, LogsQuery, Me, NewPassword, NewRole,
-    NewUser, Plugin, PluginBackup, PluginDetails, PluginRestored, PluginSettings, RestoreStaged,
-    Role, SIGNATURE_HEADER, SettingsChange, Status, UninstallQuery, Uninstalled, User,
+    KvValue, LicenseForm, LimitsChange, LogEntry, LogPage, LoginRequest, LogsQuery, Me,
+    NewPassword, NewRole, NewUser, Plugin, PluginBackup, PluginDetails, PluginLimits,
+    PluginRestored, PluginSettings, PluginUsage, RestoreStaged, Role, SIGNATURE_HEADER,
+    SettingsChange, Status, UninstallQuery, Uninstalled, User,
 };
 
 use crate::client::{Client, ClientError};
@@ -165,6 +166,26 @@ impl Client {
         change: &SettingsChange,
     ) -> Result<PluginSettings, ClientError> {
         let path = format!("{}/config", plugin_path(id));
+        self.send_json(Method::PUT, &path, change).await
+    }
+
+    /// `GET /api/plugins/{id}/usage`: the plugin's resource figures now and over the last hour.
+    pub async fn usage(&self, id: &str) -> Result<PluginUsage, ClientError> {
+        self.get(&format!("{}/usage", plugin_path(id))).await
+    }
+
+    /// `GET /api/plugins/{id}/limits`: defaults, overrides and effective limits.
+    pub async fn limits(&self, id: &str) -> Result<PluginLimits, ClientError> {
+        self.get(&format!("{}/limits", plugin_path(id))).await
+    }
+
+    /// `PUT /api/plugins/{id}/limits`: changes the named limits (`null` back to the default).
+    pub async fn set_limits(
+        &self,
+        id: &str,
+        change: &LimitsChange,
+    ) -> Result<PluginLimits, ClientError> {
+        let path = format!("{}/limits", plugin_path(id));
         self.send_json(Method::PUT, &path, change).await
     }
 

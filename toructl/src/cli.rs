@@ -72,6 +72,16 @@ pub enum Command {
     /// Manage plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// What each running plugin costs, refreshed every 2 s like top(1): memory, CPU, tasks,
+    /// restarts, uptime. On a pipe it prints plain snapshots instead of redrawing the screen.
+    Top {
+        /// Stop after this many refreshes [default: until interrupted].
+        #[arg(short = 'n', long = "iterations", value_name = "COUNT")]
+        iterations: Option<u32>,
+        /// Order by memory or CPU, largest first.
+        #[arg(long, value_enum, default_value_t = TopSort::Mem)]
+        sort: TopSort,
+    },
     /// Recent plugin events (starts, crashes, restarts…), newest first; with --follow, oldest
     /// first and then each new one as it happens, like `journalctl -f`.
     Events {
@@ -254,6 +264,17 @@ pub enum PluginCommand {
     License(LicenseCommand),
     /// A plugin's settings: `config ID` shows them, `config set ID KEY=VALUE…` changes them.
     Config(ConfigArgs),
+    /// A plugin's resource limits: `limits ID` shows them, `limits ID memory=256M cpu=50%
+    /// tasks=64` changes them (`memory=default` goes back to the configured default). A running
+    /// plugin restarts to run under them.
+    Limits {
+        /// Plugin id.
+        #[arg(add = crate::complete::plugin_ids())]
+        id: String,
+        /// `memory=SIZE`, `cpu=PERCENT%`, `tasks=COUNT`, or `NAME=default`.
+        #[arg(value_name = "NAME=VALUE")]
+        pairs: Vec<String>,
+    },
     /// A plugin's log, newest last.
     Logs {
         /// Plugin id.
@@ -269,6 +290,15 @@ pub enum PluginCommand {
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
     },
+}
+
+/// What `toructl top` orders plugins by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopSort {
+    /// Memory, largest first.
+    Mem,
+    /// CPU percent, busiest first.
+    Cpu,
 }
 
 /// `toructl plugin config ID` or `toructl plugin config set|unset|show ID …`.

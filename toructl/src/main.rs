@@ -11,6 +11,7 @@ mod fleet;
 mod manpages;
 mod output;
 mod remote;
+mod usage;
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -28,7 +29,8 @@ use toru_api::{
 use toructl::{Client, ClientError};
 
 use cli::{
-    Cli, Command, ConfigArgs, ConfigCommand, KvCommand, LicenseCommand, PluginCommand, UserCommand,
+    Cli, Command, ConfigArgs, ConfigCommand, KvCommand, LicenseCommand, PluginCommand, TopSort,
+    UserCommand,
 };
 use output::{Cell, Rows, Tone};
 
@@ -175,6 +177,7 @@ async fn dispatch(client: &Client, command: Command, json: bool) -> Outcome {
     match command {
         Command::Status => status(client, json).await,
         Command::Plugin(cmd) => plugin(client, cmd, json).await,
+        Command::Top { iterations, sort } => top(client, iterations, sort, json).await,
         Command::Events {
             plugin,
             kind,
@@ -202,6 +205,30 @@ async fn dispatch(client: &Client, command: Command, json: bool) -> Outcome {
         | Command::Context(_)
         | Command::Completions { .. }
         | Command::Manpages { .. } => unreachable!("handled by run"),
+    }
+}
+
+/// `toructl top`: the plugins' figures every [`usage::TOP_REFRESH`], `iterations` times or
+/// until interrupted.
+async fn top(client: &Client, iterations: Option<u32>, sort: TopSort, json: bool) -> Outcome {
+    let mut done = 0u32;
+    loop {
+        let plugins = client.plugins().await?;
+        if json {
+            let usage: Vec<_> = plugins
+                .iter()
+                .map(|p| serde_json::json!({"id": p.id, "state": p.status.state, "usage": p.usage}))
+                .collect();
+            println!("{}", serde_json::to_string(&usage).unwrap_or_default());
+        } else {
+            let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            usage::print_top_frame(&usage::top_rows(plugins, sort), &at);
+        }
+        done += 1;
+        if iterations.is_some_and(|n| done >= n) {
+            return Ok(());
+        }
+        tokio::time::sleep(usage::TOP_REFRESH).await;
     }
 }
 
@@ -277,14 +304,25 @@ fn permissions(p: &Permissions) -> String {
 
 /// The columns of `plugin list`, one [`plugin_row`] a plugin (the fleet view puts CONTEXT
 /// first).
-const PLUGIN_COLUMNS: [&str; 7] = [
-    "ID", "NAME", "VERSION", "ENABLED", "STATE", "HEALTH", "RESTARTS",
+/// The usage columns come last, so scripts reading the first seven keep working.
+const PLUGIN_COLUMNS: [&str; 11] = [
+    "ID",
+    "NAME",
+    "VERSION",
+    "ENABLED",
+    "STATE",
+    "HEALTH",
+    "RESTARTS",
+    usage::USAGE_HEADERS[0],
+    usage::USAGE_HEADERS[1],
+    usage::USAGE_HEADERS[2],
+    usage::USAGE_HEADERS[3],
 ];
 
 /// One plugin as a `plugin list` row.
 fn plugin_row(p: &Plugin) -> Vec<Cell> {
     let s = &p.status;
-    vec![
+    let mut row = vec![
         p.id.as_str().into(),
         p.name.as_str().into(),
         p.version.as_str().into(),
@@ -292,7 +330,9 @@ fn plugin_row(p: &Plugin) -> Vec<Cell> {
         Cell::state(s.state),
         health(s).into(),
         s.restarts.to_string().into(),
-    ]
+    ];
+    row.extend(usage::usage_cells(p.usage.as_ref()));
+    row
 }
 
 async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
@@ -338,6 +378,14 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
                 println!("{label:<12}{value}");
             }
             println!("{:<12}{}", "health", health(s));
+            if let Some(u) = &p.usage {
+                for (label, value) in usage::usage_lines(u) {
+                    println!("{label:<12}{value}");
+                }
+            }
+            if let Ok(limits) = client.limits(&id).await {
+                println!("{:<12}{}", "limits", usage::limits_line(&limits.effective));
+            }
             let l = &p.license;
             if l.required || l.installed {
                 let required = if l.required { " [required]" } else { "" };
@@ -364,6 +412,25 @@ async fn plugin(client: &Client, cmd: PluginCommand, json: bool) -> Outcome {
             }
             println!();
             print_last_log_lines(client, &id).await;
+        }
+        PluginCommand::Limits { id, pairs } => {
+            let limits = if pairs.is_empty() {
+                client.limits(&id).await?
+            } else {
+                let change = usage::parse_limit_pairs(&pairs).map_err(usage)?;
+                client.set_limits(&id, &change).await?
+            };
+            if json {
+                print_json(&limits);
+            } else {
+                for (label, values) in [
+                    ("effective", &limits.effective),
+                    ("override", &limits.overrides),
+                    ("default", &limits.defaults),
+                ] {
+                    println!("{label:<12}{}", usage::limits_line(values));
+                }
+            }
         }
         PluginCommand::Enable { id, no_wait } => {
             let plugin = client.enable(&id).await?;

@@ -37,6 +37,12 @@ impl Cell {
         }
     }
 
+    /// Its text.
+    #[cfg(test)]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// A plugin state, coloured by what it means.
     pub fn state(state: PluginState) -> Self {
         let tone = match state {

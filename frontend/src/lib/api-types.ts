@@ -6,7 +6,7 @@
  * ([`ErrorCode::status`]); a status can carry several codes (400 is `bad_request`,
  * `invalid_json`, …), so clients that need to tell causes apart read the code.
  */
-export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "invalid_plugin" | "invalid_settings" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "install_in_progress" | "no_previous_version" | "payload_too_large" | "unsupported_media_type" | "upgrade_failed" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded";
+export type ErrorCode = "bad_request" | "invalid_json" | "invalid_username" | "bad_license" | "bad_path" | "invalid_backup" | "invalid_plugin" | "invalid_settings" | "unauthorized" | "invalid_credentials" | "license_missing" | "forbidden" | "license_invalid" | "admin_required" | "account_disabled" | "not_found" | "method_not_allowed" | "request_timeout" | "user_exists" | "last_admin" | "install_in_progress" | "no_previous_version" | "payload_too_large" | "unsupported_media_type" | "upgrade_failed" | "unknown_host" | "rate_limited" | "internal" | "plugin_error" | "journal_unavailable" | "busy" | "plugin_unavailable" | "plugin_timeout" | "kv_quota_exceeded" | "invalid_limits";
 
 /**
  * The inside of an [`ErrorBody`].
@@ -217,7 +217,12 @@ previous_version: string | null,
 /**
  * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
  */
-signature: SignatureStatus, };
+signature: SignatureStatus, 
+/**
+ * What it costs while it runs (memory, CPU, tasks, uptime); absent while it does not run,
+ * and from daemons that predate it.
+ */
+usage?: ResourceUsage, };
 
 /**
  * A plugin's key-value use against its quota.
@@ -308,7 +313,12 @@ previous_version: string | null,
 /**
  * Whether its binary is signed by a trusted key. Absent from daemons that predate it.
  */
-signature: SignatureStatus, };
+signature: SignatureStatus, 
+/**
+ * What it costs while it runs (memory, CPU, tasks, uptime); absent while it does not run,
+ * and from daemons that predate it.
+ */
+usage?: ResourceUsage, };
 
 /**
  * A `*.binary` file that discovery skipped, and why (`GET /api/discovery-failures`).
@@ -458,7 +468,7 @@ export type SettingsChange = Record<string, unknown>;
 /**
  * What happened to a plugin.
  */
-export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled" | "settings_changed" | "webhook_failed";
+export type EventKind = "discovered" | "discovery_failed" | "enabled" | "disabled" | "started" | "stopped" | "crashed" | "restarting" | "gave_up" | "adopted" | "unhealthy" | "healthy" | "license_set" | "license_cleared" | "restarted" | "kv_set" | "kv_deleted" | "rescanned" | "user_created" | "user_deleted" | "user_disabled" | "user_enabled" | "user_role_changed" | "password_changed" | "backup_restored" | "plugin_data_restored" | "signature_refused" | "installed" | "upgraded" | "upgrade_failed" | "rolled_back" | "uninstalled" | "settings_changed" | "webhook_failed" | "limits_changed";
 
 /**
  * Who made a change through the API: the audit trail's "who". Events the daemon causes on its
@@ -794,3 +804,139 @@ export type Health = {
  * Always `ok`.
  */
 status: HealthStatus, };
+
+/**
+ * A running plugin's resource use, from its last sample. A figure the backend cannot read
+ * (systemd without accounting for it, a process gone between two reads) is `null`, never a
+ * made-up number.
+ */
+export type ResourceUsage = { 
+/**
+ * Memory in bytes: the unit's cgroup (`MemoryCurrent`) under systemd, the sum of the
+ * resident set of every process in the plugin's process group under the embedded backend.
+ */
+memory_bytes: number | null, 
+/**
+ * CPU over the last sample interval, in percent of one CPU (200 is two CPUs busy); `null`
+ * until two samples of the same run exist.
+ */
+cpu_percent: number | null, 
+/**
+ * CPU time used by this run of the plugin, user and system, in seconds.
+ */
+cpu_seconds: number | null, 
+/**
+ * Tasks (threads) in the plugin's cgroup or process group.
+ */
+tasks: number | null, 
+/**
+ * Restarts after failures since it was last enabled (as in its status).
+ */
+restarts: number, 
+/**
+ * Seconds since the daemon started (or adopted) the running process.
+ */
+uptime_secs: number, };
+
+/**
+ * One sample of the last hour, for a chart.
+ */
+export type UsageSample = { 
+/**
+ * When it was taken, Unix seconds.
+ */
+at: number, 
+/**
+ * Memory in bytes, as in [`ResourceUsage::memory_bytes`].
+ */
+memory_bytes: number | null, 
+/**
+ * CPU percent since the sample before, as in [`ResourceUsage::cpu_percent`].
+ */
+cpu_percent: number | null, 
+/**
+ * Tasks, as in [`ResourceUsage::tasks`].
+ */
+tasks: number | null, };
+
+/**
+ * `GET /api/plugins/{id}/usage`: the figures now and the samples of the last hour.
+ */
+export type PluginUsage = { 
+/**
+ * The latest figures; `null` while the plugin does not run.
+ */
+current: ResourceUsage | null, 
+/**
+ * The samples kept (at most an hour's), oldest first; runs of the plugin follow each other
+ * with gaps where it did not run.
+ */
+history: Array<UsageSample>, 
+/**
+ * Seconds between two samples.
+ */
+interval_secs: number, };
+
+/**
+ * Which limit, as a client names it.
+ */
+export type LimitName = "memory" | "cpu" | "tasks";
+
+/**
+ * A limit value as written: a number (bytes, percent or tasks) or text (`"256M"`, `"50%"`).
+ */
+export type LimitInput = number | string;
+
+/**
+ * Resource limits, each `None` when not limited. The unit is in each field's name.
+ */
+export type LimitValues = { 
+/**
+ * Memory ceiling in bytes.
+ */
+memory_max_bytes: number | null, 
+/**
+ * CPU ceiling in percent of one CPU.
+ */
+cpu_quota_percent: number | null, 
+/**
+ * Maximum number of tasks.
+ */
+tasks_max: number | null, };
+
+/**
+ * `GET /api/plugins/{id}/limits`: the configured defaults, this plugin's overrides, and what
+ * applies to it.
+ */
+export type PluginLimits = { 
+/**
+ * From the configuration file (`plugin_memory_max`, `plugin_cpu_quota`, `plugin_tasks_max`).
+ */
+defaults: LimitValues, 
+/**
+ * Set for this plugin (`toructl plugin limits ID memory=256M`).
+ */
+overrides: LimitValues, 
+/**
+ * The overrides over the defaults: what the plugin runs under.
+ */
+effective: LimitValues, };
+
+/**
+ * The body of `PUT /api/plugins/{id}/limits`: the limits to change. A limit not named keeps
+ * its override; `null` removes the override, so the default applies again. All or nothing:
+ * one bad value is 400 `invalid_limits` naming it and nothing changes.
+ */
+export type LimitsChange = { 
+/**
+ * Memory: bytes, or a size such as `"256M"` or `"1GiB"`.
+ */
+memory?: LimitInput | null, 
+/**
+ * CPU: percent of one CPU, `50` or `"50%"`.
+ */
+cpu?: LimitInput | null, 
+/**
+ * Tasks: a count.
+ */
+tasks?: LimitInput | null, };

@@ -44,6 +44,7 @@ export const EVENT_LABEL: Record<EventKind, string> = {
   uninstalled: 'Uninstalled',
   settings_changed: 'Settings changed',
   webhook_failed: 'Webhook failed',
+  limits_changed: 'Limits changed',
 };
 
 /** Who made a change, as `toructl events` prints it: `alice from 192.0.2.7`,

@@ -261,6 +261,9 @@ impl From<PluginsError> for ApiError {
             PluginsError::InvalidSettings { source, .. } => {
                 ApiError::new(ErrorCode::InvalidSettings, source.to_string())
             }
+            PluginsError::InvalidLimits { source, .. } => {
+                ApiError::new(ErrorCode::InvalidLimits, source.to_string())
+            }
             PluginsError::Store(e) => ApiError::from(e),
             other => ApiError::internal(&other),
         }

@@ -42,7 +42,8 @@ use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
 use handlers::{
-    auth, backup, events, forward, install, kv, license, logs, plugins, settings, status, users,
+    auth, backup, events, forward, install, kv, license, logs, plugins, settings, status, usage,
+    users,
 };
 use pipeline::{Auth, Body, Policy};
 
@@ -124,6 +125,9 @@ fn table() -> Vec<Route> {
         route(DELETE, "/api/plugins/{id}/license",     Admin,  NO_BODY, license::clear),
         route(GET,    "/api/plugins/{id}/config",      Viewer, NO_BODY, settings::get),
         route(PUT,    "/api/plugins/{id}/config",      Admin,  JSON,    settings::set),
+        route(GET,    "/api/plugins/{id}/usage",       Viewer, NO_BODY, usage::usage),
+        route(GET,    "/api/plugins/{id}/limits",      Viewer, NO_BODY, usage::limits),
+        route(PUT,    "/api/plugins/{id}/limits",      Admin,  JSON,    usage::set_limits),
         route(GET,    "/api/plugins/{id}/bundle.js",   Viewer, NO_BODY, plugins::bundle),
         forwarded(    "/api/plugins/{id}/route/{path}", forward::POLICY), // any method
         route(GET,    "/api/plugins/{id}/kv",          Viewer, NO_BODY, kv::list),

@@ -65,6 +65,9 @@ fn reply() -> warp::reply::Response {
         operations::clear_license,
         operations::get_settings,
         operations::set_settings,
+        operations::plugin_usage,
+        operations::get_limits,
+        operations::set_limits,
         operations::bundle,
         operations::forward,
         operations::kv_list,
@@ -224,6 +227,7 @@ errors! {
     PluginStartErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidSettings, NotFound, Internal];
     SettingsSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [InvalidSettings, NotFound, Internal];
     LicenseSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadLicense, NotFound, Internal];
+    LimitsSetErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [InvalidLimits, NotFound, Internal];
     InstallErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, InvalidPlugin, InstallInProgress, PayloadTooLarge, RequestTimeout, UpgradeFailed, Internal];
     RollbackErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [InvalidPlugin, NotFound, NoPreviousVersion, Internal];
     UninstallErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, Internal];
@@ -382,6 +386,29 @@ mod operations {
         params(("id" = String, Path, description = "The plugin's id")), request_body = SettingsChange,
         responses((status = 200, description = "The plugin's settings as they are now", body = PluginSettings), SettingsSetErrors))]
     fn set_settings() {}
+
+    /// What the plugin costs: memory, CPU (percent over the last sample interval and total
+    /// seconds), tasks, restarts and uptime now (`null` while it does not run), and the readings
+    /// of the last hour (at most 360, one per `interval_secs`) for a chart.
+    #[utoipa::path(get, path = "/api/plugins/{id}/usage", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin's resource use", body = PluginUsage), PluginReadErrors))]
+    fn plugin_usage() {}
+
+    /// The plugin's resource limits: the configured defaults, its overrides and the effective
+    /// limits it runs under.
+    #[utoipa::path(get, path = "/api/plugins/{id}/limits", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")),
+        responses((status = 200, description = "The plugin's limits", body = PluginLimits), PluginReadErrors))]
+    fn get_limits() {}
+
+    /// Changes the named limits (`null` removes an override, so the default applies; limits
+    /// not named keep theirs), all or nothing: 400 `invalid_limits` naming the limit. Restarts
+    /// the plugin if it runs, so its new process runs under them; recorded as `limits_changed`.
+    #[utoipa::path(put, path = "/api/plugins/{id}/limits", tag = "plugins", security(("session" = []), ("local_socket" = [])),
+        params(("id" = String, Path, description = "The plugin's id")), request_body = LimitsChange,
+        responses((status = 200, description = "The plugin's limits as they are now", body = PluginLimits), LimitsSetErrors))]
+    fn set_limits() {}
 
     /// The plugin's dashboard view, an ES module asked of the running plugin, with an ETag.
     #[utoipa::path(get, path = "/api/plugins/{id}/bundle.js", tag = "plugins", security(("session" = []), ("local_socket" = [])),

@@ -11,7 +11,9 @@ use crate::plugins::PluginInfo;
 use crate::plugins::backend::BackendKind;
 use crate::plugins::discovery::DiscoveryFailure;
 use crate::plugins::license::LicenseStatus;
+use crate::plugins::manager::UsageReport;
 use crate::plugins::plugin_config::PluginSettings;
+use crate::plugins::usage::{Reading, UsageNow};
 use crate::store::{KvUsage, User};
 
 impl From<PluginInfo> for wire::Plugin {
@@ -33,8 +35,52 @@ impl From<PluginInfo> for wire::Plugin {
             license: info.license.into(),
             signature: info.signature,
             previous_version: info.previous_version,
+            usage: info.usage.map(wire::ResourceUsage::from),
         }
     }
+}
+
+impl From<UsageNow> for wire::ResourceUsage {
+    fn from(now: UsageNow) -> Self {
+        let raw = now.reading.raw;
+        wire::ResourceUsage {
+            memory_bytes: raw.memory_bytes,
+            cpu_percent: now.reading.cpu_percent.map(round_percent),
+            cpu_seconds: raw.cpu_nanos.map(|ns| ns as f64 / 1e9),
+            tasks: raw.tasks,
+            restarts: now.restarts,
+            uptime_secs: now.uptime.as_secs(),
+        }
+    }
+}
+
+impl From<Reading> for wire::UsageSample {
+    fn from(reading: Reading) -> Self {
+        wire::UsageSample {
+            at: reading
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            memory_bytes: reading.raw.memory_bytes,
+            cpu_percent: reading.cpu_percent.map(round_percent),
+            tasks: reading.raw.tasks,
+        }
+    }
+}
+
+impl From<UsageReport> for wire::PluginUsage {
+    fn from(report: UsageReport) -> Self {
+        wire::PluginUsage {
+            current: report.current.map(Into::into),
+            history: report.history.into_iter().map(Into::into).collect(),
+            interval_secs: report.interval.as_secs(),
+        }
+    }
+}
+
+/// A percent to one decimal: finer is noise between two samples, and shorter on the wire.
+fn round_percent(percent: f64) -> f64 {
+    (percent * 10.0).round() / 10.0
 }
 
 /// A plugin's requested permissions as shown (a function, not `From`: both types are foreign).

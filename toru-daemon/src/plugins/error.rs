@@ -49,6 +49,14 @@ pub enum Error {
         /// Which setting, and why.
         source: InvalidSettings,
     },
+    /// Resource limits that cannot be applied; nothing was changed. The text names the limit.
+    #[error("invalid limits for plugin {plugin_id}: {source}")]
+    InvalidLimits {
+        /// The plugin.
+        plugin_id: PluginId,
+        /// Which limit, and why.
+        source: toru_api::InvalidLimit,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::Error),

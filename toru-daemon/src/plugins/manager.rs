@@ -29,8 +29,11 @@ use crate::store::{Actor, EventKind, NewEvent, PluginData, Store};
 
 #[path = "manager_install.rs"]
 mod installing;
+#[path = "manager_usage.rs"]
+mod usage;
 
 pub use installing::{Installed, Upload};
+pub use usage::UsageReport;
 
 /// How often `enable` of an id no scan has found may scan an unchanged plugins directory again.
 /// Each scan runs every `--metadata` (up to 5 s each), so without this bound a client could keep
@@ -166,6 +169,7 @@ impl PluginManager {
             }
             first.shared.scanned.send_replace(true);
         });
+        manager.spawn_usage_sampler();
         Ok(manager)
     }
 
@@ -341,6 +345,7 @@ impl PluginManager {
                     .as_deref(),
             )
             .map_err(crate::store::Error::Corrupt)?,
+            limits: context.store.plugin_limits(found.id.as_str()).await?,
         };
         Ok(Arc::new(Slot::new(
             found,

@@ -12,6 +12,8 @@
 //! - [`license`] is what is shown about a plugin's licence, and the gate for `license_required`;
 //! - [`trust`] is the signature policy, the trusted keys, and the verified copies `enforce` runs.
 //! - [`install`] is the files of installs, upgrades and rollbacks (staging, the previous version).
+//! - [`usage`] is each plugin's resource figures over the last hour, which the manager's sampler
+//!   reads from the backend.
 
 pub mod backend;
 pub mod connection;
@@ -28,6 +30,7 @@ mod slot;
 pub mod status;
 pub mod supervisor;
 pub mod trust;
+pub mod usage;
 
 pub use error::{Error, ForwardError};
 pub use manager::PluginManager;

@@ -54,8 +54,11 @@ pub struct Settings {
     pub stop_grace: Duration,
     /// Protocol frame limit.
     pub max_frame: usize,
-    /// Resource limits for plugin processes.
+    /// The default resource limits of plugin processes (`plugin_memory_max`, …); a plugin's
+    /// own overrides (`toructl plugin limits`) apply over them.
     pub limits: Limits,
+    /// How often the sampler reads every running plugin's resource figures.
+    pub usage_interval: Duration,
     /// Limits for `--metadata`.
     pub discovery: DiscoveryLimits,
     /// The signature policy, the trusted keys and where verified copies are kept
@@ -84,6 +87,7 @@ impl Settings {
             stop_grace: DEFAULT_STOP_GRACE,
             max_frame: toru_plugin_api::DEFAULT_MAX_FRAME,
             limits: Limits::default(),
+            usage_interval: crate::plugins::usage::DEFAULT_USAGE_INTERVAL,
             discovery: DiscoveryLimits::default(),
             upgrade_health_window: DEFAULT_UPGRADE_HEALTH_WINDOW,
         }

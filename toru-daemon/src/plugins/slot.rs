@@ -5,12 +5,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+use toru_api::LimitValues;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toru_plugin_api::{LicenseReport, PluginId, PluginMetadata};
 
+use super::backend::{Limits, RawUsage};
 use super::connection::Connection;
 use super::discovery::DiscoveredPlugin;
 use super::license::{LicenseSlot, LicenseStatus};
@@ -18,6 +22,7 @@ use super::lifecycle::{Event, IllegalTransition, Lifecycle, StopIntent, Transiti
 use super::settings::RestartPolicy;
 use super::status::{PluginInfo, PluginStatus};
 use super::trust::Verified;
+use super::usage::{Reading, UsageHistory, UsageNow};
 use crate::sync::lock;
 
 /// One discovered plugin.
@@ -43,6 +48,10 @@ pub(crate) struct Slot {
     verified: Mutex<Verified>,
     /// The settings the administrator set (no defaults filled in), as stored.
     settings: Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// The resource limits the administrator set for this plugin, over the configured defaults.
+    limit_overrides: Mutex<LimitValues>,
+    /// The sampler's readings of its resource use and when its current run began.
+    usage: Mutex<UsageHistory>,
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
@@ -58,6 +67,8 @@ pub(crate) struct Kept {
     pub(crate) previous_version: Option<String>,
     /// The settings the administrator set.
     pub(crate) settings: serde_json::Map<String, serde_json::Value>,
+    /// The resource limits the administrator set.
+    pub(crate) limits: LimitValues,
 }
 
 impl Slot {
@@ -74,6 +85,7 @@ impl Slot {
             license_key,
             previous_version,
             settings,
+            limits,
         } = kept;
         let lifecycle = Lifecycle::new(policy);
         Slot {
@@ -90,6 +102,8 @@ impl Slot {
             }),
             verified: Mutex::new(verified),
             settings: Mutex::new(settings),
+            limit_overrides: Mutex::new(limits),
+            usage: Mutex::default(),
             supervisor: tokio::sync::Mutex::new(None),
         }
     }
@@ -174,6 +188,57 @@ impl Slot {
         *lock(&self.settings) = values;
     }
 
+    /// The limits set for this plugin (not the defaults).
+    pub(crate) fn limit_overrides(&self) -> LimitValues {
+        *lock(&self.limit_overrides)
+    }
+
+    /// What the plugin runs under: its overrides over `defaults`.
+    pub(crate) fn effective_limits(&self, defaults: Limits) -> Limits {
+        LimitValues::from(defaults)
+            .overridden_by(self.limit_overrides())
+            .into()
+    }
+
+    /// Replaces the limits set for this plugin; its next start runs under them.
+    pub(crate) fn set_limit_overrides(&self, limits: LimitValues) {
+        *lock(&self.limit_overrides) = limits;
+    }
+
+    /// A new process of the plugin runs from now (started or adopted).
+    pub(crate) fn launched(&self) {
+        lock(&self.usage).launched(Instant::now());
+    }
+
+    /// Records a reading of the plugin's resource use.
+    pub(crate) fn record_usage(&self, raw: RawUsage) -> Reading {
+        lock(&self.usage).record(raw, Instant::now(), SystemTime::now())
+    }
+
+    /// Whether the newest reading is missing or older than `interval`.
+    pub(crate) fn usage_is_stale(&self, interval: Duration) -> bool {
+        lock(&self.usage).is_stale(Instant::now(), interval)
+    }
+
+    /// Every reading kept, oldest first.
+    pub(crate) fn usage_history(&self) -> Vec<Reading> {
+        lock(&self.usage).readings().copied().collect()
+    }
+
+    /// The figures now, while a process runs and has been read since it started.
+    pub(crate) fn usage_now(&self) -> Option<UsageNow> {
+        let status = self.status();
+        if status.pid.is_none() && status.unit.is_none() {
+            return None;
+        }
+        let (reading, uptime) = lock(&self.usage).current(Instant::now())?;
+        Some(UsageNow {
+            reading,
+            restarts: status.restarts,
+            uptime,
+        })
+    }
+
     /// What `lifecycle.init` carries as `config`: the settings with the declared defaults
     /// filled in; empty for a plugin that declares no settings.
     pub(crate) fn init_config(&self) -> BTreeMap<String, serde_json::Value> {
@@ -225,6 +290,7 @@ impl Slot {
             status: self.status(),
             license: self.license_status(),
             signature: self.verified().status,
+            usage: self.usage_now(),
         }
     }
 }

@@ -31,4 +31,6 @@ pub struct PluginInfo {
     pub signature: SignatureStatus,
     /// The version kept for a rollback, if any.
     pub previous_version: Option<String>,
+    /// Its resource figures while a process of it runs and has been sampled.
+    pub usage: Option<super::usage::UsageNow>,
 }

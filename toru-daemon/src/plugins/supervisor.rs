@@ -207,7 +207,7 @@ async fn run_once(
                 plugin_id: id.clone(),
                 binary: run_from,
                 socket: socket.clone(),
-                limits: settings.limits,
+                limits: slot.effective_limits(settings.limits),
                 permissions: slot.meta().permissions,
             };
             match ctx.backend.start(&spec).await {
@@ -221,6 +221,7 @@ async fn run_once(
             }
         }
     };
+    slot.launched();
     slot.send(Event::Launched {
         process: Process {
             pid: running.pid,

@@ -61,6 +61,7 @@ mod feed;
 mod kv;
 mod licenses;
 mod open;
+mod plugin_limits;
 mod plugin_settings;
 mod purge;
 mod schema;

@@ -139,6 +139,17 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL -- unix ms
     );
     "#,
+    // Version 7: each plugin's resource limits over the configured defaults; NULL keeps the
+    // default. The CHECKs are the backstop of the bounds `toru_api::limits` enforces.
+    r#"
+    CREATE TABLE plugin_limits (
+        plugin_id         TEXT PRIMARY KEY,
+        memory_max_bytes  INTEGER CHECK (memory_max_bytes > 0),
+        cpu_quota_percent INTEGER CHECK (cpu_quota_percent > 0),
+        tasks_max         INTEGER CHECK (tasks_max > 0),
+        updated_at        INTEGER NOT NULL -- unix ms
+    );
+    "#,
 ];
 
 /// The schema version this build of Toru writes and understands: the number of migrations it

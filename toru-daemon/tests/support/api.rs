@@ -44,6 +44,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
         signatures: toru_daemon::plugins::trust::SignaturePolicy::Warn,
         trusted_keys_dir: dirs.root.path().join("trusted-keys"),
         plugin_memory_max: None,
+        plugin_cpu_quota: None,
         plugin_tasks_max: None,
         request_timeout: Duration::from_secs(1),
         start_timeout: Duration::from_secs(5),

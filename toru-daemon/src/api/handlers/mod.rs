@@ -12,6 +12,7 @@ pub mod logs;
 pub mod plugins;
 pub mod settings;
 pub mod status;
+pub mod usage;
 pub mod users;
 
 /// What every handler returns.

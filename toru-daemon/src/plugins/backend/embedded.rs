@@ -28,7 +28,10 @@ use tokio::sync::{oneshot, watch};
 use toru_plugin_api::PluginId;
 
 use super::metadata::{MetadataError, MetadataRun, run_as_child};
-use super::{BackendError, BackendKind, ExitInfo, LaunchSpec, RunningPlugin, SupervisorBackend};
+use super::{
+    BackendError, BackendKind, ExitInfo, LaunchSpec, RawUsage, RunningPlugin, SupervisorBackend,
+    proc_usage,
+};
 use crate::logs::file_writer::Rotation;
 use crate::logs::relay::{RELAY_FLAG, RelayArgs};
 use crate::sync::lock;
@@ -238,7 +241,7 @@ impl SupervisorBackend for EmbeddedBackend {
             pipes.map_err(|e| fail(EmbeddedError::Pipes(e)))?;
         // The write ends go to the child only: the `Command` holding the daemon's copies is
         // dropped at the end of this statement.
-        let mut child = Command::new(&spec.binary)
+        let mut child = limited_command(&spec.binary, &spec.limits)
             .arg("--socket")
             .arg(&spec.socket)
             .env("TORU_PLUGIN_ID", id.as_str())
@@ -313,6 +316,21 @@ impl SupervisorBackend for EmbeddedBackend {
             exited: exited_rx,
             unseen_restarts: 0,
         })
+    }
+
+    async fn usage(
+        &self,
+        plugin_id: &PluginId,
+        _pid: Option<u32>,
+    ) -> Result<Option<RawUsage>, BackendError> {
+        // The child this backend tracks, not a pid from elsewhere: its group is the plugin.
+        let Some(pid) = self.children().get(plugin_id).map(|c| c.pid) else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || proc_usage::group_usage(pid))
+            .await
+            .map_err(|e| BackendError::inspect(plugin_id, e))?
+            .map_err(|e| BackendError::inspect(plugin_id, e))
     }
 
     async fn adopt(&self, plugin_id: &PluginId) -> Result<Option<RunningPlugin>, BackendError> {
@@ -475,6 +493,32 @@ async fn drain_relay(plugin_id: &PluginId, mut relay: tokio::process::Child) {
             let _ = relay.wait().await;
         });
     }
+}
+
+/// The program that applies the embedded backend's limits: util-linux's `prlimit(1)` sets the
+/// limits on itself and executes the plugin, so they hold from its first instruction on, with
+/// no `unsafe` `pre_exec` in the daemon (the workspace denies `unsafe_code`).
+pub const PRLIMIT: &str = "prlimit";
+
+/// The command that runs `binary` under `limits`: the binary itself when there are none, else
+/// `prlimit --as=BYTES --nproc=N -- binary`, the closest the embedded backend gets to systemd's
+/// limits and weaker: `RLIMIT_AS` counts address space, not memory used (a runtime that
+/// reserves much more than it touches fails early), `RLIMIT_NPROC` counts every process of the
+/// daemon's user, not the plugin's, and is not enforced for root; there is no CPU quota.
+fn limited_command(binary: &Path, limits: &super::Limits) -> Command {
+    let mut args = Vec::new();
+    if let Some(bytes) = limits.memory_max {
+        args.push(format!("--as={bytes}"));
+    }
+    if let Some(tasks) = limits.tasks_max {
+        args.push(format!("--nproc={tasks}"));
+    }
+    if args.is_empty() {
+        return Command::new(binary);
+    }
+    let mut command = Command::new(PRLIMIT);
+    command.args(args).arg("--").arg(binary);
+    command
 }
 
 /// The directory the embedded backend's log files for plugins live in.

@@ -11,6 +11,7 @@
 
 pub mod embedded;
 pub mod metadata;
+pub mod proc_usage;
 pub mod systemd;
 
 pub use metadata::{MetadataError, MetadataRun};
@@ -56,13 +57,50 @@ pub struct LaunchSpec {
     pub permissions: toru_plugin_api::Permissions,
 }
 
-/// Per-plugin resource limits from the daemon's configuration.
-#[derive(Debug, Clone, Copy, Default)]
+/// A plugin's resource limits: the configured defaults with its overrides applied
+/// (`toru_api::LimitValues::overridden_by`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
-    /// Memory ceiling in bytes (systemd `MemoryMax=`).
+    /// Memory ceiling in bytes (systemd `MemoryMax=`; `RLIMIT_AS` under the embedded backend).
     pub memory_max: Option<u64>,
-    /// Maximum number of tasks (systemd `TasksMax=`).
+    /// CPU ceiling in percent of one CPU (systemd `CPUQuota=`; none under the embedded
+    /// backend).
+    pub cpu_quota_percent: Option<u32>,
+    /// Maximum number of tasks (systemd `TasksMax=`; `RLIMIT_NPROC` under the embedded
+    /// backend).
     pub tasks_max: Option<u64>,
+}
+
+impl From<toru_api::LimitValues> for Limits {
+    fn from(values: toru_api::LimitValues) -> Self {
+        Limits {
+            memory_max: values.memory_max_bytes,
+            cpu_quota_percent: values.cpu_quota_percent,
+            tasks_max: values.tasks_max,
+        }
+    }
+}
+
+impl From<Limits> for toru_api::LimitValues {
+    fn from(limits: Limits) -> Self {
+        toru_api::LimitValues {
+            memory_max_bytes: limits.memory_max,
+            cpu_quota_percent: limits.cpu_quota_percent,
+            tasks_max: limits.tasks_max,
+        }
+    }
+}
+
+/// One reading of a running plugin's resource use, as the backend measured it; a figure it
+/// cannot read is `None`. CPU is cumulative, so the sampler turns two readings into a percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawUsage {
+    /// Memory in bytes (cgroup `MemoryCurrent`, or the process group's resident set).
+    pub memory_bytes: Option<u64>,
+    /// CPU time used so far, user and system, in nanoseconds.
+    pub cpu_nanos: Option<u64>,
+    /// Tasks (threads).
+    pub tasks: Option<u64>,
 }
 
 /// How a plugin process ended.
@@ -72,6 +110,12 @@ pub enum ExitInfo {
     Exited(i32),
     /// A signal killed it.
     Killed(i32),
+    /// The kernel's OOM killer ended it, at its memory limit when one was set (systemd's
+    /// `Result=oom-kill`).
+    OutOfMemory {
+        /// The memory limit in bytes it ran under, if any.
+        limit: Option<u64>,
+    },
     /// The backend could not tell (e.g. the unit vanished); the text says what is known.
     Unknown(String),
 }
@@ -81,6 +125,14 @@ impl std::fmt::Display for ExitInfo {
         match self {
             ExitInfo::Exited(code) => write!(f, "exited with status {code}"),
             ExitInfo::Killed(signal) => write!(f, "killed by signal {signal}"),
+            ExitInfo::OutOfMemory { limit: Some(bytes) } => write!(
+                f,
+                "exceeded its {} memory limit",
+                toru_api::limits::format_bytes(*bytes)
+            ),
+            ExitInfo::OutOfMemory { limit: None } => {
+                f.write_str("killed by the kernel's out-of-memory killer")
+            }
             ExitInfo::Unknown(what) => write!(f, "ended ({what})"),
         }
     }
@@ -212,6 +264,17 @@ pub trait SupervisorBackend: Send + Sync + 'static {
         None
     }
 
+    /// What the plugin's running process uses now, or `None` when nothing of it runs. `pid` is
+    /// the main process the supervisor knows of (the embedded backend reads its process group).
+    /// Cheap enough to call every few seconds for every plugin.
+    async fn usage(
+        &self,
+        _plugin_id: &PluginId,
+        _pid: Option<u32>,
+    ) -> Result<Option<RawUsage>, BackendError> {
+        Ok(None)
+    }
+
     /// The ids of every plugin process this backend currently runs, including ones left by a
     /// previous daemon, so the daemon can stop those no longer enabled.
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError>;
@@ -239,5 +302,13 @@ mod tests {
         };
         assert_eq!(e.to_string(), "the systemd backend is unavailable");
         assert_eq!(BackendKind::Embedded.to_string(), "embedded");
+    }
+
+    #[test]
+    fn an_oom_kill_names_the_limit_not_the_signal() {
+        let oom = ExitInfo::OutOfMemory {
+            limit: Some(256 << 20),
+        };
+        assert_eq!(oom.to_string(), "exceeded its 256 MiB memory limit");
     }
 }

@@ -20,11 +20,11 @@ use super::properties::{UNIT_STOP_TIMEOUT, unit_properties};
 use super::socket::prepare_socket_dir;
 use super::unit_state::{ActiveState, ExecMain, JobResult, UnitPhase};
 use super::version::SystemdVersion;
-use super::watcher::Watcher;
+use super::watcher::{Watcher, figure};
 use super::{SystemdConfig, UNIT_PREFIX, UNIT_SUFFIX};
 use crate::plugins::backend::{
-    BackendError, BackendKind, ExitInfo, LaunchSpec, MetadataError, MetadataRun, RunningPlugin,
-    SupervisorBackend, unit_name,
+    BackendError, BackendKind, ExitInfo, LaunchSpec, MetadataError, MetadataRun, RawUsage,
+    RunningPlugin, SupervisorBackend, unit_name,
 };
 
 /// How long a start job may take before `start` gives up. A `Type=exec` start job finishes
@@ -278,6 +278,7 @@ impl SystemdBackend {
             path,
             armed,
             exec_main: ExecMain::default(),
+            result: None,
         };
         tokio::spawn(watcher.run(changes, tx));
         rx
@@ -504,6 +505,33 @@ impl SupervisorBackend for SystemdBackend {
             .await
             .map_err(|e| fail(SystemdError::call("ResetFailedUnit")(e)))?;
         Ok(())
+    }
+
+    /// The unit's cgroup figures, read over D-Bus (three property reads); `None` when the unit
+    /// is not loaded or not running.
+    async fn usage(
+        &self,
+        plugin_id: &PluginId,
+        _pid: Option<u32>,
+    ) -> Result<Option<RawUsage>, BackendError> {
+        let inspect = |cause: SystemdError| BackendError::inspect(plugin_id, cause);
+        let unit = unit_name(plugin_id);
+        let path = match self.manager.get_unit(&unit).await {
+            Ok(path) => path.to_string(),
+            Err(e) if is_no_such_unit(&e) => return Ok(None),
+            Err(e) => return Err(inspect(SystemdError::call("GetUnit")(e))),
+        };
+        let read = async {
+            let service = service_proxy(&self.conn, &path).await?;
+            Ok::<_, zbus::Error>(RawUsage {
+                memory_bytes: figure(service.memory_current().await?),
+                cpu_nanos: figure(service.cpu_usage_nsec().await?),
+                tasks: figure(service.tasks_current().await?),
+            })
+        };
+        read.await
+            .map(Some)
+            .map_err(|e| inspect(SystemdError::call("Get resource figures")(e)))
     }
 
     async fn list_running(&self) -> Result<Vec<PluginId>, BackendError> {

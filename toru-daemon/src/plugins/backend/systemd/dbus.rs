@@ -153,6 +153,22 @@ pub trait Service {
     #[zbus(property, name = "NRestarts")]
     fn n_restarts(&self) -> zbus::Result<u32>;
 
+    /// Memory the unit's cgroup uses, in bytes; `u64::MAX` when not accounted.
+    #[zbus(property)]
+    fn memory_current(&self) -> zbus::Result<u64>;
+
+    /// CPU time the unit's cgroup used, in ns; `u64::MAX` when not accounted.
+    #[zbus(property, name = "CPUUsageNSec")]
+    fn cpu_usage_nsec(&self) -> zbus::Result<u64>;
+
+    /// Tasks in the unit's cgroup; `u64::MAX` when not accounted.
+    #[zbus(property)]
+    fn tasks_current(&self) -> zbus::Result<u64>;
+
+    /// The unit's `MemoryMax=` in bytes; `u64::MAX` for none.
+    #[zbus(property)]
+    fn memory_max(&self) -> zbus::Result<u64>;
+
     /// The delay of the restart systemd schedules next, in µs (systemd ≥ 254, with
     /// `RestartSteps=`).
     #[zbus(property, name = "RestartUSecNext")]

@@ -213,6 +213,7 @@ mod tests {
             permissions: Default::default(),
             limits: Limits {
                 memory_max: Some(64 << 20),
+                cpu_quota_percent: Some(50),
                 tasks_max: Some(32),
             },
         }
@@ -249,7 +250,12 @@ mod tests {
             ("IPAddressDeny", "a(iayu)"),
             ("IPAddressAllow", "a(iayu)"),
             ("MemoryMax", "t"),
+            ("MemorySwapMax", "t"),
+            ("CPUQuotaPerSecUSec", "t"),
             ("TasksMax", "t"),
+            ("MemoryAccounting", "b"),
+            ("CPUAccounting", "b"),
+            ("TasksAccounting", "b"),
             ("DynamicUser", "b"),
         ] {
             assert_eq!(sig(name), vec![expected.to_owned()], "{name}");
@@ -285,6 +291,8 @@ mod tests {
         let get = |name: &str| props.iter().find(|(n, _)| *n == name).unwrap().1.clone();
         assert_eq!(get("PrivateDevices"), Variant::from(true));
         assert_eq!(get("MemoryDenyWriteExecute"), Variant::from(true));
+        // 50% of one CPU is half a second of CPU per second.
+        assert_eq!(get("CPUQuotaPerSecUSec"), Variant::from(500_000u64));
     }
 
     #[test]

@@ -111,11 +111,25 @@ pub fn sandbox_properties(
     Ok(props)
 }
 
-/// The configured resource limits (`MemoryMax=`, `TasksMax=`), only those that are set.
+/// The resource accounting every unit gets, so `MemoryCurrent`, `CPUUsageNSec` and
+/// `TasksCurrent` are figures rather than `u64::MAX` whatever the manager's defaults, and the
+/// resource limits that are set: `MemoryMax=` in bytes, `CPUQuota=` as `CPUQuotaPerSecUSec`
+/// (µs of CPU per second: 1% is 10 000), `TasksMax=`. A memory limit comes with
+/// `MemorySwapMax=0`.
 pub fn limit_properties(limits: &Limits) -> Vec<(&'static str, Variant<'static>)> {
-    let mut props: Vec<(&'static str, Variant<'static>)> = Vec::new();
+    let mut props: Vec<(&'static str, Variant<'static>)> = vec![
+        ("MemoryAccounting", true.into()),
+        ("CPUAccounting", true.into()),
+        ("TasksAccounting", true.into()),
+    ];
     if let Some(bytes) = limits.memory_max {
         props.push(("MemoryMax", bytes.into()));
+        // The limit is the plugin's memory, not its memory plus swap: over it, the kernel's
+        // OOM killer ends the plugin (reported as such) instead of swapping it out slowly.
+        props.push(("MemorySwapMax", 0u64.into()));
+    }
+    if let Some(percent) = limits.cpu_quota_percent {
+        props.push(("CPUQuotaPerSecUSec", (u64::from(percent) * 10_000).into()));
     }
     if let Some(tasks) = limits.tasks_max {
         props.push(("TasksMax", tasks.into()));

@@ -24,6 +24,17 @@ pub struct Watcher {
     pub armed: bool,
     /// The last `ExecMainCode`/`ExecMainStatus` seen in the unit's signals.
     pub exec_main: ExecMain,
+    /// The last service `Result` seen in the unit's signals (`oom-kill` tells an OOM kill from
+    /// any other SIGKILL).
+    pub result: Option<String>,
+}
+
+/// The service `Result` of a unit whose process the kernel's OOM killer ended.
+const OOM_KILL: &str = "oom-kill";
+
+/// systemd's "no value" for a `t` figure or limit.
+pub(super) fn figure(value: u64) -> Option<u64> {
+    (value != u64::MAX).then_some(value)
 }
 
 impl Watcher {
@@ -55,6 +66,9 @@ impl Watcher {
                     if let Some(Variant::I32(status)) = changed.get("ExecMainStatus") {
                         self.exec_main.status = Some(*status);
                     }
+                    if let Some(Variant::Str(result)) = changed.get("Result") {
+                        self.result = Some(result.as_str().to_owned());
+                    }
                 }
                 UNIT_INTERFACE => {
                     let Some(Variant::Str(state)) = changed.get("ActiveState") else {
@@ -65,6 +79,7 @@ impl Watcher {
                         if !self.armed {
                             // Anything seen before belongs to an earlier run.
                             self.exec_main = ExecMain::default();
+                            self.result = None;
                             self.armed = true;
                         }
                     } else if self.armed && state.has_ended() {
@@ -82,6 +97,9 @@ impl Watcher {
     /// How the main process ended: from the signals, else read from the unit while it is still
     /// loaded (a failed unit stays loaded; a cleanly ended one may already be collected).
     async fn exit_info(&self) -> ExitInfo {
+        if let Some(limit) = self.oom_killed().await {
+            return ExitInfo::OutOfMemory { limit };
+        }
         if let Some(exit) = self.exec_main.exit_info() {
             return exit;
         }
@@ -98,5 +116,23 @@ impl Watcher {
             }),
             Err(e) => ExitInfo::Unknown(format!("cannot read the exit status: {e}")),
         }
+    }
+
+    /// `Some(memory limit)` when the OOM killer ended the run: from the signals, else read from
+    /// the unit, which a failed run leaves loaded. A unit already collected ended cleanly.
+    async fn oom_killed(&self) -> Option<Option<u64>> {
+        let service = service_proxy(&self.conn, &self.path).await.ok();
+        let result = match &self.result {
+            Some(result) => result.clone(),
+            None => service.as_ref()?.result().await.ok()?,
+        };
+        if result != OOM_KILL {
+            return None;
+        }
+        let limit = match &service {
+            Some(service) => service.memory_max().await.ok().and_then(figure),
+            None => None,
+        };
+        Some(limit)
     }
 }
