@@ -105,6 +105,7 @@ struct FileConfig {
     event_retention_days: Option<u32>,
     max_upload_bytes: Option<u64>,
     upgrade_health_window_secs: Option<u64>,
+    metrics_token_file: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -171,6 +172,9 @@ pub struct Config {
     /// defaults, 10 s and 5 s, are what plugins are written against), but tests of the health
     /// window shorten them.
     pub ping: (Duration, Duration),
+    /// A file holding the bearer token Prometheus may read `GET /metrics` with; `None`: only
+    /// sessions and the local socket may read it.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -343,6 +347,7 @@ impl Config {
                 settings::DEFAULT_PING_INTERVAL,
                 settings::DEFAULT_PING_TIMEOUT,
             ),
+            metrics_token_file: file.metrics_token_file,
             data_dir,
         })
     }
@@ -476,6 +481,7 @@ mod tests {
             trusted_keys_dir,
             max_upload_bytes,
             upgrade_health_window_secs,
+            metrics_token_file,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -488,6 +494,7 @@ mod tests {
         assert!(signatures.is_some() && trusted_keys_dir.is_some());
         assert!(max_upload_bytes.is_some() && upgrade_health_window_secs.is_some());
         assert!(tls_listen.is_some() && tls_dir.is_some());
+        assert!(metrics_token_file.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));

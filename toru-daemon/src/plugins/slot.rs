@@ -18,6 +18,7 @@ use super::lifecycle::{Event, IllegalTransition, Lifecycle, StopIntent, Transiti
 use super::settings::RestartPolicy;
 use super::status::{PluginInfo, PluginStatus};
 use super::trust::Verified;
+use crate::metrics::PluginMetrics;
 use crate::sync::lock;
 
 /// One discovered plugin.
@@ -46,6 +47,8 @@ pub(crate) struct Slot {
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
+    /// Its counters for `GET /metrics`, which the forward path and its connections update.
+    pub(crate) metrics: Arc<PluginMetrics>,
 }
 
 /// What the daemon keeps for a plugin beyond its binary: in the store (its licence key and
@@ -91,6 +94,7 @@ impl Slot {
             verified: Mutex::new(verified),
             settings: Mutex::new(settings),
             supervisor: tokio::sync::Mutex::new(None),
+            metrics: Arc::default(),
         }
     }
 
@@ -109,7 +113,10 @@ impl Slot {
     pub(crate) fn apply(&self, event: Event) -> Result<Transition, IllegalTransition> {
         let mut lifecycle = lock(&self.lifecycle);
         let transition = lifecycle.apply(event)?;
-        self.status.send_replace(lifecycle.status());
+        let status = lifecycle.status();
+        self.metrics
+            .set_running(status.state == super::status::PluginState::Running);
+        self.status.send_replace(status);
         Ok(transition)
     }
 

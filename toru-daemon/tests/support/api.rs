@@ -59,6 +59,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
             toru_daemon::plugins::settings::DEFAULT_PING_INTERVAL,
             toru_daemon::plugins::settings::DEFAULT_PING_TIMEOUT,
         ),
+        metrics_token_file: None,
     }
 }
 
