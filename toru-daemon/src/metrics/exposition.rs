@@ -272,7 +272,7 @@ pub fn write_plugin_families(w: &mut TextWriter, plugins: &[PluginSample]) {
     w.family(
         "toru_plugin_request_bytes_total",
         Kind::Counter,
-        "Request body bytes forwarded to the plugin.",
+        "Request body bytes of the requests for the plugin, forwarded or refused.",
     );
     for p in plugins {
         let bytes = p.metrics.request_bytes.load(Relaxed);

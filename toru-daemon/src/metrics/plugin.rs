@@ -187,7 +187,8 @@ pub struct PluginMetrics {
     pub requests: ByStatusClass,
     /// How long forwarded requests took, from the plugin's lookup to the answer.
     pub latency: LatencyHistogram,
-    /// Request body bytes forwarded to the plugin.
+    /// Request body bytes of the requests for the plugin (counted once it is found, so a
+    /// request refused because it is not running counts too, as in `requests`).
     pub request_bytes: AtomicU64,
     /// Response body bytes the plugin answered.
     pub response_bytes: AtomicU64,
