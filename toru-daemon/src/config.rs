@@ -109,6 +109,7 @@ struct FileConfig {
     max_upload_bytes: Option<u64>,
     upgrade_health_window_secs: Option<u64>,
     webhooks: Option<Vec<WebhookFile>>,
+    metrics_token_file: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -182,6 +183,9 @@ pub struct Config {
     /// How webhook deliveries are retried; not a file key (the default is documented), but
     /// tests shorten it.
     pub webhook_retry: RetryPolicy,
+    /// A file holding the bearer token Prometheus may read `GET /metrics` with; `None`: only
+    /// sessions and the local socket may read it.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// This process's own executable. Spawning it runs the very binary this daemon was started
@@ -366,6 +370,7 @@ impl Config {
             ),
             webhooks,
             webhook_retry: RetryPolicy::default(),
+            metrics_token_file: file.metrics_token_file,
             data_dir,
         })
     }
@@ -538,6 +543,7 @@ mod tests {
             max_upload_bytes,
             upgrade_health_window_secs,
             webhooks,
+            metrics_token_file,
         } = file;
         assert!(data_dir.is_some() && plugins_dir.is_some() && runtime_dir.is_some());
         assert!(log_dir.is_some() && supervisor.is_some() && max_failures.is_some());
@@ -555,6 +561,7 @@ mod tests {
             webhooks.is_some_and(|w| w.len() == 1),
             "one example [[webhooks]] table"
         );
+        assert!(metrics_token_file.is_some());
         // And the documented defaults are the real ones, as root.
         let defaults = Config::load_with(&args(&["-c", "/dev/null"]), true).unwrap();
         assert_eq!(data_dir, Some(defaults.data_dir));

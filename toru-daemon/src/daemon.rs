@@ -19,6 +19,7 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::backup::{Backups, restore};
 use crate::config::{Config, SupervisorChoice, running_as_root};
 use crate::logs::file_writer::Rotation;
+use crate::metrics::{DaemonMetrics, MetricsToken};
 use crate::plugins::backend::SupervisorBackend;
 use crate::plugins::backend::embedded::plugin_log_dir;
 use crate::plugins::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
@@ -72,6 +73,11 @@ impl Daemon {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let metrics = Arc::new(DaemonMetrics::new());
+        let metrics_token = match &config.metrics_token_file {
+            Some(path) => Some(Arc::new(MetricsToken::load(path)?)),
+            None => None,
+        };
         let activated = !inherited.is_empty();
         let tcp = TcpListeners::open(config, inherited.tcp)?;
         let restored = restore::load_staged(
@@ -165,6 +171,8 @@ impl Daemon {
             tls: tcp.tls.as_ref().map(|tls| Arc::new(tls.status.clone())),
             uploads: Arc::new(Uploads::new(plugins.staging_dir(), config.max_upload_bytes)),
             event_streams: Arc::new(EventStreams::new(MAX_EVENT_STREAMS, shutdown.clone())),
+            metrics,
+            metrics_token,
         };
         match &state.web_root {
             Some(root) => tracing::info!(web_root = %root.display(), "serving the dashboard"),

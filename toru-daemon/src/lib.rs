@@ -5,6 +5,7 @@
 //! - [`store`]: the SQLite database (the only module that runs SQL);
 //! - [`plugins`]: discovery, supervision over systemd or child processes, the plugin protocol;
 //! - [`logs`]: the log entry format and the embedded backend's log files;
+//! - [`metrics`]: the Prometheus metrics of `GET /metrics`;
 //! - [`tls`]: the TLS listener's certificate, loaded or generated, and its fingerprint;
 //! - [`daemon`]: [`Daemon`] and [`run`], which put them together;
 //! - [`sync`]: the poison-ignoring mutex lock every module shares;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod error_chain;
 pub mod logs;
+pub mod metrics;
 pub mod plugins;
 pub mod store;
 pub mod sync;

@@ -39,6 +39,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/api/users"),
     ("PUT", "/api/users/admin/password"),
     ("GET", "/api/auth/me"),
+    ("GET", "/metrics"),
 ];
 
 async fn started() -> (Dirs, ApiDaemon) {

@@ -215,6 +215,56 @@ async fn a_pinned_client_logs_in_over_tls_and_gets_a_secure_cookie_and_hsts() {
     d.stop().await;
 }
 
+/// What Prometheus does with `scheme: https` and `authorization: { credentials_file: … }`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scraper_reads_metrics_over_tls_with_its_bearer_token() {
+    let dirs = Dirs::new();
+    let token = "9c4e2b7a1d6f3e8c0b5a7d2e4f6a8c1e";
+    let token_file = dirs.root.path().join("metrics.token");
+    std::fs::write(&token_file, token).unwrap();
+    let mut config = tls_config(&dirs);
+    config.metrics_token_file = Some(token_file);
+    let d = ApiDaemon::start_with(config).await;
+    let (_, pin) = reported_fingerprint(&d).await;
+    let addr = d.daemon.tls_addr.unwrap();
+    let host = format!("localhost:{}", addr.port());
+    let mut tls = connect(addr, pin).await.unwrap();
+    let bearer = format!("Bearer {token}");
+    let scrape = send(
+        &mut tls,
+        Method::GET,
+        "/metrics",
+        &host,
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(scrape.status, StatusCode::OK);
+    assert_eq!(
+        scrape.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(scrape.body.to_vec()).unwrap();
+    // This scrape's own connection is the TLS listener's.
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("toru_http_connections{listener=\"https\"} ") && !l.ends_with(" 0")
+        ),
+        "{text}"
+    );
+    let refused = send(
+        &mut tls,
+        Method::GET,
+        "/metrics",
+        &host,
+        &[("authorization", "Bearer 9c4e2b7a1d6f3e8c0b5a7d2e4f6a8c1f")],
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_pinning_another_certificate_is_refused_and_a_silent_one_is_closed() {
     let dirs = Dirs::new();

@@ -237,6 +237,12 @@ impl Client {
         Ok(self.call(Method::GET, "/api/backup", None).await?.body)
     }
 
+    /// `GET /metrics`: the daemon's and its plugins' figures in the Prometheus text format.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let response = self.call(Method::GET, "/metrics", None).await?;
+        String::from_utf8(response.body.to_vec()).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
     /// `POST /api/restore` with a backup archive; the daemon stops to load it.
     pub async fn restore(&self, archive: Vec<u8>) -> Result<RestoreStaged, ClientError> {
         self.send_bytes(Method::POST, "/api/restore", "application/x-tar", archive)

@@ -42,8 +42,8 @@ use crate::store::Store;
 use extract::Handler;
 use filters::BoxedRoute;
 use handlers::{
-    auth, backup, events, forward, install, kv, license, logs, plugins, settings, status, usage,
-    users,
+    auth, backup, events, forward, install, kv, license, logs, metrics, plugins, settings, status,
+    usage, users,
 };
 use pipeline::{Auth, Body, Policy};
 
@@ -93,6 +93,11 @@ pub struct ApiState {
     pub uploads: Arc<upload::Uploads>,
     /// The streams of `GET /api/events/follow`: how many may be open, and when they end.
     pub event_streams: Arc<events::EventStreams>,
+    /// The daemon's own figures for `GET /metrics`, which `server.rs` counts into.
+    pub metrics: Arc<crate::metrics::DaemonMetrics>,
+    /// The bearer token scrapers may read `GET /metrics` with (`metrics_token_file`); `None`:
+    /// only sessions and the local socket may.
+    pub metrics_token: Option<Arc<crate::metrics::MetricsToken>>,
 }
 
 /// Every route of the API, one row each: method, path (OpenAPI syntax), who may call it, what
@@ -100,7 +105,7 @@ pub struct ApiState {
 /// [`pipeline`]). The one row without a handler is served outside warp.
 #[rustfmt::skip] // A table: one row a route, columns aligned.
 fn table() -> Vec<Route> {
-    use Auth::{Admin, Anyone, Viewer};
+    use Auth::{Admin, Anyone, Viewer, ViewerOrScraper};
     const GET: Method = Method::GET;
     const POST: Method = Method::POST;
     const PUT: Method = Method::PUT;
@@ -151,6 +156,7 @@ fn table() -> Vec<Route> {
         route(PUT,    "/api/users/{name}/role",        Admin,  JSON,    users::set_role),
         route(POST,   "/api/users/{name}/disable",     Admin,  NO_BODY, users::disable),
         route(POST,   "/api/users/{name}/enable",      Admin,  NO_BODY, users::enable),
+        route(GET,    "/metrics",                      ViewerOrScraper, NO_BODY, metrics::scrape),
     ]
 }
 
@@ -346,7 +352,10 @@ mod tests {
                     assert_eq!(route.policy.auth, Auth::Admin, "{method} {path}");
                 }
                 Some(method) if method == Method::GET => assert!(
-                    matches!(route.policy.auth, Auth::Anyone | Auth::Viewer),
+                    matches!(
+                        route.policy.auth,
+                        Auth::Anyone | Auth::Viewer | Auth::ViewerOrScraper
+                    ),
                     "GET {path} is a read: Anyone or Viewer"
                 ),
                 Some(method) => assert_eq!(

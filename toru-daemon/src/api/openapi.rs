@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use toru_api::*;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, RefOr, ResponseBuilder, Type, response::Response,
 };
@@ -91,6 +91,7 @@ fn reply() -> warp::reply::Response {
         operations::set_role,
         operations::disable_user,
         operations::enable_user,
+        operations::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&SecuritySchemes),
@@ -105,7 +106,8 @@ fn reply() -> warp::reply::Response {
 )]
 struct ApiDoc;
 
-/// The two ways to authenticate, named by every protected operation's `security`.
+/// The ways to authenticate, named by every protected operation's `security`: a session or the
+/// local socket everywhere, and the metrics token for `GET /metrics` only.
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -133,6 +135,17 @@ impl Modify for SecuritySchemes {
                 deprecated: None,
                 extensions: None,
             },
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token in the file `metrics_token_file` names, for Prometheus;                          accepted by `GET /metrics` only.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
@@ -250,6 +263,7 @@ errors! {
     UserRemoveErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, LastAdmin, Internal];
     UserEnableErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN], [BadRequest, NotFound, Internal];
     RoleErrors: [AUTHENTICATED, ADMIN, SAME_ORIGIN, JSON_BODY], [BadRequest, NotFound, LastAdmin, Internal];
+    MetricsErrors: [AUTHENTICATED], [];
 }
 
 /// One function per operation, for `#[utoipa::path]` to document; they are never called.
@@ -262,6 +276,16 @@ mod operations {
     #[utoipa::path(get, path = "/api/health", tag = "daemon",
         responses((status = 200, description = "The daemon answers", body = Health), PublicErrors))]
     fn health() {}
+
+    /// The daemon's and every plugin's figures in the Prometheus text format (version 0.0.4):
+    /// plugins by state, requests forwarded to each plugin by status class with their latency
+    /// histogram and bytes, KV operations, restarts, uptime; the API's requests and
+    /// connections; the process's CPU, memory and file descriptors. For a viewer, or a scraper
+    /// with the metrics token (docs/operations.md, "Metrics"). Waits for the first plugin scan.
+    #[utoipa::path(get, path = "/metrics", tag = "daemon",
+        security(("session" = []), ("local_socket" = []), ("metrics_token" = [])),
+        responses((status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4"), MetricsErrors))]
+    fn metrics() {}
 
     /// This document.
     #[utoipa::path(get, path = "/api/openapi.json", tag = "daemon",

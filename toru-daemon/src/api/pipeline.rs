@@ -28,6 +28,7 @@ use super::origin::check_same_origin;
 use crate::auth::Caller;
 use crate::auth::peer::{self, PeerCred};
 use crate::auth::session::{COOKIE_NAME, hash_token};
+use crate::metrics::token::bearer_token;
 
 /// Who is on the other end of a request's connection; `server.rs` learns it at accept.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +71,10 @@ pub enum Auth {
     /// Viewers for GET and HEAD, administrators for every other method: the forwarded route,
     /// whose method is the only thing the daemon knows of what a plugin's route does.
     ViewerReadsAdminWrites,
+    /// Any authenticated caller, or a scraper with the metrics bearer token
+    /// (`metrics_token_file`): `GET /metrics`. A request with `Authorization: Bearer` is
+    /// judged by its token alone (401 if it is not the token, or none is configured).
+    ViewerOrScraper,
 }
 
 impl Auth {
@@ -77,7 +82,7 @@ impl Auth {
     pub fn required_role(self, method: &Method) -> Option<Role> {
         match self {
             Auth::Anyone => None,
-            Auth::Viewer => Some(Role::Viewer),
+            Auth::Viewer | Auth::ViewerOrScraper => Some(Role::Viewer),
             Auth::Admin => Some(Role::Admin),
             Auth::ViewerReadsAdminWrites if method == Method::GET || method == Method::HEAD => {
                 Some(Role::Viewer)
@@ -124,6 +129,14 @@ pub async fn admit(
     state: &ApiState,
 ) -> Result<Option<Caller>, ApiError> {
     check_same_origin(method, headers, over_tls(peer))?;
+    if auth == Auth::ViewerOrScraper
+        && let Some(presented) = bearer_token(headers)
+    {
+        return match &state.metrics_token {
+            Some(token) if token.matches(presented) => Ok(None),
+            _ => Err(ApiError::unauthorized("invalid metrics token")),
+        };
+    }
     match auth.required_role(method) {
         None => Ok(None),
         Some(needed) => {

@@ -45,6 +45,7 @@ use super::handlers::forward;
 use super::origin::AllowedHosts;
 use super::pipeline::{BODY_TIME, BODY_TIMEOUT, Peer};
 use crate::auth::peer::{LOCAL_GROUP, PeerCred};
+use crate::metrics::ListenerKind;
 
 /// Open connections served at once, per listener; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -151,10 +152,14 @@ pub async fn serve<F>(
 {
     // One handle for all connections: each forwarded request clones one `Arc`, not every field.
     let state = Arc::new(state);
-    let (listener, hosts) = match listener {
-        Listener::Tcp(l, hosts) => (Accepting::Tcp(l), Some(Arc::new(hosts))),
-        Listener::Tls(l, hosts, tls) => (Accepting::Tls(l, tls), Some(Arc::new(hosts))),
-        Listener::Unix(l) => (Accepting::Unix(l), None),
+    let (listener, hosts, kind) = match listener {
+        Listener::Tcp(l, hosts) => (Accepting::Tcp(l), Some(Arc::new(hosts)), ListenerKind::Http),
+        Listener::Tls(l, hosts, tls) => (
+            Accepting::Tls(l, tls),
+            Some(Arc::new(hosts)),
+            ListenerKind::Https,
+        ),
+        Listener::Unix(l) => (Accepting::Unix(l), None, ListenerKind::Unix),
     };
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let open = Arc::new(OpenConnections::default());
@@ -208,6 +213,7 @@ pub async fn serve<F>(
         let id = open.insert(activity.clone());
         let open = open.clone();
         let shutdown = shutdown.clone();
+        let counted = state.metrics.http.connection_opened(kind);
         tokio::spawn(async move {
             if let Some(io) = stream.into_http(&activity, timeouts.idle, &shutdown).await {
                 let connection = builder.serve_connection(io, service);
@@ -218,6 +224,7 @@ pub async fn serve<F>(
                 }
             }
             open.remove(id);
+            drop(counted);
             drop(permit);
         });
     }
@@ -524,6 +531,7 @@ where
                 );
             }
             let status = response.status().as_u16();
+            state.metrics.http.requests.record(status);
             let micros = started.elapsed().as_micros() as u64;
             // Successful reads are the dashboard polling: debug, so they don't flood the journal.
             if status < 400 && matches!(method, http::Method::GET | http::Method::HEAD) {

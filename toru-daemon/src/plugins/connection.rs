@@ -32,6 +32,7 @@ use toru_plugin_api::{
 };
 
 use crate::error_chain::ErrorChain;
+use crate::metrics::{KvOpKind, PluginMetrics};
 use crate::store::{Error as StoreError, Store};
 
 /// Longest KV key accepted from a plugin, in bytes.
@@ -137,6 +138,8 @@ struct Inner {
     closed: CancellationToken,
     /// One permit per KV request being served or answered; see [`MAX_KV_IN_FLIGHT`].
     kv_permits: Arc<Semaphore>,
+    /// The plugin's counters, where its KV operations are counted.
+    metrics: Arc<PluginMetrics>,
 }
 
 /// A message queued for the writer, with the KV permit it holds until it is on its way.
@@ -177,6 +180,7 @@ impl Connection {
         within: Duration,
         store: Store,
         limits: ConnectionLimits,
+        metrics: Arc<PluginMetrics>,
     ) -> Result<Connection, ConnectionError> {
         let deadline = Instant::now() + within;
         let mut delay = Duration::from_millis(2);
@@ -196,7 +200,9 @@ impl Connection {
                 }
             }
         };
-        Ok(Self::serve_with(plugin_id, stream, store, limits))
+        Ok(Self::serve_metered(
+            plugin_id, stream, store, limits, metrics,
+        ))
     }
 
     /// Serves an established stream with the default limits and this frame limit.
@@ -208,12 +214,23 @@ impl Connection {
         Self::serve_with(plugin_id, stream, store, limits)
     }
 
-    /// Serves an established stream within `limits`.
+    /// Serves an established stream within `limits`, counting into counters of its own.
     pub fn serve_with(
         plugin_id: &PluginId,
         stream: UnixStream,
         store: Store,
         limits: ConnectionLimits,
+    ) -> Self {
+        Self::serve_metered(plugin_id, stream, store, limits, Arc::default())
+    }
+
+    /// Serves an established stream within `limits`, counting its KV operations in `metrics`.
+    pub fn serve_metered(
+        plugin_id: &PluginId,
+        stream: UnixStream,
+        store: Store,
+        limits: ConnectionLimits,
+        metrics: Arc<PluginMetrics>,
     ) -> Self {
         let (read_half, write_half) = stream.into_split();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -224,6 +241,7 @@ impl Connection {
             next_id: AtomicU64::new(1),
             closed: CancellationToken::new(),
             kv_permits: Arc::new(Semaphore::new(limits.kv_in_flight.max(1))),
+            metrics,
         });
         let codec = FrameCodec::with_max_frame(limits.max_frame);
         tokio::spawn(toru_plugin_api::writer::write_messages_with_stall(
@@ -445,9 +463,10 @@ async fn read_frames(
                 let inner = inner.clone();
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let reply = match serve_kv(&store, inner.plugin_id.as_str(), op, max_frame)
-                        .await
-                    {
+                    let kind = KvOpKind::of(&op);
+                    let served = serve_kv(&store, inner.plugin_id.as_str(), op, max_frame).await;
+                    inner.metrics.record_kv(kind, served.is_err());
+                    let reply = match served {
                         Ok(result) => Message::new(message.request_id, Body::KvResponse(result)),
                         Err(refusal) => Message::error(
                             message.request_id,

@@ -25,6 +25,7 @@ use super::status::{PluginInfo, PluginState, PluginStatus};
 use super::supervisor::{SupervisorContext, supervise};
 use super::trust::{self, SignatureStatus};
 use crate::error_chain::ErrorChain;
+use crate::metrics::{ForwardMeter, PluginSample, ResourceFigures};
 use crate::store::{Actor, EventKind, NewEvent, PluginData, Store};
 
 #[path = "manager_install.rs"]
@@ -429,6 +430,29 @@ impl PluginManager {
         self.shared.slot(plugin_id).map(|slot| slot.info())
     }
 
+    /// What `GET /metrics` shows of every discovered plugin: its status, its counters and its
+    /// resource figures.
+    pub fn metrics_samples(&self) -> Vec<PluginSample> {
+        let plugins = self.shared.plugins.read().expect("plugins lock");
+        plugins
+            .values()
+            .map(|slot| PluginSample {
+                id: slot.id.clone(),
+                status: slot.status(),
+                metrics: slot.metrics.clone(),
+                uptime: slot.uptime(),
+                resources: slot.usage_now().map(|now| {
+                    let raw = now.reading.raw;
+                    ResourceFigures {
+                        memory_bytes: raw.memory_bytes,
+                        cpu_seconds: raw.cpu_nanos.map(|ns| ns as f64 / 1e9),
+                        tasks: raw.tasks,
+                    }
+                }),
+            })
+            .collect()
+    }
+
     /// Binaries that were skipped at the last scan, and why.
     pub fn discovery_failures(&self) -> Vec<DiscoveryFailure> {
         self.shared.failures.read().expect("failures lock").clone()
@@ -735,16 +759,52 @@ impl PluginManager {
         plugin_id: &str,
         request: HttpRequest,
     ) -> Result<HttpResponse, ForwardError> {
-        let slot = match self.shared.slot(plugin_id) {
-            Some(slot) => slot,
+        let slot = self.forward_slot(plugin_id).await?;
+        self.forward_to(&slot, request).await
+    }
+
+    /// [`forward`](Self::forward) for a client's request, measured for `GET /metrics`: the
+    /// request and response bytes are counted, and the meter returned (`None` for a plugin
+    /// that was never discovered) records the status the client gets and the latency when the
+    /// caller finishes it. The counters come with the slot this looks up anyway.
+    pub async fn forward_metered(
+        &self,
+        plugin_id: &str,
+        request: HttpRequest,
+    ) -> (Result<HttpResponse, ForwardError>, Option<ForwardMeter>) {
+        let slot = match self.forward_slot(plugin_id).await {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), None),
+        };
+        let meter = slot.metrics.begin_forward(request.body.len());
+        let result = self.forward_to(&slot, request).await;
+        if let Ok(response) = &result {
+            meter.response_bytes(response.body.len());
+        }
+        (result, Some(meter))
+    }
+
+    /// The slot of a plugin to forward to; 404 unless discovered.
+    async fn forward_slot(&self, plugin_id: &str) -> Result<Arc<Slot>, ForwardError> {
+        match self.shared.slot(plugin_id) {
+            Some(slot) => Ok(slot),
             // Perhaps not scanned yet: the daemon has just started.
             None => {
                 self.scanned().await;
                 self.shared
                     .slot(plugin_id)
-                    .ok_or_else(|| ForwardError::NotFound(plugin_id.to_owned()))?
+                    .ok_or_else(|| ForwardError::NotFound(plugin_id.to_owned()))
             }
-        };
+        }
+    }
+
+    /// Forwards to the plugin of `slot`, if it is enabled, licensed and connected.
+    async fn forward_to(
+        &self,
+        slot: &Slot,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, ForwardError> {
+        let plugin_id = slot.id.as_str();
         let PluginStatus { enabled, state, .. } = slot.status();
         if !enabled {
             return Err(ForwardError::NotFound(plugin_id.to_owned()));

@@ -23,6 +23,7 @@ use super::settings::RestartPolicy;
 use super::status::{PluginInfo, PluginStatus};
 use super::trust::Verified;
 use super::usage::{Reading, UsageHistory, UsageNow};
+use crate::metrics::PluginMetrics;
 use crate::sync::lock;
 
 /// One discovered plugin.
@@ -55,6 +56,8 @@ pub(crate) struct Slot {
     /// The running supervisor, if enabled. A tokio mutex: enable and disable hold it across
     /// awaits, which serialises them per plugin.
     pub(crate) supervisor: tokio::sync::Mutex<Option<SupervisorHandle>>,
+    /// Its counters for `GET /metrics`, which the forward path and its connections update.
+    pub(crate) metrics: Arc<PluginMetrics>,
 }
 
 /// What the daemon keeps for a plugin beyond its binary: in the store (its licence key and
@@ -105,6 +108,7 @@ impl Slot {
             limit_overrides: Mutex::new(limits),
             usage: Mutex::default(),
             supervisor: tokio::sync::Mutex::new(None),
+            metrics: Arc::default(),
         }
     }
 
@@ -123,7 +127,8 @@ impl Slot {
     pub(crate) fn apply(&self, event: Event) -> Result<Transition, IllegalTransition> {
         let mut lifecycle = lock(&self.lifecycle);
         let transition = lifecycle.apply(event)?;
-        self.status.send_replace(lifecycle.status());
+        let status = lifecycle.status();
+        self.status.send_replace(status);
         Ok(transition)
     }
 
@@ -223,6 +228,15 @@ impl Slot {
     /// Every reading kept, oldest first.
     pub(crate) fn usage_history(&self) -> Vec<Reading> {
         lock(&self.usage).readings().copied().collect()
+    }
+
+    /// How long the current process has run; `None` while none runs.
+    pub(crate) fn uptime(&self) -> Option<Duration> {
+        let status = self.status();
+        if status.pid.is_none() && status.unit.is_none() {
+            return None;
+        }
+        lock(&self.usage).uptime(Instant::now())
     }
 
     /// The figures now, while a process runs and has been read since it started.

@@ -240,6 +240,7 @@ async fn run_once(
                 max_frame: settings.max_frame,
                 ..ConnectionLimits::default()
             },
+            slot.metrics.clone(),
         )
         .await?;
         let init = Init {

@@ -62,6 +62,7 @@ pub fn test_config(dirs: &Dirs) -> Config {
         ),
         webhooks: Vec::new(),
         webhook_retry: toru_daemon::webhooks::RetryPolicy::default(),
+        metrics_token_file: None,
     }
 }
 

@@ -271,12 +271,22 @@ async fn forward(
         body,
         &caller,
     );
-    let response = match state.plugins.forward(&id, request).await {
+    let (result, meter) = state.plugins.forward_metered(&id, request).await;
+    let answer = match result {
         // The same body a plugin's own licence refusal has, with the failure kind.
-        Err(ForwardError::Unlicensed(refusal)) => license_refusal(&refusal),
-        other => other?,
+        Err(ForwardError::Unlicensed(refusal)) => {
+            from_plugin_response(&id, license_refusal(&refusal))
+        }
+        Err(other) => Err(other.into()),
+        Ok(response) => from_plugin_response(&id, response),
     };
-    from_plugin_response(&id, response)
+    if let Some(meter) = meter {
+        meter.finish(match &answer {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.status.as_u16(),
+        });
+    }
+    answer
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod install;
 pub mod kv;
 pub mod license;
 pub mod logs;
+pub mod metrics;
 pub mod plugins;
 pub mod settings;
 pub mod status;
