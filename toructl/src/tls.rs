@@ -53,24 +53,25 @@ pub async fn connect(authority: &str, trust: Trust) -> std::io::Result<TlsStream
 /// The fingerprint of the certificate `authority` presents, learnt by a handshake that refuses
 /// every certificate: nothing is sent to a server that has not been trusted yet.
 pub async fn presented_fingerprint(authority: &str) -> std::io::Result<CertFingerprint> {
-    let seen = Arc::new(Mutex::new(None));
-    let verifier = Recorder {
-        seen: Arc::clone(&seen),
+    let verifier = Arc::new(Pinned {
+        pinned: None,
+        seen: Mutex::new(None),
         provider: provider(),
-    };
+    });
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(std::io::Error::other)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
     let tcp = TcpStream::connect(authority).await?;
     // The handshake fails by design once the certificate is recorded.
     let _ = TlsConnector::from(Arc::new(config))
         .connect(server_name(authority)?, tcp)
         .await;
-    let seen = *seen.lock().unwrap_or_else(|e| e.into_inner());
-    seen.ok_or_else(|| std::io::Error::other("the server presented no certificate"))
+    verifier
+        .seen()
+        .ok_or_else(|| std::io::Error::other("the server presented no certificate"))
 }
 
 /// What was wrong with the certificate when a connect error is one `trust` did not accept,
@@ -121,7 +122,8 @@ fn client_config(trust: Trust) -> std::io::Result<ClientConfig> {
         Trust::Pinned(pinned) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Pinned {
-                pinned,
+                pinned: Some(pinned),
+                seen: Mutex::new(None),
                 provider: provider(),
             }))
             .with_no_client_auth(),
@@ -136,14 +138,22 @@ fn system_roots() -> RootCertStore {
     roots
 }
 
-/// Accepts exactly the pinned certificate. Name and dates are not checked: the pin names the
+/// Accepts exactly the pinned certificate, and remembers the one presented (with no pin it
+/// accepts none: [`presented_fingerprint`]). Name and dates are not checked: the pin names the
 /// very certificate, as an SSH host key does (a self-signed certificate has no authority to
 /// renew it). The handshake's signatures are still checked against it, so only the holder of
 /// its key can complete the handshake.
 #[derive(Debug)]
 struct Pinned {
-    pinned: CertFingerprint,
+    pinned: Option<CertFingerprint>,
+    seen: Mutex<Option<CertFingerprint>>,
     provider: Arc<CryptoProvider>,
+}
+
+impl Pinned {
+    fn seen(&self) -> Option<CertFingerprint> {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl ServerCertVerifier for Pinned {
@@ -156,16 +166,15 @@ impl ServerCertVerifier for Pinned {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let seen = CertFingerprint::of(end_entity);
-        if seen == self.pinned {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            let mismatch = PinMismatch {
-                seen,
-                pinned: self.pinned,
-            };
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(mismatch)),
-            )))
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(seen);
+        match self.pinned {
+            Some(pinned) if pinned == seen => Ok(ServerCertVerified::assertion()),
+            Some(pinned) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch { seen, pinned })),
+            ))),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
         }
     }
 
@@ -195,54 +204,6 @@ impl ServerCertVerifier for Pinned {
             dss,
             &self.provider.signature_verification_algorithms,
         )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Records the certificate presented and refuses it, for [`presented_fingerprint`].
-#[derive(Debug)]
-struct Recorder {
-    seen: Arc<Mutex<Option<CertFingerprint>>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(CertFingerprint::of(end_entity));
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer,
-        ))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
