@@ -4,18 +4,16 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use http::Method;
 use serde_json::{Value, json};
 use support::api::{ApiDaemon, PASSWORD};
-use support::ctl::{ctl, ctl_in, ok, run_with};
+use support::ctl::{ctl, ctl_in, ok, run_with, spawn_ctl};
 use support::fixtures::{
     crashing_plugin, hello_rust, install, install_misbehaving, script, toructl,
 };
 use support::harness::Dirs;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 async fn started() -> (Dirs, ApiDaemon) {
@@ -290,24 +288,8 @@ async fn logs_print_oldest_first_and_follow_streams() {
     );
 
     // --follow: start it, make the plugin log, see the line arrive.
-    let socket = d.socket();
-    let mut follow = Command::new(toructl())
-        .args([
-            "--socket",
-            socket.to_str().unwrap(),
-            "plugin",
-            "logs",
-            "hello-rust",
-            "--follow",
-            "-n",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let (mut follow, mut lines) =
+        spawn_ctl(&d, &["plugin", "logs", "hello-rust", "--follow", "-n", "1"]);
     let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
         .unwrap()
@@ -341,22 +323,7 @@ async fn events_follow_prints_the_last_events_then_new_ones_like_journalctl_f() 
         &ctl(&d, &["plugin", "enable", "hello-rust"]).await,
         "enable",
     );
-    let socket = d.socket();
-    let mut follow = Command::new(toructl())
-        .args([
-            "--socket",
-            socket.to_str().unwrap(),
-            "events",
-            "-f",
-            "-n",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let (mut follow, mut lines) = spawn_ctl(&d, &["events", "-f", "-n", "1"]);
     let mut next_line = async || {
         tokio::time::timeout(Duration::from_secs(10), lines.next_line())
             .await

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 use super::api::ApiDaemon;
 use super::fixtures::toructl;
@@ -64,6 +64,23 @@ pub async fn ctl_in(d: &ApiDaemon, args: &[&str], stdin: Option<&str>) -> Run {
     let mut all = vec!["--socket", socket.to_str().unwrap()];
     all.extend_from_slice(args);
     run_with(&all, stdin).await
+}
+
+/// Starts `toructl --socket <the daemon's socket> ARGS` that keeps running (a follow), with its
+/// standard output read line by line; killed when dropped.
+pub fn spawn_ctl(d: &ApiDaemon, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let socket = d.socket();
+    let mut child = Command::new(toructl())
+        .arg("--socket")
+        .arg(&socket)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 pub fn ok(run: &Run, what: &str) {
