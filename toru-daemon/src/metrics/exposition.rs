@@ -13,7 +13,7 @@ use super::DaemonMetrics;
 use super::http::ListenerKind;
 use super::plugin::{KvOpKind, PluginMetrics, StatusClass, latency_bounds_seconds};
 use super::process::{self, ProcessFigures};
-use super::text::{HistogramValues, Kind, TextWriter};
+use super::text::{HistogramValues, Kind, TextWriter, Value};
 
 /// What a scrape shows of one discovered plugin.
 #[derive(Debug, Clone)]
@@ -201,19 +201,14 @@ fn write_process_families(w: &mut TextWriter, daemon: &DaemonMetrics, figures: &
 /// Every per-plugin family, each with one series (or one per label value) per discovered
 /// plugin; the resource figures only for the plugins whose figure is known.
 pub fn write_plugin_families(w: &mut TextWriter, plugins: &[PluginSample]) {
-    let each = |w: &mut TextWriter, name: &str, value: &dyn Fn(&PluginSample) -> f64| {
-        for p in plugins {
-            w.sample(name, &[("plugin", p.id.as_str())], value(p));
-        }
-    };
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_up",
         Kind::Gauge,
         "1 while the plugin is running (connected and initialised), else 0.",
+        |p| Some(f64::from(u8::from(p.status.state == PluginState::Running)).into()),
     );
-    each(w, "toru_plugin_up", &|p| {
-        f64::from(u8::from(p.status.state == PluginState::Running))
-    });
     w.family(
         "toru_plugin_state",
         Kind::Gauge,
@@ -230,55 +225,47 @@ pub fn write_plugin_families(w: &mut TextWriter, plugins: &[PluginSample]) {
             );
         }
     }
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_restarts_total",
         Kind::Counter,
         "Restarts after failures since the plugin was last enabled.",
+        |p| Some(p.status.restarts.into()),
     );
-    for p in plugins {
-        let restarts = p.status.restarts;
-        w.sample(
-            "toru_plugin_restarts_total",
-            &[("plugin", p.id.as_str())],
-            restarts,
-        );
-    }
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_uptime_seconds",
         Kind::Gauge,
         "Seconds since the plugin's current process started; 0 while none runs.",
+        |p| Some(p.uptime.map_or(0.0, |d| d.as_secs_f64()).into()),
     );
-    each(w, "toru_plugin_uptime_seconds", &|p| {
-        p.uptime.map_or(0.0, |d| d.as_secs_f64())
-    });
-    let known =
-        |w: &mut TextWriter, name: &str, value: &dyn Fn(&ResourceFigures) -> Option<f64>| {
-            for p in plugins {
-                if let Some(value) = p.resources.as_ref().and_then(value) {
-                    w.sample(name, &[("plugin", p.id.as_str())], value);
-                }
-            }
-        };
-    w.family(
+    let resources = |p: &PluginSample| p.resources.unwrap_or_default();
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_memory_bytes",
         Kind::Gauge,
         "Memory of the plugin's process (its cgroup under systemd, its process group's resident set otherwise).",
+        |p| resources(p).memory_bytes.map(|b| (b as f64).into()),
     );
-    known(w, "toru_plugin_memory_bytes", &|r| {
-        r.memory_bytes.map(|b| b as f64)
-    });
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_cpu_seconds_total",
         Kind::Counter,
         "CPU time, user and system, of the plugin's current process.",
+        |p| resources(p).cpu_seconds.map(Value::from),
     );
-    known(w, "toru_plugin_cpu_seconds_total", &|r| r.cpu_seconds);
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_tasks",
         Kind::Gauge,
         "Tasks (threads) of the plugin's process.",
+        |p| resources(p).tasks.map(|t| (t as f64).into()),
     );
-    known(w, "toru_plugin_tasks", &|r| r.tasks.map(|t| t as f64));
     w.family(
         "toru_plugin_requests_total",
         Kind::Counter,
@@ -313,32 +300,22 @@ pub fn write_plugin_families(w: &mut TextWriter, plugins: &[PluginSample]) {
             &values,
         );
     }
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_request_bytes_total",
         Kind::Counter,
         "Request body bytes of the requests for the plugin, forwarded or refused.",
+        |p| Some(p.metrics.request_bytes.load(Relaxed).into()),
     );
-    for p in plugins {
-        let bytes = p.metrics.request_bytes.load(Relaxed);
-        w.sample(
-            "toru_plugin_request_bytes_total",
-            &[("plugin", p.id.as_str())],
-            bytes,
-        );
-    }
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_response_bytes_total",
         Kind::Counter,
         "Response body bytes the plugin answered to forwarded requests.",
+        |p| Some(p.metrics.response_bytes.load(Relaxed).into()),
     );
-    for p in plugins {
-        let bytes = p.metrics.response_bytes.load(Relaxed);
-        w.sample(
-            "toru_plugin_response_bytes_total",
-            &[("plugin", p.id.as_str())],
-            bytes,
-        );
-    }
     w.family(
         "toru_plugin_kv_operations_total",
         Kind::Counter,
@@ -354,18 +331,31 @@ pub fn write_plugin_families(w: &mut TextWriter, plugins: &[PluginSample]) {
             );
         }
     }
-    w.family(
+    per_plugin(
+        w,
+        plugins,
         "toru_plugin_kv_errors_total",
         Kind::Counter,
         "KV operations of the plugin that were refused or failed.",
+        |p| Some(p.metrics.kv_errors.load(Relaxed).into()),
     );
+}
+
+/// A family with one series per plugin, labelled `plugin`, for each plugin `value` has a value
+/// for (a resource figure not read yet has none, and no series).
+fn per_plugin(
+    w: &mut TextWriter,
+    plugins: &[PluginSample],
+    name: &str,
+    kind: Kind,
+    help: &str,
+    value: impl Fn(&PluginSample) -> Option<Value>,
+) {
+    w.family(name, kind, help);
     for p in plugins {
-        let errors = p.metrics.kv_errors.load(Relaxed);
-        w.sample(
-            "toru_plugin_kv_errors_total",
-            &[("plugin", p.id.as_str())],
-            errors,
-        );
+        if let Some(value) = value(p) {
+            w.sample(name, &[("plugin", p.id.as_str())], value);
+        }
     }
 }
 
