@@ -232,8 +232,7 @@ impl Slot {
 
     /// How long the current process has run; `None` while none runs.
     pub(crate) fn uptime(&self) -> Option<Duration> {
-        let status = self.status();
-        if status.pid.is_none() && status.unit.is_none() {
+        if !has_process(&self.status()) {
             return None;
         }
         lock(&self.usage).uptime(Instant::now())
@@ -242,7 +241,7 @@ impl Slot {
     /// The figures now, while a process runs and has been read since it started.
     pub(crate) fn usage_now(&self) -> Option<UsageNow> {
         let status = self.status();
-        if status.pid.is_none() && status.unit.is_none() {
+        if !has_process(&status) {
             return None;
         }
         let (reading, uptime) = lock(&self.usage).current(Instant::now())?;
@@ -364,4 +363,10 @@ impl SupervisorHandle {
         self.stop.request(intent);
         let _ = self.task.await;
     }
+}
+
+/// Whether a process of the plugin runs now: the status names its pid (embedded) or its unit
+/// (systemd), which the daemon sets while one runs.
+fn has_process(status: &PluginStatus) -> bool {
+    status.pid.is_some() || status.unit.is_some()
 }
